@@ -1,0 +1,181 @@
+package io.grpcshm;
+
+import io.grpc.ForwardingChannelBuilder2;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.internal.ClientTransportFactory;
+import io.grpc.internal.GrpcUtil;
+import io.grpc.internal.ManagedChannelImplBuilder;
+import io.grpc.netty.InternalNettyChannelBuilder;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpcshm.internal.fallback.RoutingClientTransportFactory;
+import io.grpcshm.internal.transport.ShmTransportConfig;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * A channel builder that talks to co-located servers over shared memory and to everything else
+ * over stock Netty HTTP/2. Use it where you used {@code ManagedChannelBuilder.forTarget}:
+ *
+ * <pre>{@code
+ * ManagedChannel ch = ShmChannelBuilder.forTarget("localhost:50051").usePlaintext().build();
+ * }</pre>
+ *
+ * <p>Options that concern the TCP path (TLS, Netty settings) apply to the fallback; generic
+ * options (interceptors, executors, retries, name resolution, message and metadata limits,
+ * keepalive) apply to both paths. Shared memory is private to the two processes and their user
+ * ids are checked by the kernel, so TLS settings do not apply to it.
+ */
+public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChannelBuilder> {
+  private final ManagedChannelImplBuilder delegate;
+  private final NettyChannelBuilder netty;
+  private ShmTransportConfig config = ShmTransportConfig.defaults();
+  private TransportMode mode = TransportMode.AUTO;
+  private String rendezvous;
+  private boolean plaintext;
+  private long keepAliveTimeNanos = GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED;
+  private long keepAliveTimeoutNanos = GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS;
+  private boolean keepAliveWithoutCalls;
+  private Duration negativeCacheTtl = Duration.ofSeconds(10);
+
+  private ShmChannelBuilder(String target) {
+    this.netty = NettyChannelBuilder.forTarget(target);
+    this.delegate = new ManagedChannelImplBuilder(target, this::buildTransportFactory,
+        () -> plaintext ? GrpcUtil.DEFAULT_PORT_PLAINTEXT : GrpcUtil.DEFAULT_PORT_SSL);
+  }
+
+  /** A channel to {@code target} (a name-resolver URI or "host:port"). */
+  public static ShmChannelBuilder forTarget(String target) {
+    return new ShmChannelBuilder(Objects.requireNonNull(target, "target"));
+  }
+
+  /** A channel to {@code host:port}. */
+  public static ShmChannelBuilder forAddress(String host, int port) {
+    return forTarget(GrpcUtil.authorityFromHostAndPort(host, port));
+  }
+
+  @Override
+  protected ManagedChannelBuilder<?> delegate() {
+    return delegate;
+  }
+
+  private ClientTransportFactory buildTransportFactory() {
+    ClientTransportFactory tcp = InternalNettyChannelBuilder.buildTransportFactory(netty);
+    String fixed = rendezvous;
+    return new RoutingClientTransportFactory(tcp, new RoutingClientTransportFactory.ShmSettings(
+        mode, config,
+        port -> fixed != null ? fixed : ShmAddress.defaultRendezvous(port),
+        keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, negativeCacheTtl));
+  }
+
+  // ---- shared-memory options ----
+
+  /** AUTO (default), SHM_ONLY or TCP_ONLY. */
+  public ShmChannelBuilder transportMode(TransportMode mode) {
+    this.mode = Objects.requireNonNull(mode, "mode");
+    return this;
+  }
+
+  /**
+   * Connects to this rendezvous socket instead of the one derived from the target's port
+   * ({@code @grpc-shm/<port>}); names starting with '@' are abstract, others are paths.
+   */
+  public ShmChannelBuilder rendezvous(String name) {
+    this.rendezvous = Objects.requireNonNull(name, "name");
+    return this;
+  }
+
+  /** How the connection's reader thread waits for frames (default {@link IdleStrategy#adaptive}). */
+  public ShmChannelBuilder idleStrategy(IdleStrategy strategy) {
+    config = config.withIdleStrategy(strategy);
+    return this;
+  }
+
+  /** Which server processes this client accepts (default: same user id). */
+  public ShmChannelBuilder serverAuthorizationPolicy(PeerAuthorizationPolicy policy) {
+    config = config.withPeerPolicy(policy);
+    return this;
+  }
+
+  /**
+   * Ring capacity and payload pool size requested per direction, and the cap on extra payload
+   * segments for messages larger than the pool. The server may grant less.
+   */
+  public ShmChannelBuilder sharedMemorySizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
+    config = config.withSizes(ringCapacity, poolSize, maxSegmentBytes);
+    return this;
+  }
+
+  /** Per-stream flow-control window for data the server sends us. */
+  public ShmChannelBuilder streamWindow(int bytes) {
+    config = config.withStreamWindow(bytes);
+    return this;
+  }
+
+  /** How long a target whose shm handshake failed goes straight to TCP (default 10 s). */
+  public ShmChannelBuilder fallbackCacheTtl(Duration ttl) {
+    this.negativeCacheTtl = Objects.requireNonNull(ttl, "ttl");
+    return this;
+  }
+
+  /** Configures the stock Netty builder used for the TCP path (TLS, event loops, windows...). */
+  public ShmChannelBuilder configureTcp(Consumer<NettyChannelBuilder> configurer) {
+    configurer.accept(netty);
+    return this;
+  }
+
+  // ---- options with a meaning on both paths ----
+
+  @Override
+  public ShmChannelBuilder usePlaintext() {
+    netty.usePlaintext();
+    plaintext = true;
+    return this;
+  }
+
+  @Override
+  public ShmChannelBuilder useTransportSecurity() {
+    netty.useTransportSecurity();
+    plaintext = false;
+    return this;
+  }
+
+  @Override
+  public ShmChannelBuilder maxInboundMessageSize(int bytes) {
+    netty.maxInboundMessageSize(bytes);
+    config = config.withMaxInboundMessageSize(bytes);
+    return this;
+  }
+
+  @Override
+  public ShmChannelBuilder maxInboundMetadataSize(int bytes) {
+    netty.maxInboundMetadataSize(bytes);
+    config = config.withMaxInboundMetadataSize(bytes);
+    return this;
+  }
+
+  @Override
+  public ShmChannelBuilder keepAliveTime(long time, TimeUnit unit) {
+    netty.keepAliveTime(time, unit);
+    keepAliveTimeNanos = Math.max(unit.toNanos(time), TimeUnit.SECONDS.toNanos(10));
+    if (keepAliveTimeNanos >= TimeUnit.DAYS.toNanos(365)) {
+      keepAliveTimeNanos = GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED;
+    }
+    return this;
+  }
+
+  @Override
+  public ShmChannelBuilder keepAliveTimeout(long timeout, TimeUnit unit) {
+    netty.keepAliveTimeout(timeout, unit);
+    keepAliveTimeoutNanos = Math.max(unit.toNanos(timeout), TimeUnit.MILLISECONDS.toNanos(10));
+    return this;
+  }
+
+  @Override
+  public ShmChannelBuilder keepAliveWithoutCalls(boolean enable) {
+    netty.keepAliveWithoutCalls(enable);
+    keepAliveWithoutCalls = enable;
+    return this;
+  }
+}

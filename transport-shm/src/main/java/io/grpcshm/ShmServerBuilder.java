@@ -1,0 +1,277 @@
+package io.grpcshm;
+
+import io.grpc.BinaryLog;
+import io.grpc.BindableService;
+import io.grpc.CompressorRegistry;
+import io.grpc.DecompressorRegistry;
+import io.grpc.HandlerRegistry;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.ServerCallExecutorSupplier;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.ServerStreamTracer;
+import io.grpc.ServerTransportFilter;
+import io.grpc.internal.ServerImplBuilder;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpcshm.internal.transport.ShmInternalServer;
+import io.grpcshm.internal.transport.ShmTransportConfig;
+import java.io.File;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * A server builder whose server answers HTTP/2 on its TCP port, exactly as a stock grpc Netty
+ * server, and also accepts shared-memory connections from processes on the same host:
+ *
+ * <pre>{@code
+ * Server s = ShmServerBuilder.forPort(50051).addService(myService).build().start();
+ * }</pre>
+ *
+ * <p>Services, interceptors, executors, tracers, filters, registries and message limits apply to
+ * both paths; TLS and Netty connection management (keepalive, connection age) apply to TCP. The
+ * shared-memory rendezvous is {@code @grpc-shm/<port>} in the abstract socket namespace unless
+ * {@link #rendezvous} names another.
+ */
+public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
+  private final NettyServerBuilder netty;
+  /** Every option with a meaning on both paths, replayed onto the shared-memory server. */
+  private final List<Consumer<ServerBuilder<?>>> common = new ArrayList<>();
+  private ShmTransportConfig config = ShmTransportConfig.defaults();
+  private String rendezvous;
+  private boolean shmEnabled = true;
+
+  private ShmServerBuilder(NettyServerBuilder netty) {
+    this.netty = netty;
+  }
+
+  /** A server on {@code port} of every interface (0 picks a free port). */
+  public static ShmServerBuilder forPort(int port) {
+    return new ShmServerBuilder(NettyServerBuilder.forPort(port));
+  }
+
+  /** A server on a specific TCP address. */
+  public static ShmServerBuilder forAddress(SocketAddress address) {
+    if (!(address instanceof InetSocketAddress)) {
+      throw new IllegalArgumentException("ShmServerBuilder needs an InetSocketAddress: " + address);
+    }
+    return new ShmServerBuilder(NettyServerBuilder.forAddress(address));
+  }
+
+  private ShmServerBuilder both(Consumer<ServerBuilder<?>> option) {
+    option.accept(netty);
+    common.add(option);
+    return this;
+  }
+
+  // ---- shared-memory options ----
+
+  /** Listen for shared-memory clients on this name ('@' = abstract namespace) instead. */
+  public ShmServerBuilder rendezvous(String name) {
+    this.rendezvous = Objects.requireNonNull(name, "name");
+    return this;
+  }
+
+  /** Serve TCP only (the server then behaves exactly like a stock Netty server). */
+  public ShmServerBuilder sharedMemoryEnabled(boolean enabled) {
+    this.shmEnabled = enabled;
+    return this;
+  }
+
+  /** Which local client processes may connect over shared memory (default: same user id). */
+  public ShmServerBuilder clientAuthorizationPolicy(PeerAuthorizationPolicy policy) {
+    config = config.withPeerPolicy(policy);
+    return this;
+  }
+
+  /** How connection reader threads wait for frames (default {@link IdleStrategy#adaptive}). */
+  public ShmServerBuilder idleStrategy(IdleStrategy strategy) {
+    config = config.withIdleStrategy(strategy);
+    return this;
+  }
+
+  /** Largest ring and pool a client may ask for, and the cap on extra payload segments. */
+  public ShmServerBuilder sharedMemorySizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
+    config = config.withSizes(ringCapacity, poolSize, maxSegmentBytes);
+    return this;
+  }
+
+  /** Per-stream flow-control window for data clients send us. */
+  public ShmServerBuilder streamWindow(int bytes) {
+    config = config.withStreamWindow(bytes);
+    return this;
+  }
+
+  /** Configures the stock Netty builder of the TCP path (TLS, event loops, connection age...). */
+  public ShmServerBuilder configureTcp(Consumer<NettyServerBuilder> configurer) {
+    configurer.accept(netty);
+    return this;
+  }
+
+  // ---- options for both paths ----
+
+  @Override
+  public ShmServerBuilder directExecutor() {
+    return both(ServerBuilder::directExecutor);
+  }
+
+  @Override
+  public ShmServerBuilder executor(Executor executor) {
+    return both(b -> b.executor(executor));
+  }
+
+  @Override
+  public ShmServerBuilder callExecutor(ServerCallExecutorSupplier supplier) {
+    return both(b -> b.callExecutor(supplier));
+  }
+
+  @Override
+  public ShmServerBuilder addService(ServerServiceDefinition service) {
+    return both(b -> b.addService(service));
+  }
+
+  @Override
+  public ShmServerBuilder addService(BindableService service) {
+    // Bind once so both servers share one service instance and definition.
+    ServerServiceDefinition definition = service.bindService();
+    return both(b -> b.addService(definition));
+  }
+
+  @Override
+  public ShmServerBuilder intercept(ServerInterceptor interceptor) {
+    return both(b -> b.intercept(interceptor));
+  }
+
+  @Override
+  public ShmServerBuilder addTransportFilter(ServerTransportFilter filter) {
+    return both(b -> b.addTransportFilter(filter));
+  }
+
+  @Override
+  public ShmServerBuilder addStreamTracerFactory(ServerStreamTracer.Factory factory) {
+    return both(b -> b.addStreamTracerFactory(factory));
+  }
+
+  @Override
+  public ShmServerBuilder fallbackHandlerRegistry(HandlerRegistry registry) {
+    return both(b -> b.fallbackHandlerRegistry(registry));
+  }
+
+  @Override
+  public ShmServerBuilder decompressorRegistry(DecompressorRegistry registry) {
+    return both(b -> b.decompressorRegistry(registry));
+  }
+
+  @Override
+  public ShmServerBuilder compressorRegistry(CompressorRegistry registry) {
+    return both(b -> b.compressorRegistry(registry));
+  }
+
+  @Override
+  public ShmServerBuilder handshakeTimeout(long timeout, TimeUnit unit) {
+    return both(b -> b.handshakeTimeout(timeout, unit));
+  }
+
+  @Override
+  public ShmServerBuilder setBinaryLog(BinaryLog binaryLog) {
+    return both(b -> b.setBinaryLog(binaryLog));
+  }
+
+  @Override
+  public ShmServerBuilder maxInboundMessageSize(int bytes) {
+    netty.maxInboundMessageSize(bytes);
+    config = config.withMaxInboundMessageSize(bytes);
+    return this;
+  }
+
+  @Override
+  public ShmServerBuilder maxInboundMetadataSize(int bytes) {
+    netty.maxInboundMetadataSize(bytes);
+    config = config.withMaxInboundMetadataSize(bytes);
+    return this;
+  }
+
+  // ---- TCP-only options ----
+
+  @Override
+  public ShmServerBuilder useTransportSecurity(File certChain, File privateKey) {
+    netty.useTransportSecurity(certChain, privateKey);
+    return this;
+  }
+
+  @Override
+  public ShmServerBuilder useTransportSecurity(InputStream certChain, InputStream privateKey) {
+    netty.useTransportSecurity(certChain, privateKey);
+    return this;
+  }
+
+  @Override
+  public ShmServerBuilder keepAliveTime(long time, TimeUnit unit) {
+    netty.keepAliveTime(time, unit);
+    return this;
+  }
+
+  @Override
+  public ShmServerBuilder keepAliveTimeout(long timeout, TimeUnit unit) {
+    netty.keepAliveTimeout(timeout, unit);
+    return this;
+  }
+
+  @Override
+  public ShmServerBuilder maxConnectionIdle(long idle, TimeUnit unit) {
+    netty.maxConnectionIdle(idle, unit);
+    return this;
+  }
+
+  @Override
+  public ShmServerBuilder maxConnectionAge(long age, TimeUnit unit) {
+    netty.maxConnectionAge(age, unit);
+    return this;
+  }
+
+  @Override
+  public ShmServerBuilder maxConnectionAgeGrace(long grace, TimeUnit unit) {
+    netty.maxConnectionAgeGrace(grace, unit);
+    return this;
+  }
+
+  @Override
+  public ShmServerBuilder permitKeepAliveTime(long time, TimeUnit unit) {
+    netty.permitKeepAliveTime(time, unit);
+    return this;
+  }
+
+  @Override
+  public ShmServerBuilder permitKeepAliveWithoutCalls(boolean permit) {
+    netty.permitKeepAliveWithoutCalls(permit);
+    return this;
+  }
+
+  @Override
+  public Server build() {
+    Server tcpServer = netty.build();
+    if (!shmEnabled) {
+      return tcpServer;
+    }
+    List<Consumer<ServerBuilder<?>>> options = List.copyOf(common);
+    ShmTransportConfig shmConfig = config;
+    String fixedRendezvous = rendezvous;
+    return new ShmServer(tcpServer, port -> {
+      String name = fixedRendezvous != null ? fixedRendezvous : ShmAddress.defaultRendezvous(port);
+      ServerImplBuilder builder = new ServerImplBuilder(
+          (List<? extends ServerStreamTracer.Factory> tracers) ->
+              new ShmInternalServer(name, shmConfig, tracers));
+      for (Consumer<ServerBuilder<?>> option : options) {
+        option.accept(builder);
+      }
+      return builder.build();
+    });
+  }
+}

@@ -1,0 +1,132 @@
+package io.grpcshm.internal.fallback;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import io.grpc.ChannelLogger;
+import io.grpc.Status;
+import io.grpc.internal.ClientTransportFactory;
+import io.grpc.internal.ConnectionClientTransport;
+import io.grpc.internal.GrpcUtil;
+import io.grpc.internal.SharedResourceHolder;
+import io.grpcshm.ShmAddress;
+import io.grpcshm.TransportMode;
+import io.grpcshm.internal.transport.ShmClientTransport;
+import io.grpcshm.internal.transport.ShmTransportConfig;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.List;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.function.IntFunction;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The channel's transport factory: shared memory for addresses of this host whose server offers
+ * it, stock Netty TCP for everything else. Targets that failed the shm handshake are remembered
+ * for a while (Caffeine, with a TTL) so reconnects go straight to TCP; the reason is logged once
+ * per target at FINE.
+ */
+public final class RoutingClientTransportFactory implements ClientTransportFactory {
+  private static final Logger log = Logger.getLogger(RoutingClientTransportFactory.class.getName());
+
+  /** Settings of the shm path that come from the channel builder. */
+  public record ShmSettings(
+      TransportMode mode,
+      ShmTransportConfig config,
+      IntFunction<String> rendezvousForPort,
+      long keepAliveTimeNanos,
+      long keepAliveTimeoutNanos,
+      boolean keepAliveWithoutCalls,
+      Duration negativeCacheTtl) {}
+
+  private final ClientTransportFactory tcp;
+  private final ShmSettings settings;
+  private final CoLocation coLocation = new CoLocation();
+  private final Cache<String, Status> refusedTargets;
+  private final Cache<String, Boolean> loggedTargets = Caffeine.newBuilder()
+      .maximumSize(4096).build();
+  private final ScheduledExecutorService scheduler;
+  private boolean closed;
+
+  public RoutingClientTransportFactory(ClientTransportFactory tcp, ShmSettings settings) {
+    this.tcp = tcp;
+    this.settings = settings;
+    this.refusedTargets = Caffeine.newBuilder()
+        .maximumSize(4096)
+        .expireAfterWrite(settings.negativeCacheTtl())
+        .build();
+    this.scheduler = SharedResourceHolder.get(GrpcUtil.TIMER_SERVICE);
+  }
+
+  @Override
+  public ConnectionClientTransport newClientTransport(SocketAddress address,
+      ClientTransportOptions options, ChannelLogger channelLogger) {
+    if (settings.mode() == TransportMode.TCP_ONLY) {
+      return tcp.newClientTransport(address, options, channelLogger);
+    }
+    String rendezvous = null;
+    if (address instanceof ShmAddress shmAddress) {
+      rendezvous = shmAddress.rendezvous();
+    } else if (address instanceof InetSocketAddress inet
+        && (settings.mode() == TransportMode.SHM_ONLY || coLocation.isLocal(inet.getAddress()))) {
+      rendezvous = settings.rendezvousForPort().apply(inet.getPort());
+    }
+    if (rendezvous == null) {
+      logOnce(address.toString(), "target " + address + " is not on this host");
+      return tcp.newClientTransport(address, options, channelLogger);
+    }
+    ShmClientTransport shm = new ShmClientTransport(rendezvous, address, options.getAuthority(),
+        options.getUserAgent(), options.getEagAttributes(), settings.config(), scheduler,
+        settings.keepAliveTimeNanos(), settings.keepAliveTimeoutNanos(),
+        settings.keepAliveWithoutCalls());
+    if (settings.mode() == TransportMode.SHM_ONLY || address instanceof ShmAddress) {
+      return shm;
+    }
+    final String target = rendezvous;
+    Status refused = refusedTargets.getIfPresent(target);
+    if (refused != null) {
+      return tcp.newClientTransport(address, options, channelLogger);
+    }
+    return new FallbackClientTransport(shm,
+        () -> tcp.newClientTransport(address, options, channelLogger),
+        status -> {
+          refusedTargets.put(target, status);
+          logOnce(target, "shared memory unavailable for " + address + ", using TCP: " + status);
+        });
+  }
+
+  private void logOnce(String key, String message) {
+    if (log.isLoggable(Level.FINE) && loggedTargets.asMap().putIfAbsent(key, Boolean.TRUE) == null) {
+      log.fine(message);
+    }
+  }
+
+  @Override
+  public ScheduledExecutorService getScheduledExecutorService() {
+    return tcp.getScheduledExecutorService();
+  }
+
+  @Override
+  public SwapChannelCredentialsResult swapChannelCredentials(io.grpc.ChannelCredentials creds) {
+    return null;
+  }
+
+  @Override
+  public void close() {
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    }
+    tcp.close();
+    SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
+  }
+
+  @Override
+  public Collection<Class<? extends SocketAddress>> getSupportedSocketAddressTypes() {
+    return List.of(InetSocketAddress.class, ShmAddress.class);
+  }
+}

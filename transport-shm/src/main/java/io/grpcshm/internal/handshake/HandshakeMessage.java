@@ -1,0 +1,144 @@
+package io.grpcshm.internal.handshake;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Messages on the rendezvous socket (SOCK_SEQPACKET, one message per packet). Layout of every
+ * message: {@code magic u32 'GSHM' | type u8 | version u8 | reserved u16 | body}, little-endian.
+ * Decoding validates every field it returns; a malformed message throws
+ * {@link HandshakeException} and the connection is dropped.
+ */
+public sealed interface HandshakeMessage {
+  int MAGIC = 0x4d485347; // "GSHM" little-endian
+  int VERSION = 1;
+  int HEADER = 8;
+
+  int TYPE_CLIENT_HELLO = 1;
+  int TYPE_SERVER_WELCOME = 2;
+  int TYPE_SERVER_REJECT = 3;
+  int TYPE_CLIENT_READY = 4;
+  int TYPE_SEGMENT_ATTACH = 5;
+  int TYPE_SEGMENT_ACK = 6;
+  int TYPE_GOODBYE = 7;
+
+  /** Max length of a reject message's text, in bytes. */
+  int MAX_REASON = 1024;
+
+  /** Client's opening: what it would like (the server decides). */
+  record ClientHello(int ringCapacity, long poolSize, int streamWindow)
+      implements HandshakeMessage {}
+
+  /** Server's answer with the region's memfd attached. */
+  record ServerWelcome(
+      int ringCapacity, long poolSize, long regionSize, long connectionId, int streamWindow)
+      implements HandshakeMessage {}
+
+  /** Refusal: a gRPC status code and a reason; nothing was mapped. */
+  record ServerReject(int statusCode, String reason) implements HandshakeMessage {}
+
+  /** Client mapped the region; streams may start. */
+  record ClientReady() implements HandshakeMessage {}
+
+  /** A new persistent payload segment (memfd attached) the sender will reference by id. */
+  record SegmentAttach(int segmentId, long size) implements HandshakeMessage {}
+
+  /** The receiver mapped (or refused) a segment. */
+  record SegmentAck(int segmentId, boolean accepted) implements HandshakeMessage {}
+
+  /** Orderly close notice; the socket closes right after. */
+  record Goodbye() implements HandshakeMessage {}
+
+  static int encode(HandshakeMessage message, byte[] out) {
+    ByteBuffer b = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
+    b.putInt(MAGIC);
+    switch (message) {
+      case ClientHello m -> {
+        header(b, TYPE_CLIENT_HELLO);
+        b.putInt(m.ringCapacity()).putLong(m.poolSize()).putInt(m.streamWindow());
+      }
+      case ServerWelcome m -> {
+        header(b, TYPE_SERVER_WELCOME);
+        b.putInt(m.ringCapacity()).putLong(m.poolSize()).putLong(m.regionSize())
+            .putLong(m.connectionId()).putInt(m.streamWindow());
+      }
+      case ServerReject m -> {
+        header(b, TYPE_SERVER_REJECT);
+        byte[] reason = m.reason().getBytes(StandardCharsets.UTF_8);
+        int len = Math.min(reason.length, MAX_REASON);
+        b.putInt(m.statusCode()).putShort((short) len).put(reason, 0, len);
+      }
+      case ClientReady m -> header(b, TYPE_CLIENT_READY);
+      case SegmentAttach m -> {
+        header(b, TYPE_SEGMENT_ATTACH);
+        b.putInt(m.segmentId()).putLong(m.size());
+      }
+      case SegmentAck m -> {
+        header(b, TYPE_SEGMENT_ACK);
+        b.putInt(m.segmentId()).put((byte) (m.accepted() ? 1 : 0));
+      }
+      case Goodbye m -> header(b, TYPE_GOODBYE);
+    }
+    return b.position();
+  }
+
+  private static void header(ByteBuffer b, int type) {
+    b.put((byte) type).put((byte) VERSION).putShort((short) 0);
+  }
+
+  static HandshakeMessage decode(byte[] in, int length) throws HandshakeException {
+    if (length < HEADER) {
+      throw new HandshakeException("handshake message too short: " + length + " bytes");
+    }
+    ByteBuffer b = ByteBuffer.wrap(in, 0, length).order(ByteOrder.LITTLE_ENDIAN);
+    int magic = b.getInt();
+    int type = b.get() & 0xff;
+    int version = b.get() & 0xff;
+    b.getShort();
+    if (magic != MAGIC) {
+      throw new HandshakeException(
+          "not a grpc-shm peer (magic 0x" + Integer.toHexString(magic) + ")");
+    }
+    if (version != VERSION) {
+      throw new HandshakeException(
+          "unsupported grpc-shm protocol version " + version + " (we speak " + VERSION + ")");
+    }
+    try {
+      HandshakeMessage m = switch (type) {
+        case TYPE_CLIENT_HELLO -> new ClientHello(b.getInt(), b.getLong(), b.getInt());
+        case TYPE_SERVER_WELCOME ->
+            new ServerWelcome(b.getInt(), b.getLong(), b.getLong(), b.getLong(), b.getInt());
+        case TYPE_SERVER_REJECT -> {
+          int code = b.getInt();
+          int len = b.getShort() & 0xffff;
+          if (len > MAX_REASON || len > b.remaining()) {
+            throw new HandshakeException("reject reason length " + len + " out of bounds");
+          }
+          byte[] reason = new byte[len];
+          b.get(reason);
+          yield new ServerReject(code, new String(reason, StandardCharsets.UTF_8));
+        }
+        case TYPE_CLIENT_READY -> new ClientReady();
+        case TYPE_SEGMENT_ATTACH -> new SegmentAttach(b.getInt(), b.getLong());
+        case TYPE_SEGMENT_ACK -> {
+          int id = b.getInt();
+          int ok = b.get();
+          if (ok != 0 && ok != 1) {
+            throw new HandshakeException("bad segment ack flag " + ok);
+          }
+          yield new SegmentAck(id, ok == 1);
+        }
+        case TYPE_GOODBYE -> new Goodbye();
+        default -> throw new HandshakeException("unknown handshake message type " + type);
+      };
+      if (b.hasRemaining()) {
+        throw new HandshakeException(
+            "trailing " + b.remaining() + " bytes after handshake message type " + type);
+      }
+      return m;
+    } catch (java.nio.BufferUnderflowException e) {
+      throw new HandshakeException("truncated handshake message type " + type);
+    }
+  }
+}

@@ -1,0 +1,237 @@
+package io.grpcshm.internal.handshake;
+
+import io.grpc.Status;
+import io.grpcshm.PeerAuthorizationPolicy;
+import io.grpcshm.internal.nativeio.Linux;
+import io.grpcshm.internal.nativeio.NativeException;
+import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
+import io.grpcshm.internal.nativeio.UnixSeqpacketSocket.PeerCredentials;
+import io.grpcshm.internal.transport.ShmTransportConfig;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.SocketTimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The rendezvous handshake, both sides (docs/PROTOCOL.md, "Handshake"):
+ *
+ * <ol>
+ *   <li>client connects to the server's SOCK_SEQPACKET rendezvous socket;
+ *   <li>server reads the client's SO_PEERCRED and asks its policy; a refusal is a SERVER_REJECT
+ *       and nothing is created or mapped;
+ *   <li>client sends CLIENT_HELLO (ring capacity, pool size, stream window it would like);
+ *   <li>server creates a memfd, sizes and seals it (no shrink, no grow), maps it, and answers
+ *       SERVER_WELCOME with the final sizes and the memfd;
+ *   <li>client checks the server's SO_PEERCRED against its own policy, checks the memfd's seals
+ *       and size against the sizes, maps it and sends CLIENT_READY.
+ * </ol>
+ */
+public final class Handshakes {
+  private Handshakes() {}
+
+  private static final AtomicLong CONNECTION_IDS = new AtomicLong(
+      System.nanoTime() ^ ProcessHandle.current().pid() << 32);
+  private static final int REQUIRED_SEALS = Linux.F_SEAL_SHRINK | Linux.F_SEAL_GROW;
+
+  /** A connection that passed the handshake: socket, mapped region, agreed sizes. */
+  public record Established(
+      UnixSeqpacketSocket socket,
+      Arena arena,
+      MemorySegment region,
+      RegionLayout layout,
+      int peerStreamWindow,
+      PeerCredentials peer,
+      long connectionId) {}
+
+  /** Client side. Throws with UNAVAILABLE (no server, broken peer) or the server's refusal. */
+  public static Established client(String rendezvous, ShmTransportConfig config)
+      throws ShmHandshakeException {
+    UnixSeqpacketSocket socket;
+    try {
+      socket = UnixSeqpacketSocket.connect(rendezvous);
+    } catch (NativeException e) {
+      throw new ShmHandshakeException(Status.UNAVAILABLE
+          .withDescription("no shared-memory server at " + rendezvous + ": " + e.getMessage()));
+    }
+    Arena arena = null;
+    int fd = -1;
+    try {
+      PeerCredentials server = socket.peerCredentials();
+      Status allowed = config.peerPolicy().check(server.pid(), server.uid(), server.gid());
+      if (!allowed.isOk()) {
+        throw new ShmHandshakeException(allowed);
+      }
+      byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
+      int len = HandshakeMessage.encode(new HandshakeMessage.ClientHello(
+          config.ringCapacity(), config.poolSize(), config.streamWindow()), buf);
+      socket.send(buf, len, -1);
+      int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
+      int n = socket.receive(buf, fds, (int) config.handshakeTimeoutMillis());
+      fd = fds[0];
+      closeExtra(fds, 1);
+      if (n < 0) {
+        throw new ShmHandshakeException(
+            Status.UNAVAILABLE.withDescription("shared-memory server closed during handshake"));
+      }
+      HandshakeMessage reply = HandshakeMessage.decode(buf, n);
+      if (reply instanceof HandshakeMessage.ServerReject reject) {
+        Status status = Status.fromCodeValue(reject.statusCode());
+        throw new ShmHandshakeException(
+            (status.isOk() ? Status.UNAVAILABLE : status).withDescription(
+                "shared-memory server refused us: " + reject.reason()));
+      }
+      if (!(reply instanceof HandshakeMessage.ServerWelcome welcome)) {
+        throw new HandshakeException("expected SERVER_WELCOME, got " + reply);
+      }
+      if (fd < 0) {
+        throw new HandshakeException("SERVER_WELCOME without a memory file");
+      }
+      RegionLayout layout;
+      try {
+        layout = new RegionLayout(welcome.ringCapacity(), welcome.poolSize());
+      } catch (IllegalArgumentException e) {
+        throw new HandshakeException("server proposed an invalid layout: " + e.getMessage());
+      }
+      if (layout.totalSize() != welcome.regionSize() || welcome.streamWindow() <= 0) {
+        throw new HandshakeException("server's region size " + welcome.regionSize()
+            + " does not match its layout (" + layout.totalSize() + ")");
+      }
+      int seals = Linux.getSeals(fd);
+      if ((seals & REQUIRED_SEALS) != REQUIRED_SEALS) {
+        throw new HandshakeException("server's memory file is not sealed against resizing");
+      }
+      long size = Linux.fileSize(fd);
+      if (size != layout.totalSize()) {
+        throw new HandshakeException(
+            "server's memory file has " + size + " bytes, expected " + layout.totalSize());
+      }
+      arena = Arena.ofShared();
+      MemorySegment region = Linux.mapShared(fd, size, arena);
+      if (region.get(ValueLayout.JAVA_LONG, RegionLayout.HEADER_MAGIC_OFFSET) != RegionLayout.MAGIC) {
+        throw new HandshakeException("server's region has a bad magic number");
+      }
+      Linux.close(fd);
+      fd = -1;
+      len = HandshakeMessage.encode(new HandshakeMessage.ClientReady(), buf);
+      socket.send(buf, len, -1);
+      return new Established(socket, arena, region, layout, welcome.streamWindow(), server,
+          welcome.connectionId());
+    } catch (ShmHandshakeException e) {
+      cleanup(socket, arena, fd);
+      throw e;
+    } catch (SocketTimeoutException e) {
+      cleanup(socket, arena, fd);
+      throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
+          "shared-memory handshake with " + rendezvous + " timed out").withCause(e));
+    } catch (IOException | RuntimeException e) {
+      cleanup(socket, arena, fd);
+      throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
+          "shared-memory handshake with " + rendezvous + " failed: " + e.getMessage())
+          .withCause(e));
+    }
+  }
+
+  /**
+   * Server side, on a freshly accepted socket. On refusal or failure the socket is closed and
+   * the exception says why (for the server's log).
+   */
+  public static Established server(UnixSeqpacketSocket socket, ShmTransportConfig config)
+      throws ShmHandshakeException {
+    byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
+    Arena arena = null;
+    int fd = -1;
+    try {
+      PeerCredentials client = socket.peerCredentials();
+      Status allowed = config.peerPolicy().check(client.pid(), client.uid(), client.gid());
+      if (!allowed.isOk()) {
+        String reason = allowed.getDescription() == null
+            ? "peer not authorized" : allowed.getDescription();
+        int len = HandshakeMessage.encode(
+            new HandshakeMessage.ServerReject(allowed.getCode().value(), reason), buf);
+        try {
+          socket.send(buf, len, -1);
+        } catch (IOException ignored) {
+          // The client may already be gone; it is refused either way.
+        }
+        throw new ShmHandshakeException(allowed);
+      }
+      int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
+      int n = socket.receive(buf, fds, (int) config.handshakeTimeoutMillis());
+      closeExtra(fds, 0);
+      if (n < 0) {
+        throw new HandshakeException("client closed during handshake");
+      }
+      HandshakeMessage hello = HandshakeMessage.decode(buf, n);
+      if (!(hello instanceof HandshakeMessage.ClientHello clientHello)) {
+        throw new HandshakeException("expected CLIENT_HELLO, got " + hello);
+      }
+      if (clientHello.streamWindow() <= 0) {
+        throw new HandshakeException("client stream window " + clientHello.streamWindow());
+      }
+      // The server decides the sizes: the client's wishes, clamped to our configured maximum.
+      int ring = clientHello.ringCapacity();
+      if (!io.grpcshm.internal.ring.RingDescriptor.isValidCapacity(ring)
+          || ring > config.ringCapacity()) {
+        ring = config.ringCapacity();
+      }
+      long pool = clientHello.poolSize();
+      if (pool < RegionLayout.PAGE || pool % RegionLayout.PAGE != 0 || pool > config.poolSize()) {
+        pool = config.poolSize();
+      }
+      RegionLayout layout = new RegionLayout(ring, pool);
+      fd = Linux.memfdCreate("grpc-shm-connection");
+      Linux.ftruncate(fd, layout.totalSize());
+      Linux.addSeals(fd, Linux.F_SEAL_SHRINK | Linux.F_SEAL_GROW | Linux.F_SEAL_SEAL);
+      arena = Arena.ofShared();
+      MemorySegment region = Linux.mapShared(fd, layout.totalSize(), arena);
+      region.set(ValueLayout.JAVA_LONG, RegionLayout.HEADER_MAGIC_OFFSET, RegionLayout.MAGIC);
+      region.set(ValueLayout.JAVA_INT, RegionLayout.HEADER_VERSION_OFFSET, HandshakeMessage.VERSION);
+      region.set(ValueLayout.JAVA_INT, RegionLayout.HEADER_RING_CAPACITY_OFFSET, ring);
+      region.set(ValueLayout.JAVA_LONG, RegionLayout.HEADER_POOL_SIZE_OFFSET, pool);
+      region.set(ValueLayout.JAVA_LONG, RegionLayout.HEADER_REGION_SIZE_OFFSET, layout.totalSize());
+      long connectionId = CONNECTION_IDS.incrementAndGet();
+      int len = HandshakeMessage.encode(new HandshakeMessage.ServerWelcome(ring, pool,
+          layout.totalSize(), connectionId, config.streamWindow()), buf);
+      socket.send(buf, len, fd);
+      Linux.close(fd);
+      fd = -1;
+      n = socket.receive(buf, fds, (int) config.handshakeTimeoutMillis());
+      closeExtra(fds, 0);
+      if (n < 0) {
+        throw new HandshakeException("client closed during handshake");
+      }
+      HandshakeMessage ready = HandshakeMessage.decode(buf, n);
+      if (!(ready instanceof HandshakeMessage.ClientReady)) {
+        throw new HandshakeException("expected CLIENT_READY, got " + ready);
+      }
+      return new Established(socket, arena, region, layout, clientHello.streamWindow(), client,
+          connectionId);
+    } catch (ShmHandshakeException e) {
+      cleanup(socket, arena, fd);
+      throw e;
+    } catch (IOException | RuntimeException e) {
+      cleanup(socket, arena, fd);
+      throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
+          "shared-memory handshake failed: " + e.getMessage()).withCause(e));
+    }
+  }
+
+  private static void closeExtra(int[] fds, int from) {
+    for (int i = from; i < fds.length; i++) {
+      if (fds[i] >= 0) {
+        Linux.close(fds[i]);
+        fds[i] = -1;
+      }
+    }
+  }
+
+  private static void cleanup(UnixSeqpacketSocket socket, Arena arena, int fd) {
+    socket.close();
+    if (arena != null) {
+      arena.close();
+    }
+    Linux.close(fd);
+  }
+}

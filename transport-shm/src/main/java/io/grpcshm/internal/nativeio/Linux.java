@@ -1,0 +1,376 @@
+package io.grpcshm.internal.nativeio;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The Linux system calls the transport needs, bound through {@code java.lang.foreign}.
+ *
+ * <p>Every call that can fail captures {@code errno} and throws {@link NativeException} with the
+ * call's name, so callers never inspect raw return codes. Constants are the x86_64/aarch64 Linux
+ * values (identical for everything used here except the futex syscall number).
+ */
+public final class Linux {
+  private Linux() {}
+
+  public static final int AF_UNIX = 1;
+  public static final int SOCK_SEQPACKET = 5;
+  public static final int SOCK_CLOEXEC = 0x80000;
+  public static final int SOL_SOCKET = 1;
+  public static final int SO_PEERCRED = 17;
+  public static final int SCM_RIGHTS = 1;
+  public static final int MSG_NOSIGNAL = 0x4000;
+  public static final int MSG_CTRUNC = 0x8;
+  public static final int MSG_CMSG_CLOEXEC = 0x40000000;
+  public static final int SHUT_RDWR = 2;
+  public static final int POLLIN = 0x1;
+
+  public static final int MFD_CLOEXEC = 1;
+  public static final int MFD_ALLOW_SEALING = 2;
+  public static final int F_ADD_SEALS = 1033;
+  public static final int F_GET_SEALS = 1034;
+  public static final int F_SEAL_SEAL = 1;
+  public static final int F_SEAL_SHRINK = 2;
+  public static final int F_SEAL_GROW = 4;
+
+  public static final int PROT_READ = 1;
+  public static final int PROT_WRITE = 2;
+  public static final int MAP_SHARED = 1;
+  public static final int SEEK_END = 2;
+
+  public static final int EINTR = 4;
+  public static final int EAGAIN = 11;
+  public static final int ECONNREFUSED = 111;
+  public static final int ENOENT = 2;
+
+  private static final int FUTEX_WAIT = 0;
+  private static final int FUTEX_WAKE = 1;
+  private static final long SYS_FUTEX =
+      System.getProperty("os.arch", "").contains("aarch64") ? 98 : 202;
+
+  private static final Linker LINKER = Linker.nativeLinker();
+  private static final SymbolLookup LIBC = LINKER.defaultLookup();
+  private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+  private static final VarHandle ERRNO =
+      CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+  private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+
+  private static final MethodHandle MEMFD_CREATE =
+      capturing("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle FTRUNCATE =
+      capturing("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+  private static final MethodHandle FCNTL_INT =
+      LINKER.downcallHandle(
+          LIBC.findOrThrow("fcntl"),
+          FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+          CAPTURE_ERRNO,
+          Linker.Option.firstVariadicArg(2));
+  private static final MethodHandle LSEEK =
+      capturing("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
+  private static final MethodHandle MMAP =
+      capturing(
+          "mmap",
+          FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+  private static final MethodHandle MUNMAP =
+      LINKER.downcallHandle(
+          LIBC.findOrThrow("munmap"), FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+  private static final MethodHandle CLOSE =
+      capturing("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+  private static final MethodHandle SOCKET =
+      capturing("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle BIND =
+      capturing("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle LISTEN =
+      capturing("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle ACCEPT4 =
+      capturing("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+  private static final MethodHandle CONNECT =
+      capturing("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle SENDMSG =
+      capturing("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle RECVMSG =
+      capturing("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle SHUTDOWN =
+      capturing("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle GETSOCKOPT =
+      capturing(
+          "getsockopt",
+          FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final MethodHandle POLL =
+      capturing("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+  private static final MethodHandle GETUID =
+      LINKER.downcallHandle(LIBC.findOrThrow("getuid"), FunctionDescriptor.of(JAVA_INT));
+  private static final MethodHandle FUTEX =
+      LINKER.downcallHandle(
+          LIBC.findOrThrow("syscall"),
+          FunctionDescriptor.of(
+              JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT),
+          Linker.Option.firstVariadicArg(1));
+
+  private static MethodHandle capturing(String name, FunctionDescriptor descriptor) {
+    return LINKER.downcallHandle(LIBC.findOrThrow(name), descriptor, CAPTURE_ERRNO);
+  }
+
+  /** A fresh errno capture area; callers own its arena. */
+  static MemorySegment newCapture(Arena arena) {
+    return arena.allocate(CAPTURE);
+  }
+
+  static int errno(MemorySegment capture) {
+    return (int) ERRNO.get(capture, 0L);
+  }
+
+  private static RuntimeException rethrow(Throwable t) {
+    if (t instanceof RuntimeException re) {
+      return re;
+    }
+    if (t instanceof Error e) {
+      throw e;
+    }
+    return new IllegalStateException(t);
+  }
+
+  // ---- files and memory ----
+
+  /** Creates an anonymous, sealable, close-on-exec memory file (never visible in /dev/shm). */
+  public static int memfdCreate(String name) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int fd = (int) MEMFD_CREATE.invokeExact(cap, arena.allocateFrom(name),
+          MFD_CLOEXEC | MFD_ALLOW_SEALING);
+      if (fd < 0) {
+        throw new NativeException("memfd_create", errno(cap));
+      }
+      return fd;
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public static void ftruncate(int fd, long size) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int rc = (int) FTRUNCATE.invokeExact(cap, fd, size);
+      if (rc != 0) {
+        throw new NativeException("ftruncate", errno(cap));
+      }
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public static void addSeals(int fd, int seals) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int rc = (int) FCNTL_INT.invokeExact(cap, fd, F_ADD_SEALS, seals);
+      if (rc != 0) {
+        throw new NativeException("fcntl(F_ADD_SEALS)", errno(cap));
+      }
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public static int getSeals(int fd) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int rc = (int) FCNTL_INT.invokeExact(cap, fd, F_GET_SEALS, 0);
+      if (rc < 0) {
+        throw new NativeException("fcntl(F_GET_SEALS)", errno(cap));
+      }
+      return rc;
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Size of the file behind {@code fd} (lseek to the end; memfds have no other cursor users). */
+  public static long fileSize(int fd) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      long rc = (long) LSEEK.invokeExact(cap, fd, 0L, SEEK_END);
+      if (rc < 0) {
+        throw new NativeException("lseek", errno(cap));
+      }
+      return rc;
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /**
+   * Maps {@code size} bytes of {@code fd} shared and read-write. The returned segment belongs to
+   * {@code arena}; closing the arena unmaps it, after which any access throws instead of faulting.
+   */
+  public static MemorySegment mapShared(int fd, long size, Arena arena) {
+    MemorySegment addr;
+    try (Arena tmp = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(tmp);
+      addr = (MemorySegment) MMAP.invokeExact(cap, MemorySegment.NULL, size,
+          PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0L);
+      if (addr.address() == -1L) {
+        throw new NativeException("mmap", errno(cap));
+      }
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+    final long address = addr.address();
+    return addr.reinterpret(size, arena, segment -> munmap(address, size));
+  }
+
+  private static void munmap(long address, long size) {
+    try {
+      int ignored = (int) MUNMAP.invokeExact(MemorySegment.ofAddress(address), size);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Closes a descriptor; errors other than EINTR are reported (double close is a bug). */
+  public static void close(int fd) {
+    if (fd < 0) {
+      return;
+    }
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int rc = (int) CLOSE.invokeExact(cap, fd);
+      if (rc != 0 && errno(cap) != EINTR) {
+        throw new NativeException("close", errno(cap));
+      }
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  public static int getuid() {
+    try {
+      return (int) GETUID.invokeExact();
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  // ---- futex on shared memory (not FUTEX_PRIVATE: the word is shared between processes) ----
+
+  /**
+   * Sleeps while the int at {@code word} equals {@code expected}, for at most {@code timeout}
+   * (a 16-byte struct timespec the caller keeps). Spurious returns are normal; callers re-check.
+   */
+  public static void futexWait(MemorySegment word, int expected, MemorySegment timeout) {
+    try {
+      long ignored = (long) FUTEX.invokeExact(SYS_FUTEX, word, FUTEX_WAIT, expected, timeout,
+          MemorySegment.NULL, 0);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Wakes up to {@code count} waiters on {@code word}. */
+  public static void futexWake(MemorySegment word, int count) {
+    try {
+      long ignored = (long) FUTEX.invokeExact(SYS_FUTEX, word, FUTEX_WAKE, count,
+          MemorySegment.NULL, MemorySegment.NULL, 0);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  // ---- sockets (package-private; UnixSeqpacketSocket is the API) ----
+
+  static int socket(int domain, int type, int protocol) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int fd = (int) SOCKET.invokeExact(cap, domain, type, protocol);
+      if (fd < 0) {
+        throw new NativeException("socket", errno(cap));
+      }
+      return fd;
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int bind(int fd, MemorySegment addr, int len, MemorySegment cap) {
+    try {
+      return (int) BIND.invokeExact(cap, fd, addr, len);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int listen(int fd, int backlog, MemorySegment cap) {
+    try {
+      return (int) LISTEN.invokeExact(cap, fd, backlog);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int accept4(int fd, int flags, MemorySegment cap) {
+    try {
+      return (int) ACCEPT4.invokeExact(cap, fd, MemorySegment.NULL, MemorySegment.NULL, flags);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int connect(int fd, MemorySegment addr, int len, MemorySegment cap) {
+    try {
+      return (int) CONNECT.invokeExact(cap, fd, addr, len);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static long sendmsg(int fd, MemorySegment msghdr, int flags, MemorySegment cap) {
+    try {
+      return (long) SENDMSG.invokeExact(cap, fd, msghdr, flags);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static long recvmsg(int fd, MemorySegment msghdr, int flags, MemorySegment cap) {
+    try {
+      return (long) RECVMSG.invokeExact(cap, fd, msghdr, flags);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int shutdown(int fd, int how) {
+    try (Arena arena = Arena.ofConfined()) {
+      return (int) SHUTDOWN.invokeExact(newCapture(arena), fd, how);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int getsockopt(
+      int fd, int level, int name, MemorySegment value, MemorySegment len, MemorySegment cap) {
+    try {
+      return (int) GETSOCKOPT.invokeExact(cap, fd, level, name, value, len);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int poll(MemorySegment pollfd, int timeoutMillis, MemorySegment cap) {
+    try {
+      return (int) POLL.invokeExact(cap, pollfd, 1L, timeoutMillis);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+}

@@ -1,0 +1,85 @@
+package io.grpcshm.internal.ring;
+
+import static io.grpcshm.internal.ring.RingDescriptor.CONSUMER_SLEEPING_OFFSET;
+import static io.grpcshm.internal.ring.RingDescriptor.HEAD_OFFSET;
+import static io.grpcshm.internal.ring.RingDescriptor.PRODUCER_WAITING_OFFSET;
+import static io.grpcshm.internal.ring.RingDescriptor.TAIL_OFFSET;
+
+import io.grpcshm.internal.nativeio.Linux;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+
+/**
+ * Shared parts of a ring view: the header words and how to sleep on / wake the consumer.
+ * {@link RingProducer} and {@link RingConsumer} are the two views; each side of a connection holds
+ * a producer over one ring and a consumer over the other.
+ */
+abstract class Ring {
+  static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+  static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
+
+  final MemorySegment header;
+  final MemorySegment data;
+  final int capacity;
+  final int mask;
+  private final MemorySegment consumerSleepingWord;
+
+  Ring(MemorySegment ring, int capacity) {
+    if (!RingDescriptor.isValidCapacity(capacity)) {
+      throw new IllegalArgumentException("ring capacity must be a power of two: " + capacity);
+    }
+    if (ring.byteSize() < RingDescriptor.totalLength(capacity)) {
+      throw new IllegalArgumentException("segment too small for ring of " + capacity);
+    }
+    this.header = ring.asSlice(0, RingDescriptor.HEADER_LENGTH);
+    this.data = ring.asSlice(RingDescriptor.HEADER_LENGTH, capacity);
+    this.capacity = capacity;
+    this.mask = capacity - 1;
+    this.consumerSleepingWord = header.asSlice(CONSUMER_SLEEPING_OFFSET, 4);
+  }
+
+  final long tailAcquire() {
+    return (long) LONG.getAcquire(header, (long) TAIL_OFFSET);
+  }
+
+  final long headAcquire() {
+    return (long) LONG.getAcquire(header, (long) HEAD_OFFSET);
+  }
+
+  /** Wakes the consumer if it announced that it sleeps. Cheap (one volatile read) otherwise. */
+  public final void wakeConsumer() {
+    if ((int) INT.getVolatile(header, (long) CONSUMER_SLEEPING_OFFSET) != 0
+        && INT.compareAndSet(header, (long) CONSUMER_SLEEPING_OFFSET, 1, 0)) {
+      Linux.futexWake(consumerSleepingWord, 1);
+    }
+  }
+
+  /** Unconditionally wakes a sleeping consumer (used to stop our own reader thread). */
+  public final void forceWakeConsumer() {
+    INT.setVolatile(header, (long) CONSUMER_SLEEPING_OFFSET, 0);
+    Linux.futexWake(consumerSleepingWord, 1);
+  }
+
+  final void setConsumerSleeping(boolean sleeping) {
+    INT.setVolatile(header, (long) CONSUMER_SLEEPING_OFFSET, sleeping ? 1 : 0);
+  }
+
+  final void sleepConsumer(MemorySegment timespec) {
+    Linux.futexWait(consumerSleepingWord, 1, timespec);
+  }
+
+  final void setProducerWaiting(boolean waiting) {
+    INT.setVolatile(header, (long) PRODUCER_WAITING_OFFSET, waiting ? 1 : 0);
+  }
+
+  /** Clears the producer-waiting flag; true if it was set (so the caller should wake it). */
+  boolean clearProducerWaiting() {
+    return (int) INT.getVolatile(header, (long) PRODUCER_WAITING_OFFSET) != 0
+        && INT.compareAndSet(header, (long) PRODUCER_WAITING_OFFSET, 1, 0);
+  }
+
+  public final int capacity() {
+    return capacity;
+  }
+}

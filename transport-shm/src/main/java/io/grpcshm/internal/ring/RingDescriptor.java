@@ -1,0 +1,48 @@
+package io.grpcshm.internal.ring;
+
+/**
+ * Every offset of one single-producer/single-consumer frame ring, in one place.
+ *
+ * <p>A ring is a header of {@link #HEADER_LENGTH} bytes followed by a data area whose capacity is
+ * a power of two. Positions are 64-bit byte counters that only grow; {@code position & (capacity
+ * - 1)} is the index into the data area. Each field the two sides write lives on its own cache
+ * line so that the producer and the consumer never share a line they both write.
+ *
+ * <pre>
+ *   0   tail             i64  producer position; a release-store publishes every record before it
+ *   64  head             i64  consumer position; a release-store frees the space before it
+ *   128 consumerSleeping i32  futex word: 1 while the consumer thread sleeps (or is about to)
+ *   192 producerWaiting  i32  1 while the producer has frames queued for lack of space
+ *   256 data[capacity]
+ * </pre>
+ *
+ * <p>Records are 8-byte aligned; see {@link FrameLayout} for their header. A record never wraps:
+ * when one does not fit before the end of the data area the producer writes a padding record to
+ * the end and starts again at index 0.
+ */
+public final class RingDescriptor {
+  private RingDescriptor() {}
+
+  public static final int TAIL_OFFSET = 0;
+  public static final int HEAD_OFFSET = 64;
+  public static final int CONSUMER_SLEEPING_OFFSET = 128;
+  public static final int PRODUCER_WAITING_OFFSET = 192;
+  public static final int HEADER_LENGTH = 256;
+
+  public static final int RECORD_ALIGNMENT = 8;
+  public static final int MIN_CAPACITY = 4096;
+  public static final int MAX_CAPACITY = 1 << 30;
+
+  /** Bytes a ring of {@code capacity} occupies in the region. */
+  public static long totalLength(int capacity) {
+    return HEADER_LENGTH + (long) capacity;
+  }
+
+  public static boolean isValidCapacity(long capacity) {
+    return capacity >= MIN_CAPACITY && capacity <= MAX_CAPACITY && Long.bitCount(capacity) == 1;
+  }
+
+  public static int align(int length) {
+    return (length + RECORD_ALIGNMENT - 1) & -RECORD_ALIGNMENT;
+  }
+}

@@ -1,0 +1,83 @@
+package io.grpcshm.internal.transport;
+
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import java.util.BitSet;
+
+/**
+ * Allocator for one direction's payload pool, owned by the sending side (the receiver never
+ * allocates; it only returns extents with RELEASE frames). Extents are runs of 4 KiB pages,
+ * first-fit from the lowest address so that recently used, already-faulted pages are reused.
+ *
+ * <p>Every release is checked against the outstanding extents: a peer that frees an extent twice,
+ * or one it was never lent, is caught here and its connection closed.
+ */
+final class BlockPool {
+  static final int PAGE = 4096;
+
+  private final int pages;
+  @GuardedBy("this") private final BitSet used;
+  /** Allocated length in bytes, indexed by start page; 0 when no extent starts there. */
+  @GuardedBy("this") private final int[] extentLength;
+  @GuardedBy("this") private int usedPages;
+  @GuardedBy("this") private int searchHint;
+
+  BlockPool(long poolSize) {
+    if (poolSize % PAGE != 0 || poolSize / PAGE > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("bad pool size " + poolSize);
+    }
+    this.pages = (int) (poolSize / PAGE);
+    this.used = new BitSet(pages);
+    this.extentLength = new int[pages];
+  }
+
+  /** Returns the byte offset of a free extent of at least {@code bytes}, or -1 if none. */
+  synchronized long allocate(int bytes) {
+    if (bytes <= 0) {
+      throw new IllegalArgumentException("allocation of " + bytes + " bytes");
+    }
+    int need = (int) ((bytes + (long) PAGE - 1) / PAGE);
+    if (need > pages - usedPages) {
+      return -1;
+    }
+    int start = used.nextClearBit(0);
+    while (start + need <= pages) {
+      int nextUsed = used.nextSetBit(start);
+      if (nextUsed < 0 || nextUsed - start >= need) {
+        used.set(start, start + need);
+        extentLength[start] = bytes;
+        usedPages += need;
+        return (long) start * PAGE;
+      }
+      start = used.nextClearBit(nextUsed);
+    }
+    return -1;
+  }
+
+  /**
+   * Frees the extent starting at {@code offset}. Returns false (and changes nothing) if no extent
+   * starts there: a protocol violation when the offset came from the peer.
+   */
+  synchronized boolean free(long offset) {
+    if (offset < 0 || offset % PAGE != 0 || offset / PAGE >= pages) {
+      return false;
+    }
+    int start = (int) (offset / PAGE);
+    int bytes = extentLength[start];
+    if (bytes == 0) {
+      return false;
+    }
+    int n = (bytes + PAGE - 1) / PAGE;
+    used.clear(start, start + n);
+    extentLength[start] = 0;
+    usedPages -= n;
+    return true;
+  }
+
+  synchronized int usedPages() {
+    return usedPages;
+  }
+
+  int totalPages() {
+    return pages;
+  }
+}

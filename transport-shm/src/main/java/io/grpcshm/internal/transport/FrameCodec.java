@@ -1,0 +1,158 @@
+package io.grpcshm.internal.transport;
+
+import io.grpc.InternalMetadata;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Encodes and decodes frame bodies (the part after the 12-byte record header). Bodies are decoded
+ * from a private heap copy of the record, so each field is read once; every length is checked
+ * against what remains before it is used.
+ *
+ * <pre>
+ *   metadata block  count u32, then count × (nameLen u32, name, valueLen u32, value)
+ *                   names are lowercase ASCII; "-bin" values are raw bytes
+ *   REQUEST_HEADERS pathLen u16, path, authorityLen u16, authority, metadata block
+ *   RESPONSE_HEADERS / TRAILERS  metadata block (TRAILERS carry grpc-status / grpc-message)
+ *   DATA_BLOCK      segmentId u32, length u32, offset u64
+ *   RST_STREAM      code u32, descLen u32, description (UTF-8)
+ *   WINDOW_UPDATE   delta u32
+ *   RELEASE         segmentId u32, reserved u32, offset u64
+ *   PING/PING_ACK   payload u64
+ *   GOAWAY          lastStreamId u32, code u32, descLen u32, description
+ * </pre>
+ */
+final class FrameCodec {
+  private FrameCodec() {}
+
+  static final int MAX_DESCRIPTION = 8192;
+  static final int MAX_METADATA_ENTRIES = 4096;
+  static final int METADATA_ENTRY_OVERHEAD = 32; // as HTTP/2 counts header list size
+
+  static ByteBuffer newBody(int capacity) {
+    return ByteBuffer.allocate(capacity).order(ByteOrder.LITTLE_ENDIAN);
+  }
+
+  /** Serialised metadata and its size as grpc's limits count it. */
+  record EncodedMetadata(byte[][] entries, int bodyLength, int listSize) {}
+
+  static EncodedMetadata prepare(Metadata metadata) {
+    byte[][] entries = InternalMetadata.serialize(metadata);
+    int body = 4;
+    int listSize = 0;
+    for (int i = 0; i + 1 < entries.length; i += 2) {
+      body += 8 + entries[i].length + entries[i + 1].length;
+      listSize += entries[i].length + entries[i + 1].length + METADATA_ENTRY_OVERHEAD;
+    }
+    return new EncodedMetadata(entries, body, listSize);
+  }
+
+  static void putMetadata(ByteBuffer out, EncodedMetadata md) {
+    out.putInt(md.entries().length / 2);
+    for (int i = 0; i + 1 < md.entries().length; i += 2) {
+      out.putInt(md.entries()[i].length).put(md.entries()[i]);
+      out.putInt(md.entries()[i + 1].length).put(md.entries()[i + 1]);
+    }
+  }
+
+  /** Decoded metadata plus its size as grpc's limits count it. */
+  record DecodedMetadata(Metadata metadata, int listSize) {}
+
+  static DecodedMetadata getMetadata(ByteBuffer in) {
+    int count = in.getInt();
+    if (count < 0 || count > MAX_METADATA_ENTRIES || count > in.remaining() / 8) {
+      throw new ProtocolException("metadata entry count " + count + " out of bounds");
+    }
+    byte[][] entries = new byte[count * 2][];
+    int listSize = 0;
+    for (int i = 0; i < count; i++) {
+      byte[] name = getBytes(in, "metadata name");
+      if (!isValidName(name)) {
+        throw new ProtocolException("invalid metadata name");
+      }
+      byte[] value = getBytes(in, "metadata value");
+      entries[2 * i] = name;
+      entries[2 * i + 1] = value;
+      listSize += name.length + value.length + METADATA_ENTRY_OVERHEAD;
+    }
+    return new DecodedMetadata(InternalMetadata.newMetadata(count, entries), listSize);
+  }
+
+  private static boolean isValidName(byte[] name) {
+    if (name.length == 0) {
+      return false;
+    }
+    for (byte c : name) {
+      boolean ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'
+          || c == '.' || c == ':';
+      if (!ok) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static byte[] getBytes(ByteBuffer in, String what) {
+    int len = in.getInt();
+    if (len < 0 || len > in.remaining()) {
+      throw new ProtocolException(what + " length " + len + " exceeds frame");
+    }
+    byte[] b = new byte[len];
+    in.get(b);
+    return b;
+  }
+
+  static void putString16(ByteBuffer out, byte[] utf8) {
+    out.putShort((short) utf8.length).put(utf8);
+  }
+
+  static String getString16(ByteBuffer in, String what) {
+    int len = in.getShort() & 0xffff;
+    if (len > in.remaining()) {
+      throw new ProtocolException(what + " length " + len + " exceeds frame");
+    }
+    byte[] b = new byte[len];
+    in.get(b);
+    return new String(b, StandardCharsets.UTF_8);
+  }
+
+  static byte[] encodeStatus(Status status) {
+    byte[] desc = status.getDescription() == null
+        ? new byte[0]
+        : status.getDescription().getBytes(StandardCharsets.UTF_8);
+    int len = Math.min(desc.length, MAX_DESCRIPTION);
+    ByteBuffer b = newBody(8 + len);
+    b.putInt(status.getCode().value()).putInt(len).put(desc, 0, len);
+    return b.array();
+  }
+
+  static Status getStatus(ByteBuffer in) {
+    int code = in.getInt();
+    int len = in.getInt();
+    if (len < 0 || len > in.remaining() || len > MAX_DESCRIPTION) {
+      throw new ProtocolException("status description length " + len + " out of bounds");
+    }
+    byte[] desc = new byte[len];
+    in.get(desc);
+    Status status = Status.fromCodeValue(code);
+    return len == 0 ? status : status.withDescription(new String(desc, StandardCharsets.UTF_8));
+  }
+
+  static byte[] encodeGoAway(int lastStreamId, Status status) {
+    byte[] st = encodeStatus(status);
+    ByteBuffer b = newBody(4 + st.length);
+    b.putInt(lastStreamId).put(st);
+    return b.array();
+  }
+
+  static byte[] encodeInt(int value) {
+    return newBody(4).putInt(value).array();
+  }
+
+  static byte[] encodeLong(long value) {
+    return newBody(8).putLong(value).array();
+  }
+}

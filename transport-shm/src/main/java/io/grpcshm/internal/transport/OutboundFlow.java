@@ -1,0 +1,95 @@
+package io.grpcshm.internal.transport;
+
+import io.grpc.internal.WritableBuffer;
+import java.util.ArrayDeque;
+
+/**
+ * One stream's outbound flow control. Data frames are sent while the peer's window for the stream
+ * is positive (a frame may take it below zero: large payload extents are never split) and queued
+ * otherwise; frames that must follow the data (trailers, end of stream) queue behind it. The
+ * owner's transport lock guards every method.
+ */
+final class OutboundFlow {
+  /** Told how many payload bytes left the queue, for grpc's onReady accounting. */
+  interface SentListener {
+    void onSent(int bytes);
+  }
+
+  private record Item(WritableBuffer data, boolean endOfStream, Runnable action) {}
+
+  private final ShmConnection connection;
+  private final int streamId;
+  private final SentListener sentListener;
+  private final ArrayDeque<Item> queue = new ArrayDeque<>();
+  private int window;
+  private boolean cancelled;
+
+  OutboundFlow(ShmConnection connection, int streamId, int initialWindow, SentListener listener) {
+    this.connection = connection;
+    this.streamId = streamId;
+    this.window = initialWindow;
+    this.sentListener = listener;
+  }
+
+  /** Sends or queues a payload frame ({@code data} may be null for a bare end-of-stream). */
+  void data(WritableBuffer data, boolean endOfStream) {
+    if (cancelled) {
+      if (data != null) {
+        data.release();
+      }
+      return;
+    }
+    queue.add(new Item(data, endOfStream, null));
+    drain();
+  }
+
+  /** Runs {@code action} (which sends a frame) once every queued payload has been sent. */
+  void afterData(Runnable action) {
+    if (cancelled) {
+      return;
+    }
+    queue.add(new Item(null, false, action));
+    drain();
+  }
+
+  void windowUpdate(int delta) {
+    window += delta;
+    drain();
+  }
+
+  boolean hasQueued() {
+    return !queue.isEmpty();
+  }
+
+  /** Drops everything queued, returning shared-memory extents to the pool. */
+  void cancel() {
+    cancelled = true;
+    Item item;
+    while ((item = queue.poll()) != null) {
+      if (item.data() != null) {
+        item.data().release();
+      }
+    }
+  }
+
+  private void drain() {
+    Item item;
+    while ((item = queue.peek()) != null) {
+      if (item.action() != null) {
+        queue.poll();
+        item.action().run();
+        continue;
+      }
+      int bytes = item.data() == null ? 0 : item.data().readableBytes();
+      if (bytes > 0 && window <= 0) {
+        return;
+      }
+      queue.poll();
+      window -= bytes;
+      connection.sendData(streamId, item.endOfStream(), item.data());
+      if (bytes > 0) {
+        sentListener.onSent(bytes);
+      }
+    }
+  }
+}

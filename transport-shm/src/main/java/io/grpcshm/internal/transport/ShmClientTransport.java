@@ -1,0 +1,592 @@
+package io.grpcshm.internal.transport;
+
+import com.google.common.base.Stopwatch;
+import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.SettableFuture;
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import io.grpc.Attributes;
+import io.grpc.CallOptions;
+import io.grpc.ClientStreamTracer;
+import io.grpc.Grpc;
+import io.grpc.InternalChannelz.SocketStats;
+import io.grpc.InternalLogId;
+import io.grpc.InternalStatus;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.SecurityLevel;
+import io.grpc.Status;
+import io.grpc.internal.ClientStream;
+import io.grpc.internal.ClientStreamListener.RpcProgress;
+import io.grpc.internal.ConnectionClientTransport;
+import io.grpc.internal.DisconnectError;
+import io.grpc.internal.GoAwayDisconnectError;
+import io.grpc.internal.SimpleDisconnectError;
+import io.grpc.internal.FailingClientStream;
+import io.grpc.internal.GrpcAttributes;
+import io.grpc.internal.GrpcUtil;
+import io.grpc.internal.Http2Ping;
+import io.grpc.internal.KeepAliveManager;
+import io.grpc.internal.ReadableBuffer;
+import io.grpc.internal.StatsTraceContext;
+import io.grpc.internal.TransportTracer;
+import io.grpcshm.ShmAddress;
+import io.grpcshm.TransportPath;
+import io.grpcshm.internal.handshake.Handshakes;
+import io.grpcshm.internal.handshake.ShmHandshakeException;
+import io.grpcshm.internal.ring.FrameLayout;
+import java.net.SocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Client side of one shared-memory connection, a grpc {@link ConnectionClientTransport}.
+ *
+ * <p>Lock order: {@link #lock} (guards streams and every stream's transport state), then the
+ * connection's producer lock. Listener callbacks are made while holding {@link #lock}, as the
+ * OkHttp transport does; grpc's channel hops to its own executors.
+ */
+public final class ShmClientTransport
+    implements ConnectionClientTransport, KeepAliveManager.ClientKeepAlivePinger.TransportWithDisconnectReason {
+  private static final Logger log = Logger.getLogger(ShmClientTransport.class.getName());
+
+  /** Lifecycle with checked transitions. */
+  enum State {
+    NEW,
+    HANDSHAKING,
+    READY,
+    SHUTDOWN,
+    TERMINATED;
+
+    State to(State next) {
+      boolean ok = switch (this) {
+        case NEW -> next == HANDSHAKING || next == SHUTDOWN;
+        case HANDSHAKING -> next == READY || next == SHUTDOWN;
+        case READY -> next == SHUTDOWN;
+        case SHUTDOWN -> next == TERMINATED;
+        case TERMINATED -> false;
+      };
+      if (!ok) {
+        throw new IllegalStateException("transport state " + this + " -> " + next);
+      }
+      return next;
+    }
+  }
+
+  final Object lock = new Object();
+  private final InternalLogId logId;
+  private final String rendezvous;
+  private final SocketAddress remoteAddress;
+  private final String defaultAuthority;
+  private final String userAgent;
+  private final ShmTransportConfig config;
+  private final ScheduledExecutorService scheduler;
+  private final TransportTracer transportTracer = new TransportTracer();
+  private final long keepAliveTimeNanos;
+  private final long keepAliveTimeoutNanos;
+  private final boolean keepAliveWithoutCalls;
+  private final Attributes eagAttributes;
+
+  @GuardedBy("lock") private State state = State.NEW;
+  @GuardedBy("lock") private final Map<Integer, ShmClientStream.TransportState> streams =
+      new HashMap<>();
+  @GuardedBy("lock") private int nextStreamId = 1;
+  @GuardedBy("lock") private int inUseStreams;
+  @GuardedBy("lock") private Status shutdownStatus;
+  @GuardedBy("lock") private Http2Ping outstandingPing;
+  @GuardedBy("lock") private boolean goAwayReceived;
+  @GuardedBy("lock") private boolean terminatedNotified;
+  private volatile ShmConnection connection;
+  private volatile Attributes attributes = Attributes.EMPTY;
+  private Listener listener;
+  private KeepAliveManager keepAliveManager;
+
+  public ShmClientTransport(
+      String rendezvous,
+      SocketAddress remoteAddress,
+      String authority,
+      String userAgent,
+      Attributes eagAttributes,
+      ShmTransportConfig config,
+      ScheduledExecutorService scheduler,
+      long keepAliveTimeNanos,
+      long keepAliveTimeoutNanos,
+      boolean keepAliveWithoutCalls) {
+    this.rendezvous = rendezvous;
+    this.remoteAddress = remoteAddress;
+    this.defaultAuthority = authority;
+    this.userAgent = GrpcUtil.getGrpcUserAgent("shm", userAgent);
+    this.eagAttributes = eagAttributes;
+    this.config = config;
+    this.scheduler = scheduler;
+    this.keepAliveTimeNanos = keepAliveTimeNanos;
+    this.keepAliveTimeoutNanos = keepAliveTimeoutNanos;
+    this.keepAliveWithoutCalls = keepAliveWithoutCalls;
+    this.logId = InternalLogId.allocate(getClass(), remoteAddress.toString());
+  }
+
+  ShmConnection connection() {
+    return connection;
+  }
+
+  int inboundStreamWindow() {
+    return config.streamWindow();
+  }
+
+  @Override
+  public Runnable start(Listener listener) {
+    this.listener = listener;
+    synchronized (lock) {
+      state = state.to(State.HANDSHAKING);
+    }
+    Thread t = new Thread(this::handshake, "grpc-shm-handshake-" + rendezvous);
+    t.setDaemon(true);
+    t.start();
+    return null;
+  }
+
+  private void handshake() {
+    Handshakes.Established established;
+    try {
+      established = Handshakes.client(rendezvous, config);
+    } catch (ShmHandshakeException e) {
+      log.log(Level.FINE, "shared-memory handshake with {0} failed: {1}",
+          new Object[] {rendezvous, e.status()});
+      failBeforeReady(e.status().withCause(e));
+      return;
+    }
+    ShmConnection conn = new ShmConnection("client:" + rendezvous, established.socket(),
+        established.arena(), established.region(), established.layout(), false, config,
+        established.peerStreamWindow());
+    ShmAddress local = new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(),
+        io.grpcshm.internal.nativeio.Linux.getuid());
+    Attributes attrs = Attributes.newBuilder()
+        .set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, remoteAddress)
+        .set(Grpc.TRANSPORT_ATTR_LOCAL_ADDR, local)
+        .set(TransportPath.KEY, TransportPath.SHARED_MEMORY)
+        .set(GrpcAttributes.ATTR_SECURITY_LEVEL, SecurityLevel.PRIVACY_AND_INTEGRITY)
+        .set(GrpcAttributes.ATTR_CLIENT_EAG_ATTRS, eagAttributes)
+        .build();
+    synchronized (lock) {
+      if (state != State.HANDSHAKING) {
+        // Shut down while we were handshaking.
+        conn.close(Status.UNAVAILABLE.withDescription("transport shut down during handshake"));
+        return;
+      }
+      connection = conn;
+      attributes = listener.filterTransport(attrs);
+      state = state.to(State.READY);
+    }
+    conn.start(new Handler());
+    if (keepAliveTimeNanos != GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED) {
+      keepAliveManager = new KeepAliveManager(new KeepAliveManager.ClientKeepAlivePinger(this),
+          scheduler, keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls);
+      keepAliveManager.onTransportStarted();
+    }
+    listener.transportReady();
+  }
+
+  private void failBeforeReady(Status status) {
+    synchronized (lock) {
+      if (state == State.HANDSHAKING) {
+        state = state.to(State.SHUTDOWN);
+        shutdownStatus = status;
+      } else if (state != State.SHUTDOWN) {
+        return;
+      }
+    }
+    listener.transportShutdown(status, SimpleDisconnectError.UNKNOWN);
+    notifyTerminated();
+  }
+
+  private void notifyTerminated() {
+    synchronized (lock) {
+      if (terminatedNotified) {
+        return;
+      }
+      terminatedNotified = true;
+      state = State.TERMINATED;
+    }
+    if (keepAliveManager != null) {
+      keepAliveManager.onTransportTermination();
+    }
+    listener.transportTerminated();
+  }
+
+  @Override
+  public ClientStream newStream(MethodDescriptor<?, ?> method, Metadata headers,
+      CallOptions callOptions, ClientStreamTracer[] tracers) {
+    Attributes attrs = attributes;
+    StatsTraceContext statsTraceCtx = StatsTraceContext.newClientContext(tracers, attrs, headers);
+    synchronized (lock) {
+      if (shutdownStatus != null) {
+        return new FailingClientStream(shutdownStatus, RpcProgress.MISCARRIED, tracers);
+      }
+      if (state != State.READY) {
+        return new FailingClientStream(
+            Status.UNAVAILABLE.withDescription("shared-memory transport not ready"), tracers);
+      }
+    }
+    int maxInbound = config.maxInboundMessageSize();
+    return new ShmClientStream(this, method, headers, callOptions, statsTraceCtx,
+        transportTracer, maxInbound, defaultAuthority, attrs);
+  }
+
+  /** Allocates the stream id and sends the request headers (from the stream's start()). */
+  void startStream(ShmClientStream stream, Metadata headers, String authority) {
+    headers.discardAll(GrpcUtil.USER_AGENT_KEY);
+    headers.put(GrpcUtil.USER_AGENT_KEY, userAgent);
+    FrameCodec.EncodedMetadata md = FrameCodec.prepare(headers);
+    byte[] path = ("/" + stream.methodName()).getBytes(StandardCharsets.UTF_8);
+    byte[] auth = (authority == null ? defaultAuthority : authority)
+        .getBytes(StandardCharsets.UTF_8);
+    int bodyLength = 4 + path.length + auth.length + md.bodyLength();
+    ShmClientStream.TransportState ts = stream.transportState();
+    synchronized (lock) {
+      if (shutdownStatus != null) {
+        ts.fail(goAwayReceived
+            ? Status.UNAVAILABLE.withDescription("server sent GOAWAY")
+            : shutdownStatus, RpcProgress.MISCARRIED);
+        return;
+      }
+      if (path.length > 0xffff || auth.length > 0xffff
+          || FrameLayout.HEADER_LENGTH + bodyLength > connection.maxInlinePayload()) {
+        ts.fail(Status.RESOURCE_EXHAUSTED.withDescription(
+            "request headers of " + bodyLength + " bytes exceed the shared-memory frame limit"),
+            RpcProgress.PROCESSED);
+        return;
+      }
+      ByteBuffer body = FrameCodec.newBody(bodyLength);
+      FrameCodec.putString16(body, path);
+      FrameCodec.putString16(body, auth);
+      FrameCodec.putMetadata(body, md);
+      int id = nextStreamId;
+      nextStreamId += 2;
+      streams.put(id, ts);
+      if (stream.shouldBeCountedForInUse() && inUseStreams++ == 0) {
+        listener.transportInUse(true);
+        if (keepAliveManager != null) {
+          keepAliveManager.onTransportActive();
+        }
+      }
+      inUse.put(id, stream.shouldBeCountedForInUse());
+      connection.send(FrameLayout.TYPE_REQUEST_HEADERS, 0, id, body.array(), 0, bodyLength);
+      ts.allocated(id);
+    }
+  }
+
+  @GuardedBy("lock") private final Map<Integer, Boolean> inUse = new HashMap<>();
+
+  @GuardedBy("lock")
+  void removeStream(ShmClientStream.TransportState ts) {
+    int id = ts.id();
+    if (id < 0 || streams.remove(id) == null) {
+      return;
+    }
+    Boolean counted = inUse.remove(id);
+    if (Boolean.TRUE.equals(counted) && --inUseStreams == 0) {
+      listener.transportInUse(false);
+      if (keepAliveManager != null) {
+        keepAliveManager.onTransportIdle();
+      }
+    }
+    if (streams.isEmpty() && shutdownStatus != null && connection != null) {
+      // Graceful shutdown finished: the last stream is done.
+      connection.close(shutdownStatus);
+    }
+  }
+
+  void sendRst(int streamId, Status status) {
+    byte[] body = FrameCodec.encodeStatus(status);
+    connection.send(FrameLayout.TYPE_RST_STREAM, 0, streamId, body, 0, body.length);
+  }
+
+  void sendWindowUpdate(int streamId, int delta) {
+    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, FrameCodec.encodeInt(delta), 0,
+        4);
+  }
+
+  @Override
+  public void ping(PingCallback callback, Executor executor) {
+    Http2Ping ping;
+    boolean send = false;
+    synchronized (lock) {
+      if (shutdownStatus != null || connection == null) {
+        Http2Ping.notifyFailed(callback, executor, shutdownStatus != null
+            ? shutdownStatus
+            : Status.UNAVAILABLE.withDescription("transport not ready"));
+        return;
+      }
+      if (outstandingPing == null) {
+        outstandingPing = new Http2Ping(ThreadLocalRandom.current().nextLong(),
+            Stopwatch.createStarted());
+        send = true;
+      }
+      ping = outstandingPing;
+      ping.addCallback(callback, executor);
+      if (send) {
+        connection.send(FrameLayout.TYPE_PING, 0, 0, FrameCodec.encodeLong(ping.payload()), 0, 8);
+      }
+    }
+  }
+
+  @Override
+  public void shutdown(Status reason) {
+    boolean closeNow;
+    synchronized (lock) {
+      if (shutdownStatus != null) {
+        return;
+      }
+      shutdownStatus = reason;
+      if (state == State.NEW || state == State.HANDSHAKING || state == State.READY) {
+        state = state.to(State.SHUTDOWN);
+      }
+      closeNow = streams.isEmpty();
+    }
+    listener.transportShutdown(reason, SimpleDisconnectError.SUBCHANNEL_SHUTDOWN);
+    ShmConnection conn = connection;
+    if (conn == null) {
+      notifyTerminated();
+    } else if (closeNow) {
+      conn.close(reason);
+    }
+  }
+
+  @Override
+  public void shutdownNow(Status reason, DisconnectError disconnectError) {
+    shutdownNow(reason);
+  }
+
+  @Override
+  public void shutdownNow(Status reason) {
+    shutdown(reason);
+    List<ShmClientStream.TransportState> toFail;
+    synchronized (lock) {
+      toFail = new ArrayList<>(streams.values());
+      for (ShmClientStream.TransportState ts : toFail) {
+        sendRstIfConnected(ts.id(), reason);
+        ts.fail(reason, RpcProgress.PROCESSED);
+        removeStream(ts);
+      }
+    }
+    ShmConnection conn = connection;
+    if (conn != null) {
+      conn.close(reason);
+    }
+  }
+
+  private void sendRstIfConnected(int id, Status reason) {
+    ShmConnection conn = connection;
+    if (conn != null && conn.isOpen()) {
+      sendRst(id, reason);
+    }
+  }
+
+  @Override
+  public Attributes getAttributes() {
+    return attributes;
+  }
+
+  @Override
+  public InternalLogId getLogId() {
+    return logId;
+  }
+
+  @Override
+  public ListenableFuture<SocketStats> getStats() {
+    SettableFuture<SocketStats> f = SettableFuture.create();
+    f.set(null);
+    return f;
+  }
+
+  @Override
+  public String toString() {
+    return "ShmClientTransport{" + logId + ", " + rendezvous + "}";
+  }
+
+  /** Frames from the server. */
+  private final class Handler implements ShmConnection.Handler {
+    @Override
+    public void onFrame(int type, int flags, int streamId, ByteBuffer body) {
+      if (keepAliveManager != null) {
+        keepAliveManager.onDataReceived();
+      }
+      switch (type) {
+        case FrameLayout.TYPE_RESPONSE_HEADERS -> {
+          FrameCodec.DecodedMetadata md = FrameCodec.getMetadata(body);
+          synchronized (lock) {
+            ShmClientStream.TransportState ts = streams.get(streamId);
+            if (ts == null) {
+              return;
+            }
+            if (md.listSize() > config.maxInboundMetadataSize()) {
+              Status st = Status.RESOURCE_EXHAUSTED.withDescription(String.format(
+                  "response metadata of %d bytes exceeds limit %d", md.listSize(),
+                  config.maxInboundMetadataSize()));
+              sendRst(streamId, st);
+              ts.fail(st, RpcProgress.PROCESSED);
+              removeStream(ts);
+              return;
+            }
+            ts.headersReceived(md.metadata());
+          }
+        }
+        case FrameLayout.TYPE_TRAILERS -> {
+          FrameCodec.DecodedMetadata md = FrameCodec.getMetadata(body);
+          Metadata trailers = md.metadata();
+          Status status = trailers.get(InternalStatus.CODE_KEY);
+          if (status == null) {
+            status = Status.UNKNOWN.withDescription("missing grpc-status in trailers");
+          } else {
+            String message = trailers.get(InternalStatus.MESSAGE_KEY);
+            if (message != null) {
+              status = status.withDescription(message);
+            }
+          }
+          trailers.discardAll(InternalStatus.CODE_KEY);
+          trailers.discardAll(InternalStatus.MESSAGE_KEY);
+          synchronized (lock) {
+            ShmClientStream.TransportState ts = streams.get(streamId);
+            if (ts == null) {
+              return;
+            }
+            if (md.listSize() > config.maxInboundMetadataSize()) {
+              status = Status.RESOURCE_EXHAUSTED.withDescription(String.format(
+                  "response trailers of %d bytes exceed limit %d", md.listSize(),
+                  config.maxInboundMetadataSize()));
+              trailers = new Metadata();
+            }
+            removeStream(ts);
+            ts.trailersReceived(trailers, status);
+          }
+        }
+        case FrameLayout.TYPE_RST_STREAM -> {
+          Status status = FrameCodec.getStatus(body);
+          synchronized (lock) {
+            ShmClientStream.TransportState ts = streams.get(streamId);
+            if (ts != null) {
+              removeStream(ts);
+              ts.fail(status, RpcProgress.PROCESSED);
+            }
+          }
+        }
+        case FrameLayout.TYPE_WINDOW_UPDATE -> {
+          int delta = body.getInt();
+          if (delta <= 0) {
+            throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
+          }
+          synchronized (lock) {
+            ShmClientStream.TransportState ts = streams.get(streamId);
+            if (ts != null) {
+              ts.windowUpdate(delta);
+            }
+          }
+        }
+        case FrameLayout.TYPE_PING -> {
+          long payload = body.getLong();
+          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0, 8);
+        }
+        case FrameLayout.TYPE_PING_ACK -> {
+          long payload = body.getLong();
+          Http2Ping done = null;
+          synchronized (lock) {
+            if (outstandingPing != null && outstandingPing.payload() == payload) {
+              done = outstandingPing;
+              outstandingPing = null;
+            }
+          }
+          if (done != null) {
+            done.complete();
+          }
+        }
+        case FrameLayout.TYPE_GOAWAY -> onGoAway(body.getInt(), FrameCodec.getStatus(body));
+        default -> throw new ProtocolException(
+            "unexpected " + FrameLayout.typeName(type) + " frame from server");
+      }
+    }
+
+    private void onGoAway(int lastStreamId, Status status) {
+      Status reason = Status.UNAVAILABLE.withDescription(
+          "server is going away: " + status.getDescription());
+      boolean closeNow;
+      boolean notify = false;
+      synchronized (lock) {
+        goAwayReceived = true;
+        if (shutdownStatus == null) {
+          shutdownStatus = reason;
+          if (state == State.READY) {
+            state = state.to(State.SHUTDOWN);
+          }
+          notify = true;
+        }
+        for (ShmClientStream.TransportState ts : new ArrayList<>(streams.values())) {
+          if (ts.id() > lastStreamId) {
+            // Never seen by the server: safe to retry elsewhere.
+            removeStream(ts);
+            ts.fail(reason, RpcProgress.REFUSED);
+          }
+        }
+        closeNow = streams.isEmpty();
+      }
+      if (notify) {
+        listener.transportShutdown(reason, new GoAwayDisconnectError(GrpcUtil.Http2Error.NO_ERROR));
+      }
+      if (closeNow) {
+        connection.close(reason);
+      }
+    }
+
+    @Override
+    public void onData(int streamId, boolean endOfStream, ReadableBuffer data, int wireBytes) {
+      if (keepAliveManager != null) {
+        keepAliveManager.onDataReceived();
+      }
+      synchronized (lock) {
+        ShmClientStream.TransportState ts = streams.get(streamId);
+        if (ts == null) {
+          data.close();
+          return;
+        }
+        ts.dataReceived(data);
+      }
+    }
+
+    @Override
+    public void onClosed(Status status) {
+      boolean notifyShutdown = false;
+      Http2Ping ping;
+      synchronized (lock) {
+        if (shutdownStatus == null) {
+          shutdownStatus = status;
+          notifyShutdown = true;
+        }
+        if (state == State.READY || state == State.HANDSHAKING) {
+          state = state.to(State.SHUTDOWN);
+        }
+        for (ShmClientStream.TransportState ts : new ArrayList<>(streams.values())) {
+          removeStream(ts);
+          ts.fail(status, RpcProgress.PROCESSED);
+        }
+        ping = outstandingPing;
+        outstandingPing = null;
+      }
+      if (ping != null) {
+        ping.failed(status);
+      }
+      if (notifyShutdown) {
+        listener.transportShutdown(status, status.getCode() == Status.Code.INTERNAL
+            ? SimpleDisconnectError.SOCKET_ERROR : SimpleDisconnectError.CONNECTION_RESET);
+      }
+      notifyTerminated();
+    }
+  }
+}

@@ -1,0 +1,781 @@
+package io.grpcshm.internal.transport;
+
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import io.grpc.Status;
+import io.grpc.internal.ReadableBuffer;
+import io.grpc.internal.ReadableBuffers;
+import io.grpc.internal.WritableBuffer;
+import io.grpcshm.IdleStrategy;
+import io.grpcshm.internal.handshake.HandshakeException;
+import io.grpcshm.internal.handshake.HandshakeMessage;
+import io.grpcshm.internal.handshake.RegionLayout;
+import io.grpcshm.internal.nativeio.Linux;
+import io.grpcshm.internal.nativeio.NativeException;
+import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
+import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.ring.RingConsumer;
+import io.grpcshm.internal.ring.RingCorruptedException;
+import io.grpcshm.internal.ring.RingProducer;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One shared-memory connection, the same on both sides: the rendezvous socket (kept open as the
+ * liveness and control channel), the mapped region with the two frame rings and payload pools,
+ * extra payload segments, and the two threads that serve it (ring reader, socket control).
+ *
+ * <p>It moves frames and payload extents; stream semantics live in the client and server
+ * transports, which receive frames through {@link Handler}.
+ *
+ * <p>Lock order: transport lock, then {@link #producerLock}, then {@link #segmentLock}. Nothing
+ * here blocks while holding a lock: a frame that does not fit in the ring is queued and drained by
+ * the reader thread once the peer frees space.
+ */
+public final class ShmConnection {
+  private static final Logger log = Logger.getLogger(ShmConnection.class.getName());
+  private static final AtomicInteger IDS = new AtomicInteger();
+  private static final int POLL_BATCH = 64;
+  private static final long SEGMENT_GRANULE = 1L << 20;
+  private static final int MAX_SEGMENTS = 256;
+  /** Largest heap buffer handed to the framer when shared memory is exhausted. */
+  private static final int MAX_HEAP_CHUNK = 1 << 20;
+
+  /** Receives what the peer sends. Called on the reader thread, one frame at a time. */
+  public interface Handler {
+    /**
+     * A control or headers frame. {@code body} is a little-endian view of a private copy, valid
+     * only during the call. Throw {@link ProtocolException} for a malformed frame.
+     */
+    void onFrame(int type, int flags, int streamId, ByteBuffer body);
+
+    /** Payload for a stream; the handler owns {@code data} and must close it. */
+    void onData(int streamId, boolean endOfStream, ReadableBuffer data, int wireBytes);
+
+    /** The connection is gone; called once, from whichever thread closed it. */
+    void onClosed(Status status);
+  }
+
+  /** Connection lifecycle; transitions are checked. */
+  enum State {
+    OPEN,
+    CLOSED,
+    TERMINATED;
+  }
+
+  private final int id = IDS.incrementAndGet();
+  private final String name;
+  private final UnixSeqpacketSocket socket;
+  private final Arena regionArena;
+  private final RingProducer tx;
+  private final RingConsumer rx;
+  private final MemorySegment txPoolMemory;
+  private final MemorySegment rxPoolMemory;
+  private final BlockPool txPool;
+  private final int inlineThreshold;
+  private final long maxSegmentBytes;
+  private final IdleStrategy idle;
+  private final int peerStreamWindow;
+  private final long handshakeTimeoutMillis;
+
+  private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
+  private volatile Status closeStatus;
+  private volatile Handler handler;
+
+  private final Object producerLock = new Object();
+  @GuardedBy("producerLock") private final ArrayDeque<byte[]> pending = new ArrayDeque<>();
+  private volatile boolean hasPending;
+
+  private final Object segmentLock = new Object();
+  @GuardedBy("segmentLock") private final List<TxSegment> txSegments = new ArrayList<>();
+  @GuardedBy("segmentLock") private long txSegmentBytes;
+  @GuardedBy("segmentLock") private int nextSegmentId = 1;
+  private final Map<Integer, CompletableFuture<Boolean>> segmentAcks = new ConcurrentHashMap<>();
+  private final Map<Integer, RxSegment> rxSegments = new ConcurrentHashMap<>();
+  private long rxSegmentBytes; // control thread only
+
+  private final AtomicInteger outstandingLeases = new AtomicInteger();
+  private final AtomicInteger liveThreads = new AtomicInteger();
+  private volatile boolean resourcesReleased;
+  private Thread reader;
+  private Thread control;
+
+  /** Reader-thread scratch for record bodies (a private copy: each field is read once). */
+  private byte[] scratch = new byte[4096];
+
+  private static final class TxSegment {
+    final int id;
+    final long size;
+    final Arena arena;
+    final MemorySegment memory;
+    boolean inUse;
+    /** The memfd until it has been sent to the peer, then -1. */
+    int fdToSend;
+
+    TxSegment(int id, long size, Arena arena, MemorySegment memory, int fd) {
+      this.id = id;
+      this.size = size;
+      this.arena = arena;
+      this.memory = memory;
+      this.fdToSend = fd;
+    }
+  }
+
+  private record RxSegment(Arena arena, MemorySegment memory) {}
+
+  /**
+   * Wraps an established connection. {@code region} is the mapped region (owned by
+   * {@code regionArena}, which this connection closes at teardown).
+   */
+  public ShmConnection(
+      String name,
+      UnixSeqpacketSocket socket,
+      Arena regionArena,
+      MemorySegment region,
+      RegionLayout layout,
+      boolean isServer,
+      ShmTransportConfig config,
+      int peerStreamWindow) {
+    this.name = name + "#" + id;
+    this.socket = socket;
+    this.regionArena = regionArena;
+    MemorySegment c2s = region.asSlice(layout.clientToServerRingOffset(), layout.ringLength());
+    MemorySegment s2c = region.asSlice(layout.serverToClientRingOffset(), layout.ringLength());
+    MemorySegment c2sPool = region.asSlice(layout.clientToServerPoolOffset(), layout.poolSize());
+    MemorySegment s2cPool = region.asSlice(layout.serverToClientPoolOffset(), layout.poolSize());
+    this.tx = new RingProducer(isServer ? s2c : c2s, layout.ringCapacity());
+    this.rx = new RingConsumer(isServer ? c2s : s2c, layout.ringCapacity());
+    this.txPoolMemory = isServer ? s2cPool : c2sPool;
+    this.rxPoolMemory = isServer ? c2sPool : s2cPool;
+    this.txPool = new BlockPool(layout.poolSize());
+    this.inlineThreshold = Math.min(config.inlineThreshold(), tx.maxRecordLength() / 2);
+    this.maxSegmentBytes = config.maxSegmentBytes();
+    this.idle = config.idleStrategy();
+    this.peerStreamWindow = peerStreamWindow;
+    this.handshakeTimeoutMillis = config.handshakeTimeoutMillis();
+  }
+
+  /** Starts the reader and control threads; frames flow to {@code handler} from now on. */
+  public void start(Handler handler) {
+    this.handler = handler;
+    reader = new Thread(this::readerLoop, "grpc-shm-reader-" + name);
+    control = new Thread(this::controlLoop, "grpc-shm-control-" + name);
+    reader.setDaemon(true);
+    control.setDaemon(true);
+    liveThreads.set(2);
+    reader.start();
+    control.start();
+  }
+
+  public String name() {
+    return name;
+  }
+
+  public int peerStreamWindow() {
+    return peerStreamWindow;
+  }
+
+  public boolean isOpen() {
+    return state.get() == State.OPEN;
+  }
+
+  /** Largest DATA_INLINE payload per record. */
+  int maxInlinePayload() {
+    return tx.maxRecordLength() - FrameLayout.HEADER_LENGTH;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Sending
+
+  /**
+   * Sends one frame. Never blocks: if the ring is full (or older frames are queued) the frame is
+   * queued in order and the reader thread sends it when the peer frees space. Returns false if the
+   * connection is closed (the frame is dropped; the caller's stream is being failed anyway).
+   */
+  boolean send(int type, int flags, int streamId, byte[] body, int offset, int length) {
+    int recordLength = FrameLayout.HEADER_LENGTH + length;
+    if (recordLength > tx.maxRecordLength()) {
+      throw new IllegalArgumentException(
+          FrameLayout.typeName(type) + " frame of " + recordLength + " bytes exceeds ring limit "
+              + tx.maxRecordLength());
+    }
+    boolean written = false;
+    synchronized (producerLock) {
+      if (state.get() != State.OPEN) {
+        return false;
+      }
+      try {
+        if (hasPending) {
+          drainPendingLocked();
+        }
+        if (!hasPending) {
+          long at = tx.claim(recordLength);
+          if (at >= 0) {
+            encode(tx.data(), at, type, flags, streamId, body, offset, length);
+            tx.commit();
+            written = true;
+          }
+        }
+        if (!written) {
+          byte[] record = new byte[recordLength];
+          encode(MemorySegment.ofArray(record), 0, type, flags, streamId, body, offset, length);
+          pending.add(record);
+          hasPending = true;
+          tx.announceWaiting(true);
+        }
+      } catch (RingCorruptedException e) {
+        closeLater(Status.INTERNAL.withDescription("shared-memory ring corrupted: " + e.getMessage()));
+        return false;
+      }
+    }
+    if (written) {
+      tx.wakeConsumer();
+    } else {
+      rx.forceWakeConsumer(); // let our reader retry the queue when space frees
+    }
+    return true;
+  }
+
+  private static void encode(MemorySegment dst, long at, int type, int flags, int streamId,
+      byte[] body, int offset, int length) {
+    dst.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.LENGTH_OFFSET,
+        FrameLayout.HEADER_LENGTH + length);
+    dst.set(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET, (byte) type);
+    dst.set(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET, (byte) flags);
+    dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET, (short) 0);
+    dst.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET, streamId);
+    if (length > 0) {
+      MemorySegment.copy(body, offset, dst, ValueLayout.JAVA_BYTE,
+          at + FrameLayout.HEADER_LENGTH, length);
+    }
+  }
+
+  @GuardedBy("producerLock")
+  private int drainPendingLocked() {
+    int sent = 0;
+    byte[] record;
+    while ((record = pending.peek()) != null) {
+      long at = tx.claim(record.length);
+      if (at < 0) {
+        tx.announceWaiting(true);
+        return sent;
+      }
+      MemorySegment.copy(record, 0, tx.data(), ValueLayout.JAVA_BYTE, at, record.length);
+      tx.commit();
+      pending.poll();
+      sent++;
+    }
+    hasPending = false;
+    tx.announceWaiting(false);
+    return sent;
+  }
+
+  /** Sends a payload that grpc's framer wrote (shared-memory extent or heap bytes). */
+  boolean sendData(int streamId, boolean endOfStream, WritableBuffer buffer) {
+    int flags = endOfStream ? FrameLayout.FLAG_END_STREAM : 0;
+    if (buffer == null) {
+      return send(FrameLayout.TYPE_DATA_INLINE, flags, streamId, null, 0, 0);
+    }
+    if (buffer instanceof ShmWritableBuffer shm) {
+      int length = shm.readableBytes();
+      if (length == 0) {
+        shm.release();
+        return send(FrameLayout.TYPE_DATA_INLINE, flags, streamId, null, 0, 0);
+      }
+      ByteBuffer body = FrameCodec.newBody(16);
+      body.putInt(shm.segmentId).putInt(length).putLong(shm.offset);
+      shm.handOver();
+      boolean sent = send(FrameLayout.TYPE_DATA_BLOCK, flags, streamId, body.array(), 0, 16);
+      if (!sent) {
+        freeTxExtent(shm.segmentId, shm.offset);
+      }
+      return sent;
+    }
+    HeapWritableBuffer heap = (HeapWritableBuffer) buffer;
+    int remaining = heap.readableBytes();
+    int offset = 0;
+    int chunk = maxInlinePayload();
+    do {
+      int n = Math.min(remaining, chunk);
+      boolean last = n == remaining;
+      if (!send(FrameLayout.TYPE_DATA_INLINE, last ? flags : 0, streamId, heap.bytes, offset, n)) {
+        return false;
+      }
+      offset += n;
+      remaining -= n;
+    } while (remaining > 0);
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Payload memory
+
+  /**
+   * A buffer for grpc's framer. Small payloads get a heap buffer (copied inline through the
+   * ring); large ones an extent of the pool or of a persistent segment, so the framer writes the
+   * message straight into shared memory.
+   */
+  WritableBuffer allocate(int capacityHint) {
+    int hint = Math.max(capacityHint, 0);
+    if (hint <= inlineThreshold) {
+      return new HeapWritableBuffer(Math.max(256, Math.min(Math.max(hint, 4096), inlineThreshold)));
+    }
+    if (state.get() == State.OPEN) {
+      long offset = txPool.allocate(hint);
+      if (offset >= 0) {
+        return new ShmWritableBuffer(this, 0, offset, txPoolMemory.asSlice(offset, hint));
+      }
+      TxSegment segment = acquireSegment(hint);
+      if (segment != null) {
+        return new ShmWritableBuffer(this, segment.id, 0, segment.memory.asSlice(0, hint));
+      }
+    }
+    return new HeapWritableBuffer(Math.min(hint, MAX_HEAP_CHUNK));
+  }
+
+  /** Returns an extent we allocated (never sent, or released by the peer). */
+  void freeTxExtent(int segmentId, long offset) {
+    if (!tryFreeTxExtent(segmentId, offset)) {
+      throw new IllegalStateException("freeing unknown extent " + segmentId + "@" + offset);
+    }
+  }
+
+  private boolean tryFreeTxExtent(int segmentId, long offset) {
+    if (segmentId == 0) {
+      return txPool.free(offset);
+    }
+    synchronized (segmentLock) {
+      for (TxSegment s : txSegments) {
+        if (s.id == segmentId) {
+          if (!s.inUse || offset != 0) {
+            return false;
+          }
+          s.inUse = false;
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  private TxSegment acquireSegment(int bytes) {
+    TxSegment created;
+    synchronized (segmentLock) {
+      TxSegment best = null;
+      for (TxSegment s : txSegments) {
+        if (!s.inUse && s.size >= bytes && (best == null || s.size < best.size)) {
+          best = s;
+        }
+      }
+      if (best != null) {
+        best.inUse = true;
+        return best;
+      }
+      long size = (bytes + SEGMENT_GRANULE - 1) / SEGMENT_GRANULE * SEGMENT_GRANULE;
+      if (txSegmentBytes + size > maxSegmentBytes || txSegments.size() >= MAX_SEGMENTS) {
+        return null;
+      }
+      int segmentId = nextSegmentId++;
+      created = createSegment(segmentId, size);
+      if (created == null) {
+        return null;
+      }
+      created.inUse = true;
+      txSegments.add(created);
+      txSegmentBytes += size;
+    }
+    // Tell the peer outside the lock and wait for it to map the segment before we reference it.
+    CompletableFuture<Boolean> ack = new CompletableFuture<>();
+    segmentAcks.put(created.id, ack);
+    boolean accepted = false;
+    int fd = created.fdToSend;
+    created.fdToSend = -1;
+    try {
+      byte[] msg = new byte[64];
+      int len = HandshakeMessage.encode(new HandshakeMessage.SegmentAttach(created.id, created.size), msg);
+      socket.send(msg, len, fd);
+      accepted = ack.get(handshakeTimeoutMillis, TimeUnit.MILLISECONDS);
+    } catch (Exception e) {
+      log.log(Level.FINE, name + ": segment " + created.id + " not attached by peer", e);
+    } finally {
+      segmentAcks.remove(created.id);
+      Linux.close(fd);
+    }
+    if (!accepted) {
+      synchronized (segmentLock) {
+        // Keep it out of rotation: the peer cannot read it. Its memory is freed at teardown.
+        created.inUse = true;
+      }
+      return null;
+    }
+    return created;
+  }
+
+  @GuardedBy("segmentLock")
+  private TxSegment createSegment(int segmentId, long size) {
+    int fd = -1;
+    try {
+      fd = Linux.memfdCreate("grpc-shm-segment");
+      Linux.ftruncate(fd, size);
+      Linux.addSeals(fd, Linux.F_SEAL_SHRINK | Linux.F_SEAL_GROW | Linux.F_SEAL_SEAL);
+      Arena arena = Arena.ofShared();
+      MemorySegment memory = Linux.mapShared(fd, size, arena);
+      return new TxSegment(segmentId, size, arena, memory, fd);
+    } catch (NativeException e) {
+      log.log(Level.FINE, name + ": cannot create payload segment of " + size + " bytes", e);
+      Linux.close(fd);
+      return null;
+    }
+  }
+
+  /** Called when the last buffer reading a received extent closes. */
+  void releaseLease(int segmentId, long offset) {
+    if (state.get() == State.OPEN) {
+      ByteBuffer body = FrameCodec.newBody(16);
+      body.putInt(segmentId).putInt(0).putLong(offset);
+      send(FrameLayout.TYPE_RELEASE, 0, 0, body.array(), 0, 16);
+    }
+    if (outstandingLeases.decrementAndGet() == 0 && state.get() != State.OPEN) {
+      maybeReleaseMemory();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Receiving
+
+  private void readerLoop() {
+    try (Arena local = Arena.ofConfined()) {
+      MemorySegment timespec = local.allocate(16, 8);
+      long timeout = idle.sleepTimeoutNanos();
+      timespec.set(ValueLayout.JAVA_LONG, 0, timeout / 1_000_000_000L);
+      timespec.set(ValueLayout.JAVA_LONG, 8, timeout % 1_000_000_000L);
+      long idleSince = 0;
+      while (state.get() == State.OPEN) {
+        int work;
+        try {
+          work = rx.poll(this::onRecord, POLL_BATCH);
+          if (rx.takeProducerWaiting()) {
+            tx.wakeConsumer();
+          }
+          if (hasPending) {
+            synchronized (producerLock) {
+              if (state.get() == State.OPEN) {
+                work += drainPendingLocked();
+              }
+            }
+            if (work > 0) {
+              tx.wakeConsumer();
+            }
+          }
+        } catch (RingCorruptedException | ProtocolException e) {
+          close(Status.INTERNAL.withDescription(
+              "shared-memory peer violated the protocol: " + e.getMessage()));
+          break;
+        } catch (RuntimeException e) {
+          if (state.get() == State.OPEN) {
+            log.log(Level.WARNING, name + ": reader failed", e);
+            close(Status.INTERNAL.withDescription("shared-memory reader failed: " + e)
+                .withCause(e));
+          }
+          break;
+        }
+        if (work > 0) {
+          idleSince = 0;
+          continue;
+        }
+        long now = System.nanoTime();
+        if (idleSince == 0) {
+          idleSince = now;
+        }
+        long idleFor = now - idleSince;
+        if (idleFor < idle.spinNanos()) {
+          Thread.onSpinWait();
+        } else if (idleFor < idle.spinNanos() + idle.yieldNanos()) {
+          Thread.yield();
+        } else {
+          rx.prepareToSleep();
+          boolean pendingWork = false;
+          if (hasPending) {
+            tx.announceWaiting(true);
+            synchronized (producerLock) {
+              byte[] head = pending.peek();
+              pendingWork = head != null && tx.hasSpaceFor(head.length);
+            }
+          }
+          if (rx.hasRecords() || pendingWork || state.get() != State.OPEN) {
+            rx.cancelSleep();
+            continue;
+          }
+          rx.sleep(timespec);
+        }
+      }
+    } catch (RuntimeException e) {
+      if (state.get() == State.OPEN) {
+        close(Status.INTERNAL.withDescription("shared-memory reader failed: " + e).withCause(e));
+      }
+    } finally {
+      threadExited();
+    }
+  }
+
+  private void onRecord(MemorySegment data, int at, int length) {
+    int type = data.get(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET) & 0xff;
+    int flags = data.get(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET) & 0xff;
+    int streamId = data.get(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET);
+    int bodyLength = length - FrameLayout.HEADER_LENGTH;
+    if (type == FrameLayout.TYPE_PADDING || type > FrameLayout.TYPE_MAX) {
+      throw new ProtocolException("unknown frame type " + type);
+    }
+    if (type == FrameLayout.TYPE_DATA_INLINE) {
+      byte[] payload = new byte[bodyLength];
+      MemorySegment.copy(data, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH, payload, 0,
+          bodyLength);
+      handler.onData(streamId, (flags & FrameLayout.FLAG_END_STREAM) != 0,
+          ReadableBuffers.wrap(payload), bodyLength);
+      return;
+    }
+    if (scratch.length < bodyLength) {
+      scratch = new byte[Math.max(bodyLength, scratch.length * 2)];
+    }
+    MemorySegment.copy(data, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH, scratch, 0,
+        bodyLength);
+    ByteBuffer body = ByteBuffer.wrap(scratch, 0, bodyLength).order(ByteOrder.LITTLE_ENDIAN);
+    try {
+      switch (type) {
+        case FrameLayout.TYPE_DATA_BLOCK -> onDataBlock(streamId, flags, body);
+        case FrameLayout.TYPE_RELEASE -> {
+          int segmentId = body.getInt();
+          body.getInt();
+          long offset = body.getLong();
+          if (!tryFreeTxExtent(segmentId, offset)) {
+            throw new ProtocolException(
+                "peer released extent " + segmentId + "@" + offset + " it does not hold");
+          }
+        }
+        default -> handler.onFrame(type, flags, streamId, body);
+      }
+    } catch (java.nio.BufferUnderflowException e) {
+      throw new ProtocolException(FrameLayout.typeName(type) + " frame body truncated ("
+          + bodyLength + " bytes)");
+    }
+  }
+
+  private void onDataBlock(int streamId, int flags, ByteBuffer body) {
+    int segmentId = body.getInt();
+    long length = body.getInt() & 0xffffffffL;
+    long offset = body.getLong();
+    MemorySegment memory;
+    if (segmentId == 0) {
+      memory = rxPoolMemory;
+    } else {
+      RxSegment segment = rxSegments.get(segmentId);
+      if (segment == null) {
+        throw new ProtocolException("DATA_BLOCK references unknown segment " + segmentId);
+      }
+      memory = segment.memory();
+    }
+    if (length == 0 || offset < 0 || offset > memory.byteSize() - length) {
+      throw new ProtocolException("DATA_BLOCK extent " + segmentId + "@" + offset + "+" + length
+          + " outside its segment of " + memory.byteSize() + " bytes");
+    }
+    outstandingLeases.incrementAndGet();
+    RxLease lease = new RxLease(this, segmentId, offset);
+    handler.onData(streamId, (flags & FrameLayout.FLAG_END_STREAM) != 0,
+        new ShmReadableBuffer(memory.asSlice(offset, length), lease), (int) length);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Control socket: liveness, segment attachment
+
+  private void controlLoop() {
+    byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
+    int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
+    try {
+      while (state.get() == State.OPEN) {
+        int n = socket.receive(buf, fds, -1);
+        if (n < 0) {
+          close(Status.UNAVAILABLE.withDescription("shared-memory peer closed the connection"));
+          return;
+        }
+        try {
+          HandshakeMessage message = HandshakeMessage.decode(buf, n);
+          switch (message) {
+            case HandshakeMessage.SegmentAttach attach -> onSegmentAttach(attach, fds[0]);
+            case HandshakeMessage.SegmentAck ack -> {
+              CompletableFuture<Boolean> f = segmentAcks.get(ack.segmentId());
+              if (f == null) {
+                throw new HandshakeException("unexpected ack for segment " + ack.segmentId());
+              }
+              f.complete(ack.accepted());
+            }
+            case HandshakeMessage.Goodbye g -> {
+              close(Status.UNAVAILABLE.withDescription("shared-memory peer said goodbye"));
+              return;
+            }
+            default -> throw new HandshakeException(
+                "unexpected control message " + message.getClass().getSimpleName());
+          }
+        } finally {
+          for (int i = 0; i < fds.length; i++) {
+            if (fds[i] >= 0) {
+              Linux.close(fds[i]);
+              fds[i] = -1;
+            }
+          }
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      if (state.get() == State.OPEN) {
+        close(Status.INTERNAL.withDescription(
+            "shared-memory control channel failed: " + e.getMessage()).withCause(e));
+      }
+    } finally {
+      threadExited();
+    }
+  }
+
+  private void onSegmentAttach(HandshakeMessage.SegmentAttach attach, int fd) throws IOException {
+    int segmentId = attach.segmentId();
+    long size = attach.size();
+    boolean ok = fd >= 0 && segmentId > 0 && !rxSegments.containsKey(segmentId) && size > 0
+        && size <= maxSegmentBytes - rxSegmentBytes && rxSegments.size() < MAX_SEGMENTS;
+    if (ok) {
+      try {
+        int seals = Linux.getSeals(fd);
+        long actual = Linux.fileSize(fd);
+        // Without the shrink seal the peer could truncate the file under us (SIGBUS on access).
+        ok = (seals & Linux.F_SEAL_SHRINK) != 0 && actual >= size;
+        if (ok) {
+          Arena arena = Arena.ofShared();
+          MemorySegment memory = Linux.mapShared(fd, size, arena);
+          rxSegments.put(segmentId, new RxSegment(arena, memory));
+          rxSegmentBytes += size;
+        }
+      } catch (NativeException e) {
+        log.log(Level.FINE, name + ": cannot map peer segment " + segmentId, e);
+        ok = false;
+      }
+    }
+    if (!ok) {
+      log.log(Level.FINE, "{0}: refused peer segment {1} of {2} bytes",
+          new Object[] {name, segmentId, size});
+    }
+    byte[] msg = new byte[32];
+    int len = HandshakeMessage.encode(new HandshakeMessage.SegmentAck(segmentId, ok), msg);
+    socket.send(msg, len, -1);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Closing
+
+  /** Closes from a context that may hold locks: the handler is notified on a fresh thread. */
+  private void closeLater(Status status) {
+    Thread t = new Thread(() -> close(status), "grpc-shm-close-" + name);
+    t.setDaemon(true);
+    t.start();
+  }
+
+  /**
+   * Closes the connection: wakes both threads, fails nothing itself but tells the handler once.
+   * Memory stays mapped until every received buffer the application still holds is closed.
+   */
+  public void close(Status status) {
+    if (!state.compareAndSet(State.OPEN, State.CLOSED)) {
+      return;
+    }
+    closeStatus = status;
+    if (status.getCode() == Status.Code.INTERNAL) {
+      log.log(Level.WARNING, "{0}: closing: {1}", new Object[] {name, status});
+    } else {
+      log.log(Level.FINE, "{0}: closing: {1}", new Object[] {name, status});
+    }
+    socket.shutdown();
+    rx.forceWakeConsumer();
+    for (CompletableFuture<Boolean> ack : segmentAcks.values()) {
+      ack.complete(false);
+    }
+    Handler h = handler;
+    if (h != null) {
+      h.onClosed(status);
+    }
+    if (liveThreads.get() == 0) {
+      releaseSocketAndMaybeMemory();
+    }
+  }
+
+  public Status closeStatus() {
+    return closeStatus;
+  }
+
+  private void threadExited() {
+    if (liveThreads.decrementAndGet() == 0 && state.get() != State.OPEN) {
+      releaseSocketAndMaybeMemory();
+    }
+  }
+
+  private final AtomicInteger socketReleased = new AtomicInteger();
+
+  private void releaseSocketAndMaybeMemory() {
+    if (socketReleased.compareAndSet(0, 1)) {
+      socket.close();
+      synchronized (producerLock) {
+        pending.clear();
+        hasPending = false;
+      }
+      maybeReleaseMemory();
+    }
+  }
+
+  private synchronized void maybeReleaseMemory() {
+    if (resourcesReleased || socketReleased.get() == 0 || outstandingLeases.get() != 0) {
+      return;
+    }
+    resourcesReleased = true;
+    state.set(State.TERMINATED);
+    synchronized (segmentLock) {
+      for (TxSegment s : txSegments) {
+        s.arena.close();
+      }
+      txSegments.clear();
+    }
+    for (RxSegment s : rxSegments.values()) {
+      s.arena().close();
+    }
+    rxSegments.clear();
+    regionArena.close();
+  }
+
+  /** True once threads have exited and all memory is unmapped (for tests). */
+  public boolean isTerminated() {
+    return resourcesReleased;
+  }
+
+  /** Waits for both connection threads to exit (for orderly shutdown and tests). */
+  public void awaitThreads(long timeoutMillis) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + timeoutMillis;
+    for (Thread t : new Thread[] {reader, control}) {
+      if (t != null && t != Thread.currentThread()) {
+        t.join(Math.max(1, deadline - System.currentTimeMillis()));
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "ShmConnection{" + name + ", " + state.get() + "}";
+  }
+}

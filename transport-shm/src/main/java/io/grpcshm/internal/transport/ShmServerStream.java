@@ -1,0 +1,178 @@
+package io.grpcshm.internal.transport;
+
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import io.grpc.Attributes;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.internal.AbstractServerStream;
+import io.grpc.internal.ReadableBuffer;
+import io.grpc.internal.StatsTraceContext;
+import io.grpc.internal.TransportTracer;
+import io.grpc.internal.WritableBuffer;
+
+/** The server half of a call over shared memory. */
+final class ShmServerStream extends AbstractServerStream {
+  private final ShmServerTransport transport;
+  private final TransportState state;
+  private final Sink sink = new Sink();
+  private final Attributes attributes;
+  private final String authority;
+  private final TransportTracer transportTracer;
+
+  ShmServerStream(ShmServerTransport transport, int streamId, StatsTraceContext statsTraceCtx,
+      TransportTracer transportTracer, int maxInboundMessageSize, Attributes attributes,
+      String authority) {
+    super(transport.connection()::allocate, statsTraceCtx);
+    this.transport = transport;
+    this.attributes = attributes;
+    this.authority = authority;
+    this.transportTracer = transportTracer;
+    this.state = new TransportState(streamId, maxInboundMessageSize, statsTraceCtx,
+        transportTracer);
+  }
+
+  @Override
+  protected TransportState transportState() {
+    return state;
+  }
+
+  @Override
+  protected Sink abstractServerStreamSink() {
+    return sink;
+  }
+
+  @Override
+  public int streamId() {
+    return state.streamId;
+  }
+
+  @Override
+  public Attributes getAttributes() {
+    return attributes;
+  }
+
+  @Override
+  public String getAuthority() {
+    return authority;
+  }
+
+  private final class Sink implements AbstractServerStream.Sink {
+    @Override
+    public void writeHeaders(Metadata headers, boolean flush) {
+      synchronized (transport.lock) {
+        if (!state.cancelled) {
+          transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_RESPONSE_HEADERS,
+              state.streamId, headers);
+        }
+      }
+    }
+
+    @Override
+    public void writeFrame(WritableBuffer frame, boolean flush, int numMessages) {
+      int bytes = frame.readableBytes();
+      if (bytes > 0) {
+        onSendingBytes(bytes);
+      }
+      synchronized (transport.lock) {
+        if (state.cancelled) {
+          frame.release();
+          return;
+        }
+        state.outbound.data(frame, false);
+      }
+      if (numMessages > 0) {
+        transportTracer.reportMessageSent(numMessages);
+      }
+    }
+
+    @Override
+    public void writeTrailers(Metadata trailers, boolean headersSent, Status status) {
+      synchronized (transport.lock) {
+        if (state.cancelled) {
+          return;
+        }
+        state.outbound.afterData(() -> {
+          transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_TRAILERS,
+              state.streamId, trailers);
+          transport.removeStream(state);
+          state.complete();
+        });
+      }
+    }
+
+    @Override
+    public void cancel(Status status) {
+      synchronized (transport.lock) {
+        state.cancel(status, true);
+      }
+    }
+  }
+
+  /** Per-stream transport state; all methods run under the transport lock. */
+  final class TransportState extends AbstractServerStream.TransportState {
+    final int streamId;
+    @GuardedBy("transport.lock") final OutboundFlow outbound;
+    @GuardedBy("transport.lock") boolean cancelled;
+    @GuardedBy("transport.lock") private int unacknowledgedBytes;
+    private final int inboundWindow;
+
+    TransportState(int streamId, int maxMessageSize, StatsTraceContext statsTraceCtx,
+        TransportTracer transportTracer) {
+      super(maxMessageSize, statsTraceCtx, transportTracer);
+      this.streamId = streamId;
+      this.inboundWindow = transport.inboundStreamWindow();
+      this.outbound = new OutboundFlow(transport.connection(), streamId,
+          transport.connection().peerStreamWindow(), this::onSentBytes);
+    }
+
+    @GuardedBy("transport.lock")
+    void dataReceived(ReadableBuffer data, boolean endOfStream) {
+      if (cancelled) {
+        data.close();
+        return;
+      }
+      inboundDataReceived(data, endOfStream);
+    }
+
+    /** Cancels the stream: tells the client (if asked) and the application. */
+    @GuardedBy("transport.lock")
+    void cancel(Status status, boolean notifyClient) {
+      if (cancelled) {
+        return;
+      }
+      cancelled = true;
+      outbound.cancel();
+      if (notifyClient) {
+        transport.sendRst(streamId, status);
+      }
+      transport.removeStream(this);
+      transportReportStatus(status);
+    }
+
+    @Override
+    @GuardedBy("transport.lock")
+    public void bytesRead(int processedBytes) {
+      if (cancelled) {
+        return;
+      }
+      unacknowledgedBytes += processedBytes;
+      if (unacknowledgedBytes >= inboundWindow / 2) {
+        transport.sendWindowUpdate(streamId, unacknowledgedBytes);
+        unacknowledgedBytes = 0;
+      }
+    }
+
+    @Override
+    @GuardedBy("transport.lock")
+    public void deframeFailed(Throwable cause) {
+      cancel(Status.fromThrowable(cause), true);
+    }
+
+    @Override
+    public void runOnTransportThread(Runnable r) {
+      synchronized (transport.lock) {
+        r.run();
+      }
+    }
+  }
+}
