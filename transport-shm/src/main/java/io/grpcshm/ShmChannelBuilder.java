@@ -125,6 +125,11 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
     return this;
   }
 
+  void setStatsEnabledInternal(boolean enabled) {
+    delegate.setStatsEnabled(enabled);
+    io.grpc.netty.InternalNettyChannelBuilder.setStatsEnabled(netty, enabled);
+  }
+
   // ---- options with a meaning on both paths ----
 
   @Override

@@ -115,6 +115,15 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
     return this;
   }
 
+  void setStatsEnabledInternal(boolean enabled) {
+    io.grpc.netty.InternalNettyServerBuilder.setStatsEnabled(netty, enabled);
+    common.add(b -> {
+      if (b instanceof ServerImplBuilder impl) {
+        impl.setStatsEnabled(enabled);
+      }
+    });
+  }
+
   // ---- options for both paths ----
 
   @Override

@@ -280,6 +280,7 @@ public final class ShmClientTransport
       }
       inUse.put(id, stream.shouldBeCountedForInUse());
       connection.send(FrameLayout.TYPE_REQUEST_HEADERS, 0, id, body.array(), 0, bodyLength);
+      ts.getStatsTraceContext().clientOutboundHeaders();
       ts.allocated(id);
     }
   }

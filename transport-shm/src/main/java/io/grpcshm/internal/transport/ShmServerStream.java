@@ -102,8 +102,11 @@ final class ShmServerStream extends AbstractServerStream {
 
     @Override
     public void cancel(Status status) {
+      // The application (or its deadline) cancelled: like an HTTP/2 RST_STREAM(CANCEL), the client
+      // sees CANCELLED and maps it to its own view (e.g. DEADLINE_EXCEEDED past its deadline).
       synchronized (transport.lock) {
-        state.cancel(status, true);
+        state.cancel(status, Status.CANCELLED.withDescription(
+            "server cancelled the call: " + status.getCode()));
       }
     }
   }
@@ -134,16 +137,19 @@ final class ShmServerStream extends AbstractServerStream {
       inboundDataReceived(data, endOfStream);
     }
 
-    /** Cancels the stream: tells the client (if asked) and the application. */
+    /**
+     * Cancels the stream: tells the client {@code toClient} (null: the client already knows) and
+     * the application {@code status}.
+     */
     @GuardedBy("transport.lock")
-    void cancel(Status status, boolean notifyClient) {
+    void cancel(Status status, Status toClient) {
       if (cancelled) {
         return;
       }
       cancelled = true;
       outbound.cancel();
-      if (notifyClient) {
-        transport.sendRst(streamId, status);
+      if (toClient != null) {
+        transport.sendRst(streamId, toClient);
       }
       transport.removeStream(this);
       transportReportStatus(status);
@@ -165,7 +171,9 @@ final class ShmServerStream extends AbstractServerStream {
     @Override
     @GuardedBy("transport.lock")
     public void deframeFailed(Throwable cause) {
-      cancel(Status.fromThrowable(cause), true);
+      // A bad inbound message (too large, undecompressable): the client learns the real status.
+      Status status = Status.fromThrowable(cause);
+      cancel(status, status);
     }
 
     @Override

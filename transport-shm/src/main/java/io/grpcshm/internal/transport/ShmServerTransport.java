@@ -93,7 +93,7 @@ public final class ShmServerTransport implements ServerTransport {
           "response metadata of " + md.bodyLength() + " bytes exceeds the shared-memory frame limit");
       ShmServerStream.TransportState ts = streams.get(streamId);
       if (ts != null) {
-        ts.cancel(st, true);
+        ts.cancel(st, st);
       }
       return;
     }
@@ -141,7 +141,7 @@ public final class ShmServerTransport implements ServerTransport {
     synchronized (lock) {
       goAwaySent = true;
       for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
-        ts.cancel(reason, true);
+        ts.cancel(reason, reason);
       }
     }
     connection.close(reason);
@@ -179,7 +179,7 @@ public final class ShmServerTransport implements ServerTransport {
           synchronized (lock) {
             ShmServerStream.TransportState ts = streams.get(streamId);
             if (ts != null) {
-              ts.cancel(status.getCode() == Status.Code.OK ? Status.CANCELLED : status, false);
+              ts.cancel(status.getCode() == Status.Code.OK ? Status.CANCELLED : status, null);
             }
           }
         }
@@ -257,7 +257,7 @@ public final class ShmServerTransport implements ServerTransport {
       synchronized (lock) {
         goAwaySent = true;
         for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
-          ts.cancel(status, false);
+          ts.cancel(status, null);
         }
         if (terminated) {
           return;

@@ -1,0 +1,216 @@
+package io.grpcshm.dsa;
+
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Shared plumbing: validation, a fixed pool of reusable {@link Completion} handles (no
+ * allocation per copy), queue-full retry and the calibration slot.
+ */
+abstract class AbstractMover implements DataMover {
+  /** Result codes of {@link #start} / {@link #startBatch}. */
+  static final int ACCEPTED = 0;
+  static final int RETRY = 1;
+  private static final long SUBMIT_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+  private final MoverKind kind;
+  private final Completion[] handles;
+  private final int[] free;
+  private int freeTop;
+  private final ReentrantLock lock = new ReentrantLock();
+  private volatile boolean closed;
+  private volatile Calibration calibration = Calibration.UNCALIBRATED;
+
+  AbstractMover(MoverKind kind, int slots) {
+    this.kind = kind;
+    this.handles = new Completion[slots];
+    this.free = new int[slots];
+    for (int i = 0; i < slots; i++) {
+      handles[i] = new Completion(this, i);
+      free[i] = slots - 1 - i;
+    }
+    freeTop = slots;
+  }
+
+  /** Starts a single copy on an acquired handle; returns ACCEPTED or RETRY. */
+  abstract int start(Completion c, MemorySegment src, long srcOffset, MemorySegment dst,
+      long dstOffset, long length, boolean cacheInjection);
+
+  /** Starts a batch (size >= 2) on an acquired handle; returns ACCEPTED or RETRY. */
+  abstract int startBatch(Completion c, Batch batch);
+
+  /** Advances a PENDING completion; calls succeed/fail when done. Must not block. */
+  abstract void poll(Completion c);
+
+  /** Engine-specific teardown, called once. */
+  abstract void doClose();
+
+  @Override
+  public final MoverKind kind() { return kind; }
+
+  @Override
+  public boolean isAvailable() { return !closed; }
+
+  @Override
+  public String unavailableReason() { return closed ? "closed" : ""; }
+
+  @Override
+  public Calibration calibration() { return calibration; }
+
+  void calibration(Calibration c) { this.calibration = c; }
+
+  @Override
+  public int maxInFlight() { return handles.length; }
+
+  @Override
+  public final Completion submit(MemorySegment src, long srcOffset, MemorySegment dst,
+      long dstOffset, long length, boolean cacheInjection) {
+    return submitOne(src, srcOffset, dst, dstOffset, length, cacheInjection, true);
+  }
+
+  @Override
+  public final Completion trySubmit(CopyRequest r) {
+    return submitOne(r.src, r.srcOffset, r.dst, r.dstOffset, r.length, r.cacheInjection, false);
+  }
+
+  private Completion submitOne(MemorySegment src, long srcOffset, MemorySegment dst,
+      long dstOffset, long length, boolean cacheInjection, boolean block) {
+    ensureOpen();
+    Checks.copyArgs(src, srcOffset, dst, dstOffset, length);
+    Completion c = acquire(block);
+    if (c == null) {
+      return null;
+    }
+    c.begin(length, 1, calibration.predictNanos(length));
+    long deadline = 0;
+    for (;;) {
+      int r;
+      try {
+        r = start(c, src, srcOffset, dst, dstOffset, length, cacheInjection);
+      } catch (RuntimeException e) {
+        abandon(c);
+        throw e;
+      }
+      if (r == ACCEPTED) {
+        return c;
+      }
+      if (!block) {
+        abandon(c);
+        return null;
+      }
+      deadline = backoff(c, deadline);
+    }
+  }
+
+  @Override
+  public final Completion submit(Batch batch) {
+    ensureOpen();
+    if (batch.size == 0) {
+      throw new IllegalArgumentException("empty batch");
+    }
+    if (batch.size > maxBatchSize()) {
+      throw new IllegalArgumentException("batch of " + batch.size + " exceeds " + kind
+          + " max batch size " + maxBatchSize());
+    }
+    batch.revalidate();
+    if (batch.size == 1) {
+      return submit(batch.srcs[0], batch.srcOffsets[0], batch.dsts[0], batch.dstOffsets[0],
+          batch.lengths[0], batch.cacheInjection);
+    }
+    Completion c = acquire(true);
+    long total = batch.totalBytes();
+    c.begin(total, batch.size, calibration.predictNanos(total));
+    long deadline = 0;
+    for (;;) {
+      int r;
+      try {
+        r = startBatch(c, batch);
+      } catch (RuntimeException e) {
+        abandon(c);
+        throw e;
+      }
+      if (r == ACCEPTED) {
+        return c;
+      }
+      deadline = backoff(c, deadline);
+    }
+  }
+
+  /** Queue full: yield and retry, but not forever (a wedged engine must surface). */
+  private long backoff(Completion c, long deadline) {
+    long now = System.nanoTime();
+    if (deadline == 0) {
+      return now + SUBMIT_TIMEOUT_NANOS;
+    }
+    if (now - deadline > 0) {
+      abandon(c);
+      throw new IllegalStateException(kind + " work queue stayed full for 10 s");
+    }
+    Thread.yield();
+    return deadline;
+  }
+
+  private Completion acquire(boolean block) {
+    lock.lock();
+    try {
+      if (freeTop == 0) {
+        if (!block) {
+          return null;
+        }
+        throw new IllegalStateException("all " + handles.length + " " + kind
+            + " completion handles are in use; release() completed ones");
+      }
+      return handles[free[--freeTop]];
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void abandon(Completion c) {
+    c.abandon();
+    release(c);
+  }
+
+  void release(Completion c) {
+    lock.lock();
+    try {
+      free[freeTop++] = c.slot;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** True if some handle is still PENDING (its descriptor may be in an engine). */
+  final boolean anyPending() {
+    for (Completion c : handles) {
+      if (c.state() == Completion.State.PENDING) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  final void ensureOpen() {
+    if (closed) {
+      throw new IllegalStateException(kind + " mover is closed");
+    }
+  }
+
+  @Override
+  public final void close() {
+    lock.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    } finally {
+      lock.unlock();
+    }
+    doClose();
+  }
+
+  @Override
+  public String toString() { return kind + ": " + description(); }
+}

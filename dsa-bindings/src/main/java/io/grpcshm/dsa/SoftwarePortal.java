@@ -1,0 +1,43 @@
+package io.grpcshm.dsa;
+
+import io.grpcshm.dsa.internal.SoftwareCopyEngine;
+import java.lang.foreign.MemorySegment;
+
+/** Portal onto the in-process {@link SoftwareCopyEngine}. */
+final class SoftwarePortal implements Portal {
+  private final SoftwareCopyEngine engine;
+
+  SoftwarePortal(SoftwareCopyEngine engine) {
+    this.engine = engine;
+  }
+
+  SoftwareCopyEngine engine() { return engine; }
+
+  @Override
+  public int submit(MemorySegment desc) {
+    return engine.submit(desc, 0) ? ACCEPTED : RETRY;
+  }
+
+  @Override
+  public long maxTransferSize() { return SoftwareCopyEngine.MAX_TRANSFER_SIZE; }
+
+  @Override
+  public int maxBatchSize() { return SoftwareCopyEngine.MAX_BATCH_SIZE; }
+
+  /** The hint travels in the descriptor; CPU stores allocate in cache anyway. */
+  @Override
+  public boolean cacheControl() { return true; }
+
+  @Override
+  public int maxInFlight() { return Integer.MAX_VALUE; }
+
+  @Override
+  public String describe() {
+    return "software copy engine: " + engine.workers() + " worker thread(s), queue depth "
+        + engine.queueCapacity() + ", chunks of " + (engine.chunkBytes() >> 10)
+        + " KiB; spends CPU cores to overlap copies with the caller";
+  }
+
+  @Override
+  public void close() { engine.close(); }
+}

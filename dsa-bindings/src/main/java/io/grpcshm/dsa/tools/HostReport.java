@@ -1,0 +1,91 @@
+package io.grpcshm.dsa.tools;
+
+import io.grpcshm.dsa.Calibration;
+import io.grpcshm.dsa.DataMover;
+import io.grpcshm.dsa.MoverRegistry;
+import io.grpcshm.dsa.internal.IdxdSysfs;
+import io.grpcshm.dsa.internal.TimerSlack;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/**
+ * Prints which data movers this host has, why the others are missing, and each mover's
+ * calibration (L_fixed, α, break-even size against the CPU copy).
+ *
+ * <p>Options: {@code --no-calibrate}, {@code --sysfs DIR}, {@code --dev DIR},
+ * {@code --workers N}.
+ */
+public final class HostReport {
+  private HostReport() {}
+
+  public static void main(String[] args) {
+    MoverRegistry.Options o = MoverRegistry.Options.defaults();
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--no-calibrate" -> o.calibrate(false);
+        case "--sysfs" -> o.sysfsRoot(Path.of(args[++i]));
+        case "--dev" -> o.devDir(Path.of(args[++i]));
+        case "--workers" -> o.softwareWorkers(Integer.parseInt(args[++i]));
+        case "-h", "--help" -> {
+          System.out.println("usage: HostReport [--no-calibrate] [--sysfs DIR] [--dev DIR]"
+              + " [--workers N]");
+          return;
+        }
+        default -> {
+          System.err.println("unknown option " + args[i] + " (try --help)");
+          System.exit(2);
+        }
+      }
+    }
+    System.out.println("grpc-shm data movers on " + host());
+    long before = TimerSlack.current();
+    boolean set = TimerSlack.set(TimerSlack.DEFAULT_SLACK_NANOS);
+    System.out.printf("timer slack: %d ns -> %s%n", before,
+        set ? TimerSlack.current() + " ns (prctl PR_SET_TIMERSLACK via FFM)" : "unchanged");
+    long t0 = System.nanoTime();
+    try (MoverRegistry r = MoverRegistry.open(o)) {
+      long ms = (System.nanoTime() - t0) / 1_000_000;
+      System.out.println();
+      for (DataMover m : r.movers()) {
+        System.out.println(m.kind() + ": " + (m.isAvailable() ? m.description()
+            : "unavailable - " + m.unavailableReason()));
+      }
+      System.out.println();
+      IdxdSysfs.Scan s = r.dsaScan();
+      System.out.println("DSA discovery: " + s.devices().size() + " device(s), "
+          + s.queues().size() + " work queue(s)" + (s.reason().isEmpty() ? "" : " - " + s.reason()));
+      s.devices().forEach(d -> System.out.printf("  %s state=%s gen_cap=0x%x cache_control=%s%n",
+          d.name(), d.state(), d.genCap(), d.cacheControl()));
+      s.queues().forEach(q -> System.out.println("  " + q));
+      System.out.println();
+      System.out.println("Calibration (sync copy, reused pre-faulted buffers, median; "
+          + ms + " ms incl. discovery):");
+      System.out.print(r.report());
+      for (DataMover m : r.movers()) {
+        Calibration c = m.calibration();
+        if (c.measured()) {
+          System.out.println("  " + m.kind() + " medians(ns) at " + Arrays.toString(c.sizes())
+              + " B: " + Arrays.toString(c.medianNanos()));
+        }
+      }
+      System.out.println("break-even = smallest size at which the mover's predicted sync latency"
+          + " is <= the CPU copy's; async overlap can pay off earlier.");
+    }
+  }
+
+  private static String host() {
+    String cpu = "unknown CPU";
+    try {
+      cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream()
+          .filter(l -> l.startsWith("model name")).findFirst()
+          .map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(cpu);
+    } catch (IOException ignored) {
+      // not Linux: leave it unknown
+    }
+    String kernel = System.getProperty("os.name") + " " + System.getProperty("os.version");
+    return cpu + ", " + Runtime.getRuntime().availableProcessors() + " CPUs, " + kernel
+        + ", Java " + Runtime.version();
+  }
+}

@@ -1,0 +1,105 @@
+package io.grpcshm.dsa;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.grpcshm.dsa.internal.TimerSlack;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+class WaitAndCalibrationTest {
+  @Test
+  void timerSlackIsLoweredThroughPrctl() throws Exception {
+    AtomicLong before = new AtomicLong();
+    AtomicLong after = new AtomicLong();
+    // A fresh thread: the setting is per thread and we must not leak it into the test runner.
+    Thread t = Thread.ofPlatform().start(() -> {
+      before.set(TimerSlack.current());
+      assertTrue(TimerSlack.set(2_000));
+      after.set(TimerSlack.current());
+    });
+    t.join();
+    assertTrue(before.get() > 0, "Linux default slack is 50 us: " + before.get());
+    assertEquals(2_000, after.get());
+  }
+
+  @Test
+  void hybridSleepsAFractionOfThePredictionMinusElapsed() {
+    Waits.Hybrid h = new Waits.Hybrid(0.95);
+    assertEquals(95_000, h.sleepNanos(100_000, 0));
+    assertEquals(45_000, h.sleepNanos(100_000, 50_000));
+    assertEquals(0, h.sleepNanos(100_000, 94_000), "below the minimum sleep: just poll");
+    assertEquals(0, h.sleepNanos(0, 0), "uncalibrated: just poll");
+    assertThrows(IllegalArgumentException.class, () -> new Waits.Hybrid(1.5));
+    assertEquals("hybrid(0.95)", WaitStrategy.byName("hybrid").name());
+    assertEquals("spin", WaitStrategy.byName("SPIN").name());
+    assertEquals("park(50us)", WaitStrategy.byName("park").name());
+    assertThrows(IllegalArgumentException.class, () -> WaitStrategy.byName("sleep"));
+  }
+
+  @Test
+  void fitRecoversAKnownLine() {
+    long[] sizes = {4096, 65536, 1 << 20, 4 << 20};
+    long[] lat = new long[sizes.length];
+    for (int i = 0; i < sizes.length; i++) {
+      lat[i] = 5_000 + (long) (0.05 * sizes[i]); // 5 us + 20 GB/s
+    }
+    Calibration c = Calibrator.fit(sizes, lat);
+    assertTrue(c.measured());
+    assertEquals(5_000, c.fixedNanos(), 50);
+    assertEquals(0.05, c.nanosPerByte(), 1e-4);
+    assertEquals(5_000 + 0.05 * (1 << 20), c.predictNanos(1 << 20), 100);
+    assertEquals(0.05 * (1 << 20) / 1000, c.microsPerMiB(), 0.1);
+  }
+
+  @Test
+  void breakEven() {
+    Calibration cpu = new Calibration(1_000, 0.05, new long[0], new long[0], true);
+    Calibration slowStartFastCopy = new Calibration(11_000, 0.04, new long[0], new long[0], true);
+    assertEquals(1_000_000, slowStartFastCopy.breakEvenBytes(cpu));
+    Calibration slower = new Calibration(5_000, 0.06, new long[0], new long[0], true);
+    assertEquals(-1, slower.breakEvenBytes(cpu));
+    Calibration better = new Calibration(500, 0.01, new long[0], new long[0], true);
+    assertEquals(0, better.breakEvenBytes(cpu));
+  }
+
+  @Test
+  void startupCalibrationMeasuresEveryAvailableMover() {
+    try (MoverRegistry r = MoverRegistry.open(MoverRegistry.Options.defaults().dsa(false)
+        .softwareWorkers(1).calibrationSizes(4096, 256 << 10, 1 << 20).calibrationReps(5))) {
+      for (MoverKind k : new MoverKind[] {MoverKind.CPU, MoverKind.SOFTWARE}) {
+        Calibration c = r.get(k).calibration();
+        assertTrue(c.measured(), k.toString());
+        assertTrue(c.nanosPerByte() > 0, k + ": " + c);
+        assertEquals(3, c.medianNanos().length);
+        assertTrue(c.medianNanos()[2] > c.medianNanos()[0], k + " bigger copies take longer");
+      }
+      String report = r.report();
+      assertTrue(report.contains("CPU") && report.contains("(baseline)"), report);
+      assertTrue(report.contains("DSA") && report.contains("disabled"), report);
+    }
+  }
+
+  @Test
+  void everyStrategyWaitsForARealCopy() {
+    try (MoverRegistry r = MoverRegistry.open(MoverRegistry.Options.defaults().dsa(false)
+        .softwareWorkers(1).calibrationSizes(4096, 1 << 20).calibrationReps(3));
+        Arena a = Arena.ofConfined()) {
+      DataMover m = r.get(MoverKind.SOFTWARE);
+      MemorySegment src = a.allocate(2 << 20);
+      MemorySegment dst = a.allocate(2 << 20);
+      src.fill((byte) 9);
+      for (WaitStrategy w : new WaitStrategy[] {WaitStrategy.spin(), WaitStrategy.park(),
+          WaitStrategy.hybrid(), WaitStrategy.hybrid(0.5)}) {
+        dst.fill((byte) 0);
+        Completion c = m.submit(src, 0, dst, 0, src.byteSize(), false);
+        assertTrue(c.predictedNanos() > 0, "calibrated prediction attached");
+        c.await(w);
+        assertTrue(c.isSuccess(), w.name());
+        assertEquals(-1, src.mismatch(dst), w.name());
+        c.release();
+      }
+    }
+  }
+}
