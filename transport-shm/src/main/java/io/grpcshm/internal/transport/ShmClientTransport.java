@@ -537,6 +537,8 @@ public final class ShmClientTransport
           }
         }
         closeNow = streams.isEmpty();
+        log.log(Level.FINE, "GOAWAY last={0} remaining streams={1}",
+            new Object[] {lastStreamId, streams.keySet()});
       }
       if (notify) {
         listener.transportShutdown(reason, new GoAwayDisconnectError(GrpcUtil.Http2Error.NO_ERROR));

@@ -93,6 +93,8 @@ public final class ShmConnection {
   private final long handshakeTimeoutMillis;
 
   private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
+  /** Set by the control thread when the peer's socket closed; the reader drains, then closes. */
+  private volatile Status peerClosed;
   private volatile Status closeStatus;
   private volatile Handler handler;
 
@@ -465,6 +467,12 @@ public final class ShmConnection {
       timespec.set(ValueLayout.JAVA_LONG, 8, timeout % 1_000_000_000L);
       long idleSince = 0;
       while (state.get() == State.OPEN) {
+        Status gone = peerClosed;
+        if (gone != null) {
+          drainAfterPeerClosed();
+          close(gone);
+          break;
+        }
         int work;
         try {
           work = rx.poll(this::onRecord, POLL_BATCH);
@@ -516,7 +524,7 @@ public final class ShmConnection {
               pendingWork = head != null && tx.hasSpaceFor(head.length);
             }
           }
-          if (rx.hasRecords() || pendingWork || state.get() != State.OPEN) {
+          if (rx.hasRecords() || pendingWork || state.get() != State.OPEN || peerClosed != null) {
             rx.cancelSleep();
             continue;
           }
@@ -608,7 +616,7 @@ public final class ShmConnection {
       while (state.get() == State.OPEN) {
         int n = socket.receive(buf, fds, -1);
         if (n < 0) {
-          close(Status.UNAVAILABLE.withDescription("shared-memory peer closed the connection"));
+          peerClosed(Status.UNAVAILABLE.withDescription("shared-memory peer closed the connection"));
           return;
         }
         try {
@@ -623,7 +631,7 @@ public final class ShmConnection {
               f.complete(ack.accepted());
             }
             case HandshakeMessage.Goodbye g -> {
-              close(Status.UNAVAILABLE.withDescription("shared-memory peer said goodbye"));
+              peerClosed(Status.UNAVAILABLE.withDescription("shared-memory peer said goodbye"));
               return;
             }
             default -> throw new HandshakeException(
@@ -681,6 +689,29 @@ public final class ShmConnection {
 
   // ------------------------------------------------------------------------------------------
   // Closing
+
+  /**
+   * The peer closed its socket (orderly close or death). Frames it published before that (the
+   * last trailers, say) are still in the ring: the reader handles them, then closes.
+   */
+  private void peerClosed(Status status) {
+    peerClosed = status;
+    rx.forceWakeConsumer();
+  }
+
+  /** Handles what the peer published before it went away, bounded by one ring's worth. */
+  private void drainAfterPeerClosed() {
+    int budget = rx.capacity() / FrameLayout.HEADER_LENGTH;
+    try {
+      int n;
+      while (budget > 0 && state.get() == State.OPEN && (n = rx.poll(this::onRecord, POLL_BATCH)) > 0) {
+        budget -= n;
+      }
+    } catch (RingCorruptedException | ProtocolException e) {
+      close(Status.INTERNAL.withDescription(
+          "shared-memory peer violated the protocol: " + e.getMessage()));
+    }
+  }
 
   /** Closes from a context that may hold locks: the handler is notified on a fresh thread. */
   private void closeLater(Status status) {

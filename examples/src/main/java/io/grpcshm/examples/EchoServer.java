@@ -1,0 +1,50 @@
+package io.grpcshm.examples;
+
+import io.grpc.Server;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpcshm.ShmServerBuilder;
+import java.io.IOException;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The {@link EchoService} server that the demo and the benchmark start in a child JVM.
+ * Usage: {@code EchoServer [shm|netty] [port]}: {@code shm} (default) is grpc-shm's server (TCP
+ * and shared memory), {@code netty} is a stock grpc {@code NettyServerBuilder} server with no
+ * grpc-shm code in its path. Port 0 (default) picks a free one.
+ */
+public final class EchoServer {
+  private EchoServer() {}
+
+  public static void main(String[] args) throws IOException, InterruptedException {
+    List<String> rest = ExitWithParent.withoutFlag(args);
+    String stack = rest.isEmpty() ? "shm" : rest.get(0);
+    int port = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : 0;
+    Server server = switch (stack) {
+      case "shm" -> ShmServerBuilder.forPort(port)
+          .addService(EchoService.definition())
+          .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+          .build();
+      case "netty" -> NettyServerBuilder.forPort(port)
+          .addService(EchoService.definition())
+          .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+          .build();
+      default -> throw new IllegalArgumentException("stack must be shm or netty: " + stack);
+    };
+    server.start();
+    System.out.println("EchoServer (" + stack + ", pid " + ProcessHandle.current().pid()
+        + ") listening on port " + server.getPort());
+    Runnable stop = () -> {
+      try {
+        server.shutdownNow().awaitTermination(3, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    };
+    if (ExitWithParent.requested(args)) {
+      ExitWithParent.exitWhenStdinCloses(stop);
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(stop, "echo-server-shutdown"));
+    server.awaitTermination();
+  }
+}

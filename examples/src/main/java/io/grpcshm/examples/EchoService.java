@@ -1,0 +1,72 @@
+package io.grpcshm.examples;
+
+import io.grpc.MethodDescriptor;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.stub.ServerCalls;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+/**
+ * A byte[] service with two unary methods: {@code Echo} returns the request, {@code Ack} returns
+ * a {@value #ACK_BYTES}-byte acknowledgement of it. Ack is for measuring one direction of a large
+ * transfer; it still proves the server received the right bytes (see {@link #ack}).
+ */
+final class EchoService {
+  static final String SERVICE = "grpcshm.examples.Echo";
+  static final int ACK_BYTES = 100;
+  /** Big enough for the 16 MiB payloads (grpc's default limit is 4 MiB). */
+  static final int MAX_MESSAGE_BYTES = 64 << 20;
+
+  static final MethodDescriptor<byte[], byte[]> ECHO = unary("Echo");
+  static final MethodDescriptor<byte[], byte[]> ACK = unary("Ack");
+
+  private EchoService() {}
+
+  static ServerServiceDefinition definition() {
+    return ServerServiceDefinition.builder(SERVICE)
+        .addMethod(ECHO, ServerCalls.asyncUnaryCall((request, responses) -> {
+          responses.onNext(request);
+          responses.onCompleted();
+        }))
+        .addMethod(ACK, ServerCalls.asyncUnaryCall((request, responses) -> {
+          responses.onNext(ack(request));
+          responses.onCompleted();
+        }))
+        .build();
+  }
+
+  /**
+   * {@value #ACK_BYTES} bytes: the request's length, a fingerprint of ~4096 bytes sampled across
+   * the whole request, then its first bytes. Cheap enough not to distort a 16 MiB measurement,
+   * yet a truncated, shifted or stale payload gives a different ack. The client computes the
+   * expected ack locally with this same method.
+   */
+  static byte[] ack(byte[] request) {
+    int stride = Math.max(1, request.length / 4096);
+    long fingerprint = 1469598103934665603L;
+    for (int i = 0; i < request.length; i += stride) {
+      fingerprint = (fingerprint ^ request[i]) * 1099511628211L;
+    }
+    if (request.length > 0) {
+      fingerprint = (fingerprint ^ request[request.length - 1]) * 1099511628211L;
+    }
+    ByteBuffer ack = ByteBuffer.allocate(ACK_BYTES).putInt(request.length).putLong(fingerprint);
+    ack.put(request, 0, Math.min(request.length, ack.remaining()));
+    return ack.array();
+  }
+
+  /** True when {@code response} is what {@code method} should answer to {@code request}. */
+  static boolean isExpected(MethodDescriptor<byte[], byte[]> method, byte[] request,
+      byte[] expectedAck, byte[] response) {
+    return method == ECHO ? Arrays.equals(request, response) : Arrays.equals(expectedAck, response);
+  }
+
+  private static MethodDescriptor<byte[], byte[]> unary(String name) {
+    return MethodDescriptor.<byte[], byte[]>newBuilder()
+        .setType(MethodDescriptor.MethodType.UNARY)
+        .setFullMethodName(MethodDescriptor.generateFullMethodName(SERVICE, name))
+        .setRequestMarshaller(BytesMarshaller.INSTANCE)
+        .setResponseMarshaller(BytesMarshaller.INSTANCE)
+        .build();
+  }
+}

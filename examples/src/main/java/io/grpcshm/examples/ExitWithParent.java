@@ -1,0 +1,82 @@
+package io.grpcshm.examples;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Child side of {@link ChildJvm}: a server started with {@link #FLAG} exits when its standard
+ * input reaches end-of-file. The parent holds the write end of that pipe, and the kernel closes it
+ * however the parent ends (normal exit, exception, kill -9), so no orphaned server outlives a demo,
+ * a benchmark or a test.
+ */
+final class ExitWithParent {
+  static final String FLAG = "--exit-on-stdin-eof";
+
+  private ExitWithParent() {}
+
+  /** True when {@code args} asks for this behaviour. */
+  static boolean requested(String[] args) {
+    return Arrays.asList(args).contains(FLAG);
+  }
+
+  /** The arguments without {@link #FLAG}, so mains can parse the rest positionally. */
+  static List<String> withoutFlag(String[] args) {
+    return Arrays.stream(args).filter(a -> !a.equals(FLAG)).toList();
+  }
+
+  /** Starts a daemon thread that runs {@code cleanup} and exits the JVM once stdin closes. */
+  static void exitWhenStdinCloses(Runnable cleanup) {
+    Thread watcher = new Thread(() -> {
+      drain(System.in);
+      haltLater(5_000); // a cleanup or shutdown hook that hangs must not keep the child alive
+      try {
+        cleanup.run();
+      } finally {
+        System.out.println(gcSummary());
+        System.out.flush();
+        System.exit(0);
+      }
+    }, "exit-with-parent");
+    watcher.setDaemon(true);
+    watcher.start();
+  }
+
+  private static void drain(InputStream in) {
+    byte[] sink = new byte[256];
+    try {
+      while (in.read(sink) >= 0) {
+        // The parent never writes; anything it does write is ignored.
+      }
+    } catch (IOException e) {
+      // A broken pipe means the same thing as EOF: the parent is gone.
+    }
+  }
+
+  private static void haltLater(long millis) {
+    Thread halter = new Thread(() -> {
+      try {
+        Thread.sleep(millis);
+      } catch (InterruptedException e) {
+        return;
+      }
+      Runtime.getRuntime().halt(3);
+    }, "exit-with-parent-halt");
+    halter.setDaemon(true);
+    halter.start();
+  }
+
+  /** One line with this JVM's GC totals; the parent prints it next to its own figures. */
+  static String gcSummary() {
+    long count = 0;
+    long millis = 0;
+    for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+      count += Math.max(0, gc.getCollectionCount());
+      millis += Math.max(0, gc.getCollectionTime());
+    }
+    return "exiting: " + count + " GC events, " + millis + " ms in GC (incl. concurrent)";
+  }
+}

@@ -1,0 +1,174 @@
+package io.grpcshm.policy.internal;
+
+import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverKind;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The profiling trace format (CSV, one row per workload × candidate). Columns are found by name,
+ * so extra columns are ignored and the order may change; a missing required column, a bad value
+ * or a NaN feature is an {@link IllegalArgumentException} naming the file, line and column.
+ */
+public final class TraceCsv {
+  private TraceCsv() {}
+
+  /** Written by the profiler in this order. */
+  public static final List<String> COLUMNS = List.of("run_id", "workload_id", "payload_bytes",
+      "reuse_window", "pf_rate", "llc_pressure", "active_streams", "mover", "cache_injection",
+      "mode", "latency_us", "hogs", "clients", "fresh_buffers", "pf_source", "llc_source");
+
+  /** What training and evaluation need. */
+  public static final List<String> REQUIRED = List.of("workload_id", "payload_bytes",
+      "reuse_window", "pf_rate", "llc_pressure", "active_streams", "mover", "cache_injection",
+      "mode", "latency_us");
+
+  /** One measured (workload, candidate). */
+  public record Row(String runId, String workloadId, long payloadBytes, int reuseWindow,
+      double pfRate, double llcPressure, int activeStreams, MoverKind mover,
+      boolean cacheInjection, Mode mode, double latencyUs, int hogs, int clients, boolean fresh,
+      String pfSource, String llcSource) {
+
+    public void features(double[] x) {
+      Schema.context(x, payloadBytes, reuseWindow, pfRate, llcPressure, activeStreams);
+      Schema.config(x, mover, cacheInjection, mode);
+    }
+
+    public String toCsv() {
+      return String.join(",", runId, workloadId, Long.toString(payloadBytes),
+          Integer.toString(reuseWindow), fmt(pfRate), fmt(llcPressure),
+          Integer.toString(activeStreams), mover.name(), cacheInjection ? "1" : "0", mode.name(),
+          fmt(latencyUs), Integer.toString(hogs), Integer.toString(clients), fresh ? "1" : "0",
+          pfSource, llcSource);
+    }
+  }
+
+  public static String header() {
+    return String.join(",", COLUMNS);
+  }
+
+  static String fmt(double v) {
+    return String.format(Locale.ROOT, "%.4f", v);
+  }
+
+  public static List<Row> read(Path file) throws IOException {
+    try (BufferedReader r = Files.newBufferedReader(file)) {
+      String head = r.readLine();
+      if (head == null) {
+        throw new IllegalArgumentException(file + ": empty trace file (no header)");
+      }
+      String[] names = head.trim().split(",", -1);
+      Map<String, Integer> idx = new HashMap<>();
+      for (int k = 0; k < names.length; k++) {
+        idx.put(names[k].trim(), k);
+      }
+      List<String> missing = new ArrayList<>();
+      for (String c : REQUIRED) {
+        if (!idx.containsKey(c)) {
+          missing.add(c);
+        }
+      }
+      if (!missing.isEmpty()) {
+        throw new IllegalArgumentException(file + ": trace is missing column(s) " + missing
+            + " (required: " + REQUIRED + ")");
+      }
+      List<Row> rows = new ArrayList<>();
+      String line;
+      int lineNo = 1;
+      while ((line = r.readLine()) != null) {
+        lineNo++;
+        if (line.isBlank()) {
+          continue;
+        }
+        String[] f = line.split(",", -1);
+        Cell c = new Cell(file, lineNo, f, idx);
+        rows.add(new Row(c.str("run_id", ""), c.str("workload_id", null),
+            (long) c.num("payload_bytes"), (int) c.num("reuse_window"), c.num("pf_rate"),
+            c.num("llc_pressure"), (int) c.num("active_streams"), c.mover(),
+            c.num("cache_injection") != 0, c.mode(), c.num("latency_us"),
+            (int) c.numOr("hogs", 0), (int) c.numOr("clients", 1), c.numOr("fresh_buffers", 0) != 0,
+            c.str("pf_source", ""), c.str("llc_source", "")));
+      }
+      return rows;
+    }
+  }
+
+  /** Workload ids with at least {@code candidates} rows: done, for resuming a sweep. */
+  public static Map<String, Integer> rowsPerWorkload(List<Row> rows) {
+    Map<String, Integer> m = new HashMap<>();
+    for (Row r : rows) {
+      m.merge(r.workloadId(), 1, Integer::sum);
+    }
+    return m;
+  }
+
+  private record Cell(Path file, int line, String[] f, Map<String, Integer> idx) {
+    String raw(String col) {
+      Integer k = idx.get(col);
+      if (k == null) {
+        return null;
+      }
+      if (k >= f.length) {
+        throw new IllegalArgumentException(file + ":" + line + ": row has " + f.length
+            + " fields, column '" + col + "' is field " + (k + 1));
+      }
+      return f[k].trim();
+    }
+
+    String str(String col, String dflt) {
+      String v = raw(col);
+      if (v == null || v.isEmpty()) {
+        if (dflt == null) {
+          throw new IllegalArgumentException(file + ":" + line + ": empty " + col);
+        }
+        return dflt;
+      }
+      return v;
+    }
+
+    double num(String col) {
+      String v = raw(col);
+      double d;
+      try {
+        d = Double.parseDouble(v);
+      } catch (NumberFormatException | NullPointerException e) {
+        throw new IllegalArgumentException(file + ":" + line + ": column '" + col
+            + "' is not a number: '" + v + "'");
+      }
+      if (!Double.isFinite(d)) {
+        throw new IllegalArgumentException(file + ":" + line + ": column '" + col + "' is " + v
+            + " (NaN/infinite features are not allowed)");
+      }
+      return d;
+    }
+
+    double numOr(String col, double dflt) {
+      return idx.containsKey(col) ? num(col) : dflt;
+    }
+
+    MoverKind mover() {
+      String v = str("mover", null);
+      try {
+        return MoverKind.valueOf(v.toUpperCase(Locale.ROOT));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(file + ":" + line + ": unknown mover '" + v + "'");
+      }
+    }
+
+    Mode mode() {
+      String v = str("mode", null);
+      try {
+        return Mode.parse(v);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(file + ":" + line + ": unknown mode '" + v + "'");
+      }
+    }
+  }
+}

@@ -1,0 +1,70 @@
+package io.grpcshm;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/** A second JVM for cross-process tests; bounded start, killed on close. */
+final class ChildJvm implements AutoCloseable {
+  private final Process process;
+  private final int port;
+
+  private ChildJvm(Process process, int port) {
+    this.process = process;
+    this.port = port;
+  }
+
+  static ChildJvm start(Class<?> mainClass) throws IOException {
+    String java = ProcessHandle.current().info().command().orElse("java");
+    Process process = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED",
+        "--sun-misc-unsafe-memory-access=allow", "-Xmx512m",
+        "-cp", System.getProperty("java.class.path"), mainClass.getName()))
+        .redirectError(ProcessBuilder.Redirect.INHERIT)
+        .start();
+    BufferedReader out = new BufferedReader(
+        new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+    try {
+      String line = CompletableFuture.supplyAsync(() -> {
+        try {
+          return out.readLine();
+        } catch (IOException e) {
+          return null;
+        }
+      }).get(60, TimeUnit.SECONDS);
+      if (line == null || !line.startsWith("PORT ")) {
+        throw new IOException("child did not report a port: " + line);
+      }
+      return new ChildJvm(process, Integer.parseInt(line.substring(5).trim()));
+    } catch (Exception e) {
+      process.destroyForcibly();
+      throw new IOException("child JVM failed to start", e);
+    }
+  }
+
+  int port() {
+    return port;
+  }
+
+  /** SIGKILL, like a crash. */
+  void kill() throws InterruptedException {
+    process.destroyForcibly();
+    process.waitFor(10, TimeUnit.SECONDS);
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    try {
+      process.getOutputStream().close();
+    } catch (IOException ignored) {
+      // already gone
+    }
+    if (!process.waitFor(5, TimeUnit.SECONDS)) {
+      process.destroyForcibly();
+      process.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+package io.grpcshm.internal.handshake;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class HandshakeMessageTest {
+  @Test
+  void everyMessageRoundTrips() throws Exception {
+    List<HandshakeMessage> all = List.of(
+        new HandshakeMessage.ClientHello(1 << 20, 1L << 28, 4 << 20),
+        new HandshakeMessage.ServerWelcome(1 << 20, 1L << 28, 123456789L, 42L, 1 << 22),
+        new HandshakeMessage.ServerReject(7, "uid 1000 not allowed"),
+        new HandshakeMessage.ClientReady(),
+        new HandshakeMessage.SegmentAttach(3, 1L << 30),
+        new HandshakeMessage.SegmentAck(3, true),
+        new HandshakeMessage.Goodbye());
+    byte[] buf = new byte[4096];
+    for (HandshakeMessage m : all) {
+      int len = HandshakeMessage.encode(m, buf);
+      assertEquals(m, HandshakeMessage.decode(buf, len));
+    }
+  }
+
+  @Test
+  void malformedMessagesAreRejectedWithAReason() {
+    byte[] buf = new byte[4096];
+    int len = HandshakeMessage.encode(new HandshakeMessage.ClientHello(4096, 4096, 1), buf);
+    assertTrue(assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(buf, 3))
+        .getMessage().contains("too short"));
+    assertTrue(assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(buf, len - 1))
+        .getMessage().contains("truncated"));
+    byte[] trailing = buf.clone();
+    assertTrue(assertThrows(HandshakeException.class,
+        () -> HandshakeMessage.decode(trailing, len + 4)).getMessage().contains("trailing"));
+    byte[] badMagic = buf.clone();
+    badMagic[0] = 'X';
+    assertTrue(assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(badMagic, len))
+        .getMessage().contains("not a grpc-shm peer"));
+    byte[] badVersion = buf.clone();
+    badVersion[5] = 9;
+    assertTrue(assertThrows(HandshakeException.class,
+        () -> HandshakeMessage.decode(badVersion, len)).getMessage().contains("version"));
+    byte[] badType = buf.clone();
+    badType[4] = 99;
+    assertTrue(assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(badType, len))
+        .getMessage().contains("unknown"));
+  }
+
+  @Test
+  void lyingReasonLengthIsRejected() {
+    ByteBuffer b = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
+    b.putInt(HandshakeMessage.MAGIC).put((byte) HandshakeMessage.TYPE_SERVER_REJECT)
+        .put((byte) HandshakeMessage.VERSION).putShort((short) 0)
+        .putInt(7).putShort((short) 5000).put(new byte[10]);
+    assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(b.array(), b.position()));
+  }
+
+  @Test
+  void layoutRejectsImpossibleSizes() {
+    assertThrows(IllegalArgumentException.class, () -> new RegionLayout(3000, 1 << 20));
+    assertThrows(IllegalArgumentException.class, () -> new RegionLayout(4096, 100));
+    assertThrows(IllegalArgumentException.class, () -> new RegionLayout(4096, 1L << 40));
+    RegionLayout layout = new RegionLayout(1 << 16, 1 << 20);
+    assertEquals(layout.serverToClientPoolOffset() + (1 << 20), layout.totalSize());
+    assertEquals(0, layout.clientToServerPoolOffset() % RegionLayout.PAGE);
+  }
+}

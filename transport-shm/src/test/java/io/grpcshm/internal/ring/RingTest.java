@@ -1,0 +1,146 @@
+package io.grpcshm.internal.ring;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class RingTest {
+  private static final int CAPACITY = 4096;
+
+  private static long write(RingProducer p, byte[] body, int type) {
+    int len = FrameLayout.HEADER_LENGTH + body.length;
+    long at = p.claim(len);
+    if (at < 0) {
+      return at;
+    }
+    MemorySegment d = p.data();
+    d.set(ValueLayout.JAVA_INT, at, len);
+    d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET, (byte) type);
+    d.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET, 7);
+    MemorySegment.copy(body, 0, d, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH,
+        body.length);
+    p.commit();
+    return at;
+  }
+
+  @Test
+  void recordsSurviveManyWrapArounds() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment ring = arena.allocate(RingDescriptor.totalLength(CAPACITY), 64);
+      RingProducer producer = new RingProducer(ring, CAPACITY);
+      RingConsumer consumer = new RingConsumer(ring, CAPACITY);
+      Random random = new Random(42);
+      List<byte[]> sent = new ArrayList<>();
+      List<byte[]> received = new ArrayList<>();
+      boolean wrappedAtLeastOnce = false;
+      long lastOffset = -1;
+      for (int i = 0; i < 5000; i++) {
+        byte[] body = new byte[random.nextInt(producer.maxRecordLength() - 12)];
+        random.nextBytes(body);
+        long at = write(producer, body, FrameLayout.TYPE_DATA_INLINE);
+        if (at < 0) {
+          consumer.poll((data, off, len) -> {
+            byte[] copy = new byte[len - FrameLayout.HEADER_LENGTH];
+            MemorySegment.copy(data, ValueLayout.JAVA_BYTE, off + FrameLayout.HEADER_LENGTH, copy,
+                0, copy.length);
+            received.add(copy);
+          }, Integer.MAX_VALUE);
+          at = write(producer, body, FrameLayout.TYPE_DATA_INLINE);
+          assertTrue(at >= 0, "space after draining");
+        }
+        wrappedAtLeastOnce |= at < lastOffset;
+        lastOffset = at;
+        sent.add(body);
+      }
+      consumer.poll((data, off, len) -> {
+        byte[] copy = new byte[len - FrameLayout.HEADER_LENGTH];
+        MemorySegment.copy(data, ValueLayout.JAVA_BYTE, off + FrameLayout.HEADER_LENGTH, copy, 0,
+            copy.length);
+        received.add(copy);
+      }, Integer.MAX_VALUE);
+      assertTrue(wrappedAtLeastOnce);
+      assertEquals(sent.size(), received.size());
+      for (int i = 0; i < sent.size(); i++) {
+        assertArrayEquals(sent.get(i), received.get(i), "record " + i);
+      }
+    }
+  }
+
+  @Test
+  void fullRingRefusesClaimUntilConsumed() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment ring = arena.allocate(RingDescriptor.totalLength(CAPACITY), 64);
+      RingProducer producer = new RingProducer(ring, CAPACITY);
+      RingConsumer consumer = new RingConsumer(ring, CAPACITY);
+      byte[] body = new byte[500];
+      int written = 0;
+      while (write(producer, body, FrameLayout.TYPE_DATA_INLINE) >= 0) {
+        written++;
+      }
+      assertEquals(CAPACITY / RingDescriptor.align(512), written);
+      assertEquals(1, consumer.poll((d, o, l) -> { }, 1));
+      assertTrue(write(producer, body, FrameLayout.TYPE_DATA_INLINE) >= 0);
+    }
+  }
+
+  @Test
+  void lyingProducerPositionsAreDetected() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment ring = arena.allocate(RingDescriptor.totalLength(CAPACITY), 64);
+      RingConsumer consumer = new RingConsumer(ring, CAPACITY);
+      // Tail claims more than a ring's worth of unread bytes.
+      ring.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET, CAPACITY + 8L);
+      assertThrows(RingCorruptedException.class, () -> consumer.poll((d, o, l) -> { }, 10));
+    }
+  }
+
+  @Test
+  void lyingRecordLengthIsDetected() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment ring = arena.allocate(RingDescriptor.totalLength(CAPACITY), 64);
+      RingProducer producer = new RingProducer(ring, CAPACITY);
+      RingConsumer consumer = new RingConsumer(ring, CAPACITY);
+      write(producer, new byte[20], FrameLayout.TYPE_DATA_INLINE);
+      MemorySegment data = ring.asSlice(RingDescriptor.HEADER_LENGTH);
+      data.set(ValueLayout.JAVA_INT, 0, 1 << 20); // length far beyond what was published
+      assertThrows(RingCorruptedException.class, () -> consumer.poll((d, o, l) -> { }, 10));
+      data.set(ValueLayout.JAVA_INT, 0, 3); // shorter than a header
+      assertThrows(RingCorruptedException.class, () -> consumer.poll((d, o, l) -> { }, 10));
+    }
+  }
+
+  @Test
+  void lyingConsumerPositionIsDetected() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment ring = arena.allocate(RingDescriptor.totalLength(CAPACITY), 64);
+      RingProducer producer = new RingProducer(ring, CAPACITY);
+      byte[] body = new byte[500];
+      while (write(producer, body, FrameLayout.TYPE_DATA_INLINE) >= 0) {
+        // fill the ring so the producer must read the consumer's head
+      }
+      ring.set(ValueLayout.JAVA_LONG, RingDescriptor.HEAD_OFFSET, 1L << 40); // beyond our tail
+      assertThrows(RingCorruptedException.class,
+          () -> write(producer, body, FrameLayout.TYPE_DATA_INLINE));
+    }
+  }
+
+  @Test
+  void oversizeRecordsAreRefusedLocally() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment ring = arena.allocate(RingDescriptor.totalLength(CAPACITY), 64);
+      RingProducer producer = new RingProducer(ring, CAPACITY);
+      assertThrows(IllegalArgumentException.class, () -> producer.claim(CAPACITY));
+      assertThrows(IllegalArgumentException.class, () -> producer.claim(4));
+      assertThrows(IllegalArgumentException.class, () -> new RingProducer(ring, 3000));
+    }
+  }
+}
