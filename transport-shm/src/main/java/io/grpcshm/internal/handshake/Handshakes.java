@@ -18,10 +18,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * The rendezvous handshake, both sides (docs/PROTOCOL.md, "Handshake"):
  *
  * <ol>
- *   <li>client connects to the server's SOCK_SEQPACKET rendezvous socket;
- *   <li>server reads the client's SO_PEERCRED and asks its policy; a refusal is a SERVER_REJECT
- *       and nothing is created or mapped;
- *   <li>client sends CLIENT_HELLO (ring capacity, pool size, stream window it would like);
+ *   <li>client connects to the server's SOCK_SEQPACKET rendezvous socket and sends CLIENT_HELLO
+ *       (ring capacity, pool size, stream window it would like);
+ *   <li>server reads the hello and the client's SO_PEERCRED and asks its policy; a refusal is a
+ *       SERVER_REJECT and nothing is created or mapped;
  *   <li>server creates a memfd, sizes and seals it (no shrink, no grow), maps it, and answers
  *       SERVER_WELCOME with the final sizes and the memfd;
  *   <li>client checks the server's SO_PEERCRED against its own policy, checks the memfd's seals
@@ -144,6 +144,18 @@ public final class Handshakes {
     int fd = -1;
     try {
       PeerCredentials client = socket.peerCredentials();
+      // Read the hello first even from a peer we will refuse: closing a Unix socket with unread
+      // data makes the peer's next read fail with ECONNRESET, and it would never see why.
+      int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
+      int n = socket.receive(buf, fds, (int) config.handshakeTimeoutMillis());
+      closeExtra(fds, 0);
+      if (n < 0) {
+        throw new HandshakeException("client closed during handshake");
+      }
+      HandshakeMessage hello = HandshakeMessage.decode(buf, n);
+      if (!(hello instanceof HandshakeMessage.ClientHello clientHello)) {
+        throw new HandshakeException("expected CLIENT_HELLO, got " + hello);
+      }
       Status allowed = config.peerPolicy().check(client.pid(), client.uid(), client.gid());
       if (!allowed.isOk()) {
         String reason = allowed.getDescription() == null
@@ -156,16 +168,6 @@ public final class Handshakes {
           // The client may already be gone; it is refused either way.
         }
         throw new ShmHandshakeException(allowed);
-      }
-      int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
-      int n = socket.receive(buf, fds, (int) config.handshakeTimeoutMillis());
-      closeExtra(fds, 0);
-      if (n < 0) {
-        throw new HandshakeException("client closed during handshake");
-      }
-      HandshakeMessage hello = HandshakeMessage.decode(buf, n);
-      if (!(hello instanceof HandshakeMessage.ClientHello clientHello)) {
-        throw new HandshakeException("expected CLIENT_HELLO, got " + hello);
       }
       if (clientHello.streamWindow() <= 0) {
         throw new HandshakeException("client stream window " + clientHello.streamWindow());

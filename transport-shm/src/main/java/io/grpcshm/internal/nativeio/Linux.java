@@ -115,7 +115,7 @@ public final class Linux {
       LINKER.downcallHandle(
           LIBC.findOrThrow("syscall"),
           FunctionDescriptor.of(
-              JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT),
+              JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT),
           Linker.Option.firstVariadicArg(1));
 
   private static MethodHandle capturing(String name, FunctionDescriptor descriptor) {
@@ -262,6 +262,9 @@ public final class Linux {
   }
 
   // ---- futex on shared memory (not FUTEX_PRIVATE: the word is shared between processes) ----
+  // The word is passed as a raw address, not a segment: a downcall holding a segment would pin
+  // its arena, and the connection must be able to unmap while another thread wakes the peer.
+  // The kernel validates the address itself: on an unmapped word futex returns EFAULT.
 
   /**
    * Sleeps while the int at {@code word} equals {@code expected}, for at most {@code timeout}
@@ -269,8 +272,8 @@ public final class Linux {
    */
   public static void futexWait(MemorySegment word, int expected, MemorySegment timeout) {
     try {
-      long ignored = (long) FUTEX.invokeExact(SYS_FUTEX, word, FUTEX_WAIT, expected, timeout,
-          MemorySegment.NULL, 0);
+      long ignored = (long) FUTEX.invokeExact(SYS_FUTEX, word.address(), FUTEX_WAIT, expected,
+          timeout, MemorySegment.NULL, 0);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -279,7 +282,7 @@ public final class Linux {
   /** Wakes up to {@code count} waiters on {@code word}. */
   public static void futexWake(MemorySegment word, int count) {
     try {
-      long ignored = (long) FUTEX.invokeExact(SYS_FUTEX, word, FUTEX_WAKE, count,
+      long ignored = (long) FUTEX.invokeExact(SYS_FUTEX, word.address(), FUTEX_WAKE, count,
           MemorySegment.NULL, MemorySegment.NULL, 0);
     } catch (Throwable t) {
       throw rethrow(t);

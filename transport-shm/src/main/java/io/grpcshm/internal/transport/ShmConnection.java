@@ -244,10 +244,14 @@ public final class ShmConnection {
         return false;
       }
     }
-    if (written) {
-      tx.wakeConsumer();
-    } else {
-      rx.forceWakeConsumer(); // let our reader retry the queue when space frees
+    try {
+      if (written) {
+        tx.wakeConsumer();
+      } else {
+        rx.forceWakeConsumer(); // let our reader retry the queue when space frees
+      }
+    } catch (IllegalStateException e) {
+      // Closed (and unmapped) concurrently: nobody is left to wake.
     }
     return true;
   }
@@ -735,7 +739,11 @@ public final class ShmConnection {
       log.log(Level.FINE, "{0}: closing: {1}", new Object[] {name, status});
     }
     socket.shutdown();
-    rx.forceWakeConsumer();
+    try {
+      rx.forceWakeConsumer();
+    } catch (IllegalStateException e) {
+      // Already unmapped: the reader has exited.
+    }
     for (CompletableFuture<Boolean> ack : segmentAcks.values()) {
       ack.complete(false);
     }
