@@ -100,7 +100,8 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
 
   /**
    * Ring capacity and payload pool size requested per direction, and the cap on extra payload
-   * segments for messages larger than the pool. The server may grant less.
+   * segments for messages larger than the pool. The server grants at most its own maximum; a
+   * server that grants more than asked is refused.
    */
   public ShmChannelBuilder sharedMemorySizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
     config = config.withSizes(ringCapacity, poolSize, maxSegmentBytes);

@@ -69,9 +69,14 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
     String rendezvous = null;
     if (address instanceof ShmAddress shmAddress) {
       rendezvous = shmAddress.rendezvous();
-    } else if (address instanceof InetSocketAddress inet
-        && (settings.mode() == TransportMode.SHM_ONLY || coLocation.isLocal(inet.getAddress()))) {
+    } else if (address instanceof InetSocketAddress inet && coLocation.isLocal(inet.getAddress())) {
       rendezvous = settings.rendezvousForPort().apply(inet.getPort());
+    }
+    if (rendezvous == null && settings.mode() == TransportMode.SHM_ONLY) {
+      // Never map a remote address onto a local rendezvous: that would reach the wrong server.
+      return ShmClientTransport.failing(address, Status.UNAVAILABLE.withDescription(
+          "shared memory only reaches servers on this host; " + address + " is not local"),
+          scheduler);
     }
     if (rendezvous == null) {
       logOnce(address.toString(), "target " + address + " is not on this host");

@@ -94,6 +94,10 @@ public final class Handshakes {
       } catch (IllegalArgumentException e) {
         throw new HandshakeException("server proposed an invalid layout: " + e.getMessage());
       }
+      if (welcome.ringCapacity() > config.ringCapacity() || welcome.poolSize() > config.poolSize()) {
+        throw new HandshakeException("server granted more than we asked for (ring "
+            + welcome.ringCapacity() + ", pool " + welcome.poolSize() + ")");
+      }
       if (layout.totalSize() != welcome.regionSize() || welcome.streamWindow() <= 0) {
         throw new HandshakeException("server's region size " + welcome.regionSize()
             + " does not match its layout (" + layout.totalSize() + ")");

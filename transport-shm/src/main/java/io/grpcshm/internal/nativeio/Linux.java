@@ -27,6 +27,10 @@ public final class Linux {
   public static final int AF_UNIX = 1;
   public static final int SOCK_SEQPACKET = 5;
   public static final int SOCK_CLOEXEC = 0x80000;
+  public static final int SOCK_NONBLOCK = 0x800;
+  private static final int F_GETFL = 3;
+  private static final int F_SETFL = 4;
+  private static final int O_NONBLOCK = 0x800;
   public static final int SOL_SOCKET = 1;
   public static final int SO_PEERCRED = 17;
   public static final int SCM_RIGHTS = 1;
@@ -176,6 +180,23 @@ public final class Linux {
       int rc = (int) FCNTL_INT.invokeExact(cap, fd, F_ADD_SEALS, seals);
       if (rc != 0) {
         throw new NativeException("fcntl(F_ADD_SEALS)", errno(cap));
+      }
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Clears O_NONBLOCK (sockets are connected non-blocking, then used blocking). */
+  public static void setBlocking(int fd) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int flags = (int) FCNTL_INT.invokeExact(cap, fd, F_GETFL, 0);
+      if (flags < 0) {
+        throw new NativeException("fcntl(F_GETFL)", errno(cap));
+      }
+      int rc = (int) FCNTL_INT.invokeExact(cap, fd, F_SETFL, flags & ~O_NONBLOCK);
+      if (rc < 0) {
+        throw new NativeException("fcntl(F_SETFL)", errno(cap));
       }
     } catch (Throwable t) {
       throw rethrow(t);

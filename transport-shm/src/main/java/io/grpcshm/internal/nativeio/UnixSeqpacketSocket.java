@@ -87,16 +87,20 @@ public final class UnixSeqpacketSocket implements Closeable {
 
   /**
    * Connects to {@code name}. A missing listener is reported as {@link NativeException} with
-   * ECONNREFUSED (abstract names) or ENOENT (paths), which callers treat as "no shm here".
+   * ECONNREFUSED (abstract names) or ENOENT (paths), which callers treat as "no shm here". The
+   * connect is non-blocking, so a listener whose backlog is full fails at once with EAGAIN
+   * instead of hanging.
    */
   public static UnixSeqpacketSocket connect(String name) {
-    int fd = Linux.socket(Linux.AF_UNIX, Linux.SOCK_SEQPACKET | Linux.SOCK_CLOEXEC, 0);
+    int fd = Linux.socket(Linux.AF_UNIX,
+        Linux.SOCK_SEQPACKET | Linux.SOCK_CLOEXEC | Linux.SOCK_NONBLOCK, 0);
     try (Arena tmp = Arena.ofConfined()) {
       MemorySegment cap = Linux.newCapture(tmp);
       MemorySegment addr = tmp.allocate(SOCKADDR_UN_SIZE, 2);
       int len = encodeAddress(name, addr);
       while (true) {
         if (Linux.connect(fd, addr, len, cap) == 0) {
+          Linux.setBlocking(fd);
           return new UnixSeqpacketSocket(fd);
         }
         if (Linux.errno(cap) != Linux.EINTR) {

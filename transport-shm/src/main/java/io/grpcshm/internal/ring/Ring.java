@@ -49,6 +49,9 @@ abstract class Ring {
 
   /** Wakes the consumer if it announced that it sleeps. Cheap (one volatile read) otherwise. */
   public final void wakeConsumer() {
+    // Order our earlier release-store (tail, or head) before reading the flag: a store followed
+    // by a load is the one reordering x86 does, and it would lose the wake-up.
+    VarHandle.fullFence();
     if ((int) INT.getVolatile(header, (long) CONSUMER_SLEEPING_OFFSET) != 0
         && INT.compareAndSet(header, (long) CONSUMER_SLEEPING_OFFSET, 1, 0)) {
       Linux.futexWake(consumerSleepingWord, 1);
@@ -63,6 +66,7 @@ abstract class Ring {
 
   final void setConsumerSleeping(boolean sleeping) {
     INT.setVolatile(header, (long) CONSUMER_SLEEPING_OFFSET, sleeping ? 1 : 0);
+    VarHandle.fullFence(); // the flag must be visible before we re-check for records
   }
 
   final void sleepConsumer(MemorySegment timespec) {
@@ -71,10 +75,12 @@ abstract class Ring {
 
   final void setProducerWaiting(boolean waiting) {
     INT.setVolatile(header, (long) PRODUCER_WAITING_OFFSET, waiting ? 1 : 0);
+    VarHandle.fullFence(); // visible before we re-check for space
   }
 
   /** Clears the producer-waiting flag; true if it was set (so the caller should wake it). */
   boolean clearProducerWaiting() {
+    VarHandle.fullFence(); // our head release-store first, then the flag read
     return (int) INT.getVolatile(header, (long) PRODUCER_WAITING_OFFSET) != 0
         && INT.compareAndSet(header, (long) PRODUCER_WAITING_OFFSET, 1, 0);
   }

@@ -16,10 +16,11 @@ import java.nio.charset.StandardCharsets;
  *   metadata block  count u32, then count × (nameLen u32, name, valueLen u32, value)
  *                   names are lowercase ASCII; "-bin" values are raw bytes
  *   REQUEST_HEADERS pathLen u16, path, authorityLen u16, authority, metadata block
+ *   DATA_INLINE     the payload bytes (the rest of the record)
  *   RESPONSE_HEADERS / TRAILERS  metadata block (TRAILERS carry grpc-status / grpc-message)
  *   DATA_BLOCK      segmentId u32, length u32, offset u64
  *   RST_STREAM      code u32, descLen u32, description (UTF-8)
- *   WINDOW_UPDATE   delta u32
+ *   WINDOW_UPDATE   delta i32, must be positive
  *   RELEASE         segmentId u32, reserved u32, offset u64
  *   PING/PING_ACK   payload u64
  *   GOAWAY          lastStreamId u32, code u32, descLen u32, description
@@ -87,7 +88,7 @@ final class FrameCodec {
     }
     for (byte c : name) {
       boolean ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'
-          || c == '.' || c == ':';
+          || c == '.';
       if (!ok) {
         return false;
       }

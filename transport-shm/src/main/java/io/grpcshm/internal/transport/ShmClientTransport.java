@@ -82,8 +82,12 @@ public final class ShmClientTransport
     }
   }
 
+  /** Largest client stream id (odd ids, increasing); beyond it the transport retires. */
+  static final int MAX_STREAM_ID = Integer.MAX_VALUE - 2;
+
   final Object lock = new Object();
   private final InternalLogId logId;
+  private final Status preFailure;
   private final String rendezvous;
   private final SocketAddress remoteAddress;
   private final String defaultAuthority;
@@ -121,6 +125,34 @@ public final class ShmClientTransport
       long keepAliveTimeNanos,
       long keepAliveTimeoutNanos,
       boolean keepAliveWithoutCalls) {
+    this(rendezvous, remoteAddress, authority, userAgent, eagAttributes, config, scheduler,
+        keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, null);
+  }
+
+  /**
+   * A transport that fails its start with {@code preFailure} (for addresses shared memory can
+   * never reach, so the caller gets a clear status instead of a wrong peer).
+   */
+  public static ShmClientTransport failing(SocketAddress remoteAddress, Status preFailure,
+      ScheduledExecutorService scheduler) {
+    return new ShmClientTransport("(none)", remoteAddress, "unused", null, Attributes.EMPTY,
+        ShmTransportConfig.defaults(), scheduler, GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED,
+        GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS, false, preFailure);
+  }
+
+  private ShmClientTransport(
+      String rendezvous,
+      SocketAddress remoteAddress,
+      String authority,
+      String userAgent,
+      Attributes eagAttributes,
+      ShmTransportConfig config,
+      ScheduledExecutorService scheduler,
+      long keepAliveTimeNanos,
+      long keepAliveTimeoutNanos,
+      boolean keepAliveWithoutCalls,
+      Status preFailure) {
+    this.preFailure = preFailure;
     this.rendezvous = rendezvous;
     this.remoteAddress = remoteAddress;
     this.defaultAuthority = authority;
@@ -155,6 +187,10 @@ public final class ShmClientTransport
   }
 
   private void handshake() {
+    if (preFailure != null) {
+      failBeforeReady(preFailure);
+      return;
+    }
     Handshakes.Established established;
     try {
       established = Handshakes.client(rendezvous, config);
@@ -178,33 +214,53 @@ public final class ShmClientTransport
         .build();
     synchronized (lock) {
       if (state != State.HANDSHAKING) {
-        // Shut down while we were handshaking.
+        // Shut down while we were handshaking: already reported, just release the connection.
         conn.close(Status.UNAVAILABLE.withDescription("transport shut down during handshake"));
+        conn.start(new ShmConnection.Handler() {
+          @Override
+          public void onFrame(int type, int flags, int streamId, ByteBuffer body) {}
+
+          @Override
+          public void onData(int streamId, boolean eos, ReadableBuffer data, int wireBytes) {
+            data.close();
+          }
+
+          @Override
+          public void onClosed(Status status) {}
+        });
         return;
       }
       connection = conn;
       attributes = listener.filterTransport(attrs);
       state = state.to(State.READY);
+      if (keepAliveTimeNanos != GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED) {
+        keepAliveManager = new KeepAliveManager(new KeepAliveManager.ClientKeepAlivePinger(this),
+            scheduler, keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls);
+        keepAliveManager.onTransportStarted();
+      }
+      // Started and reported under the lock, so a concurrent shutdown sees a running connection
+      // (its close reaches our handler) and is reported after transportReady.
+      conn.start(new Handler());
+      listener.transportReady();
     }
-    conn.start(new Handler());
-    if (keepAliveTimeNanos != GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED) {
-      keepAliveManager = new KeepAliveManager(new KeepAliveManager.ClientKeepAlivePinger(this),
-          scheduler, keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls);
-      keepAliveManager.onTransportStarted();
-    }
-    listener.transportReady();
   }
 
   private void failBeforeReady(Status status) {
+    boolean notifyShutdown;
     synchronized (lock) {
       if (state == State.HANDSHAKING) {
         state = state.to(State.SHUTDOWN);
         shutdownStatus = status;
-      } else if (state != State.SHUTDOWN) {
+        notifyShutdown = true;
+      } else if (state == State.SHUTDOWN) {
+        notifyShutdown = false; // shutdown() already told the listener
+      } else {
         return;
       }
     }
-    listener.transportShutdown(status, SimpleDisconnectError.UNKNOWN);
+    if (notifyShutdown) {
+      listener.transportShutdown(status, SimpleDisconnectError.UNKNOWN);
+    }
     notifyTerminated();
   }
 
@@ -263,6 +319,14 @@ public final class ShmClientTransport
         ts.fail(Status.RESOURCE_EXHAUSTED.withDescription(
             "request headers of " + bodyLength + " bytes exceed the shared-memory frame limit"),
             RpcProgress.PROCESSED);
+        return;
+      }
+      if (nextStreamId > MAX_STREAM_ID) {
+        // Ids exhausted: refuse (grpc retries it on a new transport) and retire this one.
+        ts.fail(Status.UNAVAILABLE.withDescription("shared-memory stream ids exhausted"),
+            RpcProgress.REFUSED);
+        scheduler.execute(() -> shutdown(
+            Status.UNAVAILABLE.withDescription("shared-memory stream ids exhausted")));
         return;
       }
       ByteBuffer body = FrameCodec.newBody(bodyLength);

@@ -42,9 +42,11 @@ import java.util.logging.Logger;
  * <p>It moves frames and payload extents; stream semantics live in the client and server
  * transports, which receive frames through {@link Handler}.
  *
- * <p>Lock order: transport lock, then {@link #producerLock}, then {@link #segmentLock}. Nothing
- * here blocks while holding a lock: a frame that does not fit in the ring is queued and drained by
- * the reader thread once the peer frees space.
+ * <p>Lock order: transport lock, then {@link #producerLock}, then {@link #segmentLock}. Sending
+ * never blocks: a frame that does not fit in the ring is queued and drained by the reader thread
+ * once the peer frees space. The one wait is in {@link #allocate}, when a new payload segment
+ * must be mapped by the peer first (bounded by the handshake timeout; the ack arrives on the
+ * control thread, never on the reader).
  */
 public final class ShmConnection {
   private static final Logger log = Logger.getLogger(ShmConnection.class.getName());
@@ -125,6 +127,8 @@ public final class ShmConnection {
     final Arena arena;
     final MemorySegment memory;
     boolean inUse;
+    /** The peer mapped it (its SEGMENT_ACK arrived, perhaps after we stopped waiting). */
+    boolean confirmed;
     /** The memfd until it has been sent to the peer, then -1. */
     int fdToSend;
 
@@ -171,9 +175,17 @@ public final class ShmConnection {
     this.handshakeTimeoutMillis = config.handshakeTimeoutMillis();
   }
 
-  /** Starts the reader and control threads; frames flow to {@code handler} from now on. */
+  /**
+   * Starts the reader and control threads; frames flow to {@code handler} from now on. If the
+   * connection was closed before it started, the handler hears about it at once.
+   */
   public void start(Handler handler) {
     this.handler = handler;
+    if (state.get() != State.OPEN) {
+      handler.onClosed(closeStatus);
+      releaseSocketAndMaybeMemory();
+      return;
+    }
     reader = new Thread(this::readerLoop, "grpc-shm-reader-" + name);
     control = new Thread(this::controlLoop, "grpc-shm-control-" + name);
     reader.setDaemon(true);
@@ -421,12 +433,13 @@ public final class ShmConnection {
       segmentAcks.remove(created.id);
       Linux.close(fd);
     }
-    if (!accepted) {
-      synchronized (segmentLock) {
-        // Keep it out of rotation: the peer cannot read it. Its memory is freed at teardown.
-        created.inUse = true;
+    synchronized (segmentLock) {
+      if (!accepted) {
+        // Out of rotation until the peer confirms it (a late ack frees it); unmapped at teardown.
+        created.inUse = !created.confirmed;
+        return null;
       }
-      return null;
+      created.confirmed = true;
     }
     return created;
   }
@@ -556,8 +569,7 @@ public final class ShmConnection {
       byte[] payload = new byte[bodyLength];
       MemorySegment.copy(data, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH, payload, 0,
           bodyLength);
-      handler.onData(streamId, (flags & FrameLayout.FLAG_END_STREAM) != 0,
-          ReadableBuffers.wrap(payload), bodyLength);
+      deliver(streamId, flags, ReadableBuffers.wrap(payload), bodyLength);
       return;
     }
     if (scratch.length < bodyLength) {
@@ -600,14 +612,25 @@ public final class ShmConnection {
       }
       memory = segment.memory();
     }
-    if (length == 0 || offset < 0 || offset > memory.byteSize() - length) {
+    if (length == 0 || length > Integer.MAX_VALUE || offset < 0
+        || offset > memory.byteSize() - length) {
       throw new ProtocolException("DATA_BLOCK extent " + segmentId + "@" + offset + "+" + length
           + " outside its segment of " + memory.byteSize() + " bytes");
     }
     outstandingLeases.incrementAndGet();
     RxLease lease = new RxLease(this, segmentId, offset);
-    handler.onData(streamId, (flags & FrameLayout.FLAG_END_STREAM) != 0,
-        new ShmReadableBuffer(memory.asSlice(offset, length), lease), (int) length);
+    deliver(streamId, flags, new ShmReadableBuffer(memory.asSlice(offset, length), lease),
+        (int) length);
+  }
+
+  /** Hands payload to the handler; if the handler fails, the buffer is still released. */
+  private void deliver(int streamId, int flags, ReadableBuffer data, int wireBytes) {
+    try {
+      handler.onData(streamId, (flags & FrameLayout.FLAG_END_STREAM) != 0, data, wireBytes);
+    } catch (RuntimeException e) {
+      data.close(); // idempotent if the handler got as far as closing it
+      throw e;
+    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -627,13 +650,7 @@ public final class ShmConnection {
           HandshakeMessage message = HandshakeMessage.decode(buf, n);
           switch (message) {
             case HandshakeMessage.SegmentAttach attach -> onSegmentAttach(attach, fds[0]);
-            case HandshakeMessage.SegmentAck ack -> {
-              CompletableFuture<Boolean> f = segmentAcks.get(ack.segmentId());
-              if (f == null) {
-                throw new HandshakeException("unexpected ack for segment " + ack.segmentId());
-              }
-              f.complete(ack.accepted());
-            }
+            case HandshakeMessage.SegmentAck ack -> onSegmentAck(ack);
             case HandshakeMessage.Goodbye g -> {
               peerClosed(Status.UNAVAILABLE.withDescription("shared-memory peer said goodbye"));
               return;
@@ -658,6 +675,27 @@ public final class ShmConnection {
     } finally {
       threadExited();
     }
+  }
+
+  private void onSegmentAck(HandshakeMessage.SegmentAck ack) throws HandshakeException {
+    CompletableFuture<Boolean> waiting = segmentAcks.get(ack.segmentId());
+    if (waiting != null) {
+      waiting.complete(ack.accepted());
+      return;
+    }
+    synchronized (segmentLock) {
+      for (TxSegment s : txSegments) {
+        if (s.id == ack.segmentId()) {
+          // Late ack (we stopped waiting): an accepted segment joins the rotation now.
+          if (ack.accepted() && !s.confirmed) {
+            s.confirmed = true;
+            s.inUse = false;
+          }
+          return;
+        }
+      }
+    }
+    throw new HandshakeException("ack for segment " + ack.segmentId() + " we never offered");
   }
 
   private void onSegmentAttach(HandshakeMessage.SegmentAttach attach, int fd) throws IOException {

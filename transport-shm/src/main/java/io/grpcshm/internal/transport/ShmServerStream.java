@@ -116,6 +116,7 @@ final class ShmServerStream extends AbstractServerStream {
     final int streamId;
     @GuardedBy("transport.lock") final OutboundFlow outbound;
     @GuardedBy("transport.lock") boolean cancelled;
+    @GuardedBy("transport.lock") private boolean receivedEndOfStream;
     @GuardedBy("transport.lock") private int unacknowledgedBytes;
     private final int inboundWindow;
 
@@ -130,6 +131,11 @@ final class ShmServerStream extends AbstractServerStream {
 
     @GuardedBy("transport.lock")
     void dataReceived(ReadableBuffer data, boolean endOfStream) {
+      if (receivedEndOfStream) {
+        data.close();
+        throw new ProtocolException("data on stream " + streamId + " after its END_STREAM");
+      }
+      receivedEndOfStream = endOfStream;
       if (cancelled) {
         data.close();
         return;

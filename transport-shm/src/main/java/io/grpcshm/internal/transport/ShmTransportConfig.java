@@ -36,6 +36,19 @@ public record ShmTransportConfig(
   public ShmTransportConfig {
     Objects.requireNonNull(idleStrategy, "idleStrategy");
     Objects.requireNonNull(peerPolicy, "peerPolicy");
+    if (!io.grpcshm.internal.ring.RingDescriptor.isValidCapacity(ringCapacity)) {
+      throw new IllegalArgumentException("ring capacity must be a power of two between "
+          + io.grpcshm.internal.ring.RingDescriptor.MIN_CAPACITY + " and "
+          + io.grpcshm.internal.ring.RingDescriptor.MAX_CAPACITY + ": " + ringCapacity);
+    }
+    if (poolSize < 4096 || poolSize % 4096 != 0
+        || poolSize > io.grpcshm.internal.handshake.RegionLayout.MAX_POOL_SIZE) {
+      throw new IllegalArgumentException(
+          "pool size must be a positive multiple of 4096 up to 16 GiB: " + poolSize);
+    }
+    if (maxSegmentBytes < 0) {
+      throw new IllegalArgumentException("segment cap must not be negative: " + maxSegmentBytes);
+    }
     if (inlineThreshold < 0 || inlineThreshold > ringCapacity / 8) {
       throw new IllegalArgumentException("inline threshold must be within 0.." + ringCapacity / 8);
     }

@@ -57,6 +57,21 @@ class RoutingClientTransportFactoryTest {
   }
 
   @Test
+  void shmOnlyNeverMapsARemoteAddressToALocalServer() throws Exception {
+    ConnectionClientTransport t = newTransport(factory(TransportMode.SHM_ONLY),
+        new InetSocketAddress("203.0.113.7", 50051));
+    io.grpcshm.internal.transport.RecordingTransportListener events =
+        new io.grpcshm.internal.transport.RecordingTransportListener();
+    t.start(events);
+    org.junit.jupiter.api.Assertions.assertTrue(
+        events.terminated.await(5, java.util.concurrent.TimeUnit.SECONDS));
+    org.junit.jupiter.api.Assertions.assertEquals(io.grpc.Status.Code.UNAVAILABLE,
+        events.shutdownStatus.get().getCode());
+    org.junit.jupiter.api.Assertions.assertTrue(
+        events.shutdownStatus.get().getDescription().contains("not local"));
+  }
+
+  @Test
   void modesOverrideDetection() {
     assertInstanceOf(ShmClientTransport.class,
         newTransport(factory(TransportMode.SHM_ONLY), new InetSocketAddress("127.0.0.1", 1)));

@@ -53,41 +53,10 @@ class ShmClientTransportTest {
         GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED, GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS, false);
   }
 
-  /** Records listener events in order. */
-  static final class Events implements ManagedClientTransport.Listener {
-    final CountDownLatch ready = new CountDownLatch(1);
-    final CountDownLatch shutdown = new CountDownLatch(1);
-    final CountDownLatch terminated = new CountDownLatch(1);
-    final AtomicReference<Status> shutdownStatus = new AtomicReference<>();
-    final StringBuffer order = new StringBuffer();
-
-    @Override
-    public void transportShutdown(Status s, DisconnectError e) {
-      order.append("shutdown;");
-      shutdownStatus.set(s);
-      shutdown.countDown();
-    }
-
-    @Override
-    public void transportTerminated() {
-      order.append("terminated;");
-      terminated.countDown();
-    }
-
-    @Override
-    public void transportReady() {
-      order.append("ready;");
-      ready.countDown();
-    }
-
-    @Override
-    public void transportInUse(boolean inUse) {}
-  }
-
   @Test
   void readyPingShutdownTerminated() throws Exception {
     ShmClientTransport t = transport(ShmAddress.defaultRendezvous(server.getPort()));
-    Events events = new Events();
+    RecordingTransportListener events = new RecordingTransportListener();
     assertNull(t.start(events));
     assertTrue(events.ready.await(5, TimeUnit.SECONDS));
     CountDownLatch pinged = new CountDownLatch(1);
@@ -117,7 +86,7 @@ class ShmClientTransportTest {
   @Test
   void missingServerIsReportedAsUnavailable() throws Exception {
     ShmClientTransport t = transport("@grpc-shm/no-such-server-" + System.nanoTime());
-    Events events = new Events();
+    RecordingTransportListener events = new RecordingTransportListener();
     assertNull(t.start(events));
     assertTrue(events.terminated.await(5, TimeUnit.SECONDS));
     assertEquals("shutdown;terminated;", events.order.toString());
