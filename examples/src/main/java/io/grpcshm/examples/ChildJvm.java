@@ -34,13 +34,14 @@ final class ChildJvm implements AutoCloseable {
   private final Process process;
   private final CompletableFuture<Integer> port = new CompletableFuture<>();
   private final Thread killOnExit;
+  private final Thread pump;
 
   private ChildJvm(String label, Process process) {
     this.label = label;
     this.process = process;
     this.killOnExit = new Thread(process::destroyForcibly, "kill-" + label);
     Runtime.getRuntime().addShutdownHook(killOnExit);
-    Thread pump = new Thread(this::pumpOutput, "output-" + label);
+    this.pump = new Thread(this::pumpOutput, "output-" + label);
     pump.setDaemon(true);
     pump.start();
   }
@@ -96,6 +97,7 @@ final class ChildJvm implements AutoCloseable {
     }
     try {
       if (process.waitFor(10, TimeUnit.SECONDS)) {
+        pump.join(2_000); // let its last lines reach our output before we go on
         return process.exitValue();
       }
       process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
@@ -109,9 +111,15 @@ final class ChildJvm implements AutoCloseable {
     }
   }
 
+  /** {@link #stop}, for try-with-resources; an interrupt kills the child at once. */
   @Override
-  public void close() throws InterruptedException {
-    stop();
+  public void close() {
+    try {
+      stop();
+    } catch (InterruptedException e) {
+      process.destroyForcibly();
+      Thread.currentThread().interrupt();
+    }
   }
 
   private void pumpOutput() {

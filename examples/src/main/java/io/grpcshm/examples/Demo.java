@@ -11,7 +11,7 @@ import java.util.Random;
 /**
  * The README demo: starts an echo server in a child JVM, calls it over shared memory and over
  * TCP loopback with growing payloads, checks every response and every call's path, and prints
- * the medians side by side. No arguments; about 20-40 s on a 2-core VM.
+ * the medians side by side. No arguments; about 30-45 s on a 2-core VM.
  */
 public final class Demo {
   private record Payload(int bytes, int calls) {}
@@ -19,16 +19,28 @@ public final class Demo {
   private record Row(int bytes, long calls, long shmP50, long tcpP50) {}
 
   private static final List<Payload> PAYLOADS = List.of(
-      new Payload(100, 400), new Payload(64 << 10, 200),
+      new Payload(100, 1000), new Payload(64 << 10, 200),
       new Payload(1 << 20, 40), new Payload(16 << 20, 8));
   /** shm and TCP alternate in batches so a change in machine load hits both alike. */
   private static final int BATCHES = 4;
+  private static final Duration WARM_UP = Duration.ofSeconds(20);
   private static final Duration TIME_LIMIT = Duration.ofMinutes(2);
 
   private Demo() {}
 
-  public static void main(String[] args) throws Exception {
+  public static void main(String[] args) {
     Watchdog.exitAfter(TIME_LIMIT, "demo");
+    // Exit explicitly either way: a failed run must not wait for lingering library threads.
+    try {
+      run();
+      System.exit(0);
+    } catch (Throwable t) {
+      t.printStackTrace();
+      System.exit(1);
+    }
+  }
+
+  private static void run() throws Exception {
     System.out.println("grpc-shm demo: unary echo to a server in another JVM,"
         + " shared memory vs TCP loopback");
     List<Row> rows = new ArrayList<>();
@@ -38,13 +50,13 @@ public final class Demo {
           + server.pid() + " on port " + port);
       try (Route shm = route(port, TransportMode.SHM_ONLY, TransportPath.SHARED_MEMORY);
            Route tcp = route(port, TransportMode.TCP_ONLY, TransportPath.TCP)) {
+        warmUp(shm, tcp);
         for (Payload payload : PAYLOADS) {
           rows.add(measure(payload, shm, tcp));
         }
       }
     }
     printTable(rows);
-    System.exit(0); // the watchdog thread must not keep a finished demo waiting
   }
 
   private static Route route(int port, TransportMode mode, TransportPath expected) {
@@ -57,11 +69,33 @@ public final class Demo {
     return new Route(mode.name(), channel, paths, expected);
   }
 
+  /**
+   * Calls both paths with small payloads a few thousand times first: until the JIT has compiled
+   * grpc's call path (~10 000 calls on a 2-core VM), a call costs close to a millisecond whatever
+   * the transport, which would hide the difference. Bounded by {@link #WARM_UP}.
+   */
+  private static void warmUp(Route shm, Route tcp) {
+    System.out.println("warming up both paths (JIT), up to " + WARM_UP.toSeconds() + " s...");
+    long end = System.nanoTime() + WARM_UP.toNanos();
+    byte[] small = new byte[100];
+    byte[] medium = new byte[64 << 10];
+    for (int batch = 0; batch < 60 && System.nanoTime() < end; batch++) {
+      for (Route route : List.of(shm, tcp)) {
+        for (int i = 0; i < 100; i++) {
+          route.call(EchoService.ECHO, small, null);
+        }
+        for (int i = 0; i < 5; i++) {
+          route.call(EchoService.ECHO, medium, null);
+        }
+      }
+    }
+  }
+
   private static Row measure(Payload payload, Route shm, Route tcp) {
     byte[] request = new byte[payload.bytes()];
     new Random(payload.bytes()).nextBytes(request);
     int perBatch = Math.max(1, payload.calls() / BATCHES);
-    for (int i = 0; i < Math.max(2, perBatch / 2); i++) { // warm-up: JIT, buffers, connections
+    for (int i = 0; i < 2; i++) { // this size's buffers and segments
       shm.call(EchoService.ECHO, request, null);
       tcp.call(EchoService.ECHO, request, null);
     }
@@ -85,7 +119,7 @@ public final class Demo {
     System.out.printf("%-8s %10s %10s %9s %10s %10s%n",
         "payload", "shm p50", "tcp p50", "speed-up", "shm MB/s", "tcp MB/s");
     for (Row r : rows) {
-      System.out.printf("%-8s %10s %10s %8.1fx %10.0f %10.0f%n",
+      System.out.printf("%-8s %10s %10s %8.1fx %10.1f %10.1f%n",
           Latencies.formatSize(r.bytes()), Latencies.format(r.shmP50()),
           Latencies.format(r.tcpP50()), (double) r.tcpP50() / r.shmP50(),
           Latencies.megabytesPerSecond(r.bytes(), r.shmP50()),

@@ -33,11 +33,12 @@ final class ExitWithParent {
     Thread watcher = new Thread(() -> {
       drain(System.in);
       haltLater(5_000); // a cleanup or shutdown hook that hangs must not keep the child alive
+      // Report first: once cleanup stops the server, main() may return and end the JVM.
+      System.out.println(gcSummary());
+      System.out.flush();
       try {
         cleanup.run();
       } finally {
-        System.out.println(gcSummary());
-        System.out.flush();
         System.exit(0);
       }
     }, "exit-with-parent");

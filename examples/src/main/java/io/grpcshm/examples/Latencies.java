@@ -10,6 +10,10 @@ final class Latencies {
     histogram.recordValue(Math.max(1, nanos));
   }
 
+  void add(Latencies other) {
+    histogram.add(other.histogram);
+  }
+
   long count() {
     return histogram.getTotalCount();
   }

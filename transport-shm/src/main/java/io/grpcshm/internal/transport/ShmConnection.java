@@ -350,7 +350,9 @@ public final class ShmConnection {
   WritableBuffer allocate(int capacityHint) {
     int hint = Math.max(capacityHint, 0);
     if (hint <= inlineThreshold) {
-      return new HeapWritableBuffer(Math.max(256, Math.min(Math.max(hint, 4096), inlineThreshold)));
+      // Known-length messages ask for exactly their size; streams of unknown length ask per
+      // write and grpc grows the next buffer, so a small floor is enough.
+      return new HeapWritableBuffer(Math.max(hint, 64));
     }
     if (state.get() == State.OPEN) {
       long offset = txPool.allocate(hint);

@@ -1,0 +1,317 @@
+package io.grpcshm.examples;
+
+import com.sun.management.OperatingSystemMXBean;
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpcshm.ShmChannelBuilder;
+import io.grpcshm.TransportMode;
+import io.grpcshm.TransportPath;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Unary calls with a small and a large request (each answered by a 100-byte ack) over three
+ * transports in one run: grpc-shm shared memory to a server in a child JVM, stock grpc Netty TCP
+ * loopback to a stock {@code NettyServerBuilder} server in another child JVM, and grpc's
+ * in-process transport inside this JVM. Same service, same marshaller, default executors.
+ *
+ * <p>Transports take turns in rounds (rotating who goes first) so that machine noise spreads
+ * over all of them; the first rounds only warm up. Options: {@code --rounds N --warmup-rounds N
+ * --small-calls N --large-calls N --small-bytes N --large-bytes N} (calls are per batch).
+ */
+public final class EchoBenchmark {
+  private EchoBenchmark() {}
+
+  private record Options(int rounds, int warmupRounds, int smallCalls, int largeCalls,
+      int smallBytes, int largeBytes) {
+    static Options parse(String[] args) {
+      Map<String, Integer> values = new LinkedHashMap<>(Map.of(
+          "--rounds", 20, "--warmup-rounds", 8, "--small-calls", 500, "--large-calls", 6,
+          "--small-bytes", 100, "--large-bytes", 16 << 20));
+      for (int i = 0; i < args.length; i += 2) {
+        if (!values.containsKey(args[i]) || i + 1 >= args.length) {
+          throw new IllegalArgumentException("unknown option or missing value: " + args[i]
+              + "; options: " + values.keySet());
+        }
+        values.put(args[i], Integer.parseInt(args[i + 1]));
+      }
+      return new Options(values.get("--rounds"), values.get("--warmup-rounds"),
+          values.get("--small-calls"), values.get("--large-calls"),
+          values.get("--small-bytes"), values.get("--large-bytes"));
+    }
+  }
+
+  /** A transport under test; {@code server} is null when the server runs in this JVM. */
+  private record Contender(String label, Route route, ChildJvm server) {}
+
+  /** What one (transport, payload) pair accumulated over all measured rounds. */
+  private static final class Cell {
+    final Latencies latencies = new Latencies();
+    long wallNanos;
+    long clientCpuNanos;
+    long serverCpuNanos;
+    long gcEvents;
+    long minorFaults;
+
+    void add(Cell other) {
+      minorFaults += other.minorFaults;
+      latencies.add(other.latencies);
+      wallNanos += other.wallNanos;
+      clientCpuNanos += other.clientCpuNanos;
+      serverCpuNanos += other.serverCpuNanos;
+      gcEvents += other.gcEvents;
+    }
+  }
+
+  /** Transports in turn, a different one first each round, so none always follows the same. */
+  private static List<Contender> rotate(List<Contender> contenders, int round) {
+    List<Contender> order = new ArrayList<>(contenders);
+    java.util.Collections.rotate(order, -(round % order.size()));
+    return order;
+  }
+
+  private static final OperatingSystemMXBean OS =
+      (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+
+  public static void main(String[] args) {
+    Watchdog.exitAfter(Duration.ofMinutes(10), "EchoBenchmark");
+    // Exit explicitly either way: a failed run must not wait for lingering library threads.
+    try {
+      run(Options.parse(args));
+      System.exit(0);
+    } catch (Throwable t) {
+      t.printStackTrace();
+      System.exit(1);
+    }
+  }
+
+  private static void run(Options options) throws Exception {
+    printSetup(options);
+    int[] sizes = {options.smallBytes(), options.largeBytes()};
+    Map<String, Cell> cells = new LinkedHashMap<>();
+    List<String> labels = new ArrayList<>();
+    String idleReport;
+    String inProcessName = "echo-bench-" + ProcessHandle.current().pid();
+    Server inProcessServer = InProcessServerBuilder.forName(inProcessName)
+        .addService(EchoService.definition())
+        .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+        .build().start();
+    try (ChildJvm shmServer = ChildJvm.start("shm-server", EchoServer.class, "shm");
+         ChildJvm nettyServer = ChildJvm.start("netty-server", EchoServer.class, "netty");
+         Route shm = shmRoute(shmServer.awaitPort(Duration.ofSeconds(60)));
+         Route tcp = nettyRoute(nettyServer.awaitPort(Duration.ofSeconds(60)));
+         Route inProcess = inProcessRoute(inProcessName)) {
+      List<Contender> contenders = List.of(
+          new Contender("shm", shm, shmServer),
+          new Contender("tcp", tcp, nettyServer),
+          new Contender("inproc", inProcess, null));
+      contenders.forEach(c -> labels.add(c.label()));
+      runRounds(options, sizes, contenders, cells);
+      idleReport = idleCpu(shmServer, nettyServer);
+    } finally {
+      inProcessServer.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    printResults(options, sizes, labels, cells);
+    System.out.println(idleReport);
+  }
+
+  private static void runRounds(Options options, int[] sizes, List<Contender> contenders,
+      Map<String, Cell> cells) {
+    byte[][] requests = new byte[sizes.length][];
+    byte[][] acks = new byte[sizes.length][];
+    for (int s = 0; s < sizes.length; s++) {
+      requests[s] = new byte[sizes[s]];
+      new Random(sizes[s]).nextBytes(requests[s]);
+      acks[s] = EchoService.ack(requests[s]);
+    }
+    int total = options.warmupRounds() + options.rounds();
+    long start = System.nanoTime();
+    for (int round = 0; round < total; round++) {
+      boolean measured = round >= options.warmupRounds();
+      StringBuilder progress = new StringBuilder();
+      for (int s = 0; s < sizes.length; s++) {
+        int calls = sizes[s] <= 64 << 10 ? options.smallCalls() : options.largeCalls();
+        progress.append(progress.isEmpty() ? "" : "; ").append(Latencies.formatSize(sizes[s]));
+        for (Contender c : rotate(contenders, round)) {
+          Cell cell = new Cell();
+          batch(c, requests[s], acks[s], calls, cell);
+          progress.append(' ').append(c.label()).append(' ')
+              .append(Latencies.format(cell.latencies.p50()));
+          if (measured) {
+            cells.computeIfAbsent(key(c.label(), sizes[s]), x -> new Cell()).add(cell);
+          }
+        }
+      }
+      // Per-round medians show whether the JIT has settled and how noisy the machine is.
+      System.out.printf("  round %2d/%d%s %5.1f s, p50: %s%n", round + 1, total,
+          measured ? "          " : " (warm-up)", (System.nanoTime() - start) / 1e9, progress);
+    }
+  }
+
+  private static void batch(Contender c, byte[] request, byte[] ack, int calls, Cell cell) {
+    long clientCpu = OS.getProcessCpuTime();
+    long serverCpu = c.server() == null ? 0 : c.server().cpuTime().toNanos();
+    long gc = gcEvents();
+    long faults = minorFaults(c);
+    long wall = System.nanoTime();
+    for (int i = 0; i < calls; i++) {
+      cell.latencies.record(c.route().call(EchoService.ACK, request, ack));
+    }
+    cell.wallNanos += System.nanoTime() - wall;
+    cell.clientCpuNanos += OS.getProcessCpuTime() - clientCpu;
+    cell.serverCpuNanos += c.server() == null ? 0 : c.server().cpuTime().toNanos() - serverCpu;
+    cell.gcEvents += gcEvents() - gc;
+    cell.minorFaults += minorFaults(c) - faults;
+  }
+
+  /** Page faults of the client and (if any) server process: fresh, unreused memory shows here. */
+  private static long minorFaults(Contender c) {
+    return ThreadCpu.minorFaults(ProcessHandle.current().pid())
+        + (c.server() == null ? 0 : ThreadCpu.minorFaults(c.server().pid()));
+  }
+
+  /** CPU used by each process while every channel is open and no call runs (spinning shows). */
+  private static String idleCpu(ChildJvm shmServer, ChildJvm nettyServer)
+      throws InterruptedException {
+    long self = OS.getProcessCpuTime();
+    long shm = shmServer.cpuTime().toNanos();
+    long netty = nettyServer.cpuTime().toNanos();
+    long wall = System.nanoTime();
+    Thread.sleep(2_000);
+    double seconds = (System.nanoTime() - wall) / 1e9;
+    return String.format("idle %.0f s with channels open: CPU this JVM %.0f%%, shm server %.0f%%,"
+            + " netty server %.0f%% of one core%n"
+            + "busiest threads, this JVM: %s%n"
+            + "busiest threads, shm server: %s%n"
+            + "busiest threads, netty server: %s",
+        seconds, (OS.getProcessCpuTime() - self) / seconds / 1e7,
+        (shmServer.cpuTime().toNanos() - shm) / seconds / 1e7,
+        (nettyServer.cpuTime().toNanos() - netty) / seconds / 1e7,
+        ThreadCpu.describe(ProcessHandle.current().pid(), 5),
+        ThreadCpu.describe(shmServer.pid(), 5), ThreadCpu.describe(nettyServer.pid(), 5));
+  }
+
+  private static Route shmRoute(int port) {
+    TransportPathRecorder paths = new TransportPathRecorder();
+    ManagedChannel channel = ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
+        .transportMode(TransportMode.SHM_ONLY)
+        .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+        .intercept(paths).build();
+    return new Route("shm", channel, paths, TransportPath.SHARED_MEMORY);
+  }
+
+  /** Stock grpc on both ends: NettyChannelBuilder to a NettyServerBuilder server. */
+  private static Route nettyRoute(int port) {
+    TransportPathRecorder paths = new TransportPathRecorder();
+    ManagedChannel channel = NettyChannelBuilder.forAddress("localhost", port).usePlaintext()
+        .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+        .intercept(paths).build();
+    return new Route("tcp", channel, paths, TransportPath.TCP);
+  }
+
+  private static Route inProcessRoute(String name) {
+    TransportPathRecorder paths = new TransportPathRecorder();
+    ManagedChannel channel = InProcessChannelBuilder.forName(name)
+        .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+        .intercept(paths).build();
+    return new Route("inproc", channel, paths, TransportPath.OTHER);
+  }
+
+  private static void printSetup(Options o) {
+    System.out.println("EchoBenchmark " + Instant.now() + ", " + Runtime.getRuntime()
+        .availableProcessors() + " CPUs, Java " + Runtime.version() + ", flags "
+        + ManagementFactory.getRuntimeMXBean().getInputArguments());
+    System.out.printf("unary, %s and %s requests, %d-byte ack; %d rounds (+%d warm-up) of %d"
+            + " small / %d large calls per transport; one call at a time%n",
+        Latencies.formatSize(o.smallBytes()), Latencies.formatSize(o.largeBytes()),
+        EchoService.ACK_BYTES, o.rounds(), o.warmupRounds(), o.smallCalls(), o.largeCalls());
+  }
+
+  private static void printResults(Options o, int[] sizes, List<String> labels,
+      Map<String, Cell> cells) {
+    System.out.println();
+    System.out.printf("%-8s %-9s %6s %9s %9s %9s %8s %8s %5s %4s %11s%n", "payload",
+        "transport", "calls", "p50", "p99", "mean", "MB/s", "CPU/call", "cores", "GCs",
+        "faults/call");
+    for (int size : sizes) {
+      for (String label : labels) {
+        Cell c = cells.get(key(label, size));
+        long n = c.latencies.count();
+        long cpu = c.clientCpuNanos + c.serverCpuNanos;
+        System.out.printf("%-8s %-9s %6d %9s %9s %9s %8.1f %8s %5.2f %4d %11.1f%n",
+            Latencies.formatSize(size), label, n, Latencies.format(c.latencies.p50()),
+            Latencies.format(c.latencies.p99()), Latencies.format(c.wallNanos / n),
+            Latencies.megabytesPerSecond(size, c.latencies.p50()), Latencies.format(cpu / n),
+            (double) cpu / c.wallNanos, c.gcEvents, (double) c.minorFaults / n);
+      }
+    }
+    System.out.println("MB/s = request bytes / p50. CPU/call = CPU of client JVM + server JVM"
+        + " (server at 10 ms tick resolution; both include JIT and GC threads) per call;"
+        + " cores = that CPU / wall time; GCs = collections in the client JVM; faults = minor"
+        + " page faults of client + server (4 KiB each).");
+    printVerdict(sizes, cells);
+    printMarkdown(sizes, cells);
+  }
+
+  private static void printVerdict(int[] sizes, Map<String, Cell> cells) {
+    System.out.println();
+    double smallRatio = p50(cells, "shm", sizes[0]) / p50(cells, "tcp", sizes[0]);
+    double largeSpeedup = p50(cells, "tcp", sizes[1]) / p50(cells, "shm", sizes[1]);
+    System.out.printf("%s p50 latency shm/tcp = %.2fx (target <= 0.3x): %s%n",
+        Latencies.formatSize(sizes[0]), smallRatio, smallRatio <= 0.3 ? "MET" : "NOT MET");
+    System.out.printf("%s throughput shm/tcp = %.1fx (target >= 8x): %s%n",
+        Latencies.formatSize(sizes[1]), largeSpeedup, largeSpeedup >= 8 ? "MET" : "NOT MET");
+    for (int size : sizes) {
+      System.out.printf("%s p50 latency shm/in-process = %.2fx%n", Latencies.formatSize(size),
+          p50(cells, "shm", size) / p50(cells, "inproc", size));
+    }
+  }
+
+  private static void printMarkdown(int[] sizes, Map<String, Cell> cells) {
+    System.out.println();
+    System.out.println("| request (ack 100 B) | shm p50 / p99 | Netty TCP p50 / p99"
+        + " | in-process p50 / p99 | shm / TCP MB/s | shm/TCP p50 | shm/in-process p50 |");
+    System.out.println("|---|---|---|---|---|---|---|");
+    for (int size : sizes) {
+      System.out.printf("| %s | %s | %s | %s | %.1f / %.1f | %.2fx | %.2fx |%n",
+          Latencies.formatSize(size), both(cells, "shm", size), both(cells, "tcp", size),
+          both(cells, "inproc", size),
+          Latencies.megabytesPerSecond(size, (long) p50(cells, "shm", size)),
+          Latencies.megabytesPerSecond(size, (long) p50(cells, "tcp", size)),
+          p50(cells, "shm", size) / p50(cells, "tcp", size),
+          p50(cells, "shm", size) / p50(cells, "inproc", size));
+    }
+  }
+
+  private static String both(Map<String, Cell> cells, String label, int size) {
+    Latencies l = cells.get(key(label, size)).latencies;
+    return Latencies.format(l.p50()) + " / " + Latencies.format(l.p99());
+  }
+
+  private static double p50(Map<String, Cell> cells, String label, int size) {
+    return cells.get(key(label, size)).latencies.p50();
+  }
+
+  private static String key(String label, int size) {
+    return label + "/" + size;
+  }
+
+  private static long gcEvents() {
+    long n = 0;
+    for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+      n += Math.max(0, gc.getCollectionCount());
+    }
+    return n;
+  }
+}

@@ -1,0 +1,68 @@
+package io.grpcshm.examples;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * CPU time per thread of any local process, from /proc (Linux). Shows which threads burn CPU,
+ * e.g. readers that spin while a connection is idle. Clock-tick resolution (usually 10 ms).
+ */
+final class ThreadCpu {
+  record Sample(String name, long millis) {}
+
+  private ThreadCpu() {}
+
+  /** The {@code limit} busiest threads of process {@code pid}; empty if /proc is unreadable. */
+  static List<Sample> busiest(long pid, int limit) {
+    List<Sample> samples = new ArrayList<>();
+    try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      for (Path task : tasks.toList()) {
+        Sample s = read(task);
+        if (s != null) {
+          samples.add(s);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      return List.of();
+    }
+    samples.sort(Comparator.comparingLong(Sample::millis).reversed());
+    return samples.subList(0, Math.min(limit, samples.size()));
+  }
+
+  static String describe(long pid, int limit) {
+    StringBuilder out = new StringBuilder();
+    for (Sample s : busiest(pid, limit)) {
+      out.append(out.isEmpty() ? "" : ", ").append(s.name()).append(' ').append(s.millis())
+          .append(" ms");
+    }
+    return out.toString();
+  }
+
+  /** Minor page faults of process {@code pid} so far (first touches of fresh memory), or 0. */
+  static long minorFaults(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[7]);
+    } catch (IOException | RuntimeException e) {
+      return 0;
+    }
+  }
+
+  private static Sample read(Path task) {
+    try {
+      String stat = Files.readString(task.resolve("stat"));
+      // Fields after the ")" that closes the thread name: state is field 3, utime 14, stime 15.
+      String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);
+      return new Sample(name, ticks * 10); // USER_HZ is 100 on Linux x86-64
+    } catch (IOException | RuntimeException e) {
+      return null; // the thread ended meanwhile
+    }
+  }
+}
