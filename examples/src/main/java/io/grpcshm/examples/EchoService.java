@@ -19,6 +19,14 @@ final class EchoService {
 
   static final MethodDescriptor<byte[], byte[]> ECHO = unary("Echo");
   static final MethodDescriptor<byte[], byte[]> ACK = unary("Ack");
+  /** Like Ack, but the server digests the request as a stream (see StreamingDigestMarshaller). */
+  static final MethodDescriptor<byte[], byte[]> DIGEST =
+      MethodDescriptor.<byte[], byte[]>newBuilder()
+          .setType(MethodDescriptor.MethodType.UNARY)
+          .setFullMethodName(MethodDescriptor.generateFullMethodName(SERVICE, "Digest"))
+          .setRequestMarshaller(StreamingDigestMarshaller.INSTANCE)
+          .setResponseMarshaller(BytesMarshaller.INSTANCE)
+          .build();
 
   private EchoService() {}
 
@@ -30,6 +38,10 @@ final class EchoService {
         }))
         .addMethod(ACK, ServerCalls.asyncUnaryCall((request, responses) -> {
           responses.onNext(ack(request));
+          responses.onCompleted();
+        }))
+        .addMethod(DIGEST, ServerCalls.asyncUnaryCall((digest, responses) -> {
+          responses.onNext(digest); // the marshaller already computed the ack while reading
           responses.onCompleted();
         }))
         .build();
@@ -58,6 +70,7 @@ final class EchoService {
   /** True when {@code response} is what {@code method} should answer to {@code request}. */
   static boolean isExpected(MethodDescriptor<byte[], byte[]> method, byte[] request,
       byte[] expectedAck, byte[] response) {
+    // ACK and DIGEST answer the same bytes.
     return method == ECHO ? Arrays.equals(request, response) : Arrays.equals(expectedAck, response);
   }
 
