@@ -36,6 +36,8 @@ public final class GbdtModel {
   private final int[] root;
   private final int numFeatures;
   private final List<String> featureNames;
+  /** Every split numerical without missing-value handling: the tight loop applies. */
+  private final boolean simple;
 
   private GbdtModel(int[] feature, double[] threshold, byte[] decision, int[] left, int[] right,
       int[] catStart, int[] catWords, int[] catBits, double[] leafValue, int[] root,
@@ -52,6 +54,11 @@ public final class GbdtModel {
     this.root = root;
     this.numFeatures = numFeatures;
     this.featureNames = featureNames;
+    boolean all = true;
+    for (byte d : decision) {
+      all &= (d & ~DEFAULT_LEFT_MASK) == 0;
+    }
+    this.simple = all;
   }
 
   public int numTrees() { return root.length; }
@@ -64,6 +71,19 @@ public final class GbdtModel {
 
   /** Raw score (for our regression: predicted log(1+latency_us)). Allocation-free. */
   public double predict(double[] x) {
+    if (simple && noNaN(x)) {
+      // Only plain numerical splits (e.g. a specialisation whose categorical configuration
+      // splits were resolved) and no NaN to map to 0: one compare per level.
+      double sum = 0;
+      for (int t = 0; t < root.length; t++) {
+        int n = root[t];
+        while (n >= 0) {
+          n = x[feature[n]] <= threshold[n] ? left[n] : right[n];
+        }
+        sum += leafValue[~n];
+      }
+      return sum;
+    }
     double sum = 0;
     for (int t = 0; t < root.length; t++) {
       int n = root[t];
@@ -75,8 +95,21 @@ public final class GbdtModel {
     return sum;
   }
 
+  private static boolean noNaN(double[] x) {
+    for (double v : x) {
+      if (v != v) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private int next(int n, double fval) {
     int dt = decision[n];
+    if ((dt & ~DEFAULT_LEFT_MASK) == 0 && fval == fval) {
+      // Numerical, no missing-value handling, not NaN: the common case, one compare.
+      return fval <= threshold[n] ? left[n] : right[n];
+    }
     if ((dt & CATEGORICAL_MASK) != 0) {
       if (Double.isNaN(fval)) {
         return right[n];
@@ -252,6 +285,79 @@ public final class GbdtModel {
     }
     return new GbdtModel(feature, threshold, decision, left, right, catStart, catWords, catBits,
         leafValue, root, maxFeature + 1, names);
+  }
+
+  /**
+   * A copy of this model with some features fixed (the candidate's configuration): splits on
+   * them are resolved now, so each tree keeps only the splits on the call's context. Trees that
+   * become a single leaf stay in place as a leaf root, so the summation order — and therefore
+   * every prediction — is bit-identical to {@link #predict} with those features set.
+   */
+  public GbdtModel specialize(int[] features, double[] values) {
+    double[] probe = new double[numFeatures];
+    boolean[] fixed = new boolean[numFeatures];
+    for (int k = 0; k < features.length; k++) {
+      fixed[features[k]] = true;
+      probe[features[k]] = values[k];
+    }
+    IntList f = new IntList();
+    List<Double> th = new ArrayList<>();
+    IntList dt = new IntList();
+    IntList l = new IntList();
+    IntList r = new IntList();
+    IntList cs = new IntList();
+    IntList cw = new IntList();
+    int[] newRoot = new int[root.length];
+    for (int t = 0; t < root.length; t++) {
+      newRoot[t] = copy(root[t], fixed, probe, f, th, dt, l, r, cs, cw);
+    }
+    double[] thr = new double[th.size()];
+    byte[] dec = new byte[dt.size];
+    for (int k = 0; k < thr.length; k++) {
+      thr[k] = th.get(k);
+      dec[k] = (byte) dt.a[k];
+    }
+    return new GbdtModel(f.toArray(), thr, dec, l.toArray(), r.toArray(), cs.toArray(),
+        cw.toArray(), catBits, leafValue, newRoot, numFeatures, featureNames);
+  }
+
+  private int copy(int n, boolean[] fixed, double[] probe, IntList f, List<Double> th, IntList dt,
+      IntList l, IntList r, IntList cs, IntList cw) {
+    while (n >= 0 && fixed[feature[n]]) {
+      n = next(n, probe[feature[n]]);
+    }
+    if (n < 0) {
+      return n; // leaf indexes are kept: leafValue is shared
+    }
+    int me = f.size;
+    f.add(feature[n]);
+    th.add(threshold[n]);
+    dt.add(decision[n]);
+    cs.add(catStart[n]);
+    cw.add(catWords[n]);
+    l.add(0);
+    r.add(0);
+    int lc = copy(left[n], fixed, probe, f, th, dt, l, r, cs, cw);
+    int rc = copy(right[n], fixed, probe, f, th, dt, l, r, cs, cw);
+    l.a[me] = lc;
+    r.a[me] = rc;
+    return me;
+  }
+
+  private static final class IntList {
+    int[] a = new int[64];
+    int size;
+
+    void add(int v) {
+      if (size == a.length) {
+        a = java.util.Arrays.copyOf(a, size * 2);
+      }
+      a[size++] = v;
+    }
+
+    int[] toArray() {
+      return java.util.Arrays.copyOf(a, size);
+    }
   }
 
   private static double number(String s) {

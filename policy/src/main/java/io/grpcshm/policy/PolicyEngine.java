@@ -1,0 +1,404 @@
+package io.grpcshm.policy;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.dsa.MoverRegistry;
+import io.grpcshm.policy.internal.GbdtModel;
+import io.grpcshm.policy.internal.ModelArtifact;
+import io.grpcshm.policy.internal.Schema;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The runtime policy (SkyRocket, thesis ch. 5): for each call, predicts the latency of every
+ * configuration this host has with a LightGBM model evaluated in pure Java and picks the argmin.
+ * Decisions are memoised per feature bucket in a Caffeine cache. Never throws from
+ * {@link #decide}: without a usable model, or with unusable features, it applies the documented
+ * size-threshold rule ({@link Decision.Basis#FALLBACK}) and logs why (once per kind of problem).
+ *
+ * <p>Fallback rule: payloads below {@code fallbackThresholdBytes} (default 1 MiB) → CPU; at or
+ * above → DSA (no cache injection) if present, else the software engine when the deployment mode
+ * is ASYNC/PIPELINED (it only pays off with overlap), else CPU. Mode hint = deployment mode.
+ */
+public final class PolicyEngine {
+  private static final Logger LOG = Logger.getLogger(PolicyEngine.class.getName());
+  /** Resource holding the model profiled and trained on the project's reference VM. */
+  public static final String DEFAULT_MODEL_RESOURCE = "/io/grpcshm/policy/default-model.txt";
+  private static final double CORRECTION_ALPHA = 0.2;
+  private static final double CORRECTION_INVALIDATE = 0.05;
+
+  private final GbdtModel model; // null → fallback only
+  private final ModelArtifact artifact;
+  private final String status;
+  private final Mode deploymentMode;
+  private final Signals signals;
+  private final Candidate[] candidates; // all modes, for the mode hint
+  /** The model specialised per candidate: configuration splits resolved at load time. */
+  private final GbdtModel[] perCandidate;
+  private final int[] deployed; // indexes into candidates with mode == deploymentMode
+  private final Cache<Long, Decision> cache;
+  /**
+   * A direct-mapped front for the Caffeine cache: a hit here costs two loads and no allocation
+   * (Caffeine's key is a boxed Long). Entries are immutable, so racy reads are safe.
+   */
+  private final Entry[] front;
+  private static final int FRONT_SIZE = 1024;
+
+  private record Entry(long key, Decision decision) {}
+  private final long fallbackThreshold;
+  private final Set<MoverKind> hostMovers;
+  private final boolean correction;
+  /** log-space correction per candidate × size bucket; racy updates are benign (a hint). */
+  private final double[][] corr;
+  private final double[][] corrAtInvalidate;
+  private final ThreadLocal<double[]> scratch =
+      ThreadLocal.withInitial(() -> new double[Schema.WIDTH]);
+  /**
+   * Mode hint per size bucket: the mode is a deployment-time choice (thesis §5.4.3), so it is
+   * computed — over every candidate, at that call's context — the first time a size bucket
+   * misses, and reused by later misses in the bucket. Misses then score only the deployment
+   * mode's candidates. Racy publication of enum constants is benign.
+   */
+  private final Mode[] modeHintBySize = new Mode[256];
+  private final Set<String> warned = ConcurrentHashMap.newKeySet();
+
+  private PolicyEngine(Builder b) {
+    this.deploymentMode = b.deploymentMode;
+    this.signals = b.signals;
+    this.fallbackThreshold = b.fallbackThreshold;
+    this.hostMovers = EnumSet.copyOf(b.hostMovers);
+    this.hostMovers.add(MoverKind.CPU);
+    this.correction = b.onlineCorrection;
+    ModelArtifact a = null;
+    String why;
+    try {
+      a = ModelArtifact.parse(b.loadModelText());
+      why = null;
+    } catch (IOException | RuntimeException e) {
+      why = e.getMessage();
+    }
+    List<Candidate> cands = new ArrayList<>();
+    if (a != null) {
+      Set<String> trained = Set.of(a.meta("candidates").split(","));
+      List<String> skipped = new ArrayList<>();
+      for (MoverKind k : MoverKind.values()) {
+        if (!hostMovers.contains(k)) {
+          continue; // never a candidate where the host lacks it (e.g. DSA here)
+        }
+        boolean[] injects = k == MoverKind.DSA && b.dsaCacheControl
+            ? new boolean[] {false, true} : new boolean[] {false};
+        for (boolean inj : injects) {
+          String id = Candidate.label(k, inj);
+          if (!trained.contains(id)) {
+            skipped.add(id);
+            continue;
+          }
+          for (Mode m : Mode.values()) {
+            cands.add(new Candidate(k, inj, m));
+          }
+        }
+      }
+      if (!skipped.isEmpty()) {
+        LOG.warning("host has " + skipped + " but the model was not trained on them "
+            + "(trained: " + trained + "): they are not candidates; retrain on this host");
+      }
+      if (cands.isEmpty()) {
+        why = "model knows none of this host's movers " + hostMovers;
+        a = null;
+      }
+    }
+    this.artifact = a;
+    this.model = a == null ? null : a.model();
+    this.candidates = cands.toArray(Candidate[]::new);
+    this.perCandidate = new GbdtModel[candidates.length];
+    for (int i = 0; i < candidates.length; i++) {
+      Candidate c = candidates[i];
+      perCandidate[i] = model.specialize(Schema.CATEGORICAL, new double[] {c.mover().ordinal(),
+          c.cacheInjection() ? 1 : 0, c.mode().ordinal()});
+    }
+    this.deployed = java.util.stream.IntStream.range(0, candidates.length)
+        .filter(i -> candidates[i].mode() == deploymentMode).toArray();
+    this.status = a == null ? "fallback (size threshold " + fallbackThreshold + " B): " + why
+        : String.format(Locale.ROOT, "model %s: %d trees, %d candidates %s, deployment mode %s",
+            b.modelName, model.numTrees(), deployed.length, labels(), deploymentMode);
+    if (a == null) {
+      LOG.warning("policy model unusable, using the size-threshold fallback: " + why);
+    }
+    this.cache = b.cacheSize > 0 ? Caffeine.newBuilder().maximumSize(b.cacheSize).build() : null;
+    this.front = b.cacheSize > 0 ? new Entry[FRONT_SIZE] : null;
+    this.corr = new double[candidates.length][256];
+    this.corrAtInvalidate = new double[candidates.length][256];
+  }
+
+  private List<String> labels() {
+    List<String> l = new ArrayList<>();
+    for (int i : deployed) {
+      l.add(Candidate.label(candidates[i].mover(), candidates[i].cacheInjection()));
+    }
+    return l;
+  }
+
+  public static Builder builder() { return new Builder(); }
+
+  /** Settings; defaults: shipped model, CPU+SOFTWARE, SYNC, 4096 cached decisions. */
+  public static final class Builder {
+    private Path modelPath;
+    private String modelText;
+    private String modelName = "default";
+    private Set<MoverKind> hostMovers = EnumSet.of(MoverKind.CPU, MoverKind.SOFTWARE);
+    private boolean dsaCacheControl;
+    private Mode deploymentMode = Mode.SYNC;
+    private Signals signals;
+    private long cacheSize = 4096;
+    private boolean onlineCorrection;
+    private long fallbackThreshold = 1 << 20;
+
+    /** A model file written by the {@code train} tool. */
+    public Builder model(Path file) { this.modelPath = file; this.modelName = file.toString(); return this; }
+
+    /** Model text (as written by {@code train}). */
+    public Builder modelText(String text) { this.modelText = text; this.modelName = "inline"; return this; }
+
+    /** The movers this host has (DSA only if it is really there). CPU is always added. */
+    public Builder hostMovers(Set<MoverKind> movers) { this.hostMovers = EnumSet.copyOf(movers); return this; }
+
+    /** The available movers of a registry. */
+    public Builder hostMovers(MoverRegistry registry) {
+      Set<MoverKind> s = EnumSet.noneOf(MoverKind.class);
+      for (MoverKind k : MoverKind.values()) {
+        if (registry.find(k).isPresent()) {
+          s.add(k);
+        }
+      }
+      return hostMovers(s);
+    }
+
+    /** Whether the DSA device honours cache control (then inject/bypass are two candidates). */
+    public Builder dsaCacheControl(boolean cc) { this.dsaCacheControl = cc; return this; }
+
+    /** The mode the application is deployed with; decisions are argmins within it. */
+    public Builder deploymentMode(Mode m) { this.deploymentMode = Objects.requireNonNull(m); return this; }
+
+    /** Needed by {@link #decide(long, int)}. */
+    public Builder signals(Signals s) { this.signals = s; return this; }
+
+    /** Cached decisions (0 disables the cache). */
+    public Builder cacheSize(long n) { this.cacheSize = n; return this; }
+
+    /** Correct predictions from {@link #observe} (off by default, see docs/POLICY.md). */
+    public Builder onlineCorrection(boolean on) { this.onlineCorrection = on; return this; }
+
+    public Builder fallbackThresholdBytes(long bytes) { this.fallbackThreshold = bytes; return this; }
+
+    public PolicyEngine build() { return new PolicyEngine(this); }
+
+    String loadModelText() throws IOException {
+      if (modelText != null) {
+        return modelText;
+      }
+      if (modelPath != null) {
+        return Files.readString(modelPath, StandardCharsets.UTF_8);
+      }
+      try (InputStream in = PolicyEngine.class.getResourceAsStream(DEFAULT_MODEL_RESOURCE)) {
+        if (in == null) {
+          throw new IOException("no default model resource " + DEFAULT_MODEL_RESOURCE);
+        }
+        return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      }
+    }
+  }
+
+  /** "model …" or "fallback …: why". */
+  public String status() { return status; }
+
+  /** True when decisions come from a model (not the fallback rule). */
+  public boolean hasModel() { return model != null; }
+
+  /** Candidates scored per decision (all modes; the argmin is taken in the deployment mode). */
+  public List<Candidate> candidates() { return List.of(candidates); }
+
+  public Mode deploymentMode() { return deploymentMode; }
+
+  /** Model metadata (provenance, signal sources it was trained with); empty without a model. */
+  public String modelInfo(String key) { return artifact == null ? "" : artifact.meta(key); }
+
+  /** Decides with the live {@link Signals} for a call of this size and reuse hint. */
+  public Decision decide(long payloadBytes, int reuseWindow) {
+    Signals s = signals;
+    if (s == null) {
+      return fallback(payloadBytes, "no Signals configured for decide(size, reuse)");
+    }
+    return decide(payloadBytes, reuseWindow, s.pageFaultRate(), s.llcPressure(), s.activeStreams());
+  }
+
+  public Decision decide(CallFeatures f) {
+    return decide(f.payloadBytes(), f.reuseWindow(), f.pageFaultRate(), f.llcPressure(),
+        f.activeStreams());
+  }
+
+  private Decision decide(long size, int reuse, double pf, double llc, int streams) {
+    try {
+      if (model == null) {
+        return fallback(size, status);
+      }
+      String problem = problem(size, reuse, pf, llc, streams);
+      if (problem != null) {
+        return fallback(size, problem);
+      }
+      int sb = Buckets.sizeBucket(size);
+      int rb = Buckets.reuseBucket(reuse);
+      int pb = Buckets.pfBucket(pf);
+      int lb = Buckets.llcBucket(llc);
+      int nb = Buckets.streamsBucket(streams);
+      if (cache == null) {
+        return compute(sb, rb, pb, lb, nb);
+      }
+      long key = Buckets.key(sb, rb, pb, lb, nb);
+      int slot = (int) ((key * 0x9E3779B97F4A7C15L) >>> 54); // 10 bits: FRONT_SIZE
+      Entry e = front[slot];
+      if (e != null && e.key() == key) {
+        return e.decision();
+      }
+      Decision d = cache.getIfPresent(key);
+      if (d == null) {
+        d = compute(sb, rb, pb, lb, nb);
+        cache.put(key, d);
+      }
+      front[slot] = new Entry(key, d);
+      return d;
+    } catch (RuntimeException e) {
+      return fallback(size, "decision failed: " + e);
+    }
+  }
+
+  private static String problem(long size, int reuse, double pf, double llc, int streams) {
+    if (size < 0 || reuse < CallFeatures.REUSE_UNKNOWN || streams < 0
+        || !(pf >= 0 && pf < Double.POSITIVE_INFINITY)
+        || !(llc >= 0 && llc < Double.POSITIVE_INFINITY)) {
+      return new CallFeatures(size, reuse, pf, llc, streams).problem();
+    }
+    return null;
+  }
+
+  private Decision compute(int sb, int rb, int pb, int lb, int nb) {
+    double[] x = scratch.get();
+    Schema.context(x, Buckets.representative(sb, Buckets.SIZE_SUB),
+        Buckets.reuseRepresentative(rb),
+        Buckets.representative(pb, Buckets.PF_SUB) / Buckets.PF_SCALE,
+        Buckets.representative(lb, Buckets.LLC_SUB) / Buckets.LLC_SCALE, nb);
+    double bestDeployed = Double.POSITIVE_INFINITY;
+    int bestDeployedIdx = -1;
+    for (int i : deployed) {
+      double y = perCandidate[i].predict(x) + (correction ? corr[i][sb] : 0);
+      if (y < bestDeployed) {
+        bestDeployed = y;
+        bestDeployedIdx = i;
+      }
+    }
+    if (bestDeployedIdx < 0) {
+      throw new IllegalStateException("model predicted no finite latency");
+    }
+    Mode hint = modeHintBySize[sb];
+    if (hint == null) {
+      double bestAll = bestDeployed;
+      hint = deploymentMode;
+      for (int i = 0; i < candidates.length; i++) {
+        if (candidates[i].mode() != deploymentMode) {
+          double y = perCandidate[i].predict(x) + (correction ? corr[i][sb] : 0);
+          if (y < bestAll) {
+            bestAll = y;
+            hint = candidates[i].mode();
+          }
+        }
+      }
+      modeHintBySize[sb] = hint;
+    }
+    Candidate c = candidates[bestDeployedIdx];
+    return new Decision(c.mover(), c.cacheInjection(), hint, Math.expm1(bestDeployed),
+        Decision.Basis.MODEL, "");
+  }
+
+  /** Predicted latency per message, µs, of one candidate for these features (no cache). */
+  public double predictMicros(CallFeatures f, Candidate c) {
+    if (model == null) {
+      return Double.NaN;
+    }
+    double[] x = new double[Schema.WIDTH];
+    Schema.context(x, f.payloadBytes(), f.reuseWindow(), f.pageFaultRate(), f.llcPressure(),
+        f.activeStreams());
+    Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
+    return Math.expm1(model.predict(x));
+  }
+
+  /**
+   * Feeds back the latency a decision achieved (µs per message). With online correction on, the
+   * residual in log space moves an exponentially weighted offset for that candidate and size
+   * bucket; when an offset moved by more than 5 % the decision cache is flushed.
+   */
+  public void observe(Decision d, CallFeatures f, double latencyMicros) {
+    if (!correction || model == null || d.basis() != Decision.Basis.MODEL
+        || !(latencyMicros >= 0) || f.problem() != null) {
+      return;
+    }
+    int idx = -1;
+    for (int i : deployed) {
+      if (candidates[i].mover() == d.mover() && candidates[i].cacheInjection() == d.cacheInjection()) {
+        idx = i;
+      }
+    }
+    if (idx < 0) {
+      return;
+    }
+    int sb = Buckets.sizeBucket(f.payloadBytes());
+    double[] x = new double[Schema.WIDTH];
+    Schema.context(x, Buckets.representative(sb, Buckets.SIZE_SUB),
+        Buckets.reuseRepresentative(Buckets.reuseBucket(f.reuseWindow())),
+        Buckets.representative(Buckets.pfBucket(f.pageFaultRate()), Buckets.PF_SUB) / Buckets.PF_SCALE,
+        Buckets.representative(Buckets.llcBucket(f.llcPressure()), Buckets.LLC_SUB) / Buckets.LLC_SCALE,
+        Buckets.streamsBucket(f.activeStreams()));
+    Candidate c = candidates[idx];
+    Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
+    double residual = Math.log1p(latencyMicros) - model.predict(x);
+    double v = (1 - CORRECTION_ALPHA) * corr[idx][sb] + CORRECTION_ALPHA * residual;
+    corr[idx][sb] = v;
+    if (Math.abs(v - corrAtInvalidate[idx][sb]) > CORRECTION_INVALIDATE && cache != null) {
+      corrAtInvalidate[idx][sb] = v;
+      java.util.Arrays.fill(front, null);
+      java.util.Arrays.fill(modeHintBySize, null);
+      cache.invalidateAll();
+    }
+  }
+
+  /** The documented size-threshold rule; logs why the model was not used. */
+  Decision fallback(long size, String why) {
+    String kind = why.length() > 24 ? why.substring(0, 24) : why;
+    if (warned.add(kind)) {
+      LOG.warning("policy fallback (size-threshold rule): " + why);
+    } else {
+      LOG.log(Level.FINE, "policy fallback: {0}", why);
+    }
+    MoverKind m = MoverKind.CPU;
+    if (size >= fallbackThreshold) {
+      if (hostMovers.contains(MoverKind.DSA)) {
+        m = MoverKind.DSA;
+      } else if (deploymentMode != Mode.SYNC && hostMovers.contains(MoverKind.SOFTWARE)) {
+        m = MoverKind.SOFTWARE;
+      }
+    }
+    return new Decision(m, false, deploymentMode, Double.NaN, Decision.Basis.FALLBACK, why);
+  }
+}

@@ -1,0 +1,90 @@
+package io.grpcshm.policy.tools;
+
+import io.grpcshm.policy.PolicyEngine;
+import io.grpcshm.policy.internal.Evaluation;
+import io.grpcshm.policy.internal.ModelArtifact;
+import io.grpcshm.policy.internal.TraceCsv;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code evaluate}: scores a model on traces from a separate profiling run (pure Java, no
+ * LightGBM): Table-5.3 figures for the model's argmin, for the runtime engine's bucketed/cached
+ * decisions with and without online correction, and for the fallback rule and fixed choices.
+ */
+@Command(name = "evaluate", mixinStandardHelpOptions = true,
+    description = "Evaluate a policy model on held-out traces.")
+public final class Evaluate implements Callable<Integer> {
+  @Option(names = "--traces", split = ",", required = true) List<Path> traces;
+
+  @Option(names = "--model", description = "model file (default: the shipped default model)")
+  Path model;
+
+  @Option(names = "--out", description = "also write the report here") Path out;
+
+  @Option(names = "--predictions", description = "write each row with its predicted latency (CSV)")
+  Path predictions;
+
+  public static void main(String[] args) {
+    System.exit(Cli.run(new Evaluate(), args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    String text;
+    if (model != null) {
+      text = Files.readString(model, StandardCharsets.UTF_8);
+    } else {
+      try (InputStream in = PolicyEngine.class.getResourceAsStream(
+          PolicyEngine.DEFAULT_MODEL_RESOURCE)) {
+        if (in == null) {
+          throw new IllegalStateException("no default model resource");
+        }
+        text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      }
+    }
+    ModelArtifact a = ModelArtifact.parse(text);
+    List<TraceCsv.Row> rows = new ArrayList<>();
+    for (Path p : traces) {
+      rows.addAll(TraceCsv.read(p));
+    }
+    List<Evaluation.Instance> inst = Evaluation.instances(rows);
+    // The host the traces describe: the movers that were profiled.
+    java.util.Set<io.grpcshm.dsa.MoverKind> movers = java.util.EnumSet.noneOf(
+        io.grpcshm.dsa.MoverKind.class);
+    rows.forEach(r -> movers.add(r.mover()));
+    StringBuilder b = new StringBuilder("# Policy model evaluation (separate run)\n\n");
+    b.append("model: ").append(model == null ? "default resource" : model).append(", trained ")
+        .append(a.meta("trained")).append(" on ").append(a.meta("traces")).append("\n\n");
+    b.append("traces: ").append(traces).append(" (").append(rows.size()).append(" rows)\n\n");
+    b.append(Reports.full(a.model(), null, rows));
+    b.append(Evaluation.decisions(inst, Reports.engineChooser(text, false, movers))
+        .table("Runtime engine (bucketed features, decision cache)")).append('\n');
+    b.append(Evaluation.decisions(inst, Reports.engineChooser(text, true, movers))
+        .table("Runtime engine + online correction (fed the chosen candidate's latency)"))
+        .append('\n');
+    b.append(Reports.modeHints(rows, a.model()));
+    if (predictions != null) {
+      StringBuilder p = new StringBuilder(TraceCsv.header()).append(",predicted_us\n");
+      double[] x = new double[io.grpcshm.policy.internal.Schema.WIDTH];
+      for (TraceCsv.Row r : rows) {
+        r.features(x);
+        p.append(r.toCsv()).append(',').append(Math.expm1(a.model().predict(x))).append('\n');
+      }
+      Files.writeString(predictions, p.toString(), StandardCharsets.UTF_8);
+    }
+    if (out != null) {
+      Files.writeString(out, b.toString(), StandardCharsets.UTF_8);
+    }
+    System.out.println(b);
+    return 0;
+  }
+}

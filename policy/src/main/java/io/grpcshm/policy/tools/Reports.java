@@ -1,0 +1,141 @@
+package io.grpcshm.policy.tools;
+
+import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.policy.CallFeatures;
+import io.grpcshm.policy.Decision;
+import io.grpcshm.policy.PolicyEngine;
+import io.grpcshm.policy.internal.Evaluation;
+import io.grpcshm.policy.internal.GbdtModel;
+import io.grpcshm.policy.internal.Schema;
+import io.grpcshm.policy.internal.TraceCsv;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Function;
+
+/** The Table-5.3-shaped report shared by {@code train} and {@code evaluate}. */
+final class Reports {
+  private Reports() {}
+
+  static String full(GbdtModel model, List<TraceCsv.Row> train, List<TraceCsv.Row> test) {
+    double[] x = new double[Schema.WIDTH];
+    java.util.function.ToDoubleFunction<TraceCsv.Row> pred = r -> {
+      r.features(x);
+      return model.predict(x);
+    };
+    StringBuilder b = new StringBuilder();
+    b.append("| Regression | |\n|---|---|\n");
+    if (train != null) {
+      b.append(String.format(Locale.ROOT, "| train RMSE (log) | %.4f |%n",
+          Evaluation.regression(train, pred).rmseLog()));
+    }
+    Evaluation.Regression r = Evaluation.regression(test, pred);
+    b.append(String.format(Locale.ROOT, "| test RMSE (log) | %.4f |%n", r.rmseLog()));
+    b.append(String.format(Locale.ROOT, "| test MAE (µs) | %.2f |%n", r.maeUs()));
+    b.append(String.format(Locale.ROOT, "| test RMSE (µs) | %.2f |%n", r.rmseUs()));
+    b.append(String.format(Locale.ROOT, "| R² (µs scale) | %.4f |%n", r.r2()));
+    b.append(String.format(Locale.ROOT, "| test rows | %d |%n%n", r.rows()));
+    List<Evaluation.Instance> inst = Evaluation.instances(test);
+    b.append(Evaluation.decisions(inst, Evaluation.modelChooser(model))
+        .table("Optimal configuration (model argmin, exact features)")).append('\n');
+    b.append(Evaluation.decisions(inst, fallbackChooser(1 << 20))
+        .table("Baseline: size-threshold fallback rule (1 MiB)")).append('\n');
+    b.append(Evaluation.decisions(inst, fixedChooser(MoverKind.CPU))
+        .table("Baseline: always CPU")).append('\n');
+    b.append(Evaluation.decisions(inst, fixedChooser(MoverKind.SOFTWARE))
+        .table("Baseline: always SOFTWARE")).append('\n');
+    return b.toString();
+  }
+
+  static Function<Evaluation.Instance, TraceCsv.Row> fixedChooser(MoverKind k) {
+    return in -> in.rows().stream().filter(r -> r.mover() == k).findFirst()
+        .orElse(in.rows().get(0));
+  }
+
+  /** The runtime's documented fallback rule (host: movers present in the traces). */
+  static Function<Evaluation.Instance, TraceCsv.Row> fallbackChooser(long threshold) {
+    return in -> {
+      TraceCsv.Row any = in.rows().get(0);
+      MoverKind want = MoverKind.CPU;
+      boolean hasDsa = in.rows().stream().anyMatch(r -> r.mover() == MoverKind.DSA);
+      if (any.payloadBytes() >= threshold) {
+        want = hasDsa ? MoverKind.DSA : in.mode() != Mode.SYNC ? MoverKind.SOFTWARE : MoverKind.CPU;
+      }
+      MoverKind w = want;
+      return in.rows().stream().filter(r -> r.mover() == w && !r.cacheInjection()).findFirst()
+          .orElse(any);
+    };
+  }
+
+  /**
+   * The engine's own decisions (bucketed features, decision cache) per instance; with online
+   * correction it is fed the measured latency of what it chose, in trace order.
+   */
+  static Function<Evaluation.Instance, TraceCsv.Row> engineChooser(String modelText,
+      boolean correction, java.util.Set<MoverKind> hostMovers) {
+    Map<Mode, PolicyEngine> engines = new EnumMap<>(Mode.class);
+    for (Mode m : Mode.values()) {
+      engines.put(m, PolicyEngine.builder().modelText(modelText)
+          .hostMovers(hostMovers).deploymentMode(m)
+          .onlineCorrection(correction).build());
+    }
+    return in -> {
+      TraceCsv.Row a = in.rows().get(0);
+      CallFeatures f = new CallFeatures(a.payloadBytes(), a.reuseWindow(), a.pfRate(),
+          a.llcPressure(), a.activeStreams());
+      PolicyEngine e = engines.get(in.mode());
+      Decision d = e.decide(f);
+      TraceCsv.Row chosen = in.rows().stream()
+          .filter(r -> r.mover() == d.mover() && r.cacheInjection() == d.cacheInjection())
+          .findFirst().orElse(a);
+      e.observe(d, f, chosen.latencyUs());
+      return chosen;
+    };
+  }
+
+  /** Mode hint: per workload, the mode of the global argmin (all candidates, all modes). */
+  static String modeHints(List<TraceCsv.Row> rows, GbdtModel model) {
+    Map<String, List<TraceCsv.Row>> by = new java.util.LinkedHashMap<>();
+    for (TraceCsv.Row r : rows) {
+      by.computeIfAbsent(r.workloadId(), k -> new ArrayList<>()).add(r);
+    }
+    double[] x = new double[Schema.WIDTH];
+    int n = 0;
+    int correct = 0;
+    List<Double> regret = new ArrayList<>();
+    int expected = by.values().stream().mapToInt(List::size).max().orElse(0);
+    for (List<TraceCsv.Row> rs : by.values()) {
+      if (rs.size() != expected) {
+        continue;
+      }
+      TraceCsv.Row oracle = null;
+      TraceCsv.Row chosen = null;
+      double best = Double.POSITIVE_INFINITY;
+      for (TraceCsv.Row r : rs) {
+        if (oracle == null || r.latencyUs() < oracle.latencyUs()) {
+          oracle = r;
+        }
+        r.features(x);
+        double y = model.predict(x);
+        if (y < best) {
+          best = y;
+          chosen = r;
+        }
+      }
+      n++;
+      if (chosen.mode() == oracle.mode()) {
+        correct++;
+      }
+      regret.add((chosen.latencyUs() - oracle.latencyUs()) / oracle.latencyUs() * 100);
+    }
+    double[] rg = regret.stream().mapToDouble(Double::doubleValue).toArray();
+    return String.format(Locale.ROOT, "| Mode hint (argmin over all %d candidates per workload) | |%n"
+        + "|---|---|%n| workloads | %d |%n| mode of the oracle's configuration matched | %.1f %% |%n"
+        + "| regret of the global argmin, mean / p95 (%% of oracle) | %.2f %% / %.2f %% |%n",
+        expected, n, n == 0 ? 0 : correct * 100.0 / n, java.util.Arrays.stream(rg).average().orElse(0),
+        Evaluation.percentile(rg, 95));
+  }
+}

@@ -1,0 +1,198 @@
+package io.grpcshm.policy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverKind;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class PolicyEngineTest {
+  @TempDir Path dir;
+
+  static CallFeatures f(long size) {
+    return new CallFeatures(size, CallFeatures.REUSE_UNKNOWN, 1.0, 200, 1);
+  }
+
+  PolicyEngine engine(boolean correction) {
+    return PolicyEngine.builder().modelText(TestModels.artifact()).deploymentMode(Mode.ASYNC)
+        .onlineCorrection(correction).build();
+  }
+
+  @Test
+  void argminOverCandidatesFollowsTheModel() {
+    PolicyEngine e = engine(false);
+    assertTrue(e.hasModel(), e.status());
+    Decision small = e.decide(f(64 << 10));
+    assertEquals(MoverKind.CPU, small.mover());
+    assertEquals(Decision.Basis.MODEL, small.basis());
+    assertEquals(Math.expm1(1), small.predictedMicros(), 1e-9);
+    Decision large = e.decide(f(8 << 20));
+    assertEquals(MoverKind.SOFTWARE, large.mover());
+    assertEquals(Math.expm1(3), large.predictedMicros(), 1e-9);
+    assertFalse(large.cacheInjection());
+  }
+
+  @Test
+  void cacheHitReturnsTheSameDecisionForTheSameBucket() {
+    PolicyEngine e = engine(false);
+    Decision a = e.decide(f(100_000));
+    Decision b = e.decide(f(100_001)); // same quarter-octave bucket
+    assertSame(a, b);
+  }
+
+  @Test
+  void neverChoosesDsaWhereItIsAbsent() {
+    // A model that would love DSA: mover category 2 gets the cheapest leaf.
+    String loveDsa = TestModels.artifact().replace("cat_threshold=1", "cat_threshold=4")
+        .replace("leaf_value=1 5 3", "leaf_value=0 0 9").replace("candidates=cpu,software",
+            "candidates=cpu,dsa+bypass,dsa+inject,software");
+    PolicyEngine noDsa = PolicyEngine.builder().modelText(loveDsa)
+        .hostMovers(EnumSet.of(MoverKind.CPU, MoverKind.SOFTWARE)).build();
+    PolicyEngine withDsa = PolicyEngine.builder().modelText(loveDsa)
+        .hostMovers(EnumSet.of(MoverKind.CPU, MoverKind.SOFTWARE, MoverKind.DSA)).build();
+    Random r = new Random(1);
+    for (int i = 0; i < 2000; i++) {
+      CallFeatures x = new CallFeatures(r.nextLong(64L << 20), r.nextInt(3) - 1,
+          r.nextDouble() * 100, r.nextDouble() * 500, r.nextInt(8));
+      assertNotEquals(MoverKind.DSA, noDsa.decide(x).mover());
+    }
+    assertEquals(MoverKind.DSA, withDsa.decide(f(4096)).mover());
+    // The default model was trained where there is no DSA: DSA is not a candidate even if present.
+    PolicyEngine defaultWithDsa = PolicyEngine.builder()
+        .hostMovers(EnumSet.of(MoverKind.CPU, MoverKind.SOFTWARE, MoverKind.DSA)).build();
+    assertTrue(defaultWithDsa.candidates().stream().noneMatch(c -> c.mover() == MoverKind.DSA));
+  }
+
+  @Test
+  void corruptOrIncompatibleModelFallsBackWithTheReason() throws Exception {
+    Path bad = dir.resolve("model.txt");
+    Files.writeString(bad, TestModels.artifact().replace("left_child=1 -1", "left_child=1"));
+    PolicyEngine e = PolicyEngine.builder().model(bad).deploymentMode(Mode.ASYNC).build();
+    assertFalse(e.hasModel());
+    assertTrue(e.status().contains("left_child has 1 values, expected 2"), e.status());
+    Decision small = e.decide(f(4096));
+    assertEquals(Decision.Basis.FALLBACK, small.basis());
+    assertEquals(MoverKind.CPU, small.mover());
+    assertTrue(small.reason().contains("left_child"), small.reason());
+    assertEquals(MoverKind.SOFTWARE, e.decide(f(2 << 20)).mover()); // ASYNC, >= 1 MiB
+
+    PolicyEngine missing = PolicyEngine.builder().model(dir.resolve("nope.txt")).build();
+    assertTrue(missing.status().contains("nope.txt"), missing.status());
+    assertEquals(MoverKind.CPU, missing.decide(f(64 << 20)).mover()); // SYNC: CPU
+
+    String otherSchema = TestModels.artifact().replace("policy.features=payload_bytes,",
+        "policy.features=size,");
+    PolicyEngine incompatible = PolicyEngine.builder().modelText(otherSchema).build();
+    assertTrue(incompatible.status().contains("incompatible model: features [size,"),
+        incompatible.status());
+  }
+
+  @Test
+  void nanFeaturesFallBackInsteadOfFailing() {
+    PolicyEngine e = engine(false);
+    Decision d = e.decide(new CallFeatures(8 << 20, -1, Double.NaN, 200, 1));
+    assertEquals(Decision.Basis.FALLBACK, d.basis());
+    assertEquals("page-fault rate is NaN", d.reason());
+    assertEquals(MoverKind.SOFTWARE, d.mover());
+    d = e.decide(new CallFeatures(4096, -1, 0, Double.POSITIVE_INFINITY, 1));
+    assertEquals("LLC pressure is Infinity", d.reason());
+    d = e.decide(new CallFeatures(-5, -1, 0, 0, 1));
+    assertEquals("negative payload size -5", d.reason());
+    assertEquals(Decision.Basis.FALLBACK, e.decide(10, 0).basis()); // no Signals configured
+  }
+
+  @Test
+  void onlineCorrectionMovesTheDecisionWhenObservationsDisagree() {
+    PolicyEngine e = engine(true);
+    CallFeatures x = f(64 << 10);
+    assertEquals(MoverKind.CPU, e.decide(x).mover());
+    // CPU turns out to take 1000 µs here: the correction must push the choice to SOFTWARE.
+    for (int i = 0; i < 20; i++) {
+      Decision d = e.decide(x);
+      e.observe(d, x, d.mover() == MoverKind.CPU ? 1000 : Math.expm1(3));
+    }
+    assertEquals(MoverKind.SOFTWARE, e.decide(x).mover());
+    // Without correction, observations change nothing.
+    PolicyEngine off = engine(false);
+    for (int i = 0; i < 20; i++) {
+      off.observe(off.decide(x), x, 1000);
+    }
+    assertEquals(MoverKind.CPU, off.decide(x).mover());
+  }
+
+  @Test
+  void modeHintIsTheGlobalArgmin() {
+    // Make PIPELINED (mode 2) cheapest for everything via a second tree on the mode feature.
+    String t = TestModels.TREES.replace("end of trees", """
+        Tree=1
+        num_leaves=2
+        num_cat=1
+        split_feature=7
+        split_gain=1
+        threshold=0
+        decision_type=1
+        left_child=-1
+        right_child=-2
+        leaf_value=-0.5 0
+        leaf_weight=1 1
+        leaf_count=1 1
+        internal_value=0
+        internal_weight=0
+        internal_count=2
+        cat_boundaries=0 1
+        cat_threshold=4
+        is_linear=0
+        shrinkage=1
+
+
+        end of trees""");
+    String art = io.grpcshm.policy.internal.ModelArtifact.write(
+        java.util.Map.of("candidates", "cpu,software"), t);
+    PolicyEngine e = PolicyEngine.builder().modelText(art).deploymentMode(Mode.SYNC).build();
+    Decision d = e.decide(f(4096));
+    assertEquals(Mode.PIPELINED, d.modeHint());
+    assertEquals(MoverKind.CPU, d.mover());
+    assertEquals(Math.expm1(1), d.predictedMicros(), 1e-9); // the SYNC prediction
+  }
+
+  @Test
+  void bucketsAreMonotoneAndRepresentativesLieInside() {
+    int prev = -1;
+    for (long v = 0; v < 1 << 22; v = v * 9 / 8 + 1) {
+      int b = Buckets.bucket(v, 2);
+      assertTrue(b >= prev);
+      prev = b;
+      double rep = Buckets.representative(b, 2);
+      assertEquals(b, Buckets.bucket((long) rep, 2), "value " + v);
+    }
+    assertEquals(Buckets.sizeBucket(100_000), Buckets.sizeBucket(100_001));
+    assertNotEquals(Buckets.sizeBucket(1 << 20), Buckets.sizeBucket(2 << 20));
+  }
+
+  /**
+   * The shipped model's decision surface (docs/BENCHMARKS.md, replay): in ASYNC deployments
+   * small payloads stay on the CPU, large ones go to the software engine while the machine is
+   * quiet, and back to the CPU when the LLC proxy says it is busy (the engine's worker then has
+   * no free core on a 2-vCPU host). Retraining the default model may move these boundaries.
+   */
+  @Test
+  void shippedModelSwitchesWithSizeAndPressure() {
+    PolicyEngine e = PolicyEngine.builder().deploymentMode(Mode.ASYNC).build();
+    assertTrue(e.hasModel(), e.status());
+    assertEquals(MoverKind.CPU, e.decide(new CallFeatures(256 << 10, -1, 1, 190, 1)).mover());
+    assertEquals(MoverKind.SOFTWARE,
+        e.decide(new CallFeatures(16 << 20, -1, 1, 190, 1)).mover());
+    assertEquals(MoverKind.CPU, e.decide(new CallFeatures(16 << 20, -1, 1, 400, 1)).mover());
+    PolicyEngine sync = PolicyEngine.builder().deploymentMode(Mode.SYNC).build();
+    assertEquals(MoverKind.CPU, sync.decide(new CallFeatures(16 << 20, -1, 1, 190, 1)).mover());
+  }
+}

@@ -1,0 +1,49 @@
+package io.grpcshm.policy.tools;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.policy.internal.TraceCsv;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class ProfileTest {
+  @TempDir Path dir;
+
+  @AfterEach
+  void noPolicyThreadsLeft() {
+    for (Thread t : Thread.getAllStackTraces().keySet()) {
+      assertFalse(t.getName().startsWith("policy-") && t.isAlive(), "left running: " + t);
+    }
+  }
+
+  @Test
+  void tinySweepWritesTracesAndResumes() throws Exception {
+    Path out = dir.resolve("sub/traces.csv");
+    String[] args = {"--out", out.toString(), "--sizes", "4K,64K", "--hogs", "0,1",
+        "--clients", "1,2", "--fresh", "0", "--reuse", "0", "--burst", "2", "--reps", "1",
+        "--no-calibrate", "--limit", "3"};
+    assertEquals(0, new CommandLine(new Profile()).execute(args));
+    List<TraceCsv.Row> rows = TraceCsv.read(out);
+    // 3 workloads x (CPU, SOFTWARE) x 3 modes; never a DSA row on a host without DSA.
+    assertEquals(18, rows.size());
+    assertTrue(rows.stream().noneMatch(r -> r.mover() == MoverKind.DSA));
+    assertTrue(rows.stream().noneMatch(TraceCsv.Row::cacheInjection));
+    assertTrue(rows.stream().allMatch(r -> r.latencyUs() > 0 && r.llcPressure() > 0));
+    assertTrue(Files.readAllLines(out).get(0).equals(TraceCsv.header()));
+    // Same command again: everything is done, nothing is appended.
+    assertEquals(0, new CommandLine(new Profile()).execute(args));
+    assertEquals(18, TraceCsv.read(out).size());
+    // A bigger limit resumes: only the missing workload is measured.
+    args[args.length - 1] = "4";
+    assertEquals(0, new CommandLine(new Profile()).execute(args));
+    assertEquals(24, TraceCsv.read(out).size());
+  }
+}
