@@ -179,7 +179,7 @@ public final class Handshakes {
       // The server decides the sizes: the client's wishes, clamped to our configured maximum.
       int ring = clientHello.ringCapacity();
       if (!io.grpcshm.internal.ring.RingDescriptor.isValidCapacity(ring)
-          || ring > config.ringCapacity()) {
+          || ring < RegionLayout.MIN_RING_CAPACITY || ring > config.ringCapacity()) {
         ring = config.ringCapacity();
       }
       long pool = clientHello.poolSize();

@@ -24,13 +24,19 @@ public record RegionLayout(int ringCapacity, long poolSize) {
   public static final int HEADER_POOL_SIZE_OFFSET = 16;
   public static final int HEADER_REGION_SIZE_OFFSET = 24;
 
+  /**
+   * Smallest ring a connection uses: a quarter of it (the largest record) must hold any control
+   * frame, e.g. a RST_STREAM with its 8 KiB description.
+   */
+  public static final int MIN_RING_CAPACITY = 1 << 16;
+
   /** Largest pool we accept from a peer (bounds what a hostile handshake can make us map). */
   public static final long MAX_POOL_SIZE = 1L << 34;
 
   public RegionLayout {
-    if (!RingDescriptor.isValidCapacity(ringCapacity)) {
+    if (!RingDescriptor.isValidCapacity(ringCapacity) || ringCapacity < MIN_RING_CAPACITY) {
       throw new IllegalArgumentException("ring capacity must be a power of two >= "
-          + RingDescriptor.MIN_CAPACITY + ": " + ringCapacity);
+          + MIN_RING_CAPACITY + ": " + ringCapacity);
     }
     if (poolSize < PAGE || poolSize > MAX_POOL_SIZE || poolSize % PAGE != 0) {
       throw new IllegalArgumentException("pool size must be a multiple of " + PAGE

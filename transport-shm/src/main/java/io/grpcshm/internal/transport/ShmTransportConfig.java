@@ -36,9 +36,10 @@ public record ShmTransportConfig(
   public ShmTransportConfig {
     Objects.requireNonNull(idleStrategy, "idleStrategy");
     Objects.requireNonNull(peerPolicy, "peerPolicy");
-    if (!io.grpcshm.internal.ring.RingDescriptor.isValidCapacity(ringCapacity)) {
+    if (!io.grpcshm.internal.ring.RingDescriptor.isValidCapacity(ringCapacity)
+        || ringCapacity < io.grpcshm.internal.handshake.RegionLayout.MIN_RING_CAPACITY) {
       throw new IllegalArgumentException("ring capacity must be a power of two between "
-          + io.grpcshm.internal.ring.RingDescriptor.MIN_CAPACITY + " and "
+          + io.grpcshm.internal.handshake.RegionLayout.MIN_RING_CAPACITY + " and "
           + io.grpcshm.internal.ring.RingDescriptor.MAX_CAPACITY + ": " + ringCapacity);
     }
     if (poolSize < 4096 || poolSize % 4096 != 0
