@@ -3,15 +3,17 @@ package io.grpcshm.examples;
 import io.grpc.Server;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpcshm.ShmServerBuilder;
+import io.grpcshm.codec.ZeroCopyServices;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
  * The {@link EchoService} server that the demo and the benchmark start in a child JVM.
- * Usage: {@code EchoServer [shm|netty] [port]}: {@code shm} (default) is grpc-shm's server (TCP
- * and shared memory), {@code netty} is a stock grpc {@code NettyServerBuilder} server with no
- * grpc-shm code in its path. Port 0 (default) picks a free one.
+ * Usage: {@code EchoServer [shm|shm-zerocopy|netty] [port]}: {@code shm} (default) is grpc-shm's
+ * server (TCP and shared memory), {@code shm-zerocopy} the same with the upload service's
+ * marshallers swapped for the zero-copy codec, {@code netty} is a stock grpc
+ * {@code NettyServerBuilder} server with no grpc-shm code in its path. Port 0 (default) picks a free one.
  */
 public final class EchoServer {
   private EchoServer() {}
@@ -23,13 +25,21 @@ public final class EchoServer {
     Server server = switch (stack) {
       case "shm" -> ShmServerBuilder.forPort(port)
           .addService(EchoService.definition())
+          .addService(new BlobServiceImpl())
+          .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+          .build();
+      case "shm-zerocopy" -> ShmServerBuilder.forPort(port)
+          .addService(EchoService.definition())
+          .addService(ZeroCopyServices.rewrite(new BlobServiceImpl()))
           .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
           .build();
       case "netty" -> NettyServerBuilder.forPort(port)
           .addService(EchoService.definition())
+          .addService(new BlobServiceImpl())
           .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
           .build();
-      default -> throw new IllegalArgumentException("stack must be shm or netty: " + stack);
+      default -> throw new IllegalArgumentException(
+          "stack must be shm, shm-zerocopy or netty: " + stack);
     };
     server.start();
     System.out.println("EchoServer (" + stack + ", pid " + ProcessHandle.current().pid()

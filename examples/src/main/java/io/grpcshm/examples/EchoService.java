@@ -15,7 +15,7 @@ final class EchoService {
   static final String SERVICE = "grpcshm.examples.Echo";
   static final int ACK_BYTES = 100;
   /** Big enough for the 16 MiB payloads (grpc's default limit is 4 MiB). */
-  static final int MAX_MESSAGE_BYTES = 64 << 20;
+  static final int MAX_MESSAGE_BYTES = 80 << 20;
 
   static final MethodDescriptor<byte[], byte[]> ECHO = unary("Echo");
   static final MethodDescriptor<byte[], byte[]> ACK = unary("Ack");

@@ -30,7 +30,7 @@ final class ShmWritableBuffer implements WritableBuffer {
     if (length > writableBytes()) {
       throw new IndexOutOfBoundsException("write of " + length + " with " + writableBytes() + " free");
     }
-    MemorySegment.copy(src, srcIndex, target, ValueLayout.JAVA_BYTE, written, length);
+    ParallelCopy.copy(src, srcIndex, target, written, length);
     written += length;
   }
 

@@ -1,0 +1,210 @@
+package io.grpcshm.examples;
+
+import com.google.protobuf.ByteString;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpcshm.ShmChannelBuilder;
+import io.grpcshm.TransportMode;
+import io.grpcshm.codec.ZeroCopyServices;
+import io.grpcshm.examples.blob.Ack;
+import io.grpcshm.examples.blob.AllocatedRequest;
+import io.grpcshm.examples.blob.Blob;
+import io.grpcshm.examples.blob.BlobServiceGrpc;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Protobuf uploads (one large {@code bytes} field of 1, 16 and 64 MiB, and a message of many
+ * small fields), answered by a small ack, over three stacks in one run:
+ *
+ * <ul>
+ *   <li><b>shm zero-copy</b>: grpc-shm, the server's marshallers swapped for codec-zerocopy, so
+ *       the payload is parsed in place (aliases shared memory);
+ *   <li><b>shm stock</b>: grpc-shm with grpc's stock protobuf marshaller (copies the payload
+ *       out of shared memory);
+ *   <li><b>Netty TCP</b>: stock grpc on both ends.
+ * </ul>
+ *
+ * Each server runs in its own child JVM; transports take turns in rounds. Besides latency it
+ * reports the heap the server JVM allocated per call (all threads), the issue's "receiver heap
+ * allocation per call". Options: {@code --rounds N --warmup-rounds N --calls N}.
+ */
+public final class ProtoBenchmark {
+  private ProtoBenchmark() {}
+
+  private record Workload(String label, Blob request, Ack expected) {}
+
+  private record Stack(String label, ChildJvm server, ManagedChannel channel,
+      BlobServiceGrpc.BlobServiceBlockingStub stub) {}
+
+  private static final class Cell {
+    final Latencies latencies = new Latencies();
+    long serverAllocated;
+    long calls;
+  }
+
+  public static void main(String[] args) {
+    Watchdog.exitAfter(Duration.ofMinutes(10), "ProtoBenchmark");
+    try {
+      run(args);
+      System.exit(0);
+    } catch (Throwable t) {
+      t.printStackTrace();
+      System.exit(1);
+    }
+  }
+
+  private static void run(String[] args) throws Exception {
+    Map<String, Integer> opts = new LinkedHashMap<>(
+        Map.of("--rounds", 12, "--warmup-rounds", 4, "--calls", 4));
+    for (int i = 0; i + 1 < args.length; i += 2) {
+      if (!opts.containsKey(args[i])) {
+        throw new IllegalArgumentException("unknown option " + args[i] + "; options: "
+            + opts.keySet());
+      }
+      opts.put(args[i], Integer.parseInt(args[i + 1]));
+    }
+    List<Workload> workloads = workloads();
+    System.out.println("ProtoBenchmark " + Instant.now() + ", " + Runtime.getRuntime()
+        .availableProcessors() + " CPUs, Java " + Runtime.version() + "; " + opts);
+    Map<String, Cell> cells = new LinkedHashMap<>();
+    List<String> labels = List.of("shm zero-copy", "shm stock", "tcp stock");
+    try (ChildJvm zc = ChildJvm.start("shm-zc-server", EchoServer.class, "shm-zerocopy");
+         ChildJvm shm = ChildJvm.start("shm-server", EchoServer.class, "shm");
+         ChildJvm netty = ChildJvm.start("netty-server", EchoServer.class, "netty")) {
+      List<Stack> stacks = List.of(
+          stack(labels.get(0), zc, shmChannel(zc.awaitPort(Duration.ofSeconds(60))), true),
+          stack(labels.get(1), shm, shmChannel(shm.awaitPort(Duration.ofSeconds(60))), false),
+          stack(labels.get(2), netty, NettyChannelBuilder.forAddress("localhost",
+              netty.awaitPort(Duration.ofSeconds(60))).usePlaintext()
+              .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), false));
+      try {
+        int rounds = opts.get("--rounds") + opts.get("--warmup-rounds");
+        for (int round = 0; round < rounds; round++) {
+          boolean measured = round >= opts.get("--warmup-rounds");
+          StringBuilder progress = new StringBuilder();
+          for (Workload w : workloads) {
+            List<Stack> order = new ArrayList<>(stacks);
+            java.util.Collections.rotate(order, -(round % order.size()));
+            progress.append("; ").append(w.label());
+            for (Stack s : order) {
+              Cell cell = measured
+                  ? cells.computeIfAbsent(s.label() + "/" + w.label(), k -> new Cell())
+                  : new Cell();
+              long before = allocated(s);
+              for (int i = 0; i < opts.get("--calls"); i++) {
+                long t0 = System.nanoTime();
+                Ack ack = s.stub().withDeadlineAfter(60, TimeUnit.SECONDS).upload(w.request());
+                long t = System.nanoTime() - t0;
+                if (!ack.equals(w.expected())) {
+                  throw new AssertionError(s.label() + " answered " + ack + " for " + w.label());
+                }
+                cell.latencies.record(t);
+                cell.calls++;
+              }
+              cell.serverAllocated += allocated(s) - before;
+              progress.append(' ').append(s.label().replace(' ', '-')).append(' ')
+                  .append(Latencies.format(cell.latencies.p50()));
+            }
+          }
+          System.out.printf("  round %2d/%d%s%s%n", round + 1, rounds,
+              measured ? "" : " (warm-up)", progress);
+        }
+      } finally {
+        for (Stack s : stacks) {
+          s.channel().shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+      }
+    }
+    print(workloads, labels, cells);
+  }
+
+  private static List<Workload> workloads() {
+    List<Workload> list = new ArrayList<>();
+    for (int mib : new int[] {1, 16, 64}) {
+      byte[] bytes = new byte[mib << 20];
+      new Random(mib).nextBytes(bytes);
+      Blob blob = Blob.newBuilder().setPayload(ByteString.copyFrom(bytes)).build();
+      list.add(new Workload(mib + " MiB bytes", blob, BlobServiceImpl.ack(blob)));
+    }
+    Blob.Builder small = Blob.newBuilder();
+    Random r = new Random(7);
+    for (int i = 0; i < 20_000; i++) {
+      small.addValues(r.nextLong());
+    }
+    for (int i = 0; i < 2_000; i++) {
+      small.addTags("tag-" + r.nextInt(1_000_000));
+    }
+    Blob blob = small.build();
+    list.add(new Workload("small fields (" + blob.getSerializedSize() / 1024 + " KiB)", blob,
+        BlobServiceImpl.ack(blob)));
+    return list;
+  }
+
+  private static ManagedChannel shmChannel(int port) {
+    return ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
+        .transportMode(TransportMode.SHM_ONLY)
+        .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build();
+  }
+
+  private static Stack stack(String label, ChildJvm server, ManagedChannel channel,
+      boolean zeroCopyClient) {
+    BlobServiceGrpc.BlobServiceBlockingStub stub = BlobServiceGrpc.newBlockingStub(channel)
+        .withMaxOutboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+        .withMaxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES);
+    if (zeroCopyClient) {
+      // The sending side serialises straight into the transport's buffers.
+      stub = stub.withInterceptors(ZeroCopyServices.clientInterceptor());
+    }
+    return new Stack(label, server, channel, stub);
+  }
+
+  private static long allocated(Stack s) {
+    return s.stub().allocated(AllocatedRequest.getDefaultInstance()).getBytes();
+  }
+
+  private static void print(List<Workload> workloads, List<String> labels,
+      Map<String, Cell> cells) {
+    System.out.println();
+    System.out.printf("%-24s %-14s %6s %10s %10s %9s %14s%n", "request", "stack", "calls", "p50",
+        "p99", "MB/s", "server heap/call");
+    for (Workload w : workloads) {
+      for (String label : labels) {
+        Cell c = cells.get(label + "/" + w.label());
+        int size = w.request().getSerializedSize();
+        System.out.printf("%-24s %-14s %6d %10s %10s %9.1f %14s%n", w.label(), label, c.calls,
+            Latencies.format(c.latencies.p50()), Latencies.format(c.latencies.p99()),
+            Latencies.megabytesPerSecond(size, c.latencies.p50()),
+            bytes(c.serverAllocated / c.calls));
+      }
+    }
+    System.out.println("server heap/call = bytes allocated by all threads of the server JVM per"
+        + " call (includes grpc's own per-call objects and the ack).");
+    System.out.println();
+    System.out.println("| request | shm zero-copy p50 | shm stock p50 | Netty TCP p50 |"
+        + " TCP / zero-copy | server heap/call zero-copy / stock / TCP |");
+    System.out.println("|---|---|---|---|---|---|");
+    for (Workload w : workloads) {
+      Cell zc = cells.get(labels.get(0) + "/" + w.label());
+      Cell st = cells.get(labels.get(1) + "/" + w.label());
+      Cell tcp = cells.get(labels.get(2) + "/" + w.label());
+      System.out.printf("| %s | %s | %s | %s | %.1fx | %s / %s / %s |%n", w.label(),
+          Latencies.format(zc.latencies.p50()), Latencies.format(st.latencies.p50()),
+          Latencies.format(tcp.latencies.p50()),
+          (double) tcp.latencies.p50() / zc.latencies.p50(),
+          bytes(zc.serverAllocated / zc.calls), bytes(st.serverAllocated / st.calls),
+          bytes(tcp.serverAllocated / tcp.calls));
+    }
+  }
+
+  private static String bytes(long n) {
+    return n >= 1 << 20 ? String.format("%.1f MiB", n / 1048576.0)
+        : n >= 1024 ? String.format("%.1f KiB", n / 1024.0) : n + " B";
+  }
+}
