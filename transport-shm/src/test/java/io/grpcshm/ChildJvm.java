@@ -9,7 +9,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /** A second JVM for cross-process tests; bounded start, killed on close. */
-final class ChildJvm implements AutoCloseable {
+public final class ChildJvm implements AutoCloseable {
   private final Process process;
   private final int port;
 
@@ -18,11 +18,22 @@ final class ChildJvm implements AutoCloseable {
     this.port = port;
   }
 
-  static ChildJvm start(Class<?> mainClass) throws IOException {
+  public static ChildJvm start(Class<?> mainClass) throws IOException {
+    return start(mainClass, "-Xmx512m");
+  }
+
+  /**
+   * Starts {@code mainClass} with one JVM option and program arguments; it must print
+   * {@code PORT n} (any n) on its first line of stdout once it is ready.
+   */
+  public static ChildJvm start(Class<?> mainClass, String jvmOption, String... args)
+      throws IOException {
     String java = ProcessHandle.current().info().command().orElse("java");
-    Process process = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED",
-        "--sun-misc-unsafe-memory-access=allow", "-Xmx512m",
-        "-cp", System.getProperty("java.class.path"), mainClass.getName()))
+    List<String> command = new java.util.ArrayList<>(List.of(java,
+        "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", jvmOption,
+        "-cp", System.getProperty("java.class.path"), mainClass.getName()));
+    command.addAll(List.of(args));
+    Process process = new ProcessBuilder(command)
         .redirectError(ProcessBuilder.Redirect.INHERIT)
         .start();
     BufferedReader out = new BufferedReader(
@@ -45,14 +56,18 @@ final class ChildJvm implements AutoCloseable {
     }
   }
 
-  int port() {
+  public int port() {
     return port;
   }
 
   /** SIGKILL, like a crash. */
-  void kill() throws InterruptedException {
+  public void kill() throws InterruptedException {
     process.destroyForcibly();
     process.waitFor(10, TimeUnit.SECONDS);
+  }
+
+  public long pid() {
+    return process.pid();
   }
 
   @Override

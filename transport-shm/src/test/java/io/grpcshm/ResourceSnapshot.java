@@ -6,8 +6,8 @@ import java.nio.file.Path;
 import java.util.stream.Stream;
 
 /** Open descriptors, shm mappings and live grpc-shm threads of this process, for leak checks. */
-record ResourceSnapshot(long fds, long shmMappings, long shmThreads) {
-  static ResourceSnapshot take() throws IOException {
+public record ResourceSnapshot(long fds, long shmMappings, long shmThreads) {
+  public static ResourceSnapshot take() throws IOException {
     long fds;
     try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
       fds = s.count();
@@ -22,7 +22,7 @@ record ResourceSnapshot(long fds, long shmMappings, long shmThreads) {
   }
 
   /** Waits up to {@code millis} for the process to come back to {@code baseline}. */
-  static ResourceSnapshot awaitBaseline(ResourceSnapshot baseline, long millis)
+  public static ResourceSnapshot awaitBaseline(ResourceSnapshot baseline, long millis)
       throws IOException, InterruptedException {
     long deadline = System.currentTimeMillis() + millis;
     ResourceSnapshot now = take();

@@ -260,7 +260,14 @@ final class DescriptorMover extends AbstractMover {
       advance = curLen[i];
       stalled[i] = 0;
     } else if (code == COMP_PAGE_FAULT_NOBOF) {
-      advance = Math.min(rec[i].bytesCompleted(), curLen[i]);
+      long reported = rec[i].bytesCompleted();
+      // A fault with the whole transfer done cannot happen; a device that says so is lying and
+      // the copy must not be reported as complete.
+      if (reported < 0 || reported >= curLen[i]) {
+        failSingle(c, i, code);
+        return;
+      }
+      advance = reported;
       long fault = rec[i].faultAddr();
       boolean write = (st & STATUS_WRITE) != 0;
       long base = write ? curDst[i] : curSrc[i];
@@ -322,6 +329,10 @@ final class DescriptorMover extends AbstractMover {
       Descriptor d = subDesc(i, k);
       long len = d.xferSize();
       repairIdx[i] = k;
+      if (bc < 0 || bc >= len && st == COMP_PAGE_FAULT_NOBOF) {
+        c.fail(st, 0); // a page fault that claims the whole sub-copy done is not credible
+        return;
+      }
       if (bc >= len) {
         continue;
       }

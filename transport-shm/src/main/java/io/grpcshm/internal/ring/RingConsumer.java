@@ -37,6 +37,11 @@ public final class RingConsumer extends Ring {
     if (tail == head) {
       return 0;
     }
+    // Our starting head came from shared memory (the peer could write it before the connection
+    // was established): positions must stay record-aligned.
+    if ((head & (RingDescriptor.RECORD_ALIGNMENT - 1)) != 0) {
+      throw new RingCorruptedException("ring head " + head + " is not record-aligned");
+    }
     if (tail < head || tail - head > capacity) {
       throw new RingCorruptedException(
           "peer moved ring tail to " + tail + " with head at " + head);

@@ -35,6 +35,10 @@ public final class RingProducer extends Ring {
     if (length < FrameLayout.HEADER_LENGTH || length > maxRecordLength()) {
       throw new IllegalArgumentException("bad record length " + length);
     }
+    if ((tail & (RingDescriptor.RECORD_ALIGNMENT - 1)) != 0) {
+      // Our starting tail came from shared memory: the peer wrote it before we started.
+      throw new RingCorruptedException("ring tail " + tail + " is not record-aligned");
+    }
     int aligned = RingDescriptor.align(length);
     int index = (int) (tail & mask);
     int toEnd = capacity - index;
