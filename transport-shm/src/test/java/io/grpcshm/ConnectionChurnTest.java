@@ -21,7 +21,7 @@ class ConnectionChurnTest {
     try {
       // One connection first, so lazily created shared resources (grpc's timer, executors) exist.
       cycle(server, 0);
-      ResourceSnapshot baseline = settled();
+      ResourceSnapshot baseline = ResourceSnapshot.settled();
       Runtime rt = Runtime.getRuntime();
       System.gc();
       long heapBefore = rt.totalMemory() - rt.freeMemory();
@@ -39,20 +39,6 @@ class ConnectionChurnTest {
     } finally {
       server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
-  }
-
-  /** A snapshot once the warm-up connection's teardown has finished (three equal readings). */
-  private static ResourceSnapshot settled() throws Exception {
-    ResourceSnapshot last = ResourceSnapshot.take();
-    int stable = 0;
-    long deadline = System.currentTimeMillis() + 5000;
-    while (stable < 3 && System.currentTimeMillis() < deadline) {
-      Thread.sleep(50);
-      ResourceSnapshot now = ResourceSnapshot.take();
-      stable = now.equals(last) ? stable + 1 : 0;
-      last = now;
-    }
-    return last;
   }
 
   private static void cycle(Server server, int i) throws InterruptedException {

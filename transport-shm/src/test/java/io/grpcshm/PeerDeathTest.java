@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 class PeerDeathTest {
   @Test
   void killedServerFailsCallsWithinOneSecondAndLeaksNothing() throws Exception {
-    ResourceSnapshot baseline = ResourceSnapshot.take();
+    ResourceSnapshot baseline = ResourceSnapshot.settled();
     ChildJvm server = ChildJvm.start(EchoServerMain.class);
     ManagedChannel channel = null;
     try {
@@ -69,8 +69,10 @@ class PeerDeathTest {
       server.close();
     }
     ResourceSnapshot after = ResourceSnapshot.awaitBaseline(baseline, 5000);
-    assertEquals(baseline.shmMappings(), after.shmMappings(), "mappings released");
-    assertEquals(baseline.shmThreads(), after.shmThreads(), "connection threads exited");
+    assertTrue(after.shmMappings() <= baseline.shmMappings(),
+          "mappings released: " + baseline + " -> " + after);
+    assertTrue(after.shmThreads() <= baseline.shmThreads(),
+        "connection threads exited: " + baseline + " -> " + after);
     assertTrue(after.fds() <= baseline.fds(), "fds released: " + baseline + " -> " + after);
   }
 }

@@ -34,4 +34,21 @@ public record ResourceSnapshot(long fds, long shmMappings, long shmThreads) {
     }
     return now;
   }
+
+  /**
+   * A snapshot once earlier connections' asynchronous teardown has finished (three equal
+   * readings 50 ms apart, at most 5 s): a baseline that later checks can compare against.
+   */
+  public static ResourceSnapshot settled() throws IOException, InterruptedException {
+    ResourceSnapshot last = take();
+    int stable = 0;
+    long deadline = System.currentTimeMillis() + 5000;
+    while (stable < 3 && System.currentTimeMillis() < deadline) {
+      Thread.sleep(50);
+      ResourceSnapshot now = take();
+      stable = now.equals(last) ? stable + 1 : 0;
+      last = now;
+    }
+    return last;
+  }
 }
