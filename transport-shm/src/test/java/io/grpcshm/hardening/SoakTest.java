@@ -35,11 +35,11 @@ import org.junit.jupiter.api.Test;
 
 /**
  * 16 clients (one connection each) run mixed checksummed calls of all four types with payloads
- * of 0 B .. 32 MiB for {@code -Dgrpcshm.soakSeconds} (CI: 45 s; the documented long run: 600):
+ * of 0 B .. 32 MiB for {@code -Dgrpcshm.soakSeconds} (CI: 60 s; the documented long run: 600):
  * no message lost, corrupted, duplicated or reordered; heap and RSS do not grow.
  */
 class SoakTest {
-  static final int SECONDS = Integer.getInteger("grpcshm.soakSeconds", 45);
+  static final int SECONDS = Integer.getInteger("grpcshm.soakSeconds", 60);
   static final int CLIENTS = Integer.getInteger("grpcshm.soakClients", 16);
   /** At most two payloads above 8 MiB in flight, so 16 clients fit the test heap. */
   static final Semaphore HUGE = new Semaphore(2);
