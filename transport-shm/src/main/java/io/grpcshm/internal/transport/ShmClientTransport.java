@@ -105,6 +105,8 @@ public final class ShmClientTransport
       new HashMap<>();
   @GuardedBy("lock") private int nextStreamId = 1;
   @GuardedBy("lock") private int inUseStreams;
+  /** Whether each open stream counts for grpc's in-use accounting (idle-mode decisions). */
+  @GuardedBy("lock") private final Map<Integer, Boolean> inUse = new HashMap<>();
   @GuardedBy("lock") private Status shutdownStatus;
   @GuardedBy("lock") private Http2Ping outstandingPing;
   @GuardedBy("lock") private boolean goAwayReceived;
@@ -348,8 +350,6 @@ public final class ShmClientTransport
       ts.allocated(id);
     }
   }
-
-  @GuardedBy("lock") private final Map<Integer, Boolean> inUse = new HashMap<>();
 
   @GuardedBy("lock")
   void removeStream(ShmClientStream.TransportState ts) {

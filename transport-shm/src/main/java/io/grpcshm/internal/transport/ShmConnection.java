@@ -114,6 +114,8 @@ public final class ShmConnection {
 
   private final AtomicInteger outstandingLeases = new AtomicInteger();
   private final AtomicInteger liveThreads = new AtomicInteger();
+  /** 1 once the socket is closed (after both threads exited); memory may still wait for leases. */
+  private final AtomicInteger socketReleased = new AtomicInteger();
   private volatile boolean resourcesReleased;
   private Thread reader;
   private Thread control;
@@ -805,8 +807,6 @@ public final class ShmConnection {
       releaseSocketAndMaybeMemory();
     }
   }
-
-  private final AtomicInteger socketReleased = new AtomicInteger();
 
   private void releaseSocketAndMaybeMemory() {
     if (socketReleased.compareAndSet(0, 1)) {
