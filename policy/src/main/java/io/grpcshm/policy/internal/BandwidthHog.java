@@ -41,16 +41,7 @@ public final class BandwidthHog implements AutoCloseable {
   @Override
   public void close() {
     stop = true;
-    boolean interrupted = false;
-    for (Thread t : threads) {
-      while (t.isAlive()) {
-        try {
-          t.join();
-        } catch (InterruptedException e) {
-          interrupted = true;
-        }
-      }
-    }
+    boolean interrupted = Threads.joinAll(threads);
     arena.close();
     if (interrupted) {
       Thread.currentThread().interrupt();

@@ -156,16 +156,7 @@ final class Workbench {
     @Override
     public void close() {
       stop = true;
-      boolean interrupted = false;
-      for (Thread t : threads) {
-        while (t.isAlive()) {
-          try {
-            t.join();
-          } catch (InterruptedException e) {
-            interrupted = true;
-          }
-        }
-      }
+      boolean interrupted = io.grpcshm.policy.internal.Threads.joinAll(threads);
       rings.forEach(Ring::close);
       if (interrupted) {
         Thread.currentThread().interrupt();
