@@ -114,6 +114,15 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
     return this;
   }
 
+  /**
+   * How this channel's large off-heap request payloads are moved into shared memory (data
+   * mover and mode per call); default {@link DataMovement#defaults()}.
+   */
+  public ShmChannelBuilder dataMovement(DataMovement movement) {
+    config = config.withMovement(movement);
+    return this;
+  }
+
   /** How long a target whose shm handshake failed goes straight to TCP (default 10 s). */
   public ShmChannelBuilder fallbackCacheTtl(Duration ttl) {
     this.negativeCacheTtl = Objects.requireNonNull(ttl, "ttl");

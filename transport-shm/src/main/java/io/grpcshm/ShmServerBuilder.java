@@ -109,6 +109,15 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
     return this;
   }
 
+  /**
+   * How this server's large off-heap response payloads are moved into shared memory (data
+   * mover and mode per call); default {@link DataMovement#defaults()}.
+   */
+  public ShmServerBuilder dataMovement(DataMovement movement) {
+    config = config.withMovement(movement);
+    return this;
+  }
+
   /** Configures the stock Netty builder of the TCP path (TLS, event loops, connection age...). */
   public ShmServerBuilder configureTcp(Consumer<NettyServerBuilder> configurer) {
     configurer.accept(netty);

@@ -1,6 +1,7 @@
 package io.grpcshm.codec;
 
 import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.Message;
 import com.google.protobuf.MessageLite;
 import com.google.protobuf.Parser;
 import io.grpc.Drainable;
@@ -50,11 +51,15 @@ final class MessageStream extends InputStream implements Drainable, KnownLength 
     int written;
     if (message != null) {
       written = message.getSerializedSize();
-      // The coded stream buffers at most a few KiB before writing through; large byte fields
-      // bypass that buffer and go straight to the target (writeLazy).
-      CodedOutputStream out = CodedOutputStream.newInstance(target, bufferSize(written));
-      message.writeTo(out);
-      out.flush();
+      if (written < BulkFields.MIN_FIELD_BYTES || !BulkFields.AVAILABLE
+          || !(message instanceof Message full)
+          || !BulkFields.write(full, target, bufferSize(written))) {
+        // The coded stream buffers at most a few KiB before writing through; large byte fields
+        // bypass that buffer and go straight to the target (writeLazy).
+        CodedOutputStream out = CodedOutputStream.newInstance(target, bufferSize(written));
+        message.writeTo(out);
+        out.flush();
+      }
       message = null;
     } else if (partial != null) {
       written = (int) partial.transferTo(target);

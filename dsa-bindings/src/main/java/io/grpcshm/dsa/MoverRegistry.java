@@ -80,18 +80,21 @@ public final class MoverRegistry implements AutoCloseable {
 
   private final Map<MoverKind, DataMover> movers = new EnumMap<>(MoverKind.class);
   private final IdxdSysfs.Scan scan;
+  private final SoftwareCopyEngine softwareEngine; // null when disabled
 
   private MoverRegistry(Options o) {
     CpuMover cpu = new CpuMover();
     movers.put(MoverKind.CPU, cpu);
+    SoftwareCopyEngine engine = null;
     if (o.software) {
-      SoftwareCopyEngine engine = new SoftwareCopyEngine(o.softwareWorkers,
+      engine = new SoftwareCopyEngine(o.softwareWorkers,
           o.softwareQueueDepth, o.softwareChunkBytes);
       movers.put(MoverKind.SOFTWARE,
           new DescriptorMover(MoverKind.SOFTWARE, new SoftwarePortal(engine), 64));
     } else {
       movers.put(MoverKind.SOFTWARE, new UnavailableMover(MoverKind.SOFTWARE, "disabled"));
     }
+    this.softwareEngine = engine;
     if (o.dsa) {
       scan = IdxdSysfs.scan(o.sysfsRoot, o.devDir);
       movers.put(MoverKind.DSA, openDsa(scan, o));
@@ -169,6 +172,15 @@ public final class MoverRegistry implements AutoCloseable {
       }
     }
     return movers.get(MoverKind.CPU);
+  }
+
+  /**
+   * Fault injection into the software engine, for tests of the code that handles mover
+   * failures (a real device fails the same way: a completion record with an error status).
+   * Empty when the software engine is disabled.
+   */
+  public Optional<SoftwareCopyEngine.Faults> softwareFaults() {
+    return Optional.ofNullable(softwareEngine).map(SoftwareCopyEngine::faults);
   }
 
   /** What the DSA discovery saw (devices, queues, verdicts). */

@@ -3,13 +3,19 @@ package io.grpcshm.examples;
 import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
+import io.grpcshm.DataMovement;
+import io.grpcshm.MoveEvent;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.codec.ZeroCopyServices;
+import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.dsa.MoverRegistry;
 import io.grpcshm.examples.blob.Ack;
 import io.grpcshm.examples.blob.AllocatedRequest;
 import io.grpcshm.examples.blob.Blob;
 import io.grpcshm.examples.blob.BlobServiceGrpc;
+import io.grpcshm.policy.PolicyEngine;
+import io.grpcshm.policy.Signals;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -116,6 +122,7 @@ public final class ProtoBenchmark {
           System.out.printf("  round %2d/%d%s%s%n", round + 1, rounds,
               measured ? "" : " (warm-up)", progress);
         }
+        moverSweep(zc.awaitPort(Duration.ofSeconds(1)), opts);
       } finally {
         for (Stack s : stacks) {
           s.channel().shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -123,6 +130,98 @@ public final class ProtoBenchmark {
       }
     }
     print(workloads, labels, cells);
+    System.out.println();
+    System.out.print(moverTable);
+  }
+
+  private static final StringBuilder moverTable = new StringBuilder();
+
+  /**
+   * Off-heap payloads (direct buffers, as tensors from native code or a mapped file) over the
+   * zero-copy stack, moved into shared memory by: the policy's choice (shipped model, this
+   * host's movers), always the CPU, always the software copy engine. Same server, interleaved.
+   */
+  private static void moverSweep(int port, Map<String, Integer> opts) throws Exception {
+    MoverRegistry movers = MoverRegistry.open();
+    Map<String, List<MoveEvent>> events = new LinkedHashMap<>();
+    Map<String, DataMovement> configs = new LinkedHashMap<>();
+    configs.put("policy", DataMovement.of(PolicyEngine.builder().hostMovers(movers)
+        .signals(Signals.start(() -> 1)).build(), movers));
+    configs.put("cpu", DataMovement.cpuOnly().withFixedMover(MoverKind.CPU, movers));
+    configs.put("software", DataMovement.cpuOnly().withFixedMover(MoverKind.SOFTWARE, movers));
+    Map<String, ManagedChannel> channels = new LinkedHashMap<>();
+    Map<String, BlobServiceGrpc.BlobServiceBlockingStub> stubs = new LinkedHashMap<>();
+    for (var e : configs.entrySet()) {
+      List<MoveEvent> list = new java.util.concurrent.CopyOnWriteArrayList<>();
+      events.put(e.getKey(), list);
+      ManagedChannel ch = ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
+          .transportMode(TransportMode.SHM_ONLY).maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+          .dataMovement(e.getValue().withTracer(list::add)).build();
+      channels.put(e.getKey(), ch);
+      stubs.put(e.getKey(), stack(e.getKey(), null, ch, true).stub());
+    }
+    Map<String, Cell> cells = new LinkedHashMap<>();
+    int[] sizes = {1, 16, 64};
+    try {
+      int rounds = opts.get("--rounds") + opts.get("--warmup-rounds");
+      for (int round = 0; round < rounds; round++) {
+        boolean measured = round >= opts.get("--warmup-rounds");
+        for (int mib : sizes) {
+          java.nio.ByteBuffer direct = java.nio.ByteBuffer.allocateDirect(mib << 20);
+          byte[] chunk = new byte[1 << 20];
+          new Random(mib).nextBytes(chunk);
+          while (direct.hasRemaining()) {
+            direct.put(chunk);
+          }
+          Blob blob = Blob.newBuilder().setPayload(
+              com.google.protobuf.UnsafeByteOperations.unsafeWrap(direct.flip())).build();
+          Ack expected = BlobServiceImpl.ack(blob);
+          List<String> order = new ArrayList<>(stubs.keySet());
+          java.util.Collections.rotate(order, -(round % order.size()));
+          for (String key : order) {
+            Cell cell = measured ? cells.computeIfAbsent(key + "/" + mib, k -> new Cell())
+                : new Cell();
+            for (int i = 0; i < opts.get("--calls"); i++) {
+              long t0 = System.nanoTime();
+              Ack ack = stubs.get(key).withDeadlineAfter(60, TimeUnit.SECONDS).upload(blob);
+              cell.latencies.record(System.nanoTime() - t0);
+              cell.calls++;
+              if (!ack.equals(expected)) {
+                throw new AssertionError(key + " answered " + ack + " for " + mib + " MiB");
+              }
+            }
+          }
+        }
+        System.out.printf("  mover round %2d/%d%s%n", round + 1, rounds,
+            measured ? "" : " (warm-up)");
+      }
+    } finally {
+      for (ManagedChannel ch : channels.values()) {
+        ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+      movers.close();
+    }
+    moverTable.append("Off-heap payloads (direct buffer), shm zero-copy, by data mover:\n");
+    moverTable.append("| request | policy p50 | policy's choices | cpu p50 | software p50 |"
+        + " cpu / policy |\n|---|---|---|---|---|---|\n");
+    for (int mib : sizes) {
+      Cell pol = cells.get("policy/" + mib);
+      Cell cpu = cells.get("cpu/" + mib);
+      Cell sw = cells.get("software/" + mib);
+      Map<String, Long> choices = new java.util.TreeMap<>();
+      for (MoveEvent e : events.get("policy")) {
+        if (e.bytes() == (long) mib << 20) {
+          choices.merge(e.mover().name().toLowerCase() + (e.cacheInjection() ? "+inject" : "")
+              + " " + e.mode().name().toLowerCase(), 1L, Long::sum);
+        }
+      }
+      moverTable.append(String.format("| %d MiB | %s | %s | %s | %s | %.2fx |%n", mib,
+          Latencies.format(pol.latencies.p50()), choices, Latencies.format(cpu.latencies.p50()),
+          Latencies.format(sw.latencies.p50()),
+          (double) cpu.latencies.p50() / pol.latencies.p50()));
+    }
+    moverTable.append("movers: ").append(movers.report().strip().replace("\n", "; "))
+        .append('\n');
   }
 
   private static List<Workload> workloads() {

@@ -12,6 +12,7 @@ import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpc.internal.WritableBuffer;
+import io.grpcshm.internal.movement.MoveContext;
 
 /** The client half of a call over shared memory. State lives in {@link TransportState}. */
 final class ShmClientStream extends AbstractClientStream {
@@ -32,8 +33,9 @@ final class ShmClientStream extends AbstractClientStream {
       int maxInboundMessageSize,
       String authority,
       Attributes attributes) {
-    super(transport.connection()::allocate, statsTraceCtx, transportTracer, headers, callOptions,
-        false);
+    super(transport.connection().allocator(MoveContext.client(method.getFullMethodName(),
+            transport.config().movement(), callOptions)),
+        statsTraceCtx, transportTracer, headers, callOptions, false);
     this.transport = transport;
     this.method = method;
     this.authority = authority;

@@ -19,20 +19,21 @@ import io.grpc.internal.ClientStream;
 import io.grpc.internal.ClientStreamListener.RpcProgress;
 import io.grpc.internal.ConnectionClientTransport;
 import io.grpc.internal.DisconnectError;
-import io.grpc.internal.GoAwayDisconnectError;
-import io.grpc.internal.SimpleDisconnectError;
 import io.grpc.internal.FailingClientStream;
+import io.grpc.internal.GoAwayDisconnectError;
 import io.grpc.internal.GrpcAttributes;
 import io.grpc.internal.GrpcUtil;
 import io.grpc.internal.Http2Ping;
 import io.grpc.internal.KeepAliveManager;
 import io.grpc.internal.ReadableBuffer;
+import io.grpc.internal.SimpleDisconnectError;
 import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.ShmHandshakeException;
+import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.ring.FrameLayout;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
@@ -338,6 +339,7 @@ public final class ShmClientTransport
       int id = nextStreamId;
       nextStreamId += 2;
       streams.put(id, ts);
+      ActiveStreams.opened();
       if (stream.shouldBeCountedForInUse() && inUseStreams++ == 0) {
         listener.transportInUse(true);
         if (keepAliveManager != null) {
@@ -357,6 +359,7 @@ public final class ShmClientTransport
     if (id < 0 || streams.remove(id) == null) {
       return;
     }
+    ActiveStreams.closed();
     Boolean counted = inUse.remove(id);
     if (Boolean.TRUE.equals(counted) && --inUseStreams == 0) {
       listener.transportInUse(false);
@@ -655,5 +658,9 @@ public final class ShmClientTransport
       }
       notifyTerminated();
     }
+  }
+
+  ShmTransportConfig config() {
+    return config;
   }
 }

@@ -5,10 +5,12 @@ import io.grpc.Status;
 import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.ReadableBuffers;
 import io.grpc.internal.WritableBuffer;
+import io.grpc.internal.WritableBufferAllocator;
 import io.grpcshm.IdleStrategy;
 import io.grpcshm.internal.handshake.HandshakeException;
 import io.grpcshm.internal.handshake.HandshakeMessage;
 import io.grpcshm.internal.handshake.RegionLayout;
+import io.grpcshm.internal.movement.MoveContext;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.NativeException;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
@@ -318,7 +320,7 @@ public final class ShmConnection {
       }
       ByteBuffer body = FrameCodec.newBody(16);
       body.putInt(shm.segmentId).putInt(length).putLong(shm.offset);
-      shm.handOver();
+      shm.handOver(); // waits for data movers still writing into it
       boolean sent = send(FrameLayout.TYPE_DATA_BLOCK, flags, streamId, body.array(), 0, 16);
       if (!sent) {
         freeTxExtent(shm.segmentId, shm.offset);
@@ -349,7 +351,7 @@ public final class ShmConnection {
    * ring); large ones an extent of the pool or of a persistent segment, so the framer writes the
    * message straight into shared memory.
    */
-  WritableBuffer allocate(int capacityHint) {
+  WritableBuffer allocate(int capacityHint, MoveContext moves) {
     int hint = Math.max(capacityHint, 0);
     if (hint <= inlineThreshold) {
       // Known-length messages ask for exactly their size; streams of unknown length ask per
@@ -359,14 +361,21 @@ public final class ShmConnection {
     if (state.get() == State.OPEN) {
       long offset = txPool.allocate(hint);
       if (offset >= 0) {
-        return new ShmWritableBuffer(this, 0, offset, txPoolMemory.asSlice(offset, hint));
+        return new ShmWritableBuffer(this, 0, offset, txPoolMemory.asSlice(offset, hint),
+            moves);
       }
       TxSegment segment = acquireSegment(hint);
       if (segment != null) {
-        return new ShmWritableBuffer(this, segment.id, 0, segment.memory.asSlice(0, hint));
+        return new ShmWritableBuffer(this, segment.id, 0, segment.memory.asSlice(0, hint),
+            moves);
       }
     }
     return new HeapWritableBuffer(Math.min(hint, MAX_HEAP_CHUNK));
+  }
+
+  /** grpc's buffer allocator for one stream, whose data-movement settings its buffers carry. */
+  WritableBufferAllocator allocator(MoveContext moves) {
+    return hint -> allocate(hint, moves);
   }
 
   /** Returns an extent we allocated (never sent, or released by the peer). */

@@ -9,6 +9,7 @@ import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpc.internal.WritableBuffer;
+import io.grpcshm.internal.movement.MoveContext;
 
 /** The server half of a call over shared memory. */
 final class ShmServerStream extends AbstractServerStream {
@@ -19,10 +20,11 @@ final class ShmServerStream extends AbstractServerStream {
   private final String authority;
   private final TransportTracer transportTracer;
 
-  ShmServerStream(ShmServerTransport transport, int streamId, StatsTraceContext statsTraceCtx,
-      TransportTracer transportTracer, int maxInboundMessageSize, Attributes attributes,
-      String authority) {
-    super(transport.connection()::allocate, statsTraceCtx);
+  ShmServerStream(ShmServerTransport transport, int streamId, String method,
+      StatsTraceContext statsTraceCtx, TransportTracer transportTracer, int maxInboundMessageSize,
+      Attributes attributes, String authority) {
+    super(transport.connection().allocator(
+        MoveContext.server(method, transport.config().movement())), statsTraceCtx);
     this.transport = transport;
     this.attributes = attributes;
     this.authority = authority;

@@ -13,14 +13,15 @@ import io.grpc.ServerStreamTracer;
 import io.grpc.Status;
 import io.grpc.internal.GrpcAttributes;
 import io.grpc.internal.GrpcUtil;
-import io.grpc.internal.SharedResourceHolder;
 import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.ServerTransport;
 import io.grpc.internal.ServerTransportListener;
+import io.grpc.internal.SharedResourceHolder;
 import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
+import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.ring.FrameLayout;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -114,7 +115,9 @@ public final class ShmServerTransport implements ServerTransport {
 
   @GuardedBy("lock")
   void removeStream(ShmServerStream.TransportState ts) {
-    streams.remove(ts.streamId);
+    if (streams.remove(ts.streamId) != null) {
+      ActiveStreams.closed();
+    }
     if (goAwaySent && streams.isEmpty()) {
       connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
     }
@@ -231,10 +234,11 @@ public final class ShmServerTransport implements ServerTransport {
         Metadata headers = md.metadata();
         StatsTraceContext statsTraceCtx =
             StatsTraceContext.newServerContext(tracerFactories, method, headers);
-        ShmServerStream stream = new ShmServerStream(ShmServerTransport.this, streamId,
+        ShmServerStream stream = new ShmServerStream(ShmServerTransport.this, streamId, method,
             statsTraceCtx, transportTracer, config.maxInboundMessageSize(), attributes,
             authority);
         streams.put(streamId, stream.transportState());
+        ActiveStreams.opened();
         listener.streamCreated(stream, method, headers);
         stream.transportState().onStreamAllocated();
       }
@@ -267,5 +271,9 @@ public final class ShmServerTransport implements ServerTransport {
       listener.transportTerminated();
       SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
     }
+  }
+
+  ShmTransportConfig config() {
+    return config;
   }
 }

@@ -1,5 +1,6 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.DataMovement;
 import io.grpcshm.IdleStrategy;
 import io.grpcshm.PeerAuthorizationPolicy;
 import io.grpc.internal.GrpcUtil;
@@ -14,6 +15,7 @@ import java.util.Objects;
  *     pool cannot hold; beyond this, payloads travel inline through the ring in chunks
  * @param inlineThreshold payloads up to this size are copied through the ring instead of a block
  * @param streamWindow per-stream flow-control window in bytes
+ * @param movement how large off-heap payloads are moved into shared memory
  */
 public record ShmTransportConfig(
     int ringCapacity,
@@ -25,7 +27,8 @@ public record ShmTransportConfig(
     PeerAuthorizationPolicy peerPolicy,
     int maxInboundMessageSize,
     int maxInboundMetadataSize,
-    long handshakeTimeoutMillis) {
+    long handshakeTimeoutMillis,
+    DataMovement movement) {
 
   public static final int DEFAULT_RING_CAPACITY = 1 << 20;
   public static final long DEFAULT_POOL_SIZE = 256L << 20;
@@ -36,6 +39,7 @@ public record ShmTransportConfig(
   public ShmTransportConfig {
     Objects.requireNonNull(idleStrategy, "idleStrategy");
     Objects.requireNonNull(peerPolicy, "peerPolicy");
+    Objects.requireNonNull(movement, "movement");
     if (!io.grpcshm.internal.ring.RingDescriptor.isValidCapacity(ringCapacity)
         || ringCapacity < io.grpcshm.internal.handshake.RegionLayout.MIN_RING_CAPACITY) {
       throw new IllegalArgumentException("ring capacity must be a power of two between "
@@ -69,42 +73,49 @@ public record ShmTransportConfig(
         PeerAuthorizationPolicy.sameUser(),
         GrpcUtil.DEFAULT_MAX_MESSAGE_SIZE,
         GrpcUtil.DEFAULT_MAX_HEADER_LIST_SIZE,
-        5_000);
+        5_000,
+        DataMovement.defaults());
   }
 
   public ShmTransportConfig withMaxInboundMessageSize(int size) {
     return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
         streamWindow, idleStrategy, peerPolicy, size, maxInboundMetadataSize,
-        handshakeTimeoutMillis);
+        handshakeTimeoutMillis, movement);
   }
 
   public ShmTransportConfig withMaxInboundMetadataSize(int size) {
     return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
         streamWindow, idleStrategy, peerPolicy, maxInboundMessageSize, size,
-        handshakeTimeoutMillis);
+        handshakeTimeoutMillis, movement);
   }
 
   public ShmTransportConfig withIdleStrategy(IdleStrategy strategy) {
     return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
         streamWindow, strategy, peerPolicy, maxInboundMessageSize, maxInboundMetadataSize,
-        handshakeTimeoutMillis);
+        handshakeTimeoutMillis, movement);
   }
 
   public ShmTransportConfig withPeerPolicy(PeerAuthorizationPolicy policy) {
     return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
         streamWindow, idleStrategy, policy, maxInboundMessageSize, maxInboundMetadataSize,
-        handshakeTimeoutMillis);
+        handshakeTimeoutMillis, movement);
   }
 
   public ShmTransportConfig withSizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
     return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes,
         Math.min(inlineThreshold, ringCapacity / 8), streamWindow, idleStrategy, peerPolicy,
-        maxInboundMessageSize, maxInboundMetadataSize, handshakeTimeoutMillis);
+        maxInboundMessageSize, maxInboundMetadataSize, handshakeTimeoutMillis, movement);
+  }
+
+  public ShmTransportConfig withMovement(DataMovement movement) {
+    return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
+        streamWindow, idleStrategy, peerPolicy, maxInboundMessageSize, maxInboundMetadataSize,
+        handshakeTimeoutMillis, movement);
   }
 
   public ShmTransportConfig withStreamWindow(int window) {
     return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
         window, idleStrategy, peerPolicy, maxInboundMessageSize, maxInboundMetadataSize,
-        handshakeTimeoutMillis);
+        handshakeTimeoutMillis, movement);
   }
 }

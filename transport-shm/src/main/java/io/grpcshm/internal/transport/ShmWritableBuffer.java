@@ -1,28 +1,39 @@
 package io.grpcshm.internal.transport;
 
 import io.grpc.internal.WritableBuffer;
+import io.grpcshm.internal.movement.BulkSession;
+import io.grpcshm.internal.movement.BulkTarget;
+import io.grpcshm.internal.movement.MoveContext;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * An outgoing payload written by grpc's framer straight into shared memory (the one copy on the
- * send side). Ownership passes to the peer when the transport sends it; until then
- * {@link #release()} returns the extent to our pool.
+ * send side), or by a data mover ({@link BulkTarget}). Ownership passes to the peer when the
+ * transport sends it; until then {@link #release()} returns the extent to our pool. Moves still
+ * in flight are completed before either.
  */
-final class ShmWritableBuffer implements WritableBuffer {
+final class ShmWritableBuffer implements WritableBuffer, BulkTarget {
   final ShmConnection connection;
   final int segmentId;
   final long offset;
   private final MemorySegment target;
+  private final MoveContext moveContext;
   private int written;
   private boolean handedOver;
   private boolean released;
+  /** Moves in flight into this buffer; null when none. Guarded by this. */
+  private List<BulkSession.Move> moves;
 
-  ShmWritableBuffer(ShmConnection connection, int segmentId, long offset, MemorySegment target) {
+  ShmWritableBuffer(ShmConnection connection, int segmentId, long offset, MemorySegment target,
+      MoveContext moveContext) {
     this.connection = connection;
     this.segmentId = segmentId;
     this.offset = offset;
     this.target = target;
+    this.moveContext = moveContext;
   }
 
   @Override
@@ -30,6 +41,7 @@ final class ShmWritableBuffer implements WritableBuffer {
     if (length > writableBytes()) {
       throw new IndexOutOfBoundsException("write of " + length + " with " + writableBytes() + " free");
     }
+    BulkSession.wrote(this);
     ParallelCopy.copy(src, srcIndex, target, written, length);
     written += length;
   }
@@ -39,6 +51,7 @@ final class ShmWritableBuffer implements WritableBuffer {
     if (writableBytes() < 1) {
       throw new IndexOutOfBoundsException("buffer full");
     }
+    BulkSession.wrote(this);
     target.set(ValueLayout.JAVA_BYTE, written++, b);
   }
 
@@ -54,14 +67,61 @@ final class ShmWritableBuffer implements WritableBuffer {
 
   /** Marks the extent as now owned by the peer (sent in a DATA_BLOCK frame). */
   void handOver() {
+    BulkSession.awaitMoves(this);
     handedOver = true;
   }
 
   @Override
   public void release() {
     if (!handedOver && !released) {
+      BulkSession.awaitMoves(this); // a mover must not write into an extent we reuse
       released = true;
       connection.freeTxExtent(segmentId, offset);
     }
+  }
+
+  // BulkTarget
+
+  @Override
+  public MemorySegment memory() {
+    return target;
+  }
+
+  @Override
+  public long written() {
+    return written;
+  }
+
+  @Override
+  public void advance(long n) {
+    if (n < 0 || n > writableBytes()) {
+      throw new IndexOutOfBoundsException("advance by " + n + " with " + writableBytes() + " free");
+    }
+    written += (int) n;
+  }
+
+  @Override
+  public boolean writable() {
+    return !handedOver && !released;
+  }
+
+  @Override
+  public MoveContext context() {
+    return moveContext;
+  }
+
+  @Override
+  public synchronized void addMove(BulkSession.Move move) {
+    if (moves == null) {
+      moves = new ArrayList<>(2);
+    }
+    moves.add(move);
+  }
+
+  @Override
+  public synchronized List<BulkSession.Move> takeMoves() {
+    List<BulkSession.Move> m = moves;
+    moves = null;
+    return m;
   }
 }

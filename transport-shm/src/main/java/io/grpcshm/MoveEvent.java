@@ -1,0 +1,28 @@
+package io.grpcshm;
+
+import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverKind;
+
+/**
+ * One payload moved into shared memory.
+ *
+ * @param method full method name of the call ({@code pkg.Service/Method})
+ * @param bytes payload bytes moved
+ * @param mover the mover that was chosen (the copy itself ran on the CPU if
+ *     {@link #cpuFallback})
+ * @param cacheInjection whether the mover was asked to leave the data in the cache
+ * @param mode the execution mode the move ran in
+ * @param basis how the mover was chosen: {@code model}, {@code fallback} (the policy's
+ *     size-threshold rule, see {@link #note}), {@code fixed} ({@link DataMovement#withFixedMover})
+ *     or {@code threshold} (below {@link DataMovement#withThreshold}: CPU without a decision)
+ * @param predictedMicros the policy's predicted latency, µs; NaN without a model prediction
+ * @param observedMicros decision to completion as seen by the sender, µs (for async and
+ *     pipelined moves this includes the work the sender overlapped with the move)
+ * @param cpuFallback the chosen mover was unavailable, refused or failed the copy, and the CPU
+ *     copied the payload instead (nothing is lost: the whole range is copied again)
+ * @param note empty, or what went differently (why the CPU copied; why the policy used its
+ *     fallback rule)
+ */
+public record MoveEvent(String method, long bytes, MoverKind mover, boolean cacheInjection,
+    Mode mode, String basis, double predictedMicros, double observedMicros, boolean cpuFallback,
+    String note) {}

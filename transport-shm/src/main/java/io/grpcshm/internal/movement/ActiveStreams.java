@@ -1,0 +1,22 @@
+package io.grpcshm.internal.movement;
+
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** Shared-memory streams open in this process: the policy's concurrency signal. */
+public final class ActiveStreams {
+  private ActiveStreams() {}
+
+  private static final AtomicInteger COUNT = new AtomicInteger();
+
+  public static int count() {
+    return COUNT.get();
+  }
+
+  public static void opened() {
+    COUNT.incrementAndGet();
+  }
+
+  public static void closed() {
+    COUNT.decrementAndGet();
+  }
+}

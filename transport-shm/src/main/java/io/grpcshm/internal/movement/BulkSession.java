@@ -1,0 +1,294 @@
+package io.grpcshm.internal.movement;
+
+import io.grpcshm.DataMovement;
+import io.grpcshm.MoveEvent;
+import io.grpcshm.MoveTracer;
+import io.grpcshm.dsa.Batch;
+import io.grpcshm.dsa.Completion;
+import io.grpcshm.dsa.DataMover;
+import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.policy.Decision;
+import io.grpcshm.policy.PolicyEngine;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One thread's bulk writes (the engine behind {@link io.grpcshm.BulkWriter}): which transport
+ * buffer received the bytes since {@link #mark()}, the moves this thread started and not yet
+ * collected, and {@link DataMovement#scopedMode} overrides.
+ *
+ * <p>A move is attached to its target buffer as well as to this session, because grpc may send
+ * the buffer before the marshaller returns (framer full) or after it, from another thread (flow
+ * control): {@link #awaitMoves} runs before any hand-over or release of a buffer, and
+ * {@link #finish()} before the marshaller returns, so the source may be freed after it.
+ */
+public final class BulkSession {
+  private static final Logger LOG = Logger.getLogger(BulkSession.class.getName());
+  private static final ThreadLocal<BulkSession> CURRENT =
+      ThreadLocal.withInitial(BulkSession::new);
+  /** A pipelined move is cut into a batch of chunks of at least this size. */
+  static final long PIPELINE_CHUNK = 1 << 20;
+
+  private boolean armed;
+  private BulkTarget target;
+  /** Buffers that got moves from this thread since the last {@link #finish()}. */
+  private final List<BulkTarget> touched = new ArrayList<>(4);
+  private Mode[] modes = new Mode[4];
+  private int modeDepth;
+
+  private BulkSession() {}
+
+  public static void mark() {
+    BulkSession s = CURRENT.get();
+    s.armed = true;
+    s.target = null;
+  }
+
+  /** Transport buffers report every write; only the first after {@link #mark()} matters. */
+  public static void wrote(BulkTarget buffer) {
+    BulkSession s = CURRENT.get();
+    if (s.armed) {
+      s.target = buffer;
+    }
+  }
+
+  public static boolean tryMove(ByteBuffer src) {
+    BulkSession s = CURRENT.get();
+    BulkTarget t = s.armed ? s.target : null;
+    s.armed = false;
+    s.target = null;
+    if (t == null || !src.isDirect() || !t.writable()) {
+      return false;
+    }
+    long n = src.remaining();
+    MemorySegment dst = t.memory();
+    long at = t.written();
+    if (n > dst.byteSize() - at) {
+      return false;
+    }
+    if (n > 0) {
+      s.move(t, MemorySegment.ofBuffer(src), src, dst, at, n);
+      t.advance(n);
+      src.position(src.limit());
+    }
+    return true;
+  }
+
+  public static void finish() {
+    BulkSession s = CURRENT.get();
+    s.armed = false;
+    s.target = null;
+    for (int i = 0; i < s.touched.size(); i++) {
+      awaitMoves(s.touched.get(i));
+    }
+    s.touched.clear();
+  }
+
+  public static DataMovement.ModeScope pushMode(Mode mode) {
+    BulkSession s = CURRENT.get();
+    if (s.modeDepth == s.modes.length) {
+      s.modes = java.util.Arrays.copyOf(s.modes, s.modeDepth * 2);
+    }
+    int depth = s.modeDepth;
+    s.modes[s.modeDepth++] = mode;
+    return () -> {
+      if (CURRENT.get() != s || s.modeDepth != depth + 1) {
+        throw new IllegalStateException("mode scopes must be closed in order, on their thread");
+      }
+      s.modes[--s.modeDepth] = null;
+    };
+  }
+
+  /**
+   * Completes every move into {@code buffer} (falling back to a CPU copy where a mover failed).
+   * Called before the buffer is sent or released, on whatever thread does that.
+   */
+  public static void awaitMoves(BulkTarget buffer) {
+    List<Move> moves = buffer.takeMoves();
+    if (moves != null) {
+      for (int i = 0; i < moves.size(); i++) {
+        moves.get(i).complete();
+      }
+    }
+  }
+
+  private void move(BulkTarget t, MemorySegment from, ByteBuffer keepAlive, MemorySegment dst,
+      long at, long n) {
+    MoveContext ctx = t.context();
+    DataMovement dm = ctx.movement();
+    Mode mode = modeDepth > 0 ? modes[modeDepth - 1]
+        : ctx.callMode() != null ? ctx.callMode() : dm.configuredMode();
+    if (n < dm.threshold()) {
+      MemorySegment.copy(from, 0, dst, at, n);
+      return;
+    }
+    long t0 = System.nanoTime();
+    MoverKind kind;
+    boolean inject = false;
+    String basis;
+    double predicted = Double.NaN;
+    String note = "";
+    PolicyEngine policy = dm.fixedMover() == null ? dm.policy() : null;
+    if (policy != null) {
+      Decision d = policy.decide(n, ctx.reuseWindow());
+      kind = d.mover();
+      inject = d.cacheInjection();
+      basis = d.basis() == Decision.Basis.MODEL ? "model" : "fallback";
+      predicted = d.predictedMicros();
+      note = d.reason();
+      if (mode == null) {
+        mode = d.modeHint();
+      }
+    } else {
+      kind = dm.fixedMover() == null ? MoverKind.CPU : dm.fixedMover();
+      basis = "fixed";
+    }
+    if (mode == null) {
+      mode = Mode.SYNC;
+    }
+    Move m = new Move(dm, ctx.method(), from, keepAlive, dst, at, n, kind, inject, mode, basis,
+        predicted, note, t0);
+    DataMover mover = dm.movers().get(kind);
+    if (mover == null || !mover.isAvailable()) {
+      m.cpuCopy(kind + " unavailable: " + (mover == null ? "no such mover"
+          : mover.unavailableReason()));
+      return;
+    }
+    try {
+      if (mode == Mode.PIPELINED && n > PIPELINE_CHUNK && mover.maxBatchSize() > 1) {
+        m.completion = mover.submit(chunked(from, dst, at, n, inject, mover.maxBatchSize()));
+      } else {
+        m.completion = mover.submit(from, 0, dst, at, n, inject);
+      }
+    } catch (RuntimeException e) {
+      m.cpuCopy(kind + " refused the copy: " + e.getMessage());
+      return;
+    }
+    if (mode == Mode.SYNC) {
+      m.complete();
+    } else {
+      t.addMove(m);
+      if (!touched.contains(t)) {
+        touched.add(t);
+      }
+    }
+  }
+
+  private static Batch chunked(MemorySegment from, MemorySegment dst, long at, long n,
+      boolean inject, int maxBatch) {
+    long chunk = Math.max(PIPELINE_CHUNK, (n + maxBatch - 1) / maxBatch);
+    int count = (int) ((n + chunk - 1) / chunk);
+    Batch b = new Batch(count).cacheInjection(inject);
+    for (long off = 0; off < n; off += chunk) {
+      b.add(from, off, dst, at + off, Math.min(chunk, n - off));
+    }
+    return b;
+  }
+
+  /** One payload's move: in flight until {@link #complete()}. */
+  public static final class Move {
+    private final DataMovement movement;
+    private final String method;
+    private final MemorySegment from;
+    /** Keeps the source's memory reachable (a direct buffer's cleaner) until completion. */
+    @SuppressWarnings("unused")
+    private ByteBuffer keepAlive;
+    private final MemorySegment dst;
+    private final long at;
+    private final long length;
+    private final MoverKind kind;
+    private final boolean inject;
+    private final Mode mode;
+    private final String basis;
+    private final double predicted;
+    private final String decisionNote;
+    private final long startNanos;
+    private Completion completion;
+    private boolean done;
+
+    Move(DataMovement movement, String method, MemorySegment from, ByteBuffer keepAlive,
+        MemorySegment dst, long at, long length, MoverKind kind, boolean inject, Mode mode,
+        String basis, double predicted, String decisionNote, long startNanos) {
+      this.movement = movement;
+      this.method = method;
+      this.from = from;
+      this.keepAlive = keepAlive;
+      this.dst = dst;
+      this.at = at;
+      this.length = length;
+      this.kind = kind;
+      this.inject = inject;
+      this.mode = mode;
+      this.basis = basis;
+      this.predicted = predicted;
+      this.decisionNote = decisionNote;
+      this.startNanos = startNanos;
+    }
+
+    /** Waits for the mover; on failure copies the whole range on the CPU (idempotent). */
+    synchronized void complete() {
+      if (done) {
+        return;
+      }
+      String failure = null;
+      Completion c = completion;
+      try {
+        c.await(movement.waitStrategy());
+        if (!c.isSuccess()) {
+          failure = kind + " failed: " + c.statusName() + " after " + c.bytesCompleted() + " of "
+              + length + " bytes";
+        }
+      } catch (RuntimeException e) {
+        failure = kind + " failed: " + e;
+      } finally {
+        try {
+          c.release();
+        } catch (RuntimeException e) {
+          LOG.log(Level.FINE, "could not release a completion handle", e);
+        }
+      }
+      if (failure != null) {
+        cpuCopy(failure);
+      } else {
+        finish("");
+      }
+    }
+
+    private void cpuCopy(String why) {
+      MemorySegment.copy(from, ValueLayout.JAVA_BYTE, 0, dst, ValueLayout.JAVA_BYTE, at, length);
+      LOG.log(Level.FINE, "{0}: copied {1} bytes on the CPU instead", new Object[] {why, length});
+      finish(why);
+    }
+
+    /** @param note empty, or why the CPU copied instead of the chosen mover */
+    private void finish(String note) {
+      done = true;
+      keepAlive = null;
+      long nanos = System.nanoTime() - startNanos;
+      boolean fellBack = !note.isEmpty();
+      movement.count(kind, length, nanos, fellBack);
+      String fullNote = decisionNote.isEmpty() ? note
+          : note.isEmpty() ? decisionNote : note + "; policy: " + decisionNote;
+      if (LOG.isLoggable(Level.FINE)) {
+        LOG.log(Level.FINE, "{0}: {1} bytes by {2}{3} {4} ({5}): predicted {6} us, observed {7}"
+            + " us{8}", new Object[] {method, length, kind, inject ? "+inject" : "", mode, basis,
+                predicted, nanos / 1000.0, fullNote.isEmpty() ? "" : "; " + fullNote});
+      }
+      MoveTracer tracer = movement.tracer();
+      if (tracer != null) {
+        try {
+          tracer.onMove(new MoveEvent(method, length, kind, inject, mode, basis, predicted,
+              nanos / 1000.0, fellBack, fullNote));
+        } catch (RuntimeException e) {
+          LOG.log(Level.WARNING, "MoveTracer threw; ignored", e);
+        }
+      }
+    }
+  }
+}

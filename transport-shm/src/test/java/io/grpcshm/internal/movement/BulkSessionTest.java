@@ -1,0 +1,214 @@
+package io.grpcshm.internal.movement;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpcshm.DataMovement;
+import io.grpcshm.MoveEvent;
+import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.dsa.MoverRegistry;
+import io.grpcshm.dsa.internal.SoftwareCopyEngine;
+import io.grpcshm.policy.CallFeatures;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The bulk-write protocol against a fake transport buffer, with a pausable software engine. */
+class BulkSessionTest {
+  private static final int SIZE = 3 << 20;
+  private static MoverRegistry movers;
+  private static SoftwareCopyEngine.Faults faults;
+  private final List<MoveEvent> events = new CopyOnWriteArrayList<>();
+  private final DataMovement software = DataMovement.cpuOnly()
+      .withFixedMover(MoverKind.SOFTWARE, movers()).withTracer(events::add);
+
+  private static MoverRegistry movers() {
+    if (movers == null) {
+      movers = MoverRegistry.open(MoverRegistry.Options.defaults().dsa(false).calibrate(false));
+      faults = movers.softwareFaults().orElseThrow();
+    }
+    return movers;
+  }
+
+  @BeforeAll
+  static void open() {
+    movers();
+  }
+
+  @AfterAll
+  static void close() {
+    movers.close();
+  }
+
+  @AfterEach
+  void resume() {
+    faults.pauseWorkers(false);
+    BulkSession.finish();
+  }
+
+  /** A transport buffer over plain native memory. */
+  static final class FakeBuffer implements BulkTarget {
+    final Arena arena = Arena.ofShared();
+    final MemorySegment memory;
+    final MoveContext context;
+    long written;
+    boolean sent;
+    List<BulkSession.Move> moves = new ArrayList<>();
+
+    FakeBuffer(long size, DataMovement movement, Mode callMode) {
+      memory = arena.allocate(size, 64);
+      context = new MoveContext("test/Method", movement, callMode, CallFeatures.REUSE_UNKNOWN);
+    }
+
+    void writeHeader() {
+      BulkSession.wrote(this);
+      memory.set(ValueLayout.JAVA_BYTE, written++, (byte) 0x0a);
+    }
+
+    void send() {
+      BulkSession.awaitMoves(this);
+      sent = true;
+    }
+
+    @Override public MemorySegment memory() { return memory; }
+    @Override public long written() { return written; }
+    @Override public void advance(long n) { written += n; }
+    @Override public boolean writable() { return !sent; }
+    @Override public MoveContext context() { return context; }
+    @Override public synchronized void addMove(BulkSession.Move m) { moves.add(m); }
+
+    @Override
+    public synchronized List<BulkSession.Move> takeMoves() {
+      List<BulkSession.Move> m = moves.isEmpty() ? null : moves;
+      moves = new ArrayList<>();
+      return m;
+    }
+  }
+
+  private static ByteBuffer offHeap(int size, long seed) {
+    byte[] b = new byte[size];
+    new SplittableRandom(seed).nextBytes(b);
+    return ByteBuffer.allocateDirect(size).put(b).flip();
+  }
+
+  private static void assertCopied(ByteBuffer src, FakeBuffer buffer, long at) {
+    byte[] expected = new byte[src.capacity()];
+    src.duplicate().clear().get(expected);
+    byte[] actual = buffer.memory.asSlice(at, expected.length).toArray(ValueLayout.JAVA_BYTE);
+    assertArrayEquals(expected, actual);
+  }
+
+  @Test
+  void onlyABufferThatReceivedTheBytesSinceMarkIsATarget() {
+    FakeBuffer buffer = new FakeBuffer(SIZE + 64, software, Mode.SYNC);
+    ByteBuffer src = offHeap(SIZE, 1);
+    assertFalse(BulkSession.tryMove(src), "nothing written since no mark");
+    buffer.writeHeader();
+    assertFalse(BulkSession.tryMove(src), "written before mark()");
+    BulkSession.mark();
+    BulkSession.wrote(null); // e.g. a heap buffer took the header
+    assertFalse(BulkSession.tryMove(src));
+    BulkSession.mark();
+    buffer.writeHeader();
+    assertFalse(BulkSession.tryMove(ByteBuffer.allocate(SIZE)), "heap sources are not moved");
+    BulkSession.mark();
+    buffer.writeHeader();
+    assertFalse(BulkSession.tryMove(offHeap(SIZE + 64, 2)), "larger than the free room");
+    assertEquals(0, src.position(), "nothing consumed");
+    assertTrue(events.isEmpty());
+    assertEquals(3, buffer.written, "only the three headers");
+  }
+
+  @Test
+  void syncWaitsAsyncAndPipelinedReturnAtOnceAndCompleteAtFinish() throws Exception {
+    for (Mode mode : Mode.values()) {
+      events.clear();
+      FakeBuffer buffer = new FakeBuffer(SIZE + 64, software, mode);
+      ByteBuffer src = offHeap(SIZE, mode.ordinal());
+      faults.pauseWorkers(true);
+      CountDownLatch returned = new CountDownLatch(1);
+      Thread sender = Thread.ofPlatform().start(() -> {
+        BulkSession.mark();
+        buffer.writeHeader();
+        assertTrue(BulkSession.tryMove(src));
+        returned.countDown();
+        BulkSession.finish();
+      });
+      boolean returnedWhilePaused = returned.await(300, TimeUnit.MILLISECONDS);
+      assertEquals(mode != Mode.SYNC, returnedWhilePaused, mode + ": tryMove returned while the "
+          + "engine was paused");
+      assertTrue(events.isEmpty(), mode + ": completed while paused: " + events);
+      faults.pauseWorkers(false);
+      sender.join(10_000);
+      assertFalse(sender.isAlive());
+      assertEquals(1 + SIZE, buffer.written);
+      assertEquals(SIZE, src.position(), "source consumed");
+      assertCopied(src, buffer, 1);
+      assertEquals(1, events.size());
+      assertEquals(mode, events.get(0).mode());
+      assertFalse(events.get(0).cpuFallback(), events.get(0).note());
+    }
+  }
+
+  @Test
+  void sendingABufferCompletesItsMovesFirst() throws Exception {
+    FakeBuffer buffer = new FakeBuffer(SIZE + 64, software, Mode.ASYNC);
+    ByteBuffer src = offHeap(SIZE, 7);
+    faults.pauseWorkers(true);
+    BulkSession.mark();
+    buffer.writeHeader();
+    assertTrue(BulkSession.tryMove(src));
+    // grpc's framer may send the buffer from another thread before the marshaller finishes.
+    Thread transport = Thread.ofPlatform().start(buffer::send);
+    transport.join(200);
+    assertTrue(transport.isAlive(), "send waits for the move");
+    faults.pauseWorkers(false);
+    transport.join(10_000);
+    assertTrue(buffer.sent);
+    assertCopied(src, buffer, 1);
+    assertEquals(1, events.size());
+    BulkSession.finish(); // nothing left: the transport completed it
+    assertEquals(1, events.size());
+    assertNull(buffer.takeMoves());
+  }
+
+  @Test
+  void modeScopesOverrideTheCallAndNest() {
+    FakeBuffer buffer = new FakeBuffer(4L * SIZE, software, Mode.SYNC);
+    try (DataMovement.ModeScope outer = DataMovement.scopedMode(Mode.ASYNC)) {
+      move(buffer, 1);
+      try (DataMovement.ModeScope inner = DataMovement.scopedMode(Mode.PIPELINED)) {
+        move(buffer, 2);
+      }
+      move(buffer, 3);
+    }
+    move(buffer, 4);
+    BulkSession.finish();
+    // Events come at completion (async ones at finish()); sizes tell the moves apart.
+    assertEquals(List.of(Mode.ASYNC, Mode.PIPELINED, Mode.ASYNC, Mode.SYNC),
+        events.stream().sorted(java.util.Comparator.comparingLong(MoveEvent::bytes))
+            .map(MoveEvent::mode).toList());
+  }
+
+  private static void move(FakeBuffer buffer, long seed) {
+    BulkSession.mark();
+    buffer.writeHeader();
+    ByteBuffer src = offHeap(SIZE / 2 + (int) seed, seed);
+    assertTrue(BulkSession.tryMove(src));
+  }
+}
