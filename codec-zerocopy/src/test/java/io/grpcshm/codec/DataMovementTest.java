@@ -270,7 +270,7 @@ class DataMovementTest {
   }
 
   @Test
-  void heapPayloadsAndOtherTransportsAreNotMoved() {
+  void heapPayloadsAreCopiedOnTheCpuAndOtherTransportsNotMoved() {
     List<MoveEvent> events = new CopyOnWriteArrayList<>();
     DataMovement movement = DataMovement.of(policy, movers).withTracer(events::add);
     Function<TransportMode, ManagedChannel> open = mode -> channel(movement, mode);
@@ -278,7 +278,12 @@ class DataMovementTest {
     ManagedChannel shm = open.apply(TransportMode.SHM_ONLY);
     Blob heap = TestMessages.blob(LARGE, 3, 400);
     assertDigest(heap, stub(shm).summarize(heap));
-    assertTrue(events.isEmpty(), "heap payloads are copied by grpc's framer: " + events);
+    assertEquals(1, events.size(), "heap payloads: copied by grpc's framer, traced: " + events);
+    assertEquals("heap", events.get(0).basis());
+    assertEquals(MoverKind.CPU, events.get(0).mover());
+    // protobuf's coded stream fills its ≤ 4 KiB buffer first and writes the rest in one go.
+    assertTrue(events.get(0).bytes() > LARGE - 4096, "bytes " + events.get(0).bytes());
+    events.clear();
 
     ManagedChannel tcp = open.apply(TransportMode.TCP_ONLY);
     Blob offHeap = offHeapBlob(LARGE, 401);

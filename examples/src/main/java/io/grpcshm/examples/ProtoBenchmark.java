@@ -162,6 +162,7 @@ public final class ProtoBenchmark {
     }
     Map<String, Cell> cells = new LinkedHashMap<>();
     int[] sizes = {1, 16, 64};
+    String report;
     try {
       int rounds = opts.get("--rounds") + opts.get("--warmup-rounds");
       for (int round = 0; round < rounds; round++) {
@@ -199,6 +200,7 @@ public final class ProtoBenchmark {
       for (ManagedChannel ch : channels.values()) {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
+      report = movers.report();
       movers.close();
     }
     moverTable.append("Off-heap payloads (direct buffer), shm zero-copy, by data mover:\n");
@@ -220,7 +222,7 @@ public final class ProtoBenchmark {
           Latencies.format(sw.latencies.p50()),
           (double) cpu.latencies.p50() / pol.latencies.p50()));
     }
-    moverTable.append("movers: ").append(movers.report().strip().replace("\n", "; "))
+    moverTable.append("movers: ").append(report.strip().replace("\n", "; "))
         .append('\n');
   }
 

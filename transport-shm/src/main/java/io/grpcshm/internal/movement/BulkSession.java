@@ -118,6 +118,33 @@ public final class BulkSession {
     }
   }
 
+  /** Traces and counts a large heap payload that grpc's framer copied on the CPU. */
+  public static void heapCopied(MoveContext ctx, long bytes, long nanos) {
+    DataMovement dm = ctx.movement();
+    dm.count(MoverKind.CPU, bytes, nanos, false);
+    MoveTracer tracer = dm.tracer();
+    if (tracer != null || LOG.isLoggable(Level.FINE)) {
+      emit(tracer, new MoveEvent(ctx.method(), bytes, MoverKind.CPU, false, Mode.SYNC, "heap",
+          Double.NaN, nanos / 1000.0, false, "heap source: engines need native addresses"));
+    }
+  }
+
+  private static void emit(MoveTracer tracer, MoveEvent e) {
+    if (LOG.isLoggable(Level.FINE)) {
+      LOG.log(Level.FINE, "{0}: {1} bytes by {2}{3} {4} ({5}): predicted {6} us, observed {7}"
+          + " us{8}", new Object[] {e.method(), e.bytes(), e.mover(),
+              e.cacheInjection() ? "+inject" : "", e.mode(), e.basis(), e.predictedMicros(),
+              e.observedMicros(), e.note().isEmpty() ? "" : "; " + e.note()});
+    }
+    if (tracer != null) {
+      try {
+        tracer.onMove(e);
+      } catch (RuntimeException ex) {
+        LOG.log(Level.WARNING, "MoveTracer threw; ignored", ex);
+      }
+    }
+  }
+
   private void move(BulkTarget t, MemorySegment from, ByteBuffer keepAlive, MemorySegment dst,
       long at, long n) {
     MoveContext ctx = t.context();
@@ -275,19 +302,10 @@ public final class BulkSession {
       movement.count(kind, length, nanos, fellBack);
       String fullNote = decisionNote.isEmpty() ? note
           : note.isEmpty() ? decisionNote : note + "; policy: " + decisionNote;
-      if (LOG.isLoggable(Level.FINE)) {
-        LOG.log(Level.FINE, "{0}: {1} bytes by {2}{3} {4} ({5}): predicted {6} us, observed {7}"
-            + " us{8}", new Object[] {method, length, kind, inject ? "+inject" : "", mode, basis,
-                predicted, nanos / 1000.0, fullNote.isEmpty() ? "" : "; " + fullNote});
-      }
       MoveTracer tracer = movement.tracer();
-      if (tracer != null) {
-        try {
-          tracer.onMove(new MoveEvent(method, length, kind, inject, mode, basis, predicted,
-              nanos / 1000.0, fellBack, fullNote));
-        } catch (RuntimeException e) {
-          LOG.log(Level.WARNING, "MoveTracer threw; ignored", e);
-        }
+      if (tracer != null || LOG.isLoggable(Level.FINE)) {
+        emit(tracer, new MoveEvent(method, length, kind, inject, mode, basis, predicted,
+            nanos / 1000.0, fellBack, fullNote));
       }
     }
   }

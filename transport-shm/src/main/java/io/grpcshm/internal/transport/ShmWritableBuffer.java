@@ -42,7 +42,15 @@ final class ShmWritableBuffer implements WritableBuffer, BulkTarget {
       throw new IndexOutOfBoundsException("write of " + length + " with " + writableBytes() + " free");
     }
     BulkSession.wrote(this);
-    ParallelCopy.copy(src, srcIndex, target, written, length);
+    if (length >= moveContext.movement().threshold()) {
+      // A large heap payload: no engine can read the Java heap, so the CPU copies it; traced
+      // and counted like a mover's copy so that every large payload's path is observable.
+      long t0 = System.nanoTime();
+      ParallelCopy.copy(src, srcIndex, target, written, length);
+      BulkSession.heapCopied(moveContext, length, System.nanoTime() - t0);
+    } else {
+      ParallelCopy.copy(src, srcIndex, target, written, length);
+    }
     written += length;
   }
 
