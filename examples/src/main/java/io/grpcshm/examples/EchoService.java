@@ -28,6 +28,18 @@ final class EchoService {
           .setResponseMarshaller(BytesMarshaller.INSTANCE)
           .build();
 
+  /**
+   * Like Ack, but the server reads every byte in place when the transport allows it and answers
+   * a CRC32C of the whole request (see InPlaceChecksumMarshaller).
+   */
+  static final MethodDescriptor<byte[], byte[]> CHECKSUM =
+      MethodDescriptor.<byte[], byte[]>newBuilder()
+          .setType(MethodDescriptor.MethodType.UNARY)
+          .setFullMethodName(MethodDescriptor.generateFullMethodName(SERVICE, "Checksum"))
+          .setRequestMarshaller(InPlaceChecksumMarshaller.INSTANCE)
+          .setResponseMarshaller(BytesMarshaller.INSTANCE)
+          .build();
+
   private EchoService() {}
 
   static ServerServiceDefinition definition() {
@@ -38,6 +50,10 @@ final class EchoService {
         }))
         .addMethod(ACK, ServerCalls.asyncUnaryCall((request, responses) -> {
           responses.onNext(ack(request));
+          responses.onCompleted();
+        }))
+        .addMethod(CHECKSUM, ServerCalls.asyncUnaryCall((ack, responses) -> {
+          responses.onNext(ack); // computed by the marshaller while reading
           responses.onCompleted();
         }))
         .addMethod(DIGEST, ServerCalls.asyncUnaryCall((digest, responses) -> {
@@ -67,10 +83,25 @@ final class EchoService {
     return ack.array();
   }
 
+  /** {@value #ACK_BYTES} bytes: the request's length and the CRC32C of all its bytes. */
+  static byte[] checksumAck(int length, long crc32c) {
+    return ByteBuffer.allocate(ACK_BYTES).putInt(length).putLong(crc32c).array();
+  }
+
+  /** The ack {@code method} answers to {@code request}. */
+  static byte[] expectedAck(MethodDescriptor<byte[], byte[]> method, byte[] request) {
+    if (method == CHECKSUM) {
+      java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+      crc.update(request);
+      return checksumAck(request.length, crc.getValue());
+    }
+    return ack(request);
+  }
+
   /** True when {@code response} is what {@code method} should answer to {@code request}. */
   static boolean isExpected(MethodDescriptor<byte[], byte[]> method, byte[] request,
       byte[] expectedAck, byte[] response) {
-    // ACK and DIGEST answer the same bytes.
+    // ACK and DIGEST answer the same bytes; CHECKSUM its own (expectedAck).
     return method == ECHO ? Arrays.equals(request, response) : Arrays.equals(expectedAck, response);
   }
 
