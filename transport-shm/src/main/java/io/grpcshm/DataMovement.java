@@ -12,6 +12,7 @@ import java.util.EnumMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -46,10 +47,12 @@ public final class DataMovement {
   private final MoveTracer tracer;
   private final WaitStrategy wait;
   private final Counters counters;
+  /** False while the movers and policy are still being opened (CPU copies meanwhile). */
+  private final BooleanSupplier ready;
 
   private DataMovement(Supplier<MoverRegistry> movers, Supplier<PolicyEngine> policy,
       MoverKind fixedMover, Mode mode, int threshold, MoveTracer tracer, WaitStrategy wait,
-      Counters counters) {
+      Counters counters, BooleanSupplier ready) {
     this.movers = movers;
     this.policy = policy;
     this.fixedMover = fixedMover;
@@ -58,6 +61,7 @@ public final class DataMovement {
     this.tracer = tracer;
     this.wait = wait;
     this.counters = counters;
+    this.ready = ready;
   }
 
   /**
@@ -72,7 +76,7 @@ public final class DataMovement {
   /** CPU copies only, no policy: the behaviour of a transport without data movers. */
   public static DataMovement cpuOnly() {
     return new DataMovement(Defaults::cpuRegistry, null, MoverKind.CPU, Mode.SYNC,
-        DEFAULT_THRESHOLD, null, WaitStrategy.spin(), new Counters());
+        DEFAULT_THRESHOLD, null, WaitStrategy.spin(), new Counters(), () -> true);
   }
 
   /** This policy and these movers (the policy should have been built for these movers). */
@@ -80,7 +84,7 @@ public final class DataMovement {
     Objects.requireNonNull(policy, "policy");
     Objects.requireNonNull(movers, "movers");
     return new DataMovement(() -> movers, () -> policy, null, null, DEFAULT_THRESHOLD, null,
-        WaitStrategy.hybrid(), new Counters());
+        WaitStrategy.hybrid(), new Counters(), () -> true);
   }
 
   /** Always this mover (if available; CPU otherwise), no policy: for benchmarks and tests. */
@@ -88,13 +92,13 @@ public final class DataMovement {
     Objects.requireNonNull(mover, "mover");
     Objects.requireNonNull(registry, "registry");
     return new DataMovement(() -> registry, null, mover, mode, threshold, tracer, wait,
-        new Counters());
+        new Counters(), () -> true);
   }
 
   /** Every move of channels/servers using this configuration runs in {@code mode}. */
   public DataMovement withMode(Mode mode) {
     return new DataMovement(movers, policy, fixedMover, Objects.requireNonNull(mode, "mode"),
-        threshold, tracer, wait, counters);
+        threshold, tracer, wait, counters, ready);
   }
 
   /** Payloads smaller than this are copied on the CPU without a decision. */
@@ -102,19 +106,20 @@ public final class DataMovement {
     if (bytes < 0) {
       throw new IllegalArgumentException("threshold < 0: " + bytes);
     }
-    return new DataMovement(movers, policy, fixedMover, mode, bytes, tracer, wait, counters);
+    return new DataMovement(movers, policy, fixedMover, mode, bytes, tracer, wait, counters,
+        ready);
   }
 
   /** Called once per move, on the sending thread, after the move completed. */
   public DataMovement withTracer(MoveTracer tracer) {
     return new DataMovement(movers, policy, fixedMover, mode, threshold,
-        Objects.requireNonNull(tracer, "tracer"), wait, counters);
+        Objects.requireNonNull(tracer, "tracer"), wait, counters, ready);
   }
 
   /** How the sending thread waits for a mover's completion (default: hybrid sleep-then-poll). */
   public DataMovement withWaitStrategy(WaitStrategy wait) {
     return new DataMovement(movers, policy, fixedMover, mode, threshold, tracer,
-        Objects.requireNonNull(wait, "wait"), counters);
+        Objects.requireNonNull(wait, "wait"), counters, ready);
   }
 
   /**
@@ -173,6 +178,10 @@ public final class DataMovement {
   @Internal
   public WaitStrategy waitStrategy() { return wait; }
 
+  /** False while the default movers are being opened in the background. */
+  @Internal
+  public boolean ready() { return ready.getAsBoolean(); }
+
   /** Records one completed move. */
   @Internal
   public void count(MoverKind mover, long bytes, long nanos, boolean cpuFallback) {
@@ -213,7 +222,34 @@ public final class DataMovement {
   /** The process-wide movers and policy, opened on first use (calibration takes ~0.5 s). */
   private static final class Defaults {
     static final DataMovement INSTANCE = new DataMovement(Defaults::registry, Defaults::policy,
-        null, null, DEFAULT_THRESHOLD, null, WaitStrategy.hybrid(), new Counters());
+        null, null, DEFAULT_THRESHOLD, null, WaitStrategy.hybrid(), new Counters(),
+        Defaults::ready);
+
+    /**
+     * Opening the movers calibrates them (about a second): done on a background thread the
+     * first time a payload could use them, so no call waits for it; CPU copies meanwhile.
+     */
+    private static final java.util.concurrent.atomic.AtomicBoolean started =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    private static volatile boolean opened;
+
+    static boolean ready() {
+      if (opened) {
+        return true;
+      }
+      if (started.compareAndSet(false, true)) {
+        Thread.ofPlatform().daemon().name("grpc-shm-movers-init").start(() -> {
+          try {
+            policy();
+          } catch (RuntimeException | Error e) {
+            LOG.log(Level.WARNING, "data movers could not be opened; CPU copies only", e);
+            return;
+          }
+          opened = true;
+        });
+      }
+      return false;
+    }
 
     /** The CPU mover alone: no engine threads, no device, no calibration. */
     private static final class CpuOnly {

@@ -15,7 +15,8 @@ import io.grpcshm.dsa.MoverKind;
  * @param basis how the mover was chosen: {@code model}, {@code fallback} (the policy's
  *     size-threshold rule, see {@link #note}), {@code fixed} ({@link DataMovement#withFixedMover})
  *     or {@code heap} (a heap payload written by grpc's framer: always the CPU, since no engine
- *     can read the Java heap)
+ *     can read the Java heap), or {@code warm-up} (CPU while the default movers are opened in
+ *     the background, about a second after the first large payload)
  * @param predictedMicros the policy's predicted latency, µs; NaN without a model prediction
  * @param observedMicros decision to completion as seen by the sender, µs (for async and
  *     pipelined moves this includes the work the sender overlapped with the move)

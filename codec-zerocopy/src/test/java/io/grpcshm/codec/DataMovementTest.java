@@ -145,6 +145,25 @@ class DataMovementTest {
   }
 
   @Test
+  void theDefaultsOpenTheMoversInTheBackgroundAndCopyOnTheCpuMeanwhile() {
+    List<MoveEvent> events = new CopyOnWriteArrayList<>();
+    ManagedChannel c = channel(DataMovement.defaults().withTracer(events::add),
+        TransportMode.SHM_ONLY);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(DEADLINE_S);
+    long seed = 500;
+    while (events.isEmpty() || events.getLast().basis().equals("warm-up")) {
+      assertTrue(System.nanoTime() < deadline, "movers never became ready: " + events);
+      Blob request = offHeapBlob(LARGE, seed++);
+      assertDigest(request, stub(c).summarize(request));
+    }
+    for (MoveEvent e : events.subList(0, events.size() - 1)) {
+      assertEquals("warm-up", e.basis(), "CPU copies until the movers are open");
+      assertEquals(MoverKind.CPU, e.mover());
+    }
+    assertEquals("model", events.getLast().basis(), "then the shipped model decides");
+  }
+
+  @Test
   void everyMoverAndModeDeliversTheSameBytes() {
     for (MoverKind kind : List.of(MoverKind.CPU, MoverKind.SOFTWARE)) {
       List<MoveEvent> events = new CopyOnWriteArrayList<>();

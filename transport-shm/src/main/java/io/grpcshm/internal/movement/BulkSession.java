@@ -156,6 +156,11 @@ public final class BulkSession {
       return;
     }
     long t0 = System.nanoTime();
+    if (!dm.ready()) {
+      new Move(dm, ctx.method(), from, keepAlive, dst, at, n, MoverKind.CPU, false, Mode.SYNC,
+          "warm-up", Double.NaN, "", t0).copyOnCpu("movers are still being opened");
+      return;
+    }
     MoverKind kind;
     boolean inject = false;
     String basis;
@@ -293,8 +298,18 @@ public final class BulkSession {
       finish(why);
     }
 
+    /** A planned CPU copy (not a fallback): traced with {@code why} as its note. */
+    void copyOnCpu(String why) {
+      MemorySegment.copy(from, ValueLayout.JAVA_BYTE, 0, dst, ValueLayout.JAVA_BYTE, at, length);
+      finish("", why);
+    }
+
     /** @param note empty, or why the CPU copied instead of the chosen mover */
     private void finish(String note) {
+      finish(note, decisionNote);
+    }
+
+    private void finish(String note, String decisionNote) {
       done = true;
       keepAlive = null;
       long nanos = System.nanoTime() - startNanos;
