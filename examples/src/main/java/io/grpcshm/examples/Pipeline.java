@@ -27,7 +27,7 @@ import java.util.concurrent.TimeUnit;
  * shows the path, the data mover decision, client and server times and throughput; a summary
  * compares shared memory with TCP per size.
  *
- * <p>Usage: {@code Pipeline [--target host:port] [--sizes-mb 1,5,20,40,80,120] [--calls 3]
+ * <p>Usage: {@code Pipeline [--target host:port] [--sizes-mb 1,5,20,40,80,120] [--calls 5]
  * [--warmup-seconds 6] [--stream-batches 8]}. Without {@code --target} it starts
  * {@link PipelineServer} in a child JVM (killed when the pipeline ends, however it ends).
  */
@@ -41,7 +41,7 @@ public final class Pipeline {
   record Options(String target, List<Double> sizesMb, int calls, int warmupSeconds,
       int streamBatches) {
     static Options defaults() {
-      return new Options(null, List.of(1.0, 5.0, 20.0, 40.0, 80.0, 120.0), 3, 6, 8);
+      return new Options(null, List.of(1.0, 5.0, 20.0, 40.0, 80.0, 120.0), 5, 6, 8);
     }
 
     static Options parse(String[] args) {
@@ -230,13 +230,15 @@ public final class Pipeline {
           Latencies.format(median(shm.stream().mapToLong(CallRecord::serverNanos).toArray())),
           Latencies.format(median(tcp.stream().mapToLong(CallRecord::serverNanos).toArray())));
     }
-    out.println("medians per size; client = call time seen by the pre-processing side (send the"
-        + " batch, get the top-5 back); server = checksum + model on the inference side;"
-        + " MB/s = batch MB / client time.");
+    out.println("medians per size. client = call time seen by the pre-processing side (send the"
+        + " batch, get the top-5 back);");
+    out.println("server = CRC32C + model on the inference side; MB/s = batch MB / client time.");
+    out.println("mover = the data mover the transport's policy chose to copy the tensor into shared"
+        + " memory, its mode");
+    out.println("(+ci: cache injection) and predicted/observed microseconds; - = no mover (TCP).");
     out.println("All " + calls.size() + " results matched the client's own run of the model"
-        + " (top-5 scores bit for bit, CRC32C of the tensor bytes) and took the expected path.");
-    out.println("mover = data mover the transport's policy chose to copy the tensor into shared"
-        + " memory, its mode (+ci: cache injection), predicted/observed us; - = no mover (TCP).");
+        + " (top-5 scores bit for bit, CRC32C of the");
+    out.println("tensor bytes) and every call took the expected path.");
     for (String note : moverNotes) {
       out.println("  mover note: " + note);
     }
