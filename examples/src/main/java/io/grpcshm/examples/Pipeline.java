@@ -34,6 +34,8 @@ import java.util.concurrent.TimeUnit;
 public final class Pipeline {
   private static final Duration TIME_LIMIT = Duration.ofMinutes(3);
   private static final long CALL_DEADLINE_SECONDS = 60;
+  /** Below the 256 MiB message limit of both ends, with room for the message's other fields. */
+  static final int MAX_BATCH_MB = 250;
 
   private Pipeline() {}
 
@@ -72,6 +74,12 @@ public final class Pipeline {
       if (o.calls < 1 || o.warmupSeconds < 0 || o.streamBatches < 0 || o.sizesMb.isEmpty()) {
         throw new IllegalArgumentException("need --calls >= 1, --warmup-seconds >= 0, "
             + "--stream-batches >= 0 and at least one size: " + o);
+      }
+      for (double mb : o.sizesMb) {
+        if (!(mb > 0 && mb <= MAX_BATCH_MB)) {
+          throw new IllegalArgumentException("--sizes-mb values must be in (0, " + MAX_BATCH_MB
+              + "]: " + mb);
+        }
       }
       return o;
     }
