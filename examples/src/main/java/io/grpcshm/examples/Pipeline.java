@@ -1,0 +1,392 @@
+package io.grpcshm.examples;
+
+import io.grpc.ManagedChannel;
+import io.grpc.stub.StreamObserver;
+import io.grpcshm.ShmChannelBuilder;
+import io.grpcshm.TransportMode;
+import io.grpcshm.TransportPath;
+import io.grpcshm.codec.ZeroCopyServices;
+import io.grpcshm.examples.pipeline.InferenceGrpc;
+import io.grpcshm.examples.pipeline.InferenceResult;
+import io.grpcshm.examples.pipeline.TensorBatch;
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The multimodal pipeline example (and the README's demo): a pre-processing stage
+ * ({@link Preprocessor}) sends batches of MobileNetV2-sized image tensors, 1 to 120 MB, to an
+ * inference-like service ({@link InferenceService}, in a child JVM) over shared memory and over
+ * TCP loopback. Every result is checked against the client's own run of the same model (scores
+ * and CRC32C of the tensor bytes), every call's transport path is checked, and one line per call
+ * shows the path, the data mover decision, client and server times and throughput; a summary
+ * compares shared memory with TCP per size.
+ *
+ * <p>Usage: {@code Pipeline [--target host:port] [--sizes-mb 1,5,20,40,80,120] [--calls 5]
+ * [--warmup-seconds 6] [--stream-batches 8]}. Without {@code --target} it starts
+ * {@link PipelineServer} in a child JVM (killed when the pipeline ends, however it ends).
+ */
+public final class Pipeline {
+  private static final Duration TIME_LIMIT = Duration.ofMinutes(3);
+  private static final long CALL_DEADLINE_SECONDS = 60;
+  /** Below the 256 MiB message limit of both ends, with room for the message's other fields. */
+  static final int MAX_BATCH_MB = 250;
+
+  private Pipeline() {}
+
+  /** Command-line options. */
+  record Options(String target, List<Double> sizesMb, int calls, int warmupSeconds,
+      int streamBatches) {
+    static Options defaults() {
+      return new Options(null, List.of(1.0, 5.0, 20.0, 40.0, 80.0, 120.0), 5, 6, 8);
+    }
+
+    static Options parse(String[] args) {
+      Options o = defaults();
+      for (int i = 0; i < args.length; i++) {
+        String name = args[i];
+        if (i + 1 >= args.length) {
+          throw new IllegalArgumentException("missing value for " + name);
+        }
+        String value = args[++i];
+        o = switch (name) {
+          case "--target" -> new Options(value, o.sizesMb, o.calls, o.warmupSeconds,
+              o.streamBatches);
+          case "--sizes-mb" -> new Options(o.target, Arrays.stream(value.split(","))
+              .map(String::trim).map(Double::parseDouble).toList(), o.calls, o.warmupSeconds,
+              o.streamBatches);
+          case "--calls" -> new Options(o.target, o.sizesMb, Integer.parseInt(value),
+              o.warmupSeconds, o.streamBatches);
+          case "--warmup-seconds" -> new Options(o.target, o.sizesMb, o.calls,
+              Integer.parseInt(value), o.streamBatches);
+          case "--stream-batches" -> new Options(o.target, o.sizesMb, o.calls, o.warmupSeconds,
+              Integer.parseInt(value));
+          default -> throw new IllegalArgumentException("unknown option " + name + "; options: "
+              + "--target host:port, --sizes-mb 1,5,20, --calls N, --warmup-seconds N, "
+              + "--stream-batches N");
+        };
+      }
+      if (o.calls < 1 || o.warmupSeconds < 0 || o.streamBatches < 0 || o.sizesMb.isEmpty()) {
+        throw new IllegalArgumentException("need --calls >= 1, --warmup-seconds >= 0, "
+            + "--stream-batches >= 0 and at least one size: " + o);
+      }
+      for (double mb : o.sizesMb) {
+        if (!(mb > 0 && mb <= MAX_BATCH_MB)) {
+          throw new IllegalArgumentException("--sizes-mb values must be in (0, " + MAX_BATCH_MB
+              + "]: " + mb);
+        }
+      }
+      return o;
+    }
+  }
+
+  /** One checked call: which batch, over which path, how long. */
+  record CallRecord(long batchId, int images, int bytes, String route, TransportPath path,
+      String mover, long clientNanos, long serverNanos, boolean readInPlace,
+      InferenceResult result) {
+    double megabytesPerSecond() {
+      return bytes * 1e3 / clientNanos;
+    }
+  }
+
+  /** The result of a whole run. */
+  record Report(List<CallRecord> calls, List<CallRecord> streamed, List<String> moverNotes) {}
+
+  public static void main(String[] args) {
+    Watchdog.exitAfter(TIME_LIMIT, "pipeline");
+    // Exit explicitly either way: a failed run must not wait for lingering library threads.
+    try {
+      Options options = Options.parse(args);
+      run(options, System.out);
+      System.exit(0);
+    } catch (Throwable t) {
+      t.printStackTrace();
+      System.exit(1);
+    }
+  }
+
+  /** Runs the pipeline, printing to {@code out}; throws if any result or path is wrong. */
+  static Report run(Options options, PrintStream out) throws Exception {
+    out.printf(Locale.ROOT, "grpc-shm pipeline: pre-processing -> inference, MobileNetV2 input"
+        + " (%dx%dx%d float32, %.2f MB per image), shared memory vs TCP loopback%n",
+        Preprocessor.HEIGHT, Preprocessor.WIDTH, Preprocessor.CHANNELS,
+        Preprocessor.IMAGE_BYTES / 1e6);
+    if (options.target() != null) {
+      return runAgainst(options.target(), options, out);
+    }
+    try (ChildJvm server = ChildJvm.start("inference", PipelineServer.class, "0")) {
+      int port = server.awaitPort(Duration.ofSeconds(60));
+      out.println("client pid " + ProcessHandle.current().pid() + " -> inference server pid "
+          + server.pid() + " on port " + port);
+      return runAgainst("localhost:" + port, options, out);
+    }
+  }
+
+  private static Report runAgainst(String target, Options options, PrintStream out)
+      throws Exception {
+    try (Link shm = Link.open("shm", target, TransportMode.SHM_ONLY, TransportPath.SHARED_MEMORY);
+         Link tcp = Link.open("tcp", target, TransportMode.TCP_ONLY, TransportPath.TCP)) {
+      warmUp(List.of(shm, tcp), options.warmupSeconds(), out);
+      List<CallRecord> calls = sweep(options, shm, tcp, out);
+      List<CallRecord> streamed = new ArrayList<>();
+      if (options.streamBatches() > 0) {
+        streamed.addAll(stream(options.streamBatches(), List.of(shm, tcp), out));
+      }
+      List<String> notes = shm.decisions.notes();
+      printSummary(calls, notes, out);
+      return new Report(calls, streamed, notes);
+    }
+  }
+
+  /**
+   * Small batches on both paths first, so that the JIT has compiled grpc's call path, the model
+   * and the pre-processing before anything is timed. Results are checked like any other.
+   */
+  private static void warmUp(List<Link> routes, int seconds, PrintStream out) {
+    if (seconds == 0) {
+      return;
+    }
+    out.println("warming up both paths with 1.2 MB batches (JIT), " + seconds + " s...");
+    TensorBatch batch = Preprocessor.batch(0, 2);
+    InferenceResult.Builder expected = SyntheticModel.run(batch);
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    while (System.nanoTime() < end) {
+      for (Link route : routes) {
+        route.infer(batch, expected);
+      }
+    }
+  }
+
+  /** Each size: one batch, sent {@code calls} times over each path, alternating which goes first. */
+  private static List<CallRecord> sweep(Options options, Link shm, Link tcp, PrintStream out) {
+    out.println();
+    out.printf("%5s %7s %7s  %-13s  %-30s %10s %10s %8s  %s%n", "batch", "images", "MB", "path",
+        "mover (pred/obs)", "client", "server", "MB/s", "read in place");
+    List<CallRecord> records = new ArrayList<>();
+    long batchId = 0;
+    for (double mb : options.sizesMb()) {
+      batchId++;
+      int images = Preprocessor.imagesFor(mb);
+      TensorBatch batch = Preprocessor.batch(batchId, images);
+      // The client runs the same model over its own bytes: the server's answer must match it.
+      InferenceResult.Builder expected = SyntheticModel.run(batch);
+      for (int call = 0; call < options.calls(); call++) {
+        for (Link route : call % 2 == 0 ? List.of(shm, tcp) : List.of(tcp, shm)) {
+          CallRecord r = route.infer(batch, expected);
+          records.add(r);
+          out.printf(Locale.ROOT, "%5d %7d %7.1f  %-13s  %-30s %10s %10s %8.1f  %s%n",
+              r.batchId(), r.images(), r.bytes() / 1e6, r.path(), r.mover(),
+              Latencies.format(r.clientNanos()), Latencies.format(r.serverNanos()),
+              r.megabytesPerSecond(), r.readInPlace() ? "yes" : "no (copied)");
+        }
+      }
+    }
+    return records;
+  }
+
+  /**
+   * The bidi variant: {@code batches} batches of 8 images (4.8 MB) on one InferStream call per
+   * path, results checked in order.
+   */
+  private static List<CallRecord> stream(int batches, List<Link> routes, PrintStream out)
+      throws Exception {
+    List<TensorBatch> requests = new ArrayList<>();
+    List<InferenceResult.Builder> expected = new ArrayList<>();
+    for (int i = 0; i < batches; i++) {
+      TensorBatch batch = Preprocessor.batch(1000 + i, 8);
+      requests.add(batch);
+      expected.add(SyntheticModel.run(batch));
+    }
+    out.println();
+    List<CallRecord> all = new ArrayList<>();
+    for (Link route : routes) {
+      long start = System.nanoTime();
+      List<CallRecord> records = route.inferStream(requests, expected);
+      long nanos = System.nanoTime() - start;
+      long bytes = requests.stream().mapToLong(b -> b.getData().size()).sum();
+      out.printf(Locale.ROOT, "stream over %-13s %d batches of %.1f MB on one InferStream call:"
+          + " %s, %.1f MB/s, all results checked%n", records.getFirst().path(), batches,
+          requests.getFirst().getData().size() / 1e6, Latencies.format(nanos),
+          bytes * 1e3 / nanos);
+      all.addAll(records);
+    }
+    return all;
+  }
+
+  private static void printSummary(List<CallRecord> calls, List<String> moverNotes,
+      PrintStream out) {
+    out.println();
+    out.printf("%7s %7s %11s %11s %8s %9s %9s %11s %11s%n", "MB", "images", "shm client",
+        "tcp client", "tcp/shm", "shm MB/s", "tcp MB/s", "shm server", "tcp server");
+    List<Long> ids = calls.stream().map(CallRecord::batchId).distinct().toList();
+    for (long id : ids) {
+      List<CallRecord> shm = calls.stream()
+          .filter(c -> c.batchId() == id && c.path() == TransportPath.SHARED_MEMORY).toList();
+      List<CallRecord> tcp = calls.stream()
+          .filter(c -> c.batchId() == id && c.path() == TransportPath.TCP).toList();
+      long shmClient = median(shm.stream().mapToLong(CallRecord::clientNanos).toArray());
+      long tcpClient = median(tcp.stream().mapToLong(CallRecord::clientNanos).toArray());
+      int bytes = shm.getFirst().bytes();
+      out.printf(Locale.ROOT, "%7.1f %7d %11s %11s %7.2fx %9.1f %9.1f %11s %11s%n", bytes / 1e6,
+          shm.getFirst().images(), Latencies.format(shmClient), Latencies.format(tcpClient),
+          (double) tcpClient / shmClient, bytes * 1e3 / shmClient, bytes * 1e3 / tcpClient,
+          Latencies.format(median(shm.stream().mapToLong(CallRecord::serverNanos).toArray())),
+          Latencies.format(median(tcp.stream().mapToLong(CallRecord::serverNanos).toArray())));
+    }
+    out.println("medians per size. client = call time seen by the pre-processing side (send the"
+        + " batch, get the top-5 back);");
+    out.println("server = CRC32C + model on the inference side; MB/s = batch MB / client time.");
+    out.println("mover = the data mover the transport's policy chose to copy the tensor into shared"
+        + " memory, its mode");
+    out.println("(+ci: cache injection) and predicted/observed microseconds; - = no mover (TCP).");
+    out.println("All " + calls.size() + " results matched the client's own run of the model"
+        + " (top-5 scores bit for bit, CRC32C of the");
+    out.println("tensor bytes) and every call took the expected path.");
+    for (String note : moverNotes) {
+      out.println("  mover note: " + note);
+    }
+  }
+
+  private static long median(long[] values) {
+    long[] sorted = values.clone();
+    Arrays.sort(sorted);
+    return sorted[sorted.length / 2];
+  }
+
+  /** A channel on one transport mode, with what is needed to check and describe its calls. */
+  static final class Link implements AutoCloseable {
+    final String name;
+    final TransportPath expectedPath;
+    final ManagedChannel channel;
+    final TransportPathRecorder paths;
+    final MoverDecisions decisions;
+    private final InferenceGrpc.InferenceBlockingStub blocking;
+    private final InferenceGrpc.InferenceStub async;
+
+    private Link(String name, TransportPath expectedPath, ManagedChannel channel,
+        TransportPathRecorder paths, MoverDecisions decisions) {
+      this.name = name;
+      this.expectedPath = expectedPath;
+      this.channel = channel;
+      this.paths = paths;
+      this.decisions = decisions;
+      // The sending side serialises straight into the transport's buffers (zero-copy codec).
+      this.blocking = InferenceGrpc.newBlockingStub(channel)
+          .withInterceptors(ZeroCopyServices.clientInterceptor())
+          .withMaxOutboundMessageSize(InferenceService.MAX_MESSAGE_BYTES);
+      this.async = InferenceGrpc.newStub(channel)
+          .withInterceptors(ZeroCopyServices.clientInterceptor())
+          .withMaxOutboundMessageSize(InferenceService.MAX_MESSAGE_BYTES);
+    }
+
+    static Link open(String name, String target, TransportMode mode, TransportPath expected) {
+      TransportPathRecorder paths = new TransportPathRecorder();
+      MoverDecisions decisions = new MoverDecisions();
+      ShmChannelBuilder builder = ShmChannelBuilder.forTarget(target).usePlaintext()
+          .transportMode(mode)
+          .maxInboundMessageSize(InferenceService.MAX_MESSAGE_BYTES)
+          .intercept(paths);
+      ManagedChannel channel = decisions.install(builder).build();
+      return new Link(name, expected, channel, paths, decisions);
+    }
+
+    /** One unary call, checked against {@code expected} (the client's own run of the model). */
+    CallRecord infer(TensorBatch batch, InferenceResult.Builder expected) {
+      decisions.startCall();
+      long start = System.nanoTime();
+      InferenceResult result = blocking.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
+          .infer(batch);
+      long nanos = System.nanoTime() - start;
+      String mover = decisions.describeCall();
+      return check(batch, expected, result, paths.takeLast(), mover, nanos);
+    }
+
+    /** All {@code batches} on one bidi call; results checked in order. */
+    List<CallRecord> inferStream(List<TensorBatch> batches,
+        List<InferenceResult.Builder> expected) throws Exception {
+      List<InferenceResult> results = new ArrayList<>();
+      List<Long> arrivals = new ArrayList<>();
+      CompletableFuture<Void> done = new CompletableFuture<>();
+      decisions.startCall();
+      long start = System.nanoTime();
+      StreamObserver<TensorBatch> requests = async
+          .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
+          .inferStream(new StreamObserver<>() {
+            @Override
+            public void onNext(InferenceResult result) {
+              synchronized (results) {
+                results.add(result);
+                arrivals.add(System.nanoTime());
+              }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+              done.completeExceptionally(t);
+            }
+
+            @Override
+            public void onCompleted() {
+              done.complete(null);
+            }
+          });
+      for (TensorBatch batch : batches) {
+        requests.onNext(batch);
+      }
+      requests.onCompleted();
+      done.get(CALL_DEADLINE_SECONDS + 5, TimeUnit.SECONDS);
+      String mover = decisions.describeCall();
+      TransportPath path = paths.takeLast();
+      List<CallRecord> records = new ArrayList<>();
+      synchronized (results) {
+        if (results.size() != batches.size()) {
+          throw new IllegalStateException(name + ": " + results.size() + " results for "
+              + batches.size() + " streamed batches");
+        }
+        long previous = start;
+        for (int i = 0; i < batches.size(); i++) {
+          records.add(check(batches.get(i), expected.get(i), results.get(i), path, mover,
+              arrivals.get(i) - previous));
+          previous = arrivals.get(i);
+        }
+      }
+      return records;
+    }
+
+    private CallRecord check(TensorBatch batch, InferenceResult.Builder expected,
+        InferenceResult result, TransportPath path, String mover, long nanos) {
+      if (path != expectedPath) {
+        throw new IllegalStateException(name + ": batch " + batch.getBatchId() + " took path "
+            + path + ", expected " + expectedPath);
+      }
+      if (result.getBatchId() != batch.getBatchId()
+          || result.getDataCrc32C() != expected.getDataCrc32C()
+          || !result.getImagesList().equals(expected.getImagesList())) {
+        throw new IllegalStateException(String.format(Locale.ROOT,
+            "%s: wrong result for batch %d: batch id %d, crc32c %08x (expected %08x), top-5 %s",
+            name, batch.getBatchId(), result.getBatchId(), result.getDataCrc32C(),
+            expected.getDataCrc32C(),
+            result.getImagesList().equals(expected.getImagesList()) ? "equal" : "different"));
+      }
+      return new CallRecord(batch.getBatchId(), (int) batch.getShape(0), batch.getData().size(),
+          name, path, mover, nanos, result.getComputeNanos(), result.getReadInPlace(), result);
+    }
+
+    @Override
+    public void close() {
+      channel.shutdownNow();
+      try {
+        if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
+          throw new IllegalStateException(name + ": channel did not terminate within 5 s");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+}
