@@ -110,11 +110,12 @@ public final class BulkSession {
    * Called before the buffer is sent or released, on whatever thread does that.
    */
   public static void awaitMoves(BulkTarget buffer) {
-    List<Move> moves = buffer.takeMoves();
+    List<Move> moves = buffer.moves();
     if (moves != null) {
       for (int i = 0; i < moves.size(); i++) {
-        moves.get(i).complete();
+        moves.get(i).complete(); // synchronized: waits for a completion another thread runs
       }
+      buffer.removeMoves(moves);
     }
   }
 

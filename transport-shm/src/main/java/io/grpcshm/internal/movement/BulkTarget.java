@@ -21,6 +21,12 @@ public interface BulkTarget {
   /** Remembers a move in flight into this buffer. */
   void addMove(BulkSession.Move move);
 
-  /** The moves in flight (now owned by the caller, who completes them), or null. */
-  List<BulkSession.Move> takeMoves();
+  /**
+   * A snapshot of the moves not yet known to be complete, or null. Several threads may complete
+   * the same moves at once (each waits for the one in progress), so this does not remove them.
+   */
+  List<BulkSession.Move> moves();
+
+  /** Forgets {@code completed} (all of them done). */
+  void removeMoves(List<BulkSession.Move> completed);
 }

@@ -127,9 +127,14 @@ final class ShmWritableBuffer implements WritableBuffer, BulkTarget {
   }
 
   @Override
-  public synchronized List<BulkSession.Move> takeMoves() {
-    List<BulkSession.Move> m = moves;
-    moves = null;
-    return m;
+  public synchronized List<BulkSession.Move> moves() {
+    return moves == null || moves.isEmpty() ? null : List.copyOf(moves);
+  }
+
+  @Override
+  public synchronized void removeMoves(List<BulkSession.Move> completed) {
+    if (moves != null) {
+      moves.removeAll(completed);
+    }
   }
 }

@@ -93,10 +93,13 @@ class BulkSessionTest {
     @Override public synchronized void addMove(BulkSession.Move m) { moves.add(m); }
 
     @Override
-    public synchronized List<BulkSession.Move> takeMoves() {
-      List<BulkSession.Move> m = moves.isEmpty() ? null : moves;
-      moves = new ArrayList<>();
-      return m;
+    public synchronized List<BulkSession.Move> moves() {
+      return moves.isEmpty() ? null : List.copyOf(moves);
+    }
+
+    @Override
+    public synchronized void removeMoves(List<BulkSession.Move> completed) {
+      moves.removeAll(completed);
     }
   }
 
@@ -184,7 +187,34 @@ class BulkSessionTest {
     assertEquals(1, events.size());
     BulkSession.finish(); // nothing left: the transport completed it
     assertEquals(1, events.size());
-    assertNull(buffer.takeMoves());
+    assertNull(buffer.moves());
+  }
+
+  @Test
+  void aSendRacingTheMarshallersFinishStillWaitsForTheMove() throws Exception {
+    FakeBuffer buffer = new FakeBuffer(SIZE + 64, software, Mode.ASYNC);
+    ByteBuffer src = offHeap(SIZE, 8);
+    faults.pauseWorkers(true);
+    CountDownLatch moved = new CountDownLatch(1);
+    Thread marshaller = Thread.ofPlatform().start(() -> {
+      BulkSession.mark();
+      buffer.writeHeader();
+      BulkSession.tryMove(src);
+      moved.countDown();
+      BulkSession.finish();
+    });
+    // The marshaller's thread is collecting the move when grpc sends the (full) buffer from
+    // the thread that drains its flow-control queue: the send must wait too.
+    assertTrue(moved.await(10, TimeUnit.SECONDS));
+    Thread.sleep(50);
+    Thread transport = Thread.ofPlatform().start(buffer::send);
+    transport.join(200);
+    assertTrue(transport.isAlive(), "send waits while the other thread completes the move");
+    faults.pauseWorkers(false);
+    transport.join(10_000);
+    marshaller.join(10_000);
+    assertCopied(src, buffer, 1);
+    assertEquals(1, events.size());
   }
 
   @Test
