@@ -62,7 +62,6 @@ final class Runner {
   private final AtomicLong responses = new AtomicLong();
   private final Object lock = new Object();
   private int running;
-  private volatile int active;
   private volatile long startNanos;
   private volatile boolean stopped;
 
@@ -101,7 +100,7 @@ final class Runner {
     startNanos = t0;
     List<Worker> workers = new ArrayList<>();
     List<Thread> threads = new ArrayList<>();
-    active = (int) cs.valueAt(0);
+    int active = (int) cs.valueAt(0);
     synchronized (lock) {
       while (true) {
         for (int i = workers.size(); i < active; i++) {
@@ -165,7 +164,10 @@ final class Runner {
 
     private void loop() {
       Schedule rate = config.rateSchedule();
-      while (!stopped && id < active) {
+      Schedule workers = config.concurrencySchedule();
+      // Whether this worker is on is a function of time, so a falling schedule stops workers
+      // exactly at the step (a worker never starts a call in a step without it).
+      while (!stopped && id < (int) workers.valueAt(System.nanoTime() - t0)) {
         long k = next.getAndIncrement();
         if (config.total() > 0 && k >= config.total()) {
           return;
