@@ -19,7 +19,8 @@ class RateLimitTest {
     int rate = Integer.getInteger("loadgen.rate.rps", 200);
     try (TestServer server = new TestServer()) {
       Cli r = Cli.run("--call", TestServer.CALL, "-d", "{\"name\":\"r\"}", "-z", seconds + "s",
-          "--load-schedule", "const", "-r", Integer.toString(rate), "-c", "4", "-O", "json", server.target());
+          "--load-schedule", "const", "-r", Integer.toString(rate), "-c", "4", "-O", "json",
+          server.target());
       assertEquals(0, r.exitCode(), r.err());
       JsonObject o = JsonParser.parseString(r.out()).getAsJsonObject();
       double rps = o.get("rps").getAsDouble();
