@@ -74,7 +74,7 @@ final class CallExecutor {
     ClientCall<DynamicMessage, DynamicMessage> call = channel.newCall(method, options);
     MethodType type = method.getType();
     long receiveLimit = type == MethodType.SERVER_STREAMING ? stream.callCount() : 0;
-    Listener listener = new Listener(call, receiveLimit);
+    Listener listener = new Listener(call, receiveLimit, Thread.currentThread());
     call.start(listener, prepared.headers());
     call.request(1);
     long sent = 0;
@@ -107,6 +107,11 @@ final class CallExecutor {
     long interval = stream.interval().toNanos();
     long sent = 0;
     for (long j = 0; j < count; j++) {
+      // Respect flow control, as ghz's blocking SendMsg does: a long stream must not pile up
+      // in memory when the server reads slower than we send.
+      while (!call.isReady() && !listener.done.isDone() && System.nanoTime() < stopAt) {
+        LockSupport.parkNanos(listener, 10_000_000L);
+      }
       if (listener.done.isDone() || System.nanoTime() >= stopAt) {
         break;
       }
@@ -153,9 +158,18 @@ final class CallExecutor {
     final AtomicLong received = new AtomicLong();
     final AtomicBoolean endedByClient = new AtomicBoolean();
 
-    Listener(ClientCall<DynamicMessage, DynamicMessage> call, long receiveLimit) {
+    final Thread sender;
+
+    Listener(ClientCall<DynamicMessage, DynamicMessage> call, long receiveLimit,
+        Thread sender) {
       this.call = call;
       this.receiveLimit = receiveLimit;
+      this.sender = sender;
+    }
+
+    @Override
+    public void onReady() {
+      LockSupport.unpark(sender);
     }
 
     @Override
@@ -172,6 +186,7 @@ final class CallExecutor {
     @Override
     public void onClose(Status status, Metadata trailers) {
       done.complete(status);
+      LockSupport.unpark(sender);
     }
   }
 }

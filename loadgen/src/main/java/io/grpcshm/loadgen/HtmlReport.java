@@ -103,7 +103,7 @@ final class HtmlReport {
           "calls", false, "latency", "calls"));
       charts.add("logHistogram", logHistogram(r.raw()));
       b.append("<section id=\"histograms\"><h2>Response time histograms</h2>")
-          .append("<p class=\"note\">Right: latency on a log scale (")
+          .append("<p class=\"note\">The second chart has latency on a log scale (")
           .append(LOG_BUCKETS_PER_DECADE).append(" buckets per decade) and counts on a log ")
           .append("scale, so a long tail of rare slow calls stays visible.</p>")
           .append("<div class=\"charts\"><div data-chart=\"histogram\"></div>")
@@ -181,7 +181,7 @@ final class HtmlReport {
       b.append(String.format(Locale.ROOT, "<tr><td>%d</td><td class=\"n\">%s</td>"
           + "<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%d</td>"
           + "<td class=\"n\">%.1f</td><td class=\"n\">%d</td></tr>%n", s.index(),
-          esc(Report.duration(s.startNanos())), esc(Report.duration(s.endNanos())),
+          seconds(s.startNanos()), seconds(s.endNanos()),
           Report.number(s.target()), s.calls(), s.achievedRps(), s.workers()));
       x.add(s.startNanos() / 1e9);
       target.add(s.target());
@@ -203,6 +203,10 @@ final class HtmlReport {
         achieved));
     c.add("series", series);
     charts.add(id, c);
+  }
+
+  private static String seconds(long nanos) {
+    return String.format(Locale.ROOT, "%.2f s", nanos / 1e9);
   }
 
   /** The compare page from compare's JSON (results[].transports.T.{rps,p50,p99,...}). */

@@ -138,8 +138,9 @@ final class Report {
     out.println();
     out.println(heading);
     for (RunResult.StepStat s : steps) {
-      out.printf(Locale.ROOT, "  [%d] %s-%s\ttarget %s %s\t%d calls\t%.1f calls/s\t%d workers%n",
-          s.index(), duration(s.startNanos()), duration(s.endNanos()), number(s.target()), unit,
+      out.printf(Locale.ROOT, "  [%d] %.2f-%.2f s\ttarget %s %s\t%d calls\t%.1f calls/s\t"
+          + "%d workers%n", s.index(), s.startNanos() / 1e9, s.endNanos() / 1e9,
+          number(s.target()), unit,
           s.calls(), s.achievedRps(), s.workers());
     }
   }
