@@ -7,6 +7,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
@@ -60,6 +62,8 @@ final class Runner {
   private final AtomicLong next = new AtomicLong();
   private final AtomicLong completed = new AtomicLong();
   private final AtomicLong responses = new AtomicLong();
+  /** Request numbers taken by workers that were switched off before sending them. */
+  private final Queue<Long> handedBack = new ConcurrentLinkedQueue<>();
   private final Object lock = new Object();
   private int running;
   private volatile long startNanos;
@@ -162,13 +166,22 @@ final class Runner {
       }
     }
 
+    private boolean on(long now) {
+      return id < (int) config.concurrencySchedule().valueAt(now - t0);
+    }
+
     private void loop() {
       Schedule rate = config.rateSchedule();
-      Schedule workers = config.concurrencySchedule();
       // Whether this worker is on is a function of time, so a falling schedule stops workers
-      // exactly at the step (a worker never starts a call in a step without it).
-      while (!stopped && id < (int) workers.valueAt(System.nanoTime() - t0)) {
-        long k = next.getAndIncrement();
+      // at the step: a worker never starts a call in a step that does not include it. A
+      // worker that finds itself off after taking a request number hands the number back.
+      while (!stopped) {
+        long now = System.nanoTime();
+        if (!on(now)) {
+          return;
+        }
+        Long back = handedBack.poll();
+        long k = back != null ? back : next.getAndIncrement();
         if (config.total() > 0 && k >= config.total()) {
           return;
         }
@@ -184,14 +197,20 @@ final class Runner {
           if (stopped) {
             return;
           }
-        } else if (System.nanoTime() >= stopAt) {
+          now = System.nanoTime();
+          if (!on(now)) {
+            handedBack.add(k);
+            return;
+          }
+        } else if (now >= stopAt) {
           return;
         }
-        call(k);
+        call(k, now);
       }
     }
 
-    private void call(long k) {
+    /** Call k; {@code checkedAt} is when this worker last found itself on. */
+    private void call(long k, long checkedAt) {
       Status status;
       TransportPath path = null;
       long sent = 0;
@@ -222,7 +241,7 @@ final class Runner {
       long since = start - t0;
       part.countLoadStep(config.rateSchedule() == null ? 0
           : config.rateSchedule().stepAt(since));
-      part.countConcurrencyStep(config.concurrencySchedule().stepAt(since));
+      part.countConcurrencyStep(config.concurrencySchedule().stepAt(checkedAt - t0));
       completed.incrementAndGet();
       // ghz's --skipFirst: the first N responses to arrive are left out of the statistics.
       if (responses.getAndIncrement() < config.skipFirst()) {

@@ -93,4 +93,24 @@ class LoadShapeRunTest {
           steps.toString());
     }
   }
+
+  @Test
+  void workersSwitchedOffWhileWaitingHandBackTheirCalls() {
+    // At 100 calls/s each of 3 workers waits ~30 ms for its next call; when the schedule
+    // switches a waiting worker off, its request number must still be sent by another one.
+    server.names.clear();
+    JsonObject o = run("-d", "{\"name\":\"n{{.RequestNumber}}\"}", "-r", "100", "-n", "90",
+        "--concurrency-schedule", "step", "--concurrency-start", "3", "--concurrency-step", "-1",
+        "--concurrency-end", "1", "--concurrency-step-duration", "300ms");
+    assertEquals(90, o.get("count").getAsLong());
+    java.util.Set<String> names = new java.util.HashSet<>(server.names);
+    for (int i = 0; i < 90; i++) {
+      assertTrue(names.contains("n" + i), "request " + i + " was never sent");
+    }
+    JsonArray steps = o.getAsJsonArray("concurrencySteps");
+    for (int i = 0; i < 3; i++) {
+      assertEquals(3 - i, steps.get(i).getAsJsonObject().get("workers").getAsInt(),
+          steps.toString());
+    }
+  }
 }
