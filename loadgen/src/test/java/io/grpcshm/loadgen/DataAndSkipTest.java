@@ -54,7 +54,7 @@ class DataAndSkipTest {
   void skipFirstLeavesTheFirstResponsesOut(@TempDir Path dir) throws Exception {
     // One worker: responses arrive in request order, so the skipped ones are 0..9.
     Cli r = Cli.run("--call", TestServer.CALL, "-d", "{\"name\":\"n{{.RequestNumber}}\"}",
-        "-n", "30", "-c", "1", "--skipFirst", "10", "-O", "json,csv,prometheus",
+        "-n", "30", "-c", "1", "--skipFirst", "10", "-O", "json,csv,prometheus,summary",
         "--output-dir", dir.toString(), server.target());
     assertEquals(0, r.exitCode(), r.err());
     JsonObject o = JsonParser.parseString(Files.readString(dir.resolve("report.json")))
@@ -71,6 +71,9 @@ class DataAndSkipTest {
     assertEquals(10, prom.value("grpc_load_skipped_total", null, null));
     assertEquals(20, prom.value("grpc_load_latency_seconds_count", null, null));
     assertEquals(30, server.names.size(), "all 30 calls were made");
+    String summary = Files.readString(dir.resolve("summary.txt"));
+    assertTrue(summary.contains("  Count:\t20\n"), summary);
+    assertTrue(summary.contains("  Skipped:\t10 (first responses, --skipFirst)"), summary);
   }
 
   @Test

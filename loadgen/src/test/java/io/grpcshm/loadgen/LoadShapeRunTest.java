@@ -8,7 +8,10 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Step and line schedules against a server: the calls started in each step match the asked
@@ -65,10 +68,17 @@ class LoadShapeRunTest {
   }
 
   @Test
-  void lineScheduleFallsEverySecond() {
-    JsonObject o = run("--load-schedule", "line", "--load-start", "120", "--load-step", "-40",
-        "--load-end", "40", "-z", "3s", "-c", "4");
+  void lineScheduleFallsEverySecond(@TempDir Path dir) throws Exception {
+    Cli r = Cli.run("--call", TestServer.CALL, "--load-schedule", "line", "--load-start", "120",
+        "--load-step", "-40", "--load-end", "40", "-z", "3s", "-c", "4", "-O", "json,summary",
+        "--output-dir", dir.toString(), server.target());
+    assertEquals(0, r.exitCode(), r.err());
+    JsonObject o = JsonParser.parseString(Files.readString(dir.resolve("report.json")))
+        .getAsJsonObject();
     assertRates(o.getAsJsonArray("loadSteps"), 120, 80, 40);
+    String summary = Files.readString(dir.resolve("summary.txt"));
+    assertTrue(summary.contains("Load schedule (calls started per step):"), summary);
+    assertTrue(summary.contains("  [1] 1.00-2.00 s\ttarget 80 calls/s\t"), summary);
   }
 
   @Test
