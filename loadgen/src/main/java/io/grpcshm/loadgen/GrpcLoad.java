@@ -65,7 +65,8 @@ public final class GrpcLoad implements Callable<Integer> {
   Path protoset;
 
   @Option(names = {"-d", "--data"}, paramLabel = "JSON",
-      description = "Request as JSON (an array is sent round-robin); '@' reads stdin. "
+      description = "Request as JSON (an array is sent round-robin, or as the messages of a "
+          + "client/bidi stream); '@' reads stdin. "
           + "Templates: {{.RequestNumber}} {{.WorkerID}} {{.UUID}} {{randomString 8}} ...")
   String data;
 
@@ -115,23 +116,7 @@ public final class GrpcLoad implements Callable<Integer> {
       description = "Leave the first N responses out of the statistics (warm-up).")
   long skipFirst;
 
-  @Option(names = "--stream-interval", paramLabel = "DURATION", converter = GoDuration.class,
-      description = "Client/bidi streams: pause between sends.")
-  Duration streamInterval;
-
-  @Option(names = "--stream-call-duration", paramLabel = "DURATION",
-      converter = GoDuration.class, description = "Streams: stop sending (client/bidi) or "
-          + "cancel receiving (server) after this long.")
-  Duration streamCallDuration;
-
-  @Option(names = "--stream-call-count", paramLabel = "N",
-      description = "Streams: messages to send (client/bidi; the data array is cycled or cut) "
-          + "or to receive before cancelling (server).")
-  Long streamCallCount;
-
-  @Option(names = "--stream-dynamic-messages",
-      description = "Streams: render the data's templates anew for every message sent.")
-  boolean streamDynamicMessages;
+  @Mixin StreamFlags streams = new StreamFlags();
 
   @Option(names = "--connections", paramLabel = "N", defaultValue = "1",
       description = "Channels; workers are spread over them round-robin (default: 1).")
@@ -282,7 +267,7 @@ public final class GrpcLoad implements Callable<Integer> {
       throw new ParameterException(cl, "--skipFirst (" + skipFirst + ") leaves none of the -n ("
           + n + ") responses to report; lower it or raise -n");
     }
-    CallExecutor.StreamOptions stream = streamOptions(cl);
+    CallExecutor.StreamOptions stream = streams.options(cl);
     if (connections < 1) {
       throw new ParameterException(cl, "--connections must be at least 1, got " + connections);
     }
@@ -322,41 +307,6 @@ public final class GrpcLoad implements Callable<Integer> {
     return new Plan(config, fmts, mode);
   }
 
-  private CallExecutor.StreamOptions streamOptions(CommandLine cl) {
-    for (Duration d : new Duration[] {streamInterval, streamCallDuration}) {
-      if (d != null && (d.isNegative() || d.isZero())) {
-        throw new ParameterException(cl, "--stream-interval and --stream-call-duration must be "
-            + "positive (leave them out for none)");
-      }
-    }
-    if (streamCallCount != null && streamCallCount < 1) {
-      throw new ParameterException(cl, "--stream-call-count must be at least 1");
-    }
-    return new CallExecutor.StreamOptions(
-        streamInterval == null ? Duration.ZERO : streamInterval,
-        streamCallDuration == null ? Duration.ZERO : streamCallDuration,
-        streamCallCount == null ? 0 : streamCallCount, streamDynamicMessages);
-  }
-
-  /** Stream flags that make no sense for the method's kind. */
-  void checkMethodKind(com.google.protobuf.Descriptors.MethodDescriptor md) {
-    CommandLine cl = spec.commandLine();
-    boolean clientStreams = md.isClientStreaming();
-    boolean streams = clientStreams || md.isServerStreaming();
-    if (!streams && (streamInterval != null || streamCallDuration != null
-        || streamCallCount != null || streamDynamicMessages)) {
-      throw new ParameterException(cl, md.getFullName() + " is unary: the --stream-* flags "
-          + "apply to streaming methods only");
-    }
-    if (streams && !clientStreams && (streamInterval != null || streamDynamicMessages)) {
-      throw new ParameterException(cl, md.getFullName() + " is server streaming: it sends one "
-          + "request, so --stream-interval and --stream-dynamic-messages do not apply");
-    }
-    if (streamDynamicMessages && (binary || binaryFile != null)) {
-      throw new ParameterException(cl, "--stream-dynamic-messages renders templates; binary "
-          + "data has none");
-    }
-  }
 
   @Override
   public Integer call() throws Exception {
@@ -378,7 +328,7 @@ public final class GrpcLoad implements Callable<Integer> {
       } else {
         md = DescriptorSource.fromReflection(channels.get(0), call, 10_000);
       }
-      checkMethodKind(md);
+      streams.checkMethodKind(md, binary || binaryFile != null, spec.commandLine());
       RequestFactory requests = binaryData != null
           ? new RequestFactory(md, RequestFactory.parseBinary(md.getInputType(), binaryData),
               metadataJson)
