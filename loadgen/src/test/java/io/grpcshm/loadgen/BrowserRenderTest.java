@@ -8,7 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -17,8 +17,9 @@ import org.junit.jupiter.api.io.TempDir;
  * errors and drew SVG charts with data points. Skipped when /usr/bin/chromium is missing.
  */
 class BrowserRenderTest {
-  @BeforeAll
-  static void chromium() {
+  /** Per test (not per class), so each one is reported as skipped, with the reason. */
+  @BeforeEach
+  void chromium() {
     HeadlessChromium.assumeInstalled();
   }
 
