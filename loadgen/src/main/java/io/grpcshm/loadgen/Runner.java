@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
@@ -67,6 +68,9 @@ final class Runner {
   private final Object lock = new Object();
   private int running;
   private volatile long startNanos;
+  /** The run's start and end (System.nanoTime); set before the workers' gate opens. */
+  private long t0;
+  private long stopAt;
   private volatile boolean stopped;
 
   Runner(Config config, List<? extends Channel> channels, CallExecutor executor) {
@@ -92,27 +96,29 @@ final class Runner {
 
   RunResult run() throws InterruptedException {
     Schedule cs = config.concurrencySchedule();
-    Instant startedAt = Instant.now();
-    long t0 = System.nanoTime();
-    long stopAt = Long.MAX_VALUE;
-    if (config.duration() != null) {
-      stopAt = t0 + config.duration().toNanos();
-    }
-    if (config.maxDuration() != null) {
-      stopAt = Math.min(stopAt, t0 + config.maxDuration().toNanos());
-    }
-    startNanos = t0;
     List<Worker> workers = new ArrayList<>();
     List<Thread> threads = new ArrayList<>();
     int active = (int) cs.valueAt(0);
+    // The first workers start together: the clock starts once their threads exist, so the
+    // first one does not run ahead while the others are still being created.
+    CountDownLatch gate = new CountDownLatch(1);
+    startWorkers(workers, threads, active, gate);
+    Instant startedAt = Instant.now();
+    long t0 = System.nanoTime();
+    long stop = Long.MAX_VALUE;
+    if (config.duration() != null) {
+      stop = t0 + config.duration().toNanos();
+    }
+    if (config.maxDuration() != null) {
+      stop = Math.min(stop, t0 + config.maxDuration().toNanos());
+    }
+    this.t0 = t0;
+    this.stopAt = stop;
+    startNanos = t0;
+    gate.countDown();
     synchronized (lock) {
       while (true) {
-        for (int i = workers.size(); i < active; i++) {
-          Worker w = new Worker(i, channels.get(i % channels.size()), t0, stopAt);
-          workers.add(w);
-          running++;
-          threads.add(Thread.ofPlatform().name("grpc-load-worker-" + i).daemon().start(w));
-        }
+        startWorkers(workers, threads, active, gate);
         long change = cs.nextChangeAfter(System.nanoTime() - t0);
         long changeAt = change == Schedule.NEVER ? Long.MAX_VALUE : t0 + change;
         long now;
@@ -140,24 +146,41 @@ final class Runner {
     return b.build(config);
   }
 
+  private void startWorkers(List<Worker> workers, List<Thread> threads, int upTo,
+      CountDownLatch gate) {
+    synchronized (lock) {
+      for (int i = workers.size(); i < upTo; i++) {
+        Worker w = new Worker(i, channels.get(i % channels.size()), gate);
+        workers.add(w);
+        running++;
+        threads.add(Thread.ofPlatform().name("grpc-load-worker-" + i).daemon().start(w));
+      }
+    }
+  }
+
   private final class Worker implements Runnable {
     final int id;
     final Channel channel;
-    final long t0;
-    final long stopAt;
+    final CountDownLatch gate;
     final RunResult.Part part = new RunResult.Part();
+    long t0;
+    long stopAt;
 
-    Worker(int id, Channel channel, long t0, long stopAt) {
+    Worker(int id, Channel channel, CountDownLatch gate) {
       this.id = id;
       this.channel = channel;
-      this.t0 = t0;
-      this.stopAt = stopAt;
+      this.gate = gate;
     }
 
     @Override
     public void run() {
       try {
+        gate.await();
+        t0 = Runner.this.t0;
+        stopAt = Runner.this.stopAt;
         loop();
+      } catch (InterruptedException e) {
+        stopped = true;
       } finally {
         synchronized (lock) {
           running--;
