@@ -29,15 +29,16 @@ final class Calls {
         .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
   }
 
-  /** A unary grpc method over DynamicMessages of the descriptor's types. */
-  static MethodDescriptor<DynamicMessage, DynamicMessage> unary(
+  /** The grpc method (unary or streaming, as declared) over DynamicMessages of its types. */
+  static MethodDescriptor<DynamicMessage, DynamicMessage> method(
       com.google.protobuf.Descriptors.MethodDescriptor md) {
-    if (md.isClientStreaming() || md.isServerStreaming()) {
-      throw new IllegalArgumentException(md.getFullName() + " is a streaming method; this "
-          + "version of grpc-load drives unary methods only");
-    }
+    MethodDescriptor.MethodType type = md.isClientStreaming()
+        ? (md.isServerStreaming() ? MethodDescriptor.MethodType.BIDI_STREAMING
+            : MethodDescriptor.MethodType.CLIENT_STREAMING)
+        : md.isServerStreaming() ? MethodDescriptor.MethodType.SERVER_STREAMING
+            : MethodDescriptor.MethodType.UNARY;
     return MethodDescriptor.<DynamicMessage, DynamicMessage>newBuilder()
-        .setType(MethodDescriptor.MethodType.UNARY)
+        .setType(type)
         .setFullMethodName(MethodDescriptor.generateFullMethodName(
             md.getService().getFullName(), md.getName()))
         .setRequestMarshaller(ProtoUtils.marshaller(

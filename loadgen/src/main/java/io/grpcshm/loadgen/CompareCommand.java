@@ -94,12 +94,20 @@ final class CompareCommand implements Callable<Integer> {
       description = "Calls in flight per cell (default: ${DEFAULT-VALUE}).")
   int concurrency;
 
-  @Option(names = {"-O", "--format"}, defaultValue = "table",
-      description = "table or json (default: ${DEFAULT-VALUE}).")
-  String format;
+  @Option(names = {"-O", "--format"}, split = ",", defaultValue = "table",
+      description = "table, json, html (comma separated; several need --output-dir). Default: "
+          + "${DEFAULT-VALUE}.")
+  List<String> formats;
 
   @Option(names = {"-o", "--output"}, paramLabel = "FILE", description = "Write here.")
   Path output;
+
+  @Option(names = "--output-dir", paramLabel = "DIR",
+      description = "Write compare.txt, compare.json, compare.html here.")
+  Path outputDir;
+
+  static final Map<String, String> FILES = Map.of("table", "compare.txt", "json",
+      "compare.json", "html", "compare.html");
 
   /** The last comparison (tests read it). */
   JsonObject lastJson;
@@ -134,8 +142,18 @@ final class CompareCommand implements Callable<Integer> {
       throw new ParameterException(spec.commandLine(), "-n (" + calls + ") is smaller than -c ("
           + concurrency + ")");
     }
-    if (!format.equals("table") && !format.equals("json")) {
-      throw new ParameterException(spec.commandLine(), "-O must be table or json");
+    for (String f : formats) {
+      if (!FILES.containsKey(f)) {
+        throw new ParameterException(spec.commandLine(), "-O takes table, json or html, got '"
+            + f + "'");
+      }
+    }
+    if (formats.size() > 1 && outputDir == null) {
+      throw new ParameterException(spec.commandLine(), "several formats " + formats
+          + " need --output-dir");
+    }
+    if (output != null && outputDir != null) {
+      throw new ParameterException(spec.commandLine(), "-o and --output-dir are exclusive");
     }
     boolean hosted = target == null;
     if (hosted && !call.equals(BuiltinEcho.CALL)) {
@@ -186,7 +204,11 @@ final class CompareCommand implements Callable<Integer> {
         throw new IllegalArgumentException(md.getInputType().getFullName() + " has no singular "
             + "bytes/string field '" + payloadField + "' (see --payload-field)");
       }
-      io.grpc.MethodDescriptor<DynamicMessage, DynamicMessage> method = Calls.unary(md);
+      if (md.isClientStreaming() || md.isServerStreaming()) {
+        throw new IllegalArgumentException(md.getFullName() + " is a streaming method; compare "
+            + "measures unary calls");
+      }
+      io.grpc.MethodDescriptor<DynamicMessage, DynamicMessage> method = Calls.method(md);
       Map<String, Map<Long, Cell>> cells = new LinkedHashMap<>();
       List<RequestFactory> factories = new ArrayList<>();
       Random random = new Random(42);
@@ -208,7 +230,7 @@ final class CompareCommand implements Callable<Integer> {
         }
         cells.put(m, row);
       }
-      Runner.Config cfg = new Runner.Config(concurrency, calls, null, null, 0,
+      Runner.Config cfg = Runner.Config.simple(concurrency, calls, null, null, 0,
           Duration.ofSeconds(60), false);
       PrintWriter err = spec.commandLine().getErr();
       for (int round = 0; round < warmupRounds + rounds; round++) {
@@ -216,7 +238,9 @@ final class CompareCommand implements Callable<Integer> {
         for (int si = 0; si < sizeList.size(); si++) {
           for (int k = 0; k < modes.size(); k++) {
             String m = modes.get((k + round) % modes.size());
-            RunResult r = new Runner(cfg, List.of(channels.get(m)), method, factories.get(si))
+            RunResult r = new Runner(cfg, List.of(channels.get(m)),
+                new CallExecutor(method, factories.get(si), cfg.timeout(),
+                    CallExecutor.StreamOptions.NONE))
                 .run();
             if (measured) {
               cells.get(m).get(sizeList.get(si)).add(r);
@@ -231,14 +255,22 @@ final class CompareCommand implements Callable<Integer> {
       }
       JsonObject json = toJson(cells, sizeList, modes, hosted, tgt);
       lastJson = json;
-      String text = format.equals("json")
-          ? new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create().toJson(json) + "\n"
-          : table(cells, sizeList, modes);
-      if (output != null) {
-        Files.writeString(output, text, StandardCharsets.UTF_8);
-      } else {
-        spec.commandLine().getOut().print(text);
-        spec.commandLine().getOut().flush();
+      for (String f : formats) {
+        String text = switch (f) {
+          case "json" -> new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create()
+              .toJson(json) + "\n";
+          case "html" -> HtmlReport.compare(json);
+          default -> table(cells, sizeList, modes);
+        };
+        if (outputDir != null) {
+          Files.createDirectories(outputDir);
+          Files.writeString(outputDir.resolve(FILES.get(f)), text, StandardCharsets.UTF_8);
+        } else if (output != null) {
+          Files.writeString(output, text, StandardCharsets.UTF_8);
+        } else {
+          spec.commandLine().getOut().print(text);
+          spec.commandLine().getOut().flush();
+        }
       }
       return 0;
     } finally {

@@ -3,6 +3,7 @@ package io.grpcshm.loadgen;
 import io.grpc.ManagedChannel;
 import io.grpcshm.TransportMode;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
@@ -20,17 +21,18 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
-/** grpc-load: a ghz-style load tool for unary gRPC calls, over grpc-shm's shared memory or TCP. */
-@Command(name = "grpc-load", mixinStandardHelpOptions = true, version = "grpc-load 0.1.0",
+/** grpc-load: a ghz-style load tool for gRPC calls, over grpc-shm's shared memory or TCP. */
+@Command(name = "grpc-load", mixinStandardHelpOptions = true, version = "grpc-load 0.2.0",
     sortOptions = false, usageHelpWidth = 100,
-    description = "Load-tests a unary gRPC method (ghz-style). Descriptors come from --protoset, "
-        + "--proto (needs protoc) or, by default, server reflection.",
+    description = "Load-tests a gRPC method, unary or streaming (ghz-style). Descriptors come "
+        + "from --protoset, --proto (needs protoc) or, by default, server reflection.",
     subcommands = {CompareCommand.class, EchoServerCommand.class})
 public final class GrpcLoad implements Callable<Integer> {
   static final int DEFAULT_TOTAL = 200;
@@ -63,12 +65,22 @@ public final class GrpcLoad implements Callable<Integer> {
   Path protoset;
 
   @Option(names = {"-d", "--data"}, paramLabel = "JSON",
-      description = "Request as JSON (an array is sent round-robin); '@' reads stdin. "
+      description = "Request as JSON (an array is sent round-robin, or as the messages of a "
+          + "client/bidi stream); '@' reads stdin. "
           + "Templates: {{.RequestNumber}} {{.WorkerID}} {{.UUID}} {{randomString 8}} ...")
   String data;
 
   @Option(names = {"-D", "--data-file"}, paramLabel = "FILE", description = "Request JSON file.")
   Path dataFile;
+
+  @Option(names = {"-b", "--binary"},
+      description = "The data is a serialized protobuf message (or several, each prefixed by its "
+          + "varint length) read from stdin.")
+  boolean binary;
+
+  @Option(names = {"-B", "--binary-file"}, paramLabel = "FILE",
+      description = "Binary data (as -b) from a file.")
+  Path binaryFile;
 
   @Option(names = {"-m", "--metadata"}, paramLabel = "JSON",
       description = "Request metadata as a JSON object of strings (templates allowed).")
@@ -98,6 +110,14 @@ public final class GrpcLoad implements Callable<Integer> {
           + "Latencies are then corrected for coordinated omission.")
   Double rps;
 
+  @Mixin LoadShapeOptions shape = new LoadShapeOptions();
+
+  @Option(names = "--skipFirst", paramLabel = "N", defaultValue = "0",
+      description = "Leave the first N responses out of the statistics (warm-up).")
+  long skipFirst;
+
+  @Mixin StreamFlags streams = new StreamFlags();
+
   @Option(names = "--connections", paramLabel = "N", defaultValue = "1",
       description = "Channels; workers are spread over them round-robin (default: 1).")
   int connections;
@@ -111,8 +131,8 @@ public final class GrpcLoad implements Callable<Integer> {
   String transport;
 
   @Option(names = {"-O", "--format"}, split = ",", paramLabel = "FORMAT",
-      description = "Output formats: summary, json, csv (comma separated; several need "
-          + "--output-dir). Default: summary.")
+      description = "Output formats: summary, json, csv, html, prometheus (comma separated; "
+          + "several need --output-dir). Default: summary.")
   List<String> formats = new ArrayList<>(List.of("summary"));
 
   @Option(names = {"-o", "--output"}, paramLabel = "FILE",
@@ -120,7 +140,7 @@ public final class GrpcLoad implements Callable<Integer> {
   Path output;
 
   @Option(names = "--output-dir", paramLabel = "DIR",
-      description = "Write summary.txt / report.json / report.csv here.")
+      description = "Write summary.txt, report.json, report.csv, report.html, report.prom here.")
   Path outputDir;
 
   @Option(names = "--name", description = "A name for the run (shown in the report).")
@@ -139,6 +159,12 @@ public final class GrpcLoad implements Callable<Integer> {
 
   /** The result of the last run (tests read it). */
   RunResult lastResult;
+
+  /** Where -d @ and -b read from (tests replace it). */
+  InputStream stdin = System.in;
+
+  static final Map<String, String> FILES = Map.of("summary", "summary.txt", "json",
+      "report.json", "csv", "report.csv", "html", "report.html", "prometheus", "report.prom");
 
   public static void main(String[] args) {
     System.exit(commandLine().execute(args));
@@ -183,13 +209,30 @@ public final class GrpcLoad implements Callable<Integer> {
     if (data != null && dataFile != null) {
       throw new ParameterException(cl, "-d and -D are exclusive: give the data once");
     }
+    if (binary && binaryFile != null) {
+      throw new ParameterException(cl, "-b (binary data from stdin) and -B FILE are exclusive");
+    }
+    if ((binary || binaryFile != null) && (dataFile != null || (data != null
+        && !"@".equals(data)))) {
+      throw new ParameterException(cl, "binary data (-b/-B) replaces the JSON data: drop -d/-D");
+    }
+    if ("@".equals(data) && !binary && binaryFile != null) {
+      throw new ParameterException(cl, "-d @ reads JSON from stdin, -B binary from a file: "
+          + "give one");
+    }
     if (metadata != null && metadataFile != null) {
       throw new ParameterException(cl, "-m and -M are exclusive: give the metadata once");
     }
-    int c = concurrency == null ? DEFAULT_CONCURRENCY : concurrency;
-    if (c < 1) {
-      throw new ParameterException(cl, "-c must be at least 1, got " + c);
+    if (concurrency != null && concurrency < 1) {
+      throw new ParameterException(cl, "-c must be at least 1, got " + concurrency);
     }
+    if (rps != null && !(rps > 0)) {
+      throw new ParameterException(cl, "-r must be a positive number of calls per second, got "
+          + rps + " (leave -r out for no limit)");
+    }
+    Schedule concurrencySchedule = shape.concurrency(concurrency, DEFAULT_CONCURRENCY, cl);
+    Schedule rateSchedule = shape.rate(rps, cl);
+    int c = (int) concurrencySchedule.start();
     if (duration != null && total != null) {
       throw new ParameterException(cl, "-z (run for a duration) and -n (run for a number of "
           + "calls) are exclusive: give one");
@@ -209,17 +252,22 @@ public final class GrpcLoad implements Callable<Integer> {
       throw new ParameterException(cl, "-n must be at least 1, got " + n);
     }
     if (duration == null && n < c) {
-      if (concurrency == null) {
+      if (concurrency == null && concurrencySchedule.isConstant()) {
         c = (int) n;
+        concurrencySchedule = Schedule.constant(c);
       } else {
         throw new ParameterException(cl, "-n (" + n + ") is smaller than -c (" + c + "): "
             + (c - n) + " workers would have nothing to do; lower -c or raise -n");
       }
     }
-    if (rps != null && !(rps > 0)) {
-      throw new ParameterException(cl, "-r must be a positive number of calls per second, got "
-          + rps + " (leave -r out for no limit)");
+    if (skipFirst < 0) {
+      throw new ParameterException(cl, "--skipFirst must not be negative");
     }
+    if (duration == null && skipFirst >= n) {
+      throw new ParameterException(cl, "--skipFirst (" + skipFirst + ") leaves none of the -n ("
+          + n + ") responses to report; lower it or raise -n");
+    }
+    CallExecutor.StreamOptions stream = streams.options(cl);
     if (connections < 1) {
       throw new ParameterException(cl, "--connections must be at least 1, got " + connections);
     }
@@ -239,9 +287,9 @@ public final class GrpcLoad implements Callable<Integer> {
     Set<String> fmts = new LinkedHashSet<>();
     for (String f : formats) {
       String x = f.trim().toLowerCase(Locale.ROOT);
-      if (!Set.of("summary", "json", "csv").contains(x)) {
+      if (!FILES.containsKey(x)) {
         throw new ParameterException(cl, "unknown format '" + f
-            + "' (summary, json, csv; html is not implemented)");
+            + "' (summary, json, csv, html, prometheus)");
       }
       fmts.add(x);
     }
@@ -254,15 +302,17 @@ public final class GrpcLoad implements Callable<Integer> {
     if (output != null && outputDir != null) {
       throw new ParameterException(cl, "-o and --output-dir are exclusive");
     }
-    Runner.Config config = new Runner.Config(c, n, duration, maxDuration,
-        rps == null ? 0 : rps, timeout, fmts.contains("csv"));
+    Runner.Config config = new Runner.Config(concurrencySchedule, n, duration, maxDuration,
+        rateSchedule, timeout, fmts.contains("csv"), skipFirst, stream);
     return new Plan(config, fmts, mode);
   }
+
 
   @Override
   public Integer call() throws Exception {
     Plan plan = validate();
-    String dataJson = readData();
+    byte[] binaryData = readBinary();
+    String dataJson = binaryData == null ? readData() : null;
     String metadataJson = metadataFile != null
         ? Files.readString(metadataFile, StandardCharsets.UTF_8) : metadata;
     List<ManagedChannel> channels = new ArrayList<>();
@@ -278,8 +328,14 @@ public final class GrpcLoad implements Callable<Integer> {
       } else {
         md = DescriptorSource.fromReflection(channels.get(0), call, 10_000);
       }
-      RequestFactory requests = new RequestFactory(md, dataJson, metadataJson);
-      Runner runner = new Runner(plan.config(), channels, Calls.unary(md), requests);
+      streams.checkMethodKind(md, binary || binaryFile != null, spec.commandLine());
+      RequestFactory requests = binaryData != null
+          ? new RequestFactory(md, RequestFactory.parseBinary(md.getInputType(), binaryData),
+              metadataJson)
+          : new RequestFactory(md, dataJson, metadataJson);
+      CallExecutor executor = new CallExecutor(Calls.method(md), requests,
+          plan.config().timeout(), plan.config().stream());
+      Runner runner = new Runner(plan.config(), channels, executor);
       Progress progress = Progress.start(runner, plan.config(), noProgress, forceProgress);
       RunResult result;
       try {
@@ -307,9 +363,16 @@ public final class GrpcLoad implements Callable<Integer> {
       return Files.readString(dataFile, StandardCharsets.UTF_8);
     }
     if ("@".equals(data)) {
-      return new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
+      return new String(stdin.readAllBytes(), StandardCharsets.UTF_8);
     }
     return data;
+  }
+
+  private byte[] readBinary() throws IOException {
+    if (binaryFile != null) {
+      return Files.readAllBytes(binaryFile);
+    }
+    return binary ? stdin.readAllBytes() : null;
   }
 
   Map<String, Object> optionsForReport(Plan plan) {
@@ -319,6 +382,11 @@ public final class GrpcLoad implements Callable<Integer> {
     o.put("call", call);
     o.put("transport", plan.mode().name());
     o.put("concurrency", plan.config().concurrency());
+    o.put("concurrencySchedule", plan.config().concurrencySchedule().describe(" workers"));
+    o.put("loadSchedule", plan.config().rateSchedule() == null ? "unlimited"
+        : plan.config().rateSchedule().describe(" calls/s"));
+    o.put("skipFirst", skipFirst);
+    o.put("binary", binary || binaryFile != null);
     o.put("total", plan.config().total());
     o.put("duration", duration == null ? null : duration.toString());
     o.put("maxDuration", maxDuration == null ? null : maxDuration.toString());
@@ -334,27 +402,20 @@ public final class GrpcLoad implements Callable<Integer> {
     if (outputDir != null) {
       Files.createDirectories(outputDir);
     }
+    Map<String, Object> options = optionsForReport(plan);
     for (String f : plan.formats()) {
       StringWriter sw = new StringWriter();
       PrintWriter pw = new PrintWriter(sw);
-      String file;
       switch (f) {
-        case "summary" -> {
-          Report.summary(result, name, pw);
-          file = "summary.txt";
-        }
-        case "json" -> {
-          pw.println(Report.jsonText(result, optionsForReport(plan)));
-          file = "report.json";
-        }
-        default -> {
-          Report.csv(result, pw);
-          file = "report.csv";
-        }
+        case "summary" -> Report.summary(result, name, pw);
+        case "json" -> pw.println(Report.jsonText(result, options));
+        case "html" -> pw.print(HtmlReport.run(result, options));
+        case "prometheus" -> PrometheusReport.write(result, options, pw);
+        default -> Report.csv(result, pw);
       }
       pw.flush();
       if (outputDir != null) {
-        Files.writeString(outputDir.resolve(file), sw.toString(), StandardCharsets.UTF_8);
+        Files.writeString(outputDir.resolve(FILES.get(f)), sw.toString(), StandardCharsets.UTF_8);
       } else if (output != null) {
         Files.writeString(output, sw.toString(), StandardCharsets.UTF_8);
       } else {

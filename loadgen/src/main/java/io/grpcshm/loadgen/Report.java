@@ -6,6 +6,7 @@ import com.google.gson.JsonObject;
 import io.grpc.Status;
 import io.grpcshm.TransportPath;
 import java.io.PrintWriter;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.HdrHistogram.Histogram;
@@ -66,9 +67,16 @@ final class Report {
     if (r.count() > 0) {
       out.printf("  Slowest:\t%s%n", duration(r.raw().getMaxValue()));
       out.printf("  Fastest:\t%s%n", duration(r.raw().getMinValue()));
-      out.printf("  Average:\t%s%n", duration((long) r.raw().getMean()));
+      out.printf("  Average:\t%s%n", duration(r.averageNanos()));
     }
     out.printf(Locale.ROOT, "  Requests/sec:\t%.2f%n", r.rps());
+    if (r.skipped() > 0) {
+      out.printf("  Skipped:\t%d (first responses, --skipFirst)%n", r.skipped());
+    }
+    if (r.messagesSent() > r.count() || r.messagesReceived() > r.count()) {
+      out.printf("  Stream messages:\t%d sent, %d received%n", r.messagesSent(),
+          r.messagesReceived());
+    }
     if (r.count() > 0) {
       out.println();
       out.println("Response time histogram:");
@@ -116,7 +124,31 @@ final class Report {
     for (Map.Entry<TransportPath, Long> e : r.paths().entrySet()) {
       out.printf("  [%s]\t%d calls%n", e.getKey(), e.getValue());
     }
+    steps(out, "Load schedule (calls started per step):", "calls/s", r.loadSteps());
+    steps(out, "Concurrency schedule (calls started per step):", "workers",
+        r.concurrencySteps());
     out.flush();
+  }
+
+  private static void steps(PrintWriter out, String heading, String unit,
+      List<RunResult.StepStat> steps) {
+    if (steps.isEmpty()) {
+      return;
+    }
+    out.println();
+    out.println(heading);
+    for (RunResult.StepStat s : steps) {
+      out.printf(Locale.ROOT, "  [%d] %.2f-%.2f s\ttarget %s %s\t%d calls\t%.1f calls/s\t"
+          + "%d workers%n", s.index(), s.startNanos() / 1e9, s.endNanos() / 1e9,
+          number(s.target()), unit,
+          s.calls(), s.achievedRps(), s.workers());
+    }
+  }
+
+  /** A number without a needless ".0": 50, 12.5. */
+  static String number(double v) {
+    return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v)
+        : Double.toString(v);
   }
 
   static String pct(double p) {
@@ -139,7 +171,7 @@ final class Report {
     o.add("options", opts);
     o.addProperty("count", r.count());
     o.addProperty("total", r.totalNanos());
-    o.addProperty("average", r.count() == 0 ? 0 : (long) r.raw().getMean());
+    o.addProperty("average", r.averageNanos());
     o.addProperty("fastest", r.count() == 0 ? 0 : r.raw().getMinValue());
     o.addProperty("slowest", r.count() == 0 ? 0 : r.raw().getMaxValue());
     o.addProperty("rps", r.rps());
@@ -170,7 +202,34 @@ final class Report {
     JsonObject paths = new JsonObject();
     r.paths().forEach((k, v) -> paths.addProperty(k.name(), v));
     o.add("transportPathDistribution", paths);
+    o.addProperty("skipped", r.skipped());
+    JsonObject stream = new JsonObject();
+    stream.addProperty("sent", r.messagesSent());
+    stream.addProperty("received", r.messagesReceived());
+    o.add("streamMessages", stream);
+    if (!r.loadSteps().isEmpty()) {
+      o.add("loadSteps", steps(r.loadSteps()));
+    }
+    if (!r.concurrencySteps().isEmpty()) {
+      o.add("concurrencySteps", steps(r.concurrencySteps()));
+    }
     return o;
+  }
+
+  private static JsonArray steps(List<RunResult.StepStat> steps) {
+    JsonArray a = new JsonArray();
+    for (RunResult.StepStat s : steps) {
+      JsonObject x = new JsonObject();
+      x.addProperty("index", s.index());
+      x.addProperty("start", s.startNanos());
+      x.addProperty("end", s.endNanos());
+      x.addProperty("target", s.target());
+      x.addProperty("calls", s.calls());
+      x.addProperty("achievedRps", s.achievedRps());
+      x.addProperty("workers", s.workers());
+      a.add(x);
+    }
+    return a;
   }
 
   private static JsonArray distribution(Histogram h, long count) {

@@ -3,11 +3,14 @@ package io.grpcshm.loadgen;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonSyntaxException;
+import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.Descriptors;
 import com.google.protobuf.Descriptors.MethodDescriptor;
 import com.google.protobuf.DynamicMessage;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
 import io.grpc.Metadata;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -42,23 +45,39 @@ final class RequestFactory {
         constants.add(parse(item.toString()));
       }
     }
-    if (metadataJson != null && !metadataJson.isBlank()) {
-      JsonElement md = parseJson(metadataJson, "metadata");
-      if (!md.isJsonObject()) {
-        throw new IllegalArgumentException("metadata must be a JSON object of string values");
+    parseMetadata(metadataJson);
+  }
+
+  /** Binary data (-b/-B): the messages, sent round-robin (unary) or as the stream. */
+  RequestFactory(MethodDescriptor method, List<DynamicMessage> messages, String metadataJson) {
+    this.method = method;
+    this.dataTemplate = null;
+    if (messages.isEmpty()) {
+      throw new IllegalArgumentException("binary data holds no message");
+    }
+    constants.addAll(messages);
+    parseMetadata(metadataJson);
+  }
+
+  private void parseMetadata(String metadataJson) {
+    if (metadataJson == null || metadataJson.isBlank()) {
+      return;
+    }
+    JsonElement md = parseJson(metadataJson, "metadata");
+    if (!md.isJsonObject()) {
+      throw new IllegalArgumentException("metadata must be a JSON object of string values");
+    }
+    for (Map.Entry<String, JsonElement> e : md.getAsJsonObject().entrySet()) {
+      String key = e.getKey().toLowerCase(java.util.Locale.ROOT);
+      if (key.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
+        throw new IllegalArgumentException("binary metadata (" + key + ") is not supported");
       }
-      for (Map.Entry<String, JsonElement> e : md.getAsJsonObject().entrySet()) {
-        String key = e.getKey().toLowerCase(java.util.Locale.ROOT);
-        if (key.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
-          throw new IllegalArgumentException("binary metadata (" + key + ") is not supported");
-        }
-        if (!e.getValue().isJsonPrimitive()) {
-          throw new IllegalArgumentException("metadata value for " + key + " must be a string");
-        }
-        Template t = Template.parse(e.getValue().getAsString());
-        t.render(context(0, 0));
-        metadata.put(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER), t);
+      if (!e.getValue().isJsonPrimitive()) {
+        throw new IllegalArgumentException("metadata value for " + key + " must be a string");
       }
+      Template t = Template.parse(e.getValue().getAsString());
+      t.render(context(0, 0));
+      metadata.put(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER), t);
     }
   }
 
@@ -124,6 +143,55 @@ final class RequestFactory {
     List<JsonElement> items = items(parseJson(
         dataTemplate.render(context(requestNumber, workerId)), "data (rendered)"));
     return parse(items.get((int) (requestNumber % items.size())).toString());
+  }
+
+  /**
+   * All messages of the data for one call (a stream's messages); templates rendered for this
+   * call (each call to this renders them anew, which --stream-dynamic-messages relies on).
+   */
+  List<DynamicMessage> items(long requestNumber, int workerId) {
+    if (dataTemplate == null) {
+      return constants;
+    }
+    List<DynamicMessage> out = new ArrayList<>();
+    for (JsonElement item : items(parseJson(
+        dataTemplate.render(context(requestNumber, workerId)), "data (rendered)"))) {
+      out.add(parse(item.toString()));
+    }
+    return out;
+  }
+
+  /**
+   * Binary data as ghz takes it: several messages, each prefixed by its length as a varint
+   * (protobuf's writeDelimitedTo), or else one message.
+   */
+  static List<DynamicMessage> parseBinary(Descriptors.Descriptor type, byte[] bytes) {
+    if (bytes.length == 0) {
+      throw new IllegalArgumentException("binary data is empty");
+    }
+    List<DynamicMessage> out = new ArrayList<>();
+    try {
+      CodedInputStream in = CodedInputStream.newInstance(bytes);
+      while (!in.isAtEnd()) {
+        int length = in.readRawVarint32();
+        if (length < 0 || length > bytes.length - in.getTotalBytesRead()) {
+          out.clear();
+          break;
+        }
+        out.add(DynamicMessage.parseFrom(type, in.readRawBytes(length)));
+      }
+    } catch (IOException e) {
+      out.clear();
+    }
+    if (!out.isEmpty()) {
+      return out;
+    }
+    try {
+      return List.of(DynamicMessage.parseFrom(type, bytes));
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalArgumentException("binary data is not a serialized " + type.getFullName()
+          + " (nor length-delimited ones): " + e.getMessage(), e);
+    }
   }
 
   Metadata metadata(long requestNumber, int workerId) {

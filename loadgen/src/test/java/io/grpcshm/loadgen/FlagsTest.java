@@ -56,7 +56,7 @@ class FlagsTest {
       "-c 2 --connections 3            | exceeds -c",
       "--connections 0                 | at least 1",
       "-O summary,json                 | need --output-dir",
-      "-O html                         | unknown format",
+      "-O pdf                          | unknown format",
       "--transport udp                 | auto, shm or tcp",
       "--proto a.proto --protoset b.pb | exclusive",
       "-i dir                          | only apply to --proto",

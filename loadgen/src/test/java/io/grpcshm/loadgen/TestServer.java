@@ -7,6 +7,7 @@ import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportPath;
@@ -64,7 +65,80 @@ final class TestServer implements AutoCloseable {
     }
   }
 
+  /** Server-streaming calls that ended by the client's cancellation. */
+  final AtomicLong serverStreamsCancelled = new AtomicLong();
+  /** Messages received on client-streaming and bidi calls. */
+  final AtomicLong streamedIn = new AtomicLong();
+  /** CollectHellos replies, one per client-streaming call. */
+  final Queue<String> collected = new ConcurrentLinkedQueue<>();
+
   private final class Greeter extends GreeterGrpc.GreeterImplBase {
+    @Override
+    public StreamObserver<HelloRequest> collectHellos(StreamObserver<HelloReply> out) {
+      return new StreamObserver<>() {
+        final StringBuilder all = new StringBuilder();
+
+        @Override
+        public void onNext(HelloRequest req) {
+          streamedIn.incrementAndGet();
+          names.add(req.getName());
+          all.append(all.isEmpty() ? "" : ",").append(req.getName());
+        }
+
+        @Override
+        public void onError(Throwable t) {}
+
+        @Override
+        public void onCompleted() {
+          collected.add(all.toString());
+          out.onNext(HelloReply.newBuilder().setMessage(all.toString()).build());
+          out.onCompleted();
+        }
+      };
+    }
+
+    @Override
+    public void streamHellos(HelloRequest req, StreamObserver<HelloReply> out) {
+      ServerCallStreamObserver<HelloReply> call = (ServerCallStreamObserver<HelloReply>) out;
+      names.add(req.getName());
+      for (int i = 0; i < req.getNumber(); i++) {
+        if (req.getSleepMicros() > 0) {
+          try {
+            TimeUnit.MICROSECONDS.sleep(req.getSleepMicros());
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+          }
+        }
+        if (call.isCancelled()) {
+          serverStreamsCancelled.incrementAndGet();
+          return;
+        }
+        out.onNext(HelloReply.newBuilder().setMessage(req.getName() + "-" + i).build());
+      }
+      out.onCompleted();
+    }
+
+    @Override
+    public StreamObserver<HelloRequest> chatHellos(StreamObserver<HelloReply> out) {
+      return new StreamObserver<>() {
+        @Override
+        public void onNext(HelloRequest req) {
+          streamedIn.incrementAndGet();
+          names.add(req.getName());
+          out.onNext(HelloReply.newBuilder().setMessage("Hello " + req.getName()).build());
+        }
+
+        @Override
+        public void onError(Throwable t) {}
+
+        @Override
+        public void onCompleted() {
+          out.onCompleted();
+        }
+      };
+    }
+
     @Override
     public void sayHello(HelloRequest req, StreamObserver<HelloReply> out) {
       names.add(req.getName());
