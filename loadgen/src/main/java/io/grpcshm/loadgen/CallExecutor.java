@@ -42,13 +42,20 @@ final class CallExecutor {
   private final RequestFactory requests;
   private final Duration timeout;
   private final StreamOptions stream;
+  private final Integer maxSendMessageSize; // null: grpc's default (unlimited)
 
   CallExecutor(MethodDescriptor<DynamicMessage, DynamicMessage> method, RequestFactory requests,
       Duration timeout, StreamOptions stream) {
+    this(method, requests, timeout, stream, null);
+  }
+
+  CallExecutor(MethodDescriptor<DynamicMessage, DynamicMessage> method, RequestFactory requests,
+      Duration timeout, StreamOptions stream, Integer maxSendMessageSize) {
     this.method = method;
     this.requests = requests;
     this.timeout = timeout;
     this.stream = stream;
+    this.maxSendMessageSize = maxSendMessageSize;
   }
 
   /** Everything built before the clock starts: headers and (static) messages. */
@@ -67,6 +74,9 @@ final class CallExecutor {
   Outcome execute(Channel channel, Prepared prepared, long k, int workerId)
       throws InterruptedException {
     CallOptions options = CallOptions.DEFAULT;
+    if (maxSendMessageSize != null) {
+      options = options.withMaxOutboundMessageSize(maxSendMessageSize);
+    }
     if (timeout != null && !timeout.isZero()) {
       options = options.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
     }

@@ -25,8 +25,12 @@ final class Calls {
   }
 
   static ManagedChannel channel(String target, TransportMode mode) {
+    return channel(target, mode, MAX_MESSAGE_BYTES);
+  }
+
+  static ManagedChannel channel(String target, TransportMode mode, int maxInboundMessageSize) {
     return ShmChannelBuilder.forTarget(target).usePlaintext().transportMode(mode)
-        .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+        .maxInboundMessageSize(maxInboundMessageSize).build();
   }
 
   /** The grpc method (unary or streaming, as declared) over DynamicMessages of its types. */

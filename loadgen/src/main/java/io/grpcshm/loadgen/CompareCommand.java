@@ -37,15 +37,16 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code grpc-load compare}: the same unary call over shared memory, TCP (and in-process, for
- * the built-in echo service hosted in this JVM) for several payload sizes. Transports take turns
+ * {@code grpc-load compare}: the same unary call over shared memory, TCP (and stock Netty over a
+ * Unix domain socket and in-process, for the built-in echo service hosted in this JVM) for
+ * several payload sizes. Transports take turns
  * within each round (the order rotates per round) so machine noise spreads over all of them.
  */
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
     usageHelpWidth = 100,
-    description = "Compares transports (shm, tcp, inproc) x payload sizes for one unary call, "
-        + "interleaved, with ratios. With no target it hosts the built-in echo service in this "
-        + "JVM (then inproc is available too).")
+    description = "Compares transports (shm, tcp, uds, inproc) x payload sizes for one unary "
+        + "call, interleaved, with ratios. With no target it hosts the built-in echo service in "
+        + "this JVM (then uds and inproc are available too).")
 final class CompareCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
@@ -74,8 +75,8 @@ final class CompareCommand implements Callable<Integer> {
   List<String> sizes;
 
   @Option(names = "--transports", split = ",",
-      description = "shm, tcp, inproc (default: shm,tcp and inproc when hosting the echo "
-          + "service).")
+      description = "shm, tcp, uds (stock Netty over a Unix domain socket), inproc (default: "
+          + "shm,tcp and, when hosting the echo service, uds and inproc too).")
   List<String> transports;
 
   @Option(names = {"-n", "--calls"}, defaultValue = "50",
@@ -161,14 +162,15 @@ final class CompareCommand implements Callable<Integer> {
           + BuiltinEcho.CALL + " can be hosted; give HOST:PORT for other services");
     }
     List<String> modes = transports != null ? transports
-        : hosted ? List.of("shm", "tcp", "inproc") : List.of("shm", "tcp");
+        : hosted ? List.of("shm", "tcp", "uds", "inproc") : List.of("shm", "tcp");
     for (String m : modes) {
-      if (!List.of("shm", "tcp", "inproc").contains(m)) {
-        throw new ParameterException(spec.commandLine(), "unknown transport '" + m + "'");
+      if (!List.of("shm", "tcp", "uds", "inproc").contains(m)) {
+        throw new ParameterException(spec.commandLine(), "unknown transport '" + m
+            + "' (shm, tcp, uds, inproc)");
       }
-      if (m.equals("inproc") && !hosted) {
-        throw new ParameterException(spec.commandLine(), "inproc needs the service in this JVM: "
-            + "only the built-in echo service (no target) can be hosted in-process");
+      if ((m.equals("inproc") || m.equals("uds")) && !hosted) {
+        throw new ParameterException(spec.commandLine(), m + " needs the service in this JVM: "
+            + "only the built-in echo service (no target) can be hosted on it");
       }
     }
     List<Long> sizeList = new ArrayList<>();
@@ -178,6 +180,7 @@ final class CompareCommand implements Callable<Integer> {
 
     Server tcpShmServer = null;
     Server inprocServer = null;
+    UnixSocketEcho uds = null;
     Map<String, ManagedChannel> channels = new LinkedHashMap<>();
     try {
       String tgt = target;
@@ -187,11 +190,15 @@ final class CompareCommand implements Callable<Integer> {
         tgt = "localhost:" + tcpShmServer.getPort();
         inprocServer = InProcessServerBuilder.forName(inprocName).addService(new BuiltinEcho())
             .build().start();
+        if (modes.contains("uds")) {
+          uds = new UnixSocketEcho();
+        }
       }
       for (String m : modes) {
         channels.put(m, switch (m) {
           case "shm" -> Calls.channel(tgt, TransportMode.SHM_ONLY);
           case "tcp" -> Calls.channel(tgt, TransportMode.TCP_ONLY);
+          case "uds" -> uds.channel();
           default -> InProcessChannelBuilder.forName(inprocName)
               .maxInboundMessageSize(Calls.MAX_MESSAGE_BYTES).build();
         });
@@ -283,6 +290,9 @@ final class CompareCommand implements Callable<Integer> {
       if (inprocServer != null) {
         inprocServer.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
+      if (uds != null) {
+        uds.close();
+      }
     }
   }
 
@@ -346,6 +356,9 @@ final class CompareCommand implements Callable<Integer> {
       if (modes.contains("shm") && modes.contains("tcp")) {
         ratios.addProperty("tcpP50OverShmP50", ratio(cells, "tcp", "shm", size));
       }
+      if (modes.contains("shm") && modes.contains("uds")) {
+        ratios.addProperty("udsP50OverShmP50", ratio(cells, "uds", "shm", size));
+      }
       if (modes.contains("shm") && modes.contains("inproc")) {
         ratios.addProperty("shmP50OverInprocP50", ratio(cells, "shm", "inproc", size));
       }
@@ -378,6 +391,10 @@ final class CompareCommand implements Callable<Integer> {
       if (modes.contains("shm") && modes.contains("tcp")) {
         sb.append(String.format(Locale.ROOT, "%-10s p50 tcp/shm = %.2fx%n", "",
             ratio(cells, "tcp", "shm", size)));
+      }
+      if (modes.contains("shm") && modes.contains("uds")) {
+        sb.append(String.format(Locale.ROOT, "%-10s p50 uds/shm = %.2fx%n", "",
+            ratio(cells, "uds", "shm", size)));
       }
       if (modes.contains("shm") && modes.contains("inproc")) {
         sb.append(String.format(Locale.ROOT, "%-10s p50 shm/inproc = %.2fx%n", "",

@@ -7,7 +7,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** {@code grpc-load echo-server}: serves the built-in echo service until killed or stdin closes. */
+/** {@code grpc-load echo-server}: serves the built-in echo service until the process is killed. */
 @Command(name = "echo-server", mixinStandardHelpOptions = true,
     description = "Serves grpcshm.loadgen.Echo/Echo (with server reflection) over TCP and shared "
         + "memory, for trying grpc-load and compare against another process.")

@@ -126,6 +126,16 @@ public final class GrpcLoad implements Callable<Integer> {
       defaultValue = "20s", description = "Per-call deadline; 0 = none (default: 20s).")
   Duration timeout;
 
+  @Option(names = "--max-recv-message-size", paramLabel = "SIZE", converter = ByteSize.class,
+      description = "Largest response the client accepts: bytes or e.g. 42 MB, 4MiB "
+          + "(default: 512 MiB).")
+  Integer maxRecvMessageSize;
+
+  @Option(names = "--max-send-message-size", paramLabel = "SIZE", converter = ByteSize.class,
+      description = "Largest request the client sends (larger ones fail with "
+          + "RESOURCE_EXHAUSTED): bytes or e.g. 42 MB (default: unlimited).")
+  Integer maxSendMessageSize;
+
   @Option(names = "--transport", paramLabel = "auto|shm|tcp", defaultValue = "auto",
       description = "grpc-shm transport mode (default: auto: shared memory when co-located).")
   String transport;
@@ -318,7 +328,8 @@ public final class GrpcLoad implements Callable<Integer> {
     List<ManagedChannel> channels = new ArrayList<>();
     try {
       for (int i = 0; i < connections; i++) {
-        channels.add(Calls.channel(target, plan.mode()));
+        channels.add(Calls.channel(target, plan.mode(),
+            maxRecvMessageSize == null ? Calls.MAX_MESSAGE_BYTES : maxRecvMessageSize));
       }
       com.google.protobuf.Descriptors.MethodDescriptor md;
       if (protoset != null) {
@@ -334,7 +345,7 @@ public final class GrpcLoad implements Callable<Integer> {
               metadataJson)
           : new RequestFactory(md, dataJson, metadataJson);
       CallExecutor executor = new CallExecutor(Calls.method(md), requests,
-          plan.config().timeout(), plan.config().stream());
+          plan.config().timeout(), plan.config().stream(), maxSendMessageSize);
       Runner runner = new Runner(plan.config(), channels, executor);
       Progress progress = Progress.start(runner, plan.config(), noProgress, forceProgress);
       RunResult result;
@@ -393,6 +404,9 @@ public final class GrpcLoad implements Callable<Integer> {
     o.put("rps", rps);
     o.put("connections", connections);
     o.put("timeout", timeout.toString());
+    o.put("maxRecvMessageSize", maxRecvMessageSize == null ? Calls.MAX_MESSAGE_BYTES
+        : maxRecvMessageSize);
+    o.put("maxSendMessageSize", maxSendMessageSize);
     o.put("descriptorSource", protoset != null ? "protoset" : proto != null ? "proto"
         : "reflection");
     return o;

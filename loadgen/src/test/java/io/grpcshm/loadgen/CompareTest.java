@@ -14,7 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 class CompareTest {
   @Test
-  void hostedEchoOverThreeTransportsAsJson() {
+  void hostedEchoOverFourTransportsAsJson() {
     Cli r = Cli.run("compare", "-n", "5", "--rounds", "2", "--warmup-rounds", "0", "--sizes",
         "100,4KiB", "-O", "json");
     assertEquals(0, r.exitCode(), r.err());
@@ -30,11 +30,14 @@ class CompareTest {
           .get("SHARED_MEMORY").getAsLong());
       assertEquals(10, t.getAsJsonObject("tcp").getAsJsonObject("transportPaths")
           .get("TCP").getAsLong());
+      assertEquals(10, t.getAsJsonObject("uds").get("count").getAsLong());
+      assertEquals(0, t.getAsJsonObject("uds").get("errors").getAsLong());
       assertEquals(10, t.getAsJsonObject("inproc").get("count").getAsLong());
       assertEquals(0, t.getAsJsonObject("inproc").get("errors").getAsLong());
       JsonObject ratios = e.getAsJsonObject().getAsJsonObject("ratios");
       assertTrue(ratios.get("tcpP50OverShmP50").getAsDouble() > 0);
       assertTrue(ratios.get("shmP50OverInprocP50").getAsDouble() > 0);
+      assertTrue(ratios.get("udsP50OverShmP50").getAsDouble() > 0);
     }
   }
 
@@ -71,9 +74,15 @@ class CompareTest {
   }
 
   @Test
-  void refusesInprocForRemoteTargets() {
+  void refusesInprocAndUdsForRemoteTargetsAndUnknownTransports() {
     Cli r = Cli.run("compare", "--transports", "shm,inproc", "localhost:1");
     assertEquals(2, r.exitCode());
     assertTrue(r.err().contains("inproc needs the service in this JVM"), r.err());
+    Cli u = Cli.run("compare", "--transports", "uds", "localhost:1");
+    assertEquals(2, u.exitCode());
+    assertTrue(u.err().contains("uds needs the service in this JVM"), u.err());
+    Cli x = Cli.run("compare", "--transports", "shm,quic");
+    assertEquals(2, x.exitCode());
+    assertTrue(x.err().contains("unknown transport 'quic'"), x.err());
   }
 }

@@ -58,6 +58,33 @@ class EndToEndTest {
   }
 
   @Test
+  void messageSizeLimitsFailTheCallsThatExceedThem() {
+    String big = "{\"name\":\"" + "x".repeat(2000) + "\"}";
+    for (String transport : List.of("shm", "tcp")) {
+      JsonObject send = runJson("--call", TestServer.CALL, "-d", big, "-n", "6", "-c", "2",
+          "--transport", transport, "--max-send-message-size", "1KB", "-O", "json",
+          server.target());
+      // grpc-java fails a client-side oversize send as CANCELLED ("Failed to stream message",
+      // caused by RESOURCE_EXHAUSTED) before anything is sent, on every transport.
+      assertEquals("{\"CANCELLED\":6}",
+          send.getAsJsonObject("statusCodeDistribution").toString(), transport);
+      assertEquals("{\"rpc error: code = CANCELLED desc = Failed to stream message\":6}",
+          send.getAsJsonObject("errorDistribution").toString(), transport);
+      assertEquals(1000, send.getAsJsonObject("options").get("maxSendMessageSize").getAsInt());
+      JsonObject recv = runJson("--call", TestServer.CALL, "-d", big, "-n", "6", "-c", "2",
+          "--transport", transport, "--max-recv-message-size", "1 KiB", "-O", "json",
+          server.target());
+      assertEquals("{\"RESOURCE_EXHAUSTED\":6}",
+          recv.getAsJsonObject("statusCodeDistribution").toString(),
+          transport + " " + recv.getAsJsonObject("errorDistribution"));
+      JsonObject fits = runJson("--call", TestServer.CALL, "-d", big, "-n", "6", "-c", "2",
+          "--transport", transport, "--max-send-message-size", "4KiB",
+          "--max-recv-message-size", "4KiB", "-O", "json", server.target());
+      assertEquals(6, fits.getAsJsonObject("statusCodeDistribution").get("OK").getAsLong());
+    }
+  }
+
+  @Test
   void autoModePicksSharedMemoryInSummary() {
     Cli r = Cli.run("--call", TestServer.CALL, "-n", "20", "-c", "2", server.target());
     assertEquals(0, r.exitCode(), r.err());
