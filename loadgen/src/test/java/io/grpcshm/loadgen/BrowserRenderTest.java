@@ -80,9 +80,9 @@ class BrowserRenderTest {
     String dom = HeadlessChromium.dumpDom(page);
     assertRendered(dom, 3);
     for (String chart : new String[] {"throughput", "p50", "p99"}) {
-      assertEquals(9, pointsIn(dom, chart), chart + ": 3 transports x 3 sizes");
+      assertEquals(12, pointsIn(dom, chart), chart + ": 4 transports x 3 sizes");
       String svg = chartSvg(dom, chart);
-      for (String t : new String[] {"shm", "tcp", "inproc"}) {
+      for (String t : new String[] {"shm", "tcp", "uds", "inproc"}) {
         assertTrue(svg.contains("data-series=\"" + t + "\""), chart + " lacks " + t);
       }
     }
