@@ -178,9 +178,16 @@ public final class DataMovement {
   @Internal
   public WaitStrategy waitStrategy() { return wait; }
 
-  /** False while the default movers are being opened in the background. */
+  /** False while the default movers are being opened in the background (or failed to open). */
   @Internal
   public boolean ready() { return ready.getAsBoolean(); }
+
+  /** Why {@link #ready()} is false. */
+  @Internal
+  public String notReadyReason() {
+    String f = Defaults.failure;
+    return f != null ? f : "movers are still being opened";
+  }
 
   /** Records one completed move. */
   @Internal
@@ -232,6 +239,7 @@ public final class DataMovement {
     private static final java.util.concurrent.atomic.AtomicBoolean started =
         new java.util.concurrent.atomic.AtomicBoolean();
     private static volatile boolean opened;
+    private static volatile String failure;
 
     static boolean ready() {
       if (opened) {
@@ -243,6 +251,7 @@ public final class DataMovement {
             policy();
           } catch (RuntimeException | Error e) {
             LOG.log(Level.WARNING, "data movers could not be opened; CPU copies only", e);
+            failure = "data movers could not be opened: " + e;
             return;
           }
           opened = true;

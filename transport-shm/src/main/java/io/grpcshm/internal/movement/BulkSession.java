@@ -159,7 +159,7 @@ public final class BulkSession {
     long t0 = System.nanoTime();
     if (!dm.ready()) {
       new Move(dm, ctx.method(), from, keepAlive, dst, at, n, MoverKind.CPU, false, Mode.SYNC,
-          "warm-up", Double.NaN, "", t0).copyOnCpu("movers are still being opened");
+          "warm-up", Double.NaN, "", t0).copyOnCpu(dm.notReadyReason());
       return;
     }
     MoverKind kind;
