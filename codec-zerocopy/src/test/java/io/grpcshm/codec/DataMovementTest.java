@@ -280,7 +280,9 @@ class DataMovementTest {
             .summarize(request));
         MoveEvent e = events.getLast();
         assertFalse(e.cpuFallback(), e.note());
-        assertTrue(e.observedMicros() >= 250_000, mode + " waited for the engine: " + e);
+        // Resumed 300 ms after scheduling (some of which passed before the move started); an
+        // unpaused 4 MiB copy takes about a millisecond.
+        assertTrue(e.observedMicros() >= 100_000, mode + " waited for the engine: " + e);
       }
     } finally {
       faults.pauseWorkers(false);
