@@ -6,6 +6,7 @@ import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
 import io.grpcshm.policy.internal.GbdtModel;
+import io.grpcshm.policy.internal.LeafMaskScorer;
 import io.grpcshm.policy.internal.ModelArtifact;
 import io.grpcshm.policy.internal.Schema;
 import java.io.IOException;
@@ -65,8 +66,25 @@ public final class PolicyEngine {
   /** log-space correction per candidate × size bucket; racy updates are benign (a hint). */
   private final double[][] corr;
   private final double[][] corrAtInvalidate;
-  private final ThreadLocal<double[]> scratch =
-      ThreadLocal.withInitial(() -> new double[Schema.WIDTH]);
+  /**
+   * The per-candidate models as leaf-mask tables (no tree walk on a miss), or null when the
+   * model does not qualify (categorical splits left, missing-value handling, more than 32 leaves
+   * per tree): then misses walk {@link #perCandidate}. Both give the same bits.
+   */
+  private final LeafMaskScorer scorer;
+  /**
+   * Per context feature (Schema index 0..4): bucket → the scorer's row offset for that bucket's
+   * representative value; null where the models do not split on the feature.
+   */
+  private final int[][] rowByBucket = new int[Schema.ACTIVE_STREAMS + 1][];
+  private final int usedFeatures;
+
+  private static final class Scratch {
+    final double[] x = new double[Schema.WIDTH];
+    final int[] offsets = new int[Schema.WIDTH];
+  }
+
+  private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
   /**
    * Mode hint per size bucket: the mode is a deployment-time choice (thesis §5.4.3), so it is
    * computed — over every candidate, at that call's context — the first time a size bucket
@@ -130,11 +148,16 @@ public final class PolicyEngine {
       perCandidate[i] = model.specialize(Schema.CATEGORICAL, new double[] {c.mover().ordinal(),
           c.cacheInjection() ? 1 : 0, c.mode().ordinal()});
     }
+    this.scorer = leafMasks(perCandidate, rowByBucket);
+    this.usedFeatures = scorer == null ? 0 : scorer.usedFeatures().length;
     this.deployed = java.util.stream.IntStream.range(0, candidates.length)
         .filter(i -> candidates[i].mode() == deploymentMode).toArray();
     this.status = a == null ? "fallback (size threshold " + fallbackThreshold + " B): " + why
-        : String.format(Locale.ROOT, "model %s: %d trees, %d candidates %s, deployment mode %s",
-            b.modelName, model.numTrees(), deployed.length, labels(), deploymentMode);
+        : String.format(Locale.ROOT, "model %s: %d trees, %d candidates %s, deployment mode %s, "
+            + "misses scored by %s", b.modelName, model.numTrees(), deployed.length, labels(),
+            deploymentMode, scorer != null
+                ? String.format(Locale.ROOT, "leaf masks (%d KiB)", scorer.footprintBytes() >> 10)
+                : "tree walks");
     if (a == null) {
       LOG.warning("policy model unusable, using the size-threshold fallback: " + why);
     }
@@ -142,6 +165,54 @@ public final class PolicyEngine {
     this.front = b.cacheSize > 0 ? new Entry[FRONT_SIZE] : null;
     this.corr = new double[candidates.length][256];
     this.corrAtInvalidate = new double[candidates.length][256];
+  }
+
+  /**
+   * Builds the leaf-mask scorer and the bucket → row tables, from the same representative
+   * values {@link #contextOf} feeds the tree walk. Null when the model does not qualify.
+   */
+  private static LeafMaskScorer leafMasks(GbdtModel[] models, int[][] rowByBucket) {
+    if (models.length == 0) {
+      return null;
+    }
+    LeafMaskScorer s = LeafMaskScorer.of(models);
+    if (s == null) {
+      return null;
+    }
+    int[] used = s.usedFeatures();
+    for (int f : used) {
+      if (f > Schema.ACTIVE_STREAMS) {
+        return null; // a configuration feature left unresolved: walk the trees
+      }
+    }
+    int[] buckets = {256, 64, 512, 1024, 256}; // Buckets' ranges, Schema order
+    for (int u = 0; u < used.length; u++) {
+      int f = used[u];
+      int[] tab = new int[buckets[f]];
+      for (int b = 0; b < tab.length; b++) {
+        tab[b] = s.rowOffset(u, representative(f, b));
+      }
+      rowByBucket[f] = tab;
+    }
+    return s;
+  }
+
+  /** The value a bucket of context feature {@code f} (Schema index) is decided at. */
+  private static double representative(int f, int b) {
+    return switch (f) {
+      case Schema.PAYLOAD_BYTES -> Buckets.representative(b, Buckets.SIZE_SUB);
+      case Schema.REUSE_WINDOW -> Buckets.reuseRepresentative(b);
+      case Schema.PF_RATE -> Buckets.representative(b, Buckets.PF_SUB) / Buckets.PF_SCALE;
+      case Schema.LLC_PRESSURE -> Buckets.representative(b, Buckets.LLC_SUB) / Buckets.LLC_SCALE;
+      case Schema.ACTIVE_STREAMS -> b;
+      default -> throw new IllegalArgumentException("not a context feature: " + f);
+    };
+  }
+
+  private static void contextOf(double[] x, int sb, int rb, int pb, int lb, int nb) {
+    Schema.context(x, representative(Schema.PAYLOAD_BYTES, sb),
+        representative(Schema.REUSE_WINDOW, rb), representative(Schema.PF_RATE, pb),
+        representative(Schema.LLC_PRESSURE, lb), representative(Schema.ACTIVE_STREAMS, nb));
   }
 
   private List<String> labels() {
@@ -233,6 +304,9 @@ public final class PolicyEngine {
 
   public Mode deploymentMode() { return deploymentMode; }
 
+  /** The full (unspecialised) model, for tests in this package; null without a model. */
+  GbdtModel modelForTest() { return model; }
+
   /** Model metadata (provenance, signal sources it was trained with); empty without a model. */
   public String modelInfo(String key) { return artifact == null ? "" : artifact.meta(key); }
 
@@ -295,15 +369,36 @@ public final class PolicyEngine {
   }
 
   private Decision compute(int sb, int rb, int pb, int lb, int nb) {
-    double[] x = scratch.get();
-    Schema.context(x, Buckets.representative(sb, Buckets.SIZE_SUB),
-        Buckets.reuseRepresentative(rb),
-        Buckets.representative(pb, Buckets.PF_SUB) / Buckets.PF_SCALE,
-        Buckets.representative(lb, Buckets.LLC_SUB) / Buckets.LLC_SCALE, nb);
+    Scratch sc = scratch.get();
+    int[] off = null;
+    double[] x = null;
+    if (scorer != null) {
+      off = sc.offsets;
+      int k = 0;
+      int[][] t = rowByBucket;
+      if (t[Schema.PAYLOAD_BYTES] != null) {
+        off[k++] = t[Schema.PAYLOAD_BYTES][sb];
+      }
+      if (t[Schema.REUSE_WINDOW] != null) {
+        off[k++] = t[Schema.REUSE_WINDOW][rb];
+      }
+      if (t[Schema.PF_RATE] != null) {
+        off[k++] = t[Schema.PF_RATE][pb];
+      }
+      if (t[Schema.LLC_PRESSURE] != null) {
+        off[k++] = t[Schema.LLC_PRESSURE][lb];
+      }
+      if (t[Schema.ACTIVE_STREAMS] != null) {
+        off[k++] = t[Schema.ACTIVE_STREAMS][nb];
+      }
+    } else {
+      x = sc.x;
+      contextOf(x, sb, rb, pb, lb, nb);
+    }
     double bestDeployed = Double.POSITIVE_INFINITY;
     int bestDeployedIdx = -1;
     for (int i : deployed) {
-      double y = perCandidate[i].predict(x) + (correction ? corr[i][sb] : 0);
+      double y = score(i, off, x) + (correction ? corr[i][sb] : 0);
       if (y < bestDeployed) {
         bestDeployed = y;
         bestDeployedIdx = i;
@@ -318,7 +413,7 @@ public final class PolicyEngine {
       hint = deploymentMode;
       for (int i = 0; i < candidates.length; i++) {
         if (candidates[i].mode() != deploymentMode) {
-          double y = perCandidate[i].predict(x) + (correction ? corr[i][sb] : 0);
+          double y = score(i, off, x) + (correction ? corr[i][sb] : 0);
           if (y < bestAll) {
             bestAll = y;
             hint = candidates[i].mode();
@@ -330,6 +425,11 @@ public final class PolicyEngine {
     Candidate c = candidates[bestDeployedIdx];
     return new Decision(c.mover(), c.cacheInjection(), hint, Math.expm1(bestDeployed),
         Decision.Basis.MODEL, "");
+  }
+
+  /** Candidate {@code i}'s raw score: leaf masks when available, else the tree walk. */
+  private double score(int i, int[] off, double[] x) {
+    return scorer != null ? scorer.score(i, off, usedFeatures) : perCandidate[i].predict(x);
   }
 
   /** Predicted latency per message, µs, of one candidate for these features (no cache). */
@@ -365,11 +465,8 @@ public final class PolicyEngine {
     }
     int sb = Buckets.sizeBucket(f.payloadBytes());
     double[] x = new double[Schema.WIDTH];
-    Schema.context(x, Buckets.representative(sb, Buckets.SIZE_SUB),
-        Buckets.reuseRepresentative(Buckets.reuseBucket(f.reuseWindow())),
-        Buckets.representative(Buckets.pfBucket(f.pageFaultRate()), Buckets.PF_SUB) / Buckets.PF_SCALE,
-        Buckets.representative(Buckets.llcBucket(f.llcPressure()), Buckets.LLC_SUB) / Buckets.LLC_SCALE,
-        Buckets.streamsBucket(f.activeStreams()));
+    contextOf(x, sb, Buckets.reuseBucket(f.reuseWindow()), Buckets.pfBucket(f.pageFaultRate()),
+        Buckets.llcBucket(f.llcPressure()), Buckets.streamsBucket(f.activeStreams()));
     Candidate c = candidates[idx];
     Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
     double residual = Math.log1p(latencyMicros) - model.predict(x);

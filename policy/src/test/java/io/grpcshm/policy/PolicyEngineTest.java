@@ -164,6 +164,52 @@ class PolicyEngineTest {
     assertEquals(Math.expm1(1), d.predictedMicros(), 1e-9); // the SYNC prediction
   }
 
+  /**
+   * A miss is scored with leaf-mask tables, not by walking trees. Whatever the path, the
+   * decision must be the argmin of the full model at the bucket's representative features, with
+   * the very same predicted value.
+   */
+  @Test
+  void missesEqualTheFullModelAtTheBucketRepresentative() {
+    Random r = new Random(5);
+    for (Mode m : Mode.values()) {
+      PolicyEngine e = PolicyEngine.builder().deploymentMode(m).cacheSize(0).build();
+      assertTrue(e.hasModel(), e.status());
+      for (int i = 0; i < 3000; i++) {
+        CallFeatures f = new CallFeatures((long) Math.exp(r.nextDouble() * 18),
+            r.nextInt(4) - 1, r.nextDouble() * (r.nextBoolean() ? 4 : 80),
+            120 + r.nextDouble() * 400, r.nextInt(6));
+        int sb = Buckets.sizeBucket(f.payloadBytes());
+        double size = Buckets.representative(sb, Buckets.SIZE_SUB);
+        double reuse = Buckets.reuseRepresentative(Buckets.reuseBucket(f.reuseWindow()));
+        double pf = Buckets.representative(Buckets.pfBucket(f.pageFaultRate()), Buckets.PF_SUB)
+            / Buckets.PF_SCALE;
+        double llc = Buckets.representative(Buckets.llcBucket(f.llcPressure()), Buckets.LLC_SUB)
+            / Buckets.LLC_SCALE;
+        double best = Double.POSITIVE_INFINITY;
+        MoverKind bestMover = null;
+        for (Candidate c : e.candidates()) {
+          if (c.mode() != m) {
+            continue;
+          }
+          double[] x = new double[io.grpcshm.policy.internal.Schema.WIDTH];
+          io.grpcshm.policy.internal.Schema.context(x, size, reuse, pf, llc, f.activeStreams());
+          io.grpcshm.policy.internal.Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
+          double y = Math.expm1(e.modelForTest().predict(x));
+          if (y < best) {
+            best = y;
+            bestMover = c.mover();
+          }
+        }
+        Decision d = e.decide(f);
+        assertEquals(bestMover, d.mover(), f.toString());
+        assertEquals(Double.doubleToRawLongBits(best),
+            Double.doubleToRawLongBits(d.predictedMicros()), f.toString());
+      }
+      assertTrue(e.status().contains("leaf masks"), e.status());
+    }
+  }
+
   @Test
   void bucketsAreMonotoneAndRepresentativesLieInside() {
     int prev = -1;
