@@ -79,9 +79,13 @@ public final class PolicyEngine {
   private final int[][] rowByBucket = new int[Schema.ACTIVE_STREAMS + 1][];
   private final int usedFeatures;
 
-  private static final class Scratch {
+  /** Candidates not in the deployment mode (scored once per size bucket, for the mode hint). */
+  private final int[] others;
+
+  private final class Scratch {
     final double[] x = new double[Schema.WIDTH];
     final int[] offsets = new int[Schema.WIDTH];
+    final double[] y = new double[Math.max(1, candidates.length)];
   }
 
   private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
@@ -152,6 +156,8 @@ public final class PolicyEngine {
     this.usedFeatures = scorer == null ? 0 : scorer.usedFeatures().length;
     this.deployed = java.util.stream.IntStream.range(0, candidates.length)
         .filter(i -> candidates[i].mode() == deploymentMode).toArray();
+    this.others = java.util.stream.IntStream.range(0, candidates.length)
+        .filter(i -> candidates[i].mode() != deploymentMode).toArray();
     this.status = a == null ? "fallback (size threshold " + fallbackThreshold + " B): " + why
         : String.format(Locale.ROOT, "model %s: %d trees, %d candidates %s, deployment mode %s, "
             + "misses scored by %s", b.modelName, model.numTrees(), deployed.length, labels(),
@@ -395,12 +401,15 @@ public final class PolicyEngine {
       x = sc.x;
       contextOf(x, sb, rb, pb, lb, nb);
     }
+    double[] y = sc.y;
+    scoreAll(deployed, off, x, y);
     double bestDeployed = Double.POSITIVE_INFINITY;
     int bestDeployedIdx = -1;
-    for (int i : deployed) {
-      double y = score(i, off, x) + (correction ? corr[i][sb] : 0);
-      if (y < bestDeployed) {
-        bestDeployed = y;
+    for (int k = 0; k < deployed.length; k++) {
+      int i = deployed[k];
+      double v = y[k] + (correction ? corr[i][sb] : 0);
+      if (v < bestDeployed) {
+        bestDeployed = v;
         bestDeployedIdx = i;
       }
     }
@@ -409,15 +418,15 @@ public final class PolicyEngine {
     }
     Mode hint = modeHintBySize[sb];
     if (hint == null) {
+      scoreAll(others, off, x, y);
       double bestAll = bestDeployed;
       hint = deploymentMode;
-      for (int i = 0; i < candidates.length; i++) {
-        if (candidates[i].mode() != deploymentMode) {
-          double y = score(i, off, x) + (correction ? corr[i][sb] : 0);
-          if (y < bestAll) {
-            bestAll = y;
-            hint = candidates[i].mode();
-          }
+      for (int k = 0; k < others.length; k++) {
+        int i = others[k];
+        double v = y[k] + (correction ? corr[i][sb] : 0);
+        if (v < bestAll) {
+          bestAll = v;
+          hint = candidates[i].mode();
         }
       }
       modeHintBySize[sb] = hint;
@@ -427,9 +436,18 @@ public final class PolicyEngine {
         Decision.Basis.MODEL, "");
   }
 
-  /** Candidate {@code i}'s raw score: leaf masks when available, else the tree walk. */
-  private double score(int i, int[] off, double[] x) {
-    return scorer != null ? scorer.score(i, off, usedFeatures) : perCandidate[i].predict(x);
+  /**
+   * Raw scores of candidates {@code idx} into {@code y}: leaf masks when available (row
+   * offsets {@code off}), else the tree walk at {@code x}.
+   */
+  private void scoreAll(int[] idx, int[] off, double[] x, double[] y) {
+    if (scorer != null) {
+      scorer.scoreAll(idx, off, usedFeatures, y);
+    } else {
+      for (int k = 0; k < idx.length; k++) {
+        y[k] = perCandidate[idx[k]].predict(x);
+      }
+    }
   }
 
   /** Predicted latency per message, µs, of one candidate for these features (no cache). */

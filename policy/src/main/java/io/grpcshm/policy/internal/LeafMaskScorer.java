@@ -213,6 +213,48 @@ public final class LeafMaskScorer {
     return sum;
   }
 
+  /**
+   * Two models' raw scores in one pass over the trees (their two sums are independent chains,
+   * so they overlap); written to {@code out[at]} and {@code out[at + 1]}. Same bits as two
+   * {@link #score} calls.
+   */
+  public void score2(int a, int b, int[] offsets, int used, double[] out, int at) {
+    int[] ma = masks[a];
+    int[] mb = masks[b];
+    double[] la = leaves[a];
+    double[] lb = leaves[b];
+    double sa = 0;
+    double sb = 0;
+    for (int t = 0; t < numTrees; t++) {
+      int ba = -1;
+      int bb = -1;
+      for (int u = 0; u < used; u++) {
+        int o = offsets[u] + t;
+        ba &= ma[o];
+        bb &= mb[o];
+      }
+      sa += la[(t << 5) + Integer.numberOfTrailingZeros(ba)];
+      sb += lb[(t << 5) + Integer.numberOfTrailingZeros(bb)];
+    }
+    out[at] = sa;
+    out[at + 1] = sb;
+  }
+
+  /**
+   * Raw scores of {@code models[0..n)} into {@code out[0..n)}, two at a time (see
+   * {@link #score2}).
+   */
+  public void scoreAll(int[] models, int[] offsets, int used, double[] out) {
+    int n = models.length;
+    int k = 0;
+    for (; k + 1 < n; k += 2) {
+      score2(models[k], models[k + 1], offsets, used, out, k);
+    }
+    if (k < n) {
+      out[k] = score(models[k], offsets, used);
+    }
+  }
+
   /** Bytes held by the tables (for the docs and the status line). */
   public long footprintBytes() {
     long b = 0;

@@ -71,11 +71,20 @@ class LeafMaskScorerTest {
     queries.add(zero);
     queries.add(new double[] {-0.0, -0.0, -0.0, -0.0, -0.0, 0, 0, 0});
     int[] off = new int[Schema.WIDTH];
+    double[] all = new double[6];
+    double[] five = new double[6];
     for (double[] x : queries) {
       int used = s.rowOffsets(x, off);
+      s.scoreAll(new int[] {0, 1, 2, 3, 4, 5}, off, used, all);
+      s.scoreAll(new int[] {5, 4, 3, 2, 1}, off, used, five); // pairs and an odd one out
       for (int c = 0; c < 6; c++) {
-        assertSameBits(spec[c].predict(x), s.score(c, off, used), "candidate " + c + " at "
-            + java.util.Arrays.toString(x));
+        String at = "candidate " + c + " at " + java.util.Arrays.toString(x);
+        double walk = spec[c].predict(x);
+        assertSameBits(walk, s.score(c, off, used), at);
+        assertSameBits(walk, all[c], "scoreAll, " + at);
+        if (c > 0) {
+          assertSameBits(walk, five[5 - c], "scoreAll of five, " + at);
+        }
       }
     }
   }
