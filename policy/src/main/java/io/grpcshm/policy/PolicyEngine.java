@@ -1,7 +1,5 @@
 package io.grpcshm.policy;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
@@ -27,7 +25,7 @@ import java.util.logging.Logger;
 /**
  * The runtime policy (SkyRocket, thesis ch. 5): for each call, predicts the latency of every
  * configuration this host has with a LightGBM model evaluated in pure Java and picks the argmin.
- * Decisions are memoised per feature bucket in a Caffeine cache. Never throws from
+ * Decisions are memoised per feature bucket in a two-way set-associative array. Never throws from
  * {@link #decide}: without a usable model, or with unusable features, it applies the documented
  * size-threshold rule ({@link Decision.Basis#FALLBACK}) and logs why (once per kind of problem).
  *
@@ -51,13 +49,18 @@ public final class PolicyEngine {
   /** The model specialised per candidate: configuration splits resolved at load time. */
   private final GbdtModel[] perCandidate;
   private final int[] deployed; // indexes into candidates with mode == deploymentMode
-  private final Cache<Long, Decision> cache;
   /**
-   * A direct-mapped front for the Caffeine cache: a hit here costs two loads and no allocation
-   * (Caffeine's key is a boxed Long). Entries are immutable, so racy reads are safe.
+   * The decision cache: a two-way set-associative array of immutable entries (sets are the slot
+   * pairs {@code 2k, 2k+1}), or null when disabled. A hit costs one or two loads and allocates
+   * nothing; a miss allocates the entry and its Decision, and nothing else (no boxed key, no
+   * maintenance work). Entries are immutable (final fields), so racy reads and writes are safe:
+   * the worst a race does is drop an entry.
    */
-  private final Entry[] front;
-  private static final int FRONT_SIZE = 1024;
+  private final Entry[] cache;
+  /** 64 - log2(cache.length): the slot is the top bits of the key's hash. */
+  private final int cacheShift;
+  /** Largest cache: 2^20 entries. */
+  static final long MAX_CACHE = 1 << 20;
 
   private record Entry(long key, Decision decision) {}
   private final long fallbackThreshold;
@@ -167,8 +170,14 @@ public final class PolicyEngine {
     if (a == null) {
       LOG.warning("policy model unusable, using the size-threshold fallback: " + why);
     }
-    this.cache = b.cacheSize > 0 ? Caffeine.newBuilder().maximumSize(b.cacheSize).build() : null;
-    this.front = b.cacheSize > 0 ? new Entry[FRONT_SIZE] : null;
+    if (b.cacheSize > 0) {
+      int n = (int) Math.max(2, Long.highestOneBit(Math.min(MAX_CACHE, b.cacheSize * 2 - 1)));
+      this.cache = new Entry[n];
+      this.cacheShift = 64 - Integer.numberOfTrailingZeros(n);
+    } else {
+      this.cache = null;
+      this.cacheShift = 64;
+    }
     this.corr = new double[candidates.length][256];
     this.corrAtInvalidate = new double[candidates.length][256];
   }
@@ -273,7 +282,7 @@ public final class PolicyEngine {
     /** Needed by {@link #decide(long, int)}. */
     public Builder signals(Signals s) { this.signals = s; return this; }
 
-    /** Cached decisions (0 disables the cache). */
+    /** Cached decisions, rounded up to a power of two, at most 2^20 (0 disables the cache). */
     public Builder cacheSize(long n) { this.cacheSize = n; return this; }
 
     /** Correct predictions from {@link #observe} (off by default, see docs/POLICY.md). */
@@ -344,21 +353,25 @@ public final class PolicyEngine {
       int pb = Buckets.pfBucket(pf);
       int lb = Buckets.llcBucket(llc);
       int nb = Buckets.streamsBucket(streams);
-      if (cache == null) {
+      Entry[] t = cache;
+      if (t == null) {
         return compute(sb, rb, pb, lb, nb);
       }
       long key = Buckets.key(sb, rb, pb, lb, nb);
-      int slot = (int) ((key * 0x9E3779B97F4A7C15L) >>> 54); // 10 bits: FRONT_SIZE
-      Entry e = front[slot];
+      int slot = (int) ((key * 0x9E3779B97F4A7C15L) >>> cacheShift);
+      Entry e = t[slot];
       if (e != null && e.key() == key) {
         return e.decision();
       }
-      Decision d = cache.getIfPresent(key);
-      if (d == null) {
-        d = compute(sb, rb, pb, lb, nb);
-        cache.put(key, d);
+      Entry other = t[slot ^ 1];
+      if (other != null && other.key() == key) {
+        return other.decision();
       }
-      front[slot] = new Entry(key, d);
+      Decision d = compute(sb, rb, pb, lb, nb);
+      if (e != null) {
+        t[slot ^ 1] = e; // the set's other way now holds the previous occupant
+      }
+      t[slot] = new Entry(key, d);
       return d;
     } catch (RuntimeException e) {
       return fallback(size, "decision failed: " + e);
@@ -490,11 +503,12 @@ public final class PolicyEngine {
     double residual = Math.log1p(latencyMicros) - model.predict(x);
     double v = (1 - CORRECTION_ALPHA) * corr[idx][sb] + CORRECTION_ALPHA * residual;
     corr[idx][sb] = v;
-    if (Math.abs(v - corrAtInvalidate[idx][sb]) > CORRECTION_INVALIDATE && cache != null) {
+    if (Math.abs(v - corrAtInvalidate[idx][sb]) > CORRECTION_INVALIDATE) {
       corrAtInvalidate[idx][sb] = v;
-      java.util.Arrays.fill(front, null);
+      if (cache != null) {
+        java.util.Arrays.fill(cache, null);
+      }
       java.util.Arrays.fill(modeHintBySize, null);
-      cache.invalidateAll();
     }
   }
 

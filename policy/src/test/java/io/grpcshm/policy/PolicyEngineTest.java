@@ -3,6 +3,7 @@ package io.grpcshm.policy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -47,6 +48,28 @@ class PolicyEngineTest {
     Decision a = e.decide(f(100_000));
     Decision b = e.decide(f(100_001)); // same quarter-octave bucket
     assertSame(a, b);
+  }
+
+  @Test
+  void theCacheIsTwoWaySetAssociative() {
+    // Two entries: one set of two ways. The last two buckets stay; a third evicts one of them.
+    PolicyEngine e = PolicyEngine.builder().modelText(TestModels.artifact()).cacheSize(2).build();
+    Decision a = e.decide(f(4096));
+    Decision b = e.decide(f(64 << 10));
+    assertSame(a, e.decide(f(4096)));
+    assertSame(b, e.decide(f(64 << 10)));
+    Decision c = e.decide(f(8 << 20));
+    assertSame(c, e.decide(f(8 << 20)));
+    boolean aKept = e.decide(f(4096)) == a;
+    boolean bKept = e.decide(f(64 << 10)) == b;
+    assertTrue(aKept != bKept, "exactly one of the older two is evicted: " + aKept + " " + bKept);
+    // Without a cache every call computes a new (equal) decision.
+    PolicyEngine none = PolicyEngine.builder().modelText(TestModels.artifact()).cacheSize(0)
+        .build();
+    Decision x = none.decide(f(4096));
+    Decision y = none.decide(f(4096));
+    assertNotSame(x, y);
+    assertEquals(x, y);
   }
 
   @Test
