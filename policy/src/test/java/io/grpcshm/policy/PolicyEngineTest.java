@@ -249,19 +249,26 @@ class PolicyEngineTest {
 
   /**
    * The shipped model's decision surface (docs/BENCHMARKS.md, replay): in ASYNC deployments
-   * small payloads stay on the CPU, large ones go to the software engine while the machine is
-   * quiet, and back to the CPU when the LLC proxy says it is busy (the engine's worker then has
-   * no free core on a 2-vCPU host). Retraining the default model may move these boundaries.
+   * payloads up to 4 MiB stay on the CPU and 8 MiB and more go to the software engine, at low and
+   * high LLC proxy alike; SYNC and PIPELINED deployments keep the CPU. Retraining the default
+   * model may move these boundaries.
    */
   @Test
-  void shippedModelSwitchesWithSizeAndPressure() {
+  void shippedModelSwitchesWithSize() {
     PolicyEngine e = PolicyEngine.builder().deploymentMode(Mode.ASYNC).build();
     assertTrue(e.hasModel(), e.status());
-    assertEquals(MoverKind.CPU, e.decide(new CallFeatures(256 << 10, -1, 1, 190, 1)).mover());
-    assertEquals(MoverKind.SOFTWARE,
-        e.decide(new CallFeatures(16 << 20, -1, 1, 190, 1)).mover());
-    assertEquals(MoverKind.CPU, e.decide(new CallFeatures(16 << 20, -1, 1, 400, 1)).mover());
-    PolicyEngine sync = PolicyEngine.builder().deploymentMode(Mode.SYNC).build();
-    assertEquals(MoverKind.CPU, sync.decide(new CallFeatures(16 << 20, -1, 1, 190, 1)).mover());
+    for (double llc : new double[] {190, 400}) {
+      for (int reuse : new int[] {CallFeatures.REUSE_UNKNOWN, CallFeatures.REUSE_IMMEDIATE}) {
+        assertEquals(MoverKind.CPU, e.decide(new CallFeatures(256 << 10, reuse, 1, llc, 1)).mover());
+        assertEquals(MoverKind.CPU, e.decide(new CallFeatures(4 << 20, reuse, 1, llc, 1)).mover());
+        assertEquals(MoverKind.SOFTWARE,
+            e.decide(new CallFeatures(16 << 20, reuse, 1, llc, 1)).mover());
+      }
+    }
+    for (Mode m : new Mode[] {Mode.SYNC, Mode.PIPELINED}) {
+      PolicyEngine other = PolicyEngine.builder().deploymentMode(m).build();
+      assertEquals(MoverKind.CPU,
+          other.decide(new CallFeatures(16 << 20, -1, 1, 190, 1)).mover(), m.name());
+    }
   }
 }
