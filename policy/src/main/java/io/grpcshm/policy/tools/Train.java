@@ -47,8 +47,10 @@ public final class Train implements Callable<Integer> {
   double holdout;
 
   @Option(names = "--seed", defaultValue = "7") long seed;
-  // 30 trees x 31 leaves, learning rate 0.3, monotone payload/pf/llc: chosen with `select` on
-  // the training run only (10 random workload splits + 5 time blocks, docs/BENCHMARKS.md).
+  // Defaults: 30 trees x 31 leaves, learning rate 0.3, monotone payload/pf/llc, all signals used
+  // (what `select` picked on traces/train.csv). The shipped model was trained with
+  // --drop pf_rate,llc_pressure and payload-only monotonicity, what `select` picked on
+  // traces/train-r5.csv (docs/BENCHMARKS.md § Policy).
   @Option(names = "--trees", defaultValue = "30") int trees;
   @Option(names = "--leaves", defaultValue = "31") int leaves;
   @Option(names = "--learning-rate", defaultValue = "0.3") double learningRate;
@@ -64,7 +66,7 @@ public final class Train implements Callable<Integer> {
 
   // Latency never falls when the payload, the page-fault rate or the LLC pressure grows. The
   // constraints keep the trees from fitting per-workload noise in the two signals (both are
-  // constant within a workload's traces); selected by cross-validation on the training run.
+  // constant within a workload's traces).
   @Option(names = "--params", defaultValue = "monotone_constraints=1,0,1,1,0,0,0,0",
       description = "extra LightGBM parameters, e.g. \"lambda_l2=1 monotone_constraints=1,0,1,1,0,0,0,0\"")
   String extra;
