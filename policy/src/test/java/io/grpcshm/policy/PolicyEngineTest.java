@@ -275,5 +275,4 @@ class PolicyEngineTest {
     PolicyEngine sync = PolicyEngine.builder().deploymentMode(Mode.SYNC).build();
     assertEquals(MoverKind.CPU, sync.decide(new CallFeatures(16 << 20, -1, 1, 190, 1)).mover());
   }
-  }
 }
