@@ -56,7 +56,8 @@ public final class Select implements Callable<Integer> {
   @Option(names = "--candidate",
       description = "name:settings, settings as train options without dashes, e.g. "
           + "\"base:trees=30 leaves=31 lr=0.3 min_data=20 objective=regression drop= "
-          + "params=monotone_constraints=1,0,0,0,0,0,0,0\" (params takes the rest of the line)")
+          + "params=monotone_constraints=1,0,0,0,0,0,0,0\" (params takes the rest of the line; "
+          + "unset settings take the values shown, which are train's original defaults)")
   List<String> candidates;
 
   @Option(names = "--out", description = "also write the table here") Path out;
