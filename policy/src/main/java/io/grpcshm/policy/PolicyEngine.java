@@ -1,11 +1,10 @@
 package io.grpcshm.policy;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
 import io.grpcshm.policy.internal.GbdtModel;
+import io.grpcshm.policy.internal.LeafMaskScorer;
 import io.grpcshm.policy.internal.ModelArtifact;
 import io.grpcshm.policy.internal.Schema;
 import java.io.IOException;
@@ -26,7 +25,7 @@ import java.util.logging.Logger;
 /**
  * The runtime policy (SkyRocket, thesis ch. 5): for each call, predicts the latency of every
  * configuration this host has with a LightGBM model evaluated in pure Java and picks the argmin.
- * Decisions are memoised per feature bucket in a Caffeine cache. Never throws from
+ * Decisions are memoised per feature bucket in a two-way set-associative array. Never throws from
  * {@link #decide}: without a usable model, or with unusable features, it applies the documented
  * size-threshold rule ({@link Decision.Basis#FALLBACK}) and logs why (once per kind of problem).
  *
@@ -50,13 +49,18 @@ public final class PolicyEngine {
   /** The model specialised per candidate: configuration splits resolved at load time. */
   private final GbdtModel[] perCandidate;
   private final int[] deployed; // indexes into candidates with mode == deploymentMode
-  private final Cache<Long, Decision> cache;
   /**
-   * A direct-mapped front for the Caffeine cache: a hit here costs two loads and no allocation
-   * (Caffeine's key is a boxed Long). Entries are immutable, so racy reads are safe.
+   * The decision cache: a two-way set-associative array of immutable entries (sets are the slot
+   * pairs {@code 2k, 2k+1}), or null when disabled. A hit costs one or two loads and allocates
+   * nothing; a miss allocates the entry and its Decision, and nothing else (no boxed key, no
+   * maintenance work). Entries are immutable (final fields), so racy reads and writes are safe:
+   * the worst a race does is drop an entry.
    */
-  private final Entry[] front;
-  private static final int FRONT_SIZE = 1024;
+  private final Entry[] cache;
+  /** 64 - log2(cache.length): the slot is the top bits of the key's hash. */
+  private final int cacheShift;
+  /** Largest cache: 2^20 entries. */
+  static final long MAX_CACHE = 1 << 20;
 
   private record Entry(long key, Decision decision) {}
   private final long fallbackThreshold;
@@ -65,8 +69,29 @@ public final class PolicyEngine {
   /** log-space correction per candidate × size bucket; racy updates are benign (a hint). */
   private final double[][] corr;
   private final double[][] corrAtInvalidate;
-  private final ThreadLocal<double[]> scratch =
-      ThreadLocal.withInitial(() -> new double[Schema.WIDTH]);
+  /**
+   * The per-candidate models as leaf-mask tables (no tree walk on a miss), or null when the
+   * model does not qualify (categorical splits left, missing-value handling, more than 32 leaves
+   * per tree): then misses walk {@link #perCandidate}. Both give the same bits.
+   */
+  private final LeafMaskScorer scorer;
+  /**
+   * Per context feature (Schema index 0..4): bucket → the scorer's row offset for that bucket's
+   * representative value; null where the models do not split on the feature.
+   */
+  private final int[][] rowByBucket = new int[Schema.ACTIVE_STREAMS + 1][];
+  private final int usedFeatures;
+
+  /** Candidates not in the deployment mode (scored once per size bucket, for the mode hint). */
+  private final int[] others;
+
+  private final class Scratch {
+    final double[] x = new double[Schema.WIDTH];
+    final int[] offsets = new int[Schema.WIDTH];
+    final double[] y = new double[Math.max(1, candidates.length)];
+  }
+
+  private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
   /**
    * Mode hint per size bucket: the mode is a deployment-time choice (thesis §5.4.3), so it is
    * computed — over every candidate, at that call's context — the first time a size bucket
@@ -130,18 +155,79 @@ public final class PolicyEngine {
       perCandidate[i] = model.specialize(Schema.CATEGORICAL, new double[] {c.mover().ordinal(),
           c.cacheInjection() ? 1 : 0, c.mode().ordinal()});
     }
+    this.scorer = leafMasks(perCandidate, rowByBucket);
+    this.usedFeatures = scorer == null ? 0 : scorer.usedFeatures().length;
     this.deployed = java.util.stream.IntStream.range(0, candidates.length)
         .filter(i -> candidates[i].mode() == deploymentMode).toArray();
+    this.others = java.util.stream.IntStream.range(0, candidates.length)
+        .filter(i -> candidates[i].mode() != deploymentMode).toArray();
     this.status = a == null ? "fallback (size threshold " + fallbackThreshold + " B): " + why
-        : String.format(Locale.ROOT, "model %s: %d trees, %d candidates %s, deployment mode %s",
-            b.modelName, model.numTrees(), deployed.length, labels(), deploymentMode);
+        : String.format(Locale.ROOT, "model %s: %d trees, %d candidates %s, deployment mode %s, "
+            + "misses scored by %s", b.modelName, model.numTrees(), deployed.length, labels(),
+            deploymentMode, scorer != null
+                ? String.format(Locale.ROOT, "leaf masks (%d KiB)", scorer.footprintBytes() >> 10)
+                : "tree walks");
     if (a == null) {
       LOG.warning("policy model unusable, using the size-threshold fallback: " + why);
     }
-    this.cache = b.cacheSize > 0 ? Caffeine.newBuilder().maximumSize(b.cacheSize).build() : null;
-    this.front = b.cacheSize > 0 ? new Entry[FRONT_SIZE] : null;
+    if (b.cacheSize > 0) {
+      int n = (int) Math.max(2, Long.highestOneBit(Math.min(MAX_CACHE, b.cacheSize * 2 - 1)));
+      this.cache = new Entry[n];
+      this.cacheShift = 64 - Integer.numberOfTrailingZeros(n);
+    } else {
+      this.cache = null;
+      this.cacheShift = 64;
+    }
     this.corr = new double[candidates.length][256];
     this.corrAtInvalidate = new double[candidates.length][256];
+  }
+
+  /**
+   * Builds the leaf-mask scorer and the bucket → row tables, from the same representative
+   * values {@link #contextOf} feeds the tree walk. Null when the model does not qualify.
+   */
+  private static LeafMaskScorer leafMasks(GbdtModel[] models, int[][] rowByBucket) {
+    if (models.length == 0) {
+      return null;
+    }
+    LeafMaskScorer s = LeafMaskScorer.of(models);
+    if (s == null) {
+      return null;
+    }
+    int[] used = s.usedFeatures();
+    for (int f : used) {
+      if (f > Schema.ACTIVE_STREAMS) {
+        return null; // a configuration feature left unresolved: walk the trees
+      }
+    }
+    int[] buckets = {256, 64, 512, 1024, 256}; // Buckets' ranges, Schema order
+    for (int u = 0; u < used.length; u++) {
+      int f = used[u];
+      int[] tab = new int[buckets[f]];
+      for (int b = 0; b < tab.length; b++) {
+        tab[b] = s.rowOffset(u, representative(f, b));
+      }
+      rowByBucket[f] = tab;
+    }
+    return s;
+  }
+
+  /** The value a bucket of context feature {@code f} (Schema index) is decided at. */
+  private static double representative(int f, int b) {
+    return switch (f) {
+      case Schema.PAYLOAD_BYTES -> Buckets.representative(b, Buckets.SIZE_SUB);
+      case Schema.REUSE_WINDOW -> Buckets.reuseRepresentative(b);
+      case Schema.PF_RATE -> Buckets.representative(b, Buckets.PF_SUB) / Buckets.PF_SCALE;
+      case Schema.LLC_PRESSURE -> Buckets.representative(b, Buckets.LLC_SUB) / Buckets.LLC_SCALE;
+      case Schema.ACTIVE_STREAMS -> b;
+      default -> throw new IllegalArgumentException("not a context feature: " + f);
+    };
+  }
+
+  private static void contextOf(double[] x, int sb, int rb, int pb, int lb, int nb) {
+    Schema.context(x, representative(Schema.PAYLOAD_BYTES, sb),
+        representative(Schema.REUSE_WINDOW, rb), representative(Schema.PF_RATE, pb),
+        representative(Schema.LLC_PRESSURE, lb), representative(Schema.ACTIVE_STREAMS, nb));
   }
 
   private List<String> labels() {
@@ -196,7 +282,7 @@ public final class PolicyEngine {
     /** Needed by {@link #decide(long, int)}. */
     public Builder signals(Signals s) { this.signals = s; return this; }
 
-    /** Cached decisions (0 disables the cache). */
+    /** Cached decisions, rounded up to a power of two, at most 2^20 (0 disables the cache). */
     public Builder cacheSize(long n) { this.cacheSize = n; return this; }
 
     /** Correct predictions from {@link #observe} (off by default, see docs/POLICY.md). */
@@ -233,6 +319,9 @@ public final class PolicyEngine {
 
   public Mode deploymentMode() { return deploymentMode; }
 
+  /** The full (unspecialised) model, for tests in this package; null without a model. */
+  GbdtModel modelForTest() { return model; }
+
   /** Model metadata (provenance, signal sources it was trained with); empty without a model. */
   public String modelInfo(String key) { return artifact == null ? "" : artifact.meta(key); }
 
@@ -264,21 +353,25 @@ public final class PolicyEngine {
       int pb = Buckets.pfBucket(pf);
       int lb = Buckets.llcBucket(llc);
       int nb = Buckets.streamsBucket(streams);
-      if (cache == null) {
+      Entry[] t = cache;
+      if (t == null) {
         return compute(sb, rb, pb, lb, nb);
       }
       long key = Buckets.key(sb, rb, pb, lb, nb);
-      int slot = (int) ((key * 0x9E3779B97F4A7C15L) >>> 54); // 10 bits: FRONT_SIZE
-      Entry e = front[slot];
+      int slot = (int) ((key * 0x9E3779B97F4A7C15L) >>> cacheShift);
+      Entry e = t[slot];
       if (e != null && e.key() == key) {
         return e.decision();
       }
-      Decision d = cache.getIfPresent(key);
-      if (d == null) {
-        d = compute(sb, rb, pb, lb, nb);
-        cache.put(key, d);
+      Entry other = t[slot ^ 1];
+      if (other != null && other.key() == key) {
+        return other.decision();
       }
-      front[slot] = new Entry(key, d);
+      Decision d = compute(sb, rb, pb, lb, nb);
+      if (e != null) {
+        t[slot ^ 1] = e; // the set's other way now holds the previous occupant
+      }
+      t[slot] = new Entry(key, d);
       return d;
     } catch (RuntimeException e) {
       return fallback(size, "decision failed: " + e);
@@ -295,17 +388,41 @@ public final class PolicyEngine {
   }
 
   private Decision compute(int sb, int rb, int pb, int lb, int nb) {
-    double[] x = scratch.get();
-    Schema.context(x, Buckets.representative(sb, Buckets.SIZE_SUB),
-        Buckets.reuseRepresentative(rb),
-        Buckets.representative(pb, Buckets.PF_SUB) / Buckets.PF_SCALE,
-        Buckets.representative(lb, Buckets.LLC_SUB) / Buckets.LLC_SCALE, nb);
+    Scratch sc = scratch.get();
+    int[] off = null;
+    double[] x = null;
+    if (scorer != null) {
+      off = sc.offsets;
+      int k = 0;
+      int[][] t = rowByBucket;
+      if (t[Schema.PAYLOAD_BYTES] != null) {
+        off[k++] = t[Schema.PAYLOAD_BYTES][sb];
+      }
+      if (t[Schema.REUSE_WINDOW] != null) {
+        off[k++] = t[Schema.REUSE_WINDOW][rb];
+      }
+      if (t[Schema.PF_RATE] != null) {
+        off[k++] = t[Schema.PF_RATE][pb];
+      }
+      if (t[Schema.LLC_PRESSURE] != null) {
+        off[k++] = t[Schema.LLC_PRESSURE][lb];
+      }
+      if (t[Schema.ACTIVE_STREAMS] != null) {
+        off[k++] = t[Schema.ACTIVE_STREAMS][nb];
+      }
+    } else {
+      x = sc.x;
+      contextOf(x, sb, rb, pb, lb, nb);
+    }
+    double[] y = sc.y;
+    scoreAll(deployed, off, x, y);
     double bestDeployed = Double.POSITIVE_INFINITY;
     int bestDeployedIdx = -1;
-    for (int i : deployed) {
-      double y = perCandidate[i].predict(x) + (correction ? corr[i][sb] : 0);
-      if (y < bestDeployed) {
-        bestDeployed = y;
+    for (int k = 0; k < deployed.length; k++) {
+      int i = deployed[k];
+      double v = y[k] + (correction ? corr[i][sb] : 0);
+      if (v < bestDeployed) {
+        bestDeployed = v;
         bestDeployedIdx = i;
       }
     }
@@ -314,15 +431,15 @@ public final class PolicyEngine {
     }
     Mode hint = modeHintBySize[sb];
     if (hint == null) {
+      scoreAll(others, off, x, y);
       double bestAll = bestDeployed;
       hint = deploymentMode;
-      for (int i = 0; i < candidates.length; i++) {
-        if (candidates[i].mode() != deploymentMode) {
-          double y = perCandidate[i].predict(x) + (correction ? corr[i][sb] : 0);
-          if (y < bestAll) {
-            bestAll = y;
-            hint = candidates[i].mode();
-          }
+      for (int k = 0; k < others.length; k++) {
+        int i = others[k];
+        double v = y[k] + (correction ? corr[i][sb] : 0);
+        if (v < bestAll) {
+          bestAll = v;
+          hint = candidates[i].mode();
         }
       }
       modeHintBySize[sb] = hint;
@@ -330,6 +447,20 @@ public final class PolicyEngine {
     Candidate c = candidates[bestDeployedIdx];
     return new Decision(c.mover(), c.cacheInjection(), hint, Math.expm1(bestDeployed),
         Decision.Basis.MODEL, "");
+  }
+
+  /**
+   * Raw scores of candidates {@code idx} into {@code y}: leaf masks when available (row
+   * offsets {@code off}), else the tree walk at {@code x}.
+   */
+  private void scoreAll(int[] idx, int[] off, double[] x, double[] y) {
+    if (scorer != null) {
+      scorer.scoreAll(idx, off, usedFeatures, y);
+    } else {
+      for (int k = 0; k < idx.length; k++) {
+        y[k] = perCandidate[idx[k]].predict(x);
+      }
+    }
   }
 
   /** Predicted latency per message, µs, of one candidate for these features (no cache). */
@@ -365,21 +496,19 @@ public final class PolicyEngine {
     }
     int sb = Buckets.sizeBucket(f.payloadBytes());
     double[] x = new double[Schema.WIDTH];
-    Schema.context(x, Buckets.representative(sb, Buckets.SIZE_SUB),
-        Buckets.reuseRepresentative(Buckets.reuseBucket(f.reuseWindow())),
-        Buckets.representative(Buckets.pfBucket(f.pageFaultRate()), Buckets.PF_SUB) / Buckets.PF_SCALE,
-        Buckets.representative(Buckets.llcBucket(f.llcPressure()), Buckets.LLC_SUB) / Buckets.LLC_SCALE,
-        Buckets.streamsBucket(f.activeStreams()));
+    contextOf(x, sb, Buckets.reuseBucket(f.reuseWindow()), Buckets.pfBucket(f.pageFaultRate()),
+        Buckets.llcBucket(f.llcPressure()), Buckets.streamsBucket(f.activeStreams()));
     Candidate c = candidates[idx];
     Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
     double residual = Math.log1p(latencyMicros) - model.predict(x);
     double v = (1 - CORRECTION_ALPHA) * corr[idx][sb] + CORRECTION_ALPHA * residual;
     corr[idx][sb] = v;
-    if (Math.abs(v - corrAtInvalidate[idx][sb]) > CORRECTION_INVALIDATE && cache != null) {
+    if (Math.abs(v - corrAtInvalidate[idx][sb]) > CORRECTION_INVALIDATE) {
       corrAtInvalidate[idx][sb] = v;
-      java.util.Arrays.fill(front, null);
+      if (cache != null) {
+        java.util.Arrays.fill(cache, null);
+      }
       java.util.Arrays.fill(modeHintBySize, null);
-      cache.invalidateAll();
     }
   }
 

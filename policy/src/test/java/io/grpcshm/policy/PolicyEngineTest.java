@@ -3,6 +3,7 @@ package io.grpcshm.policy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -47,6 +48,28 @@ class PolicyEngineTest {
     Decision a = e.decide(f(100_000));
     Decision b = e.decide(f(100_001)); // same quarter-octave bucket
     assertSame(a, b);
+  }
+
+  @Test
+  void theCacheIsTwoWaySetAssociative() {
+    // Two entries: one set of two ways. The last two buckets stay; a third evicts one of them.
+    PolicyEngine e = PolicyEngine.builder().modelText(TestModels.artifact()).cacheSize(2).build();
+    Decision a = e.decide(f(4096));
+    Decision b = e.decide(f(64 << 10));
+    assertSame(a, e.decide(f(4096)));
+    assertSame(b, e.decide(f(64 << 10)));
+    Decision c = e.decide(f(8 << 20));
+    assertSame(c, e.decide(f(8 << 20)));
+    boolean aKept = e.decide(f(4096)) == a;
+    boolean bKept = e.decide(f(64 << 10)) == b;
+    assertTrue(aKept != bKept, "exactly one of the older two is evicted: " + aKept + " " + bKept);
+    // Without a cache every call computes a new (equal) decision.
+    PolicyEngine none = PolicyEngine.builder().modelText(TestModels.artifact()).cacheSize(0)
+        .build();
+    Decision x = none.decide(f(4096));
+    Decision y = none.decide(f(4096));
+    assertNotSame(x, y);
+    assertEquals(x, y);
   }
 
   @Test
@@ -164,6 +187,52 @@ class PolicyEngineTest {
     assertEquals(Math.expm1(1), d.predictedMicros(), 1e-9); // the SYNC prediction
   }
 
+  /**
+   * A miss is scored with leaf-mask tables, not by walking trees. Whatever the path, the
+   * decision must be the argmin of the full model at the bucket's representative features, with
+   * the very same predicted value.
+   */
+  @Test
+  void missesEqualTheFullModelAtTheBucketRepresentative() {
+    Random r = new Random(5);
+    for (Mode m : Mode.values()) {
+      PolicyEngine e = PolicyEngine.builder().deploymentMode(m).cacheSize(0).build();
+      assertTrue(e.hasModel(), e.status());
+      for (int i = 0; i < 3000; i++) {
+        CallFeatures f = new CallFeatures((long) Math.exp(r.nextDouble() * 18),
+            r.nextInt(4) - 1, r.nextDouble() * (r.nextBoolean() ? 4 : 80),
+            120 + r.nextDouble() * 400, r.nextInt(6));
+        int sb = Buckets.sizeBucket(f.payloadBytes());
+        double size = Buckets.representative(sb, Buckets.SIZE_SUB);
+        double reuse = Buckets.reuseRepresentative(Buckets.reuseBucket(f.reuseWindow()));
+        double pf = Buckets.representative(Buckets.pfBucket(f.pageFaultRate()), Buckets.PF_SUB)
+            / Buckets.PF_SCALE;
+        double llc = Buckets.representative(Buckets.llcBucket(f.llcPressure()), Buckets.LLC_SUB)
+            / Buckets.LLC_SCALE;
+        double best = Double.POSITIVE_INFINITY;
+        MoverKind bestMover = null;
+        for (Candidate c : e.candidates()) {
+          if (c.mode() != m) {
+            continue;
+          }
+          double[] x = new double[io.grpcshm.policy.internal.Schema.WIDTH];
+          io.grpcshm.policy.internal.Schema.context(x, size, reuse, pf, llc, f.activeStreams());
+          io.grpcshm.policy.internal.Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
+          double y = Math.expm1(e.modelForTest().predict(x));
+          if (y < best) {
+            best = y;
+            bestMover = c.mover();
+          }
+        }
+        Decision d = e.decide(f);
+        assertEquals(bestMover, d.mover(), f.toString());
+        assertEquals(Double.doubleToRawLongBits(best),
+            Double.doubleToRawLongBits(d.predictedMicros()), f.toString());
+      }
+      assertTrue(e.status().contains("leaf masks"), e.status());
+    }
+  }
+
   @Test
   void bucketsAreMonotoneAndRepresentativesLieInside() {
     int prev = -1;
@@ -179,19 +248,30 @@ class PolicyEngineTest {
   }
 
   /**
-   * The shipped model's decision surface (docs/BENCHMARKS.md, replay): in ASYNC deployments
-   * small payloads stay on the CPU, large ones go to the software engine while the machine is
-   * quiet, and back to the CPU when the LLC proxy says it is busy (the engine's worker then has
-   * no free core on a 2-vCPU host). Retraining the default model may move these boundaries.
+   * The shipped model's decision surface (docs/BENCHMARKS.md, replay). It was trained without
+   * the page-fault rate and the LLC proxy (model selection dropped them), so only size and
+   * active streams move it: in ASYNC deployments payloads up to 1 MiB stay on the CPU, 16 MiB
+   * goes to the software engine, and the boundary in between moves up with more streams (2 MiB
+   * with one stream, 8 MiB with two); SYNC deployments keep the CPU. Retraining the default model
+   * may move these boundaries.
    */
   @Test
-  void shippedModelSwitchesWithSizeAndPressure() {
+  void shippedModelSwitchesWithSizeAndStreams() {
     PolicyEngine e = PolicyEngine.builder().deploymentMode(Mode.ASYNC).build();
     assertTrue(e.hasModel(), e.status());
-    assertEquals(MoverKind.CPU, e.decide(new CallFeatures(256 << 10, -1, 1, 190, 1)).mover());
-    assertEquals(MoverKind.SOFTWARE,
-        e.decide(new CallFeatures(16 << 20, -1, 1, 190, 1)).mover());
-    assertEquals(MoverKind.CPU, e.decide(new CallFeatures(16 << 20, -1, 1, 400, 1)).mover());
+    for (double llc : new double[] {190, 400}) {
+      for (double pf : new double[] {1, 50}) {
+        for (int reuse : new int[] {CallFeatures.REUSE_UNKNOWN, CallFeatures.REUSE_IMMEDIATE}) {
+          assertEquals(MoverKind.CPU,
+              e.decide(new CallFeatures(256 << 10, reuse, pf, llc, 1)).mover());
+          assertEquals(MoverKind.CPU, e.decide(new CallFeatures(1 << 20, reuse, pf, llc, 1)).mover());
+          assertEquals(MoverKind.SOFTWARE,
+              e.decide(new CallFeatures(16 << 20, reuse, pf, llc, 1)).mover());
+        }
+      }
+    }
+    assertEquals(MoverKind.SOFTWARE, e.decide(new CallFeatures(4 << 20, -1, 1, 190, 1)).mover());
+    assertEquals(MoverKind.CPU, e.decide(new CallFeatures(4 << 20, -1, 1, 190, 2)).mover());
     PolicyEngine sync = PolicyEngine.builder().deploymentMode(Mode.SYNC).build();
     assertEquals(MoverKind.CPU, sync.decide(new CallFeatures(16 << 20, -1, 1, 190, 1)).mover());
   }

@@ -21,23 +21,30 @@ public final class GbdtModel {
   private static final double ZERO_THRESHOLD = 1e-35f;
 
   // One entry per internal node, all trees concatenated.
-  private final int[] feature;
-  private final double[] threshold;
-  private final byte[] decision;
+  final int[] feature;
+  final double[] threshold;
+  final byte[] decision;
   /** Child encoding: >= 0 internal node index; < 0 means leaf {@code ~child}. */
-  private final int[] left;
-  private final int[] right;
+  final int[] left;
+  final int[] right;
   /** Per internal categorical node: offset into {@link #catBits} and word count. */
   private final int[] catStart;
   private final int[] catWords;
   private final int[] catBits;
-  private final double[] leafValue;
+  final double[] leafValue;
   /** Root of each tree, same child encoding. */
-  private final int[] root;
+  final int[] root;
   private final int numFeatures;
   private final List<String> featureNames;
   /** Every split numerical without missing-value handling: the tight loop applies. */
   private final boolean simple;
+
+  /**
+   * True when every split is numerical without missing-value handling (what a specialisation of
+   * a model trained on NaN-free traces has): then a node goes left iff {@code x <= threshold},
+   * with NaN read as 0.0.
+   */
+  boolean plainNumerical() { return simple; }
 
   private GbdtModel(int[] feature, double[] threshold, byte[] decision, int[] left, int[] right,
       int[] catStart, int[] catWords, int[] catBits, double[] leafValue, int[] root,

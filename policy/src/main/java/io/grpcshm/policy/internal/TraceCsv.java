@@ -23,7 +23,8 @@ public final class TraceCsv {
   /** Written by the profiler in this order. */
   public static final List<String> COLUMNS = List.of("run_id", "workload_id", "payload_bytes",
       "reuse_window", "pf_rate", "llc_pressure", "active_streams", "mover", "cache_injection",
-      "mode", "latency_us", "hogs", "clients", "fresh_buffers", "pf_source", "llc_source");
+      "mode", "latency_us", "hogs", "clients", "fresh_buffers", "pf_source", "llc_source", "reps",
+      "spread", "load1");
 
   /** What training and evaluation need. */
   public static final List<String> REQUIRED = List.of("workload_id", "payload_bytes",
@@ -34,7 +35,17 @@ public final class TraceCsv {
   public record Row(String runId, String workloadId, long payloadBytes, int reuseWindow,
       double pfRate, double llcPressure, int activeStreams, MoverKind mover,
       boolean cacheInjection, Mode mode, double latencyUs, int hogs, int clients, boolean fresh,
-      String pfSource, String llcSource) {
+      String pfSource, String llcSource, int reps, double spread, double load1) {
+
+    /** A row without the measurement-quality columns (reps 0, spread and load1 -1: unknown). */
+    public Row(String runId, String workloadId, long payloadBytes, int reuseWindow,
+        double pfRate, double llcPressure, int activeStreams, MoverKind mover,
+        boolean cacheInjection, Mode mode, double latencyUs, int hogs, int clients,
+        boolean fresh, String pfSource, String llcSource) {
+      this(runId, workloadId, payloadBytes, reuseWindow, pfRate, llcPressure, activeStreams,
+          mover, cacheInjection, mode, latencyUs, hogs, clients, fresh, pfSource, llcSource, 0,
+          -1, -1);
+    }
 
     public void features(double[] x) {
       Schema.context(x, payloadBytes, reuseWindow, pfRate, llcPressure, activeStreams);
@@ -46,7 +57,7 @@ public final class TraceCsv {
           Integer.toString(reuseWindow), fmt(pfRate), fmt(llcPressure),
           Integer.toString(activeStreams), mover.name(), cacheInjection ? "1" : "0", mode.name(),
           fmt(latencyUs), Integer.toString(hogs), Integer.toString(clients), fresh ? "1" : "0",
-          pfSource, llcSource);
+          pfSource, llcSource, Integer.toString(reps), fmt(spread), fmt(load1));
     }
   }
 
@@ -94,7 +105,8 @@ public final class TraceCsv {
             c.num("llc_pressure"), (int) c.num("active_streams"), c.mover(),
             c.num("cache_injection") != 0, c.mode(), c.num("latency_us"),
             (int) c.numOr("hogs", 0), (int) c.numOr("clients", 1), c.numOr("fresh_buffers", 0) != 0,
-            c.str("pf_source", ""), c.str("llc_source", "")));
+            c.str("pf_source", ""), c.str("llc_source", ""), (int) c.numOr("reps", 0),
+            c.numOr("spread", -1), c.numOr("load1", -1)));
       }
       return rows;
     }

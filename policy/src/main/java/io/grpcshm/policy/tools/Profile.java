@@ -81,7 +81,7 @@ public final class Profile implements Callable<Integer> {
   @Option(names = "--burst", defaultValue = "8", description = "messages per measurement")
   int burst;
 
-  @Option(names = "--reps", defaultValue = "3", description = "measurements per candidate (median)")
+  @Option(names = "--reps", defaultValue = "5", description = "measurements per candidate (median)")
   int reps;
 
   @Option(names = "--max-minutes", defaultValue = "5", description = "time bound for this run")
@@ -172,6 +172,11 @@ public final class Profile implements Callable<Integer> {
     Map<String, Integer> done = Map.of();
     boolean exists = Files.exists(out) && Files.size(out) > 0;
     if (exists) {
+      String head = Files.readAllLines(out, StandardCharsets.UTF_8).get(0).trim();
+      if (!head.equals(TraceCsv.header())) {
+        throw new IllegalArgumentException(out + " has other columns than this profiler writes"
+            + " (an older trace format?): resume only files this version wrote; use another --out");
+      }
       done = TraceCsv.rowsPerWorkload(TraceCsv.read(out));
     }
     Path parent = out.toAbsolutePath().getParent();
@@ -247,6 +252,7 @@ public final class Profile implements Callable<Integer> {
     double pf = 0;
     double llc = 0;
     int samples = 0;
+    double load1 = loadAverage();
     try (BandwidthHog hog = wl.hogs() > 0 ? new BandwidthHog(wl.hogs(), 64L << 20) : null;
         Workbench.Ring ring = new Workbench.Ring(burst, wl.size(), true);
         Workbench.Clients others = new Workbench.Clients(wl.clients() - 1, movers, wl.size(),
@@ -284,11 +290,23 @@ public final class Profile implements Callable<Integer> {
       Candidate c = cands.get(i);
       double[] l = lat[i].clone();
       Arrays.sort(l);
+      double median = l[l.length / 2];
+      double spread = median > 0 ? (l[l.length - 1] - l[0]) / median : 0;
       rows.add(new TraceCsv.Row(run, wl.id(), wl.size(), wl.reuse(), pf, llc, wl.clients(),
-          c.mover(), c.cacheInjection(), c.mode(), l[l.length / 2], wl.hogs(), wl.clients(),
-          wl.fresh(), pfSrc, llcSrc));
+          c.mover(), c.cacheInjection(), c.mode(), median, wl.hogs(), wl.clients(),
+          wl.fresh(), pfSrc, llcSrc, reps, spread, load1));
     }
     return rows;
+  }
+
+  /** The host's 1-minute load average (/proc/loadavg), or -1 where there is none. */
+  static double loadAverage() {
+    try {
+      String s = Files.readString(Path.of("/proc/loadavg")).trim();
+      return Double.parseDouble(s.substring(0, s.indexOf(' ')));
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
   }
 
   static String human(long b) {

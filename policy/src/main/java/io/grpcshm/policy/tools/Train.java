@@ -47,18 +47,28 @@ public final class Train implements Callable<Integer> {
   double holdout;
 
   @Option(names = "--seed", defaultValue = "7") long seed;
-  // 30 trees x 31 leaves: as accurate as 100 x 15 over six internal split seeds (mean 82.5 %
-  // vs 82.3 % exact choice, 5.9 % regret for both) at about a third of the tree walks per
-  // decision (docs/BENCHMARKS.md).
+  // Defaults: 30 trees x 31 leaves, learning rate 0.3, monotone payload/pf/llc, all signals used
+  // (what `select` picked on traces/train.csv). The shipped model was trained with
+  // --drop pf_rate,llc_pressure and payload-only monotonicity, what `select` picked on
+  // traces/train-r5.csv (docs/BENCHMARKS.md § Policy).
   @Option(names = "--trees", defaultValue = "30") int trees;
   @Option(names = "--leaves", defaultValue = "31") int leaves;
   @Option(names = "--learning-rate", defaultValue = "0.3") double learningRate;
   @Option(names = "--min-data", defaultValue = "20") int minData;
 
-  // Latency never falls when the payload grows: constraining payload_bytes to be monotone
-  // keeps the noisy large-size traces from producing non-monotone, non-generalising splits.
-  @Option(names = "--params", defaultValue = "monotone_constraints=1,0,0,0,0,0,0,0",
-      description = "extra LightGBM parameters, e.g. \"lambda_l2=1 monotone_constraints=1,0,0,0,0,0,0,0\"")
+  @Option(names = "--objective", defaultValue = "regression",
+      description = "regression (L2) or regression_l1 (L1), on log(1+latency_us)")
+  String objective;
+
+  @Option(names = "--drop", split = ",", defaultValue = "",
+      description = "context features the model may not use (held at 0 in training), e.g. pf_rate")
+  List<String> drop;
+
+  // Latency never falls when the payload, the page-fault rate or the LLC pressure grows. The
+  // constraints keep the trees from fitting per-workload noise in the two signals (both are
+  // constant within a workload's traces).
+  @Option(names = "--params", defaultValue = "monotone_constraints=1,0,1,1,0,0,0,0",
+      description = "extra LightGBM parameters, e.g. \"lambda_l2=1 monotone_constraints=1,0,1,1,0,0,0,0\"")
   String extra;
 
   public static void main(String[] args) {
@@ -74,13 +84,77 @@ public final class Train implements Callable<Integer> {
   }
 
   static double[] matrix(List<TraceCsv.Row> rows) {
+    return matrix(rows, new int[0]);
+  }
+
+  /** The feature matrix, with the {@code dropped} columns held at 0 (no split can use them). */
+  static double[] matrix(List<TraceCsv.Row> rows, int[] dropped) {
     double[] m = new double[rows.size() * Schema.WIDTH];
     double[] x = new double[Schema.WIDTH];
     for (int i = 0; i < rows.size(); i++) {
       rows.get(i).features(x);
+      for (int d : dropped) {
+        x[d] = 0;
+      }
       System.arraycopy(x, 0, m, i * Schema.WIDTH, Schema.WIDTH);
     }
     return m;
+  }
+
+  /** Schema indexes of the named context features. */
+  static int[] featureIndexes(List<String> names) {
+    return names.stream().filter(n -> !n.isBlank()).mapToInt(n -> {
+      int k = Schema.FEATURES.indexOf(n.trim());
+      if (k < 0 || k > Schema.ACTIVE_STREAMS) {
+        throw new IllegalArgumentException("--drop " + n + ": not a context feature "
+            + Schema.FEATURES.subList(0, Schema.ACTIVE_STREAMS + 1));
+      }
+      return k;
+    }).toArray();
+  }
+
+  /** LightGBM's parameters for these settings. */
+  static String params(String objective, int leaves, double learningRate, int minData, long seed,
+      String extra) {
+    if (!objective.equals("regression") && !objective.equals("regression_l1")) {
+      throw new IllegalArgumentException("--objective " + objective
+          + ": only regression and regression_l1 (raw score = prediction)");
+    }
+    String cat = Arrays.stream(Schema.CATEGORICAL).mapToObj(Integer::toString)
+        .collect(Collectors.joining(","));
+    return String.format(Locale.ROOT, "objective=%s metric=rmse num_leaves=%d "
+        + "learning_rate=%s min_data_in_leaf=%d seed=%d deterministic=true num_threads=1 "
+        + "force_row_wise=true verbose=-1 categorical_feature=%s min_data_per_group=5 "
+        + "cat_smooth=1 %s", objective, leaves, learningRate, minData, seed, cat, extra).trim();
+  }
+
+  /** A trained model: LightGBM's text and its predictions for {@code predict} (may be empty). */
+  record Fit(String text, double[] predictions) {}
+
+  /** Trains on {@code rows} (label log(1+latency_us)); deterministic for the same inputs. */
+  static Fit fit(List<TraceCsv.Row> rows, String params, int trees, int[] dropped,
+      List<TraceCsv.Row> predict) throws Exception {
+    try (LGBMDataset ds = LGBMDataset.createFromMat(matrix(rows, dropped), rows.size(),
+        Schema.WIDTH, true, params, null)) {
+      ds.setFeatureNames(Schema.FEATURES.toArray(String[]::new));
+      float[] label = new float[rows.size()];
+      for (int i = 0; i < label.length; i++) {
+        label[i] = (float) Math.log1p(rows.get(i).latencyUs());
+      }
+      ds.setField("label", label);
+      try (LGBMBooster booster = LGBMBooster.create(ds, params)) {
+        for (int i = 0; i < trees; i++) {
+          if (booster.updateOneIter()) {
+            break;
+          }
+        }
+        String text = booster.saveModelToString(0, 0, LGBMBooster.FeatureImportanceType.SPLIT);
+        double[] p = predict.isEmpty() ? new double[0]
+            : booster.predictForMat(matrix(predict), predict.size(), Schema.WIDTH, true,
+                PredictionType.C_API_PREDICT_NORMAL);
+        return new Fit(text, p);
+      }
+    }
   }
 
   @Override
@@ -98,34 +172,11 @@ public final class Train implements Callable<Integer> {
       throw new IllegalArgumentException("need rows on both sides of the split (train "
           + train.size() + ", test " + test.size() + ")");
     }
-    String cat = Arrays.stream(Schema.CATEGORICAL).mapToObj(Integer::toString)
-        .collect(Collectors.joining(","));
-    String params = String.format(Locale.ROOT, "objective=regression metric=rmse num_leaves=%d "
-        + "learning_rate=%s min_data_in_leaf=%d seed=%d deterministic=true num_threads=1 "
-        + "force_row_wise=true verbose=-1 categorical_feature=%s min_data_per_group=5 "
-        + "cat_smooth=1 %s", leaves, learningRate, minData, seed, cat, extra).trim();
-    String text;
-    double[] lgbmTest;
-    double[] testMatrix = matrix(test);
-    try (LGBMDataset ds = LGBMDataset.createFromMat(matrix(train), train.size(), Schema.WIDTH,
-        true, params, null)) {
-      ds.setFeatureNames(Schema.FEATURES.toArray(String[]::new));
-      float[] label = new float[train.size()];
-      for (int i = 0; i < label.length; i++) {
-        label[i] = (float) Math.log1p(train.get(i).latencyUs());
-      }
-      ds.setField("label", label);
-      try (LGBMBooster booster = LGBMBooster.create(ds, params)) {
-        for (int i = 0; i < trees; i++) {
-          if (booster.updateOneIter()) {
-            break;
-          }
-        }
-        text = booster.saveModelToString(0, 0, LGBMBooster.FeatureImportanceType.SPLIT);
-        lgbmTest = booster.predictForMat(testMatrix, test.size(), Schema.WIDTH, true,
-            PredictionType.C_API_PREDICT_NORMAL);
-      }
-    }
+    int[] dropped = featureIndexes(drop);
+    String params = params(objective, leaves, learningRate, minData, seed, extra);
+    Fit fit = fit(train, params, trees, dropped, test);
+    String text = fit.text();
+    double[] lgbmTest = fit.predictions();
     TreeSet<String> cands = new TreeSet<>();
     TreeSet<String> llcSources = new TreeSet<>();
     for (TraceCsv.Row r : all) {
@@ -140,7 +191,8 @@ public final class Train implements Callable<Integer> {
     meta.put("trained", Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
     meta.put("traces", traces.stream().map(p -> p.getFileName().toString())
         .collect(Collectors.joining(",")) + " (" + all.size() + " rows)");
-    meta.put("params", params + " trees=" + trees + " holdout=" + holdout);
+    meta.put("params", params + " trees=" + trees + " holdout=" + holdout
+        + (dropped.length == 0 ? "" : " drop=" + String.join(",", drop)));
     String artifact = ModelArtifact.write(meta, text);
     GbdtModel model = ModelArtifact.parse(artifact).model();
 

@@ -18,8 +18,9 @@ import org.openjdk.jmh.annotations.TearDown;
 /**
  * Cost of one decision with the shipped model, including the signal reads (live sampler).
  * {@code hit}: same bucket every call. {@code miss}: cache disabled, so every call evaluates
- * the model for all candidates. {@code missThroughCache}: a new bucket every call (active
- * streams cycle over 256 values × 16 sizes), so Caffeine lookup + insert + eviction are paid.
+ * the model for the deployment mode's candidates. {@code missThroughCache}: a new bucket every
+ * call (active streams cycle over 256 values × 16 sizes) in a 256-entry cache, so the lookup,
+ * insert and eviction are paid on every call.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode({org.openjdk.jmh.annotations.Mode.SampleTime,

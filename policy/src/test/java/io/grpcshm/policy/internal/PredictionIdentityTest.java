@@ -39,9 +39,19 @@ class PredictionIdentityTest {
       expected = b.predictForMat(m, rows.size(), Schema.WIDTH, true,
           PredictionType.C_API_PREDICT_NORMAL);
     }
+    // The leaf-mask scorer the runtime uses on a miss, over the six candidates' specialisations.
+    GbdtModel[] spec6 = new GbdtModel[6];
+    for (int c = 0; c < 6; c++) {
+      spec6[c] = a.model().specialize(Schema.CATEGORICAL, new double[] {c / 3, 0, c % 3});
+    }
+    LeafMaskScorer scorer = LeafMaskScorer.of(spec6);
+    assertTrue(scorer != null, "the shipped model must qualify for the leaf-mask scorer");
     for (int i = 0; i < rows.size(); i++) {
       rows.get(i).features(x);
       assertEquals(expected[i], a.model().predict(x), 0.0, "row " + i + " " + rows.get(i));
+      int cand = (int) x[Schema.MOVER] * 3 + (int) x[Schema.MODE];
+      assertEquals(Double.doubleToRawLongBits(expected[i]),
+          Double.doubleToRawLongBits(scorer.predict(cand, x)), "leaf masks, row " + i);
       // The per-candidate specialisation the runtime uses gives the very same bits.
       GbdtModel spec = a.model().specialize(Schema.CATEGORICAL,
           new double[] {x[Schema.MOVER], x[Schema.CACHE_INJECTION], x[Schema.MODE]});

@@ -37,6 +37,9 @@ class ProfileTest {
     assertTrue(rows.stream().noneMatch(r -> r.mover() == MoverKind.DSA));
     assertTrue(rows.stream().noneMatch(TraceCsv.Row::cacheInjection));
     assertTrue(rows.stream().allMatch(r -> r.latencyUs() > 0 && r.llcPressure() > 0));
+    // Measurement quality: repetitions, their spread (max - min) / median, the host's load.
+    assertTrue(rows.stream().allMatch(r -> r.reps() == 1 && r.spread() == 0), rows.toString());
+    assertTrue(rows.stream().allMatch(r -> r.load1() >= 0), rows.toString());
     assertTrue(Files.readAllLines(out).get(0).equals(TraceCsv.header()));
     // Same command again: everything is done, nothing is appended.
     assertEquals(0, new CommandLine(new Profile()).execute(args));
@@ -45,5 +48,20 @@ class ProfileTest {
     args[args.length - 1] = "4";
     assertEquals(0, new CommandLine(new Profile()).execute(args));
     assertEquals(24, TraceCsv.read(out).size());
+  }
+
+  @Test
+  void refusesToAppendToATraceOfAnotherFormat() throws Exception {
+    Path old = dir.resolve("old.csv");
+    Files.writeString(old, "run_id,workload_id,payload_bytes,reuse_window,pf_rate,llc_pressure,"
+        + "active_streams,mover,cache_injection,mode,latency_us\n");
+    CommandLine cl = new CommandLine(new Profile());
+    java.io.StringWriter err = new java.io.StringWriter();
+    cl.setErr(new java.io.PrintWriter(err));
+    int status = cl.execute("--out", old.toString(), "--sizes", "4K", "--no-calibrate",
+        "--limit", "1");
+    assertTrue(status != 0, "status " + status);
+    assertTrue(err.toString().contains("older trace format"), err.toString());
+    assertEquals(1, Files.readAllLines(old).size());
   }
 }
