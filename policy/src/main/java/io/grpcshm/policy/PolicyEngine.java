@@ -1,5 +1,7 @@
 package io.grpcshm.policy;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
@@ -25,7 +27,8 @@ import java.util.logging.Logger;
 /**
  * The runtime policy (SkyRocket, thesis ch. 5): for each call, predicts the latency of every
  * configuration this host has with a LightGBM model evaluated in pure Java and picks the argmin.
- * Decisions are memoised per feature bucket in a two-way set-associative array. Never throws from
+ * Decisions are memoised per feature bucket in a Caffeine cache, behind an allocation-free
+ * two-way set-associative front array for hits. Never throws from
  * {@link #decide}: without a usable model, or with unusable features, it applies the documented
  * size-threshold rule ({@link Decision.Basis#FALLBACK}) and logs why (once per kind of problem).
  *
@@ -50,17 +53,21 @@ public final class PolicyEngine {
   private final GbdtModel[] perCandidate;
   private final int[] deployed; // indexes into candidates with mode == deploymentMode
   /**
-   * The decision cache: a two-way set-associative array of immutable entries (sets are the slot
-   * pairs {@code 2k, 2k+1}), or null when disabled. A hit costs one or two loads and allocates
-   * nothing; a miss allocates the entry and its Decision, and nothing else (no boxed key, no
-   * maintenance work). Entries are immutable (final fields), so racy reads and writes are safe:
-   * the worst a race does is drop an entry.
+   * The decision memo: a Caffeine cache bounded to {@code cacheSize} bucketed feature keys
+   * (W-TinyLFU eviction), or null when disabled.
+   */
+  private final Cache<Long, Decision> memo;
+  /**
+   * In front of the memo, a two-way set-associative array of immutable entries (sets are the slot
+   * pairs {@code 2k, 2k+1}): a hit costs one or two loads and allocates nothing (Caffeine's key is
+   * a boxed Long). Entries are immutable (final fields), so racy reads and writes are safe: the
+   * worst a race does is drop an entry. Null when caching is disabled.
    */
   private final Entry[] cache;
   /** 64 - log2(cache.length): the slot is the top bits of the key's hash. */
   private final int cacheShift;
-  /** Largest cache: 2^20 entries. */
-  static final long MAX_CACHE = 1 << 20;
+  /** Entries of the front array (at most; fewer when the memo is smaller). */
+  static final long FRONT_SIZE = 1024;
 
   private record Entry(long key, Decision decision) {}
   private final long fallbackThreshold;
@@ -171,12 +178,16 @@ public final class PolicyEngine {
       LOG.warning("policy model unusable, using the size-threshold fallback: " + why);
     }
     if (b.cacheSize > 0) {
-      int n = (int) Math.max(2, Long.highestOneBit(Math.min(MAX_CACHE, b.cacheSize * 2 - 1)));
+      int n = (int) Math.max(2, Long.highestOneBit(Math.min(FRONT_SIZE, b.cacheSize * 2 - 1)));
       this.cache = new Entry[n];
       this.cacheShift = 64 - Integer.numberOfTrailingZeros(n);
+      // Maintenance (eviction) on the calling thread: no hand-off to a pool thread competing
+      // for the same cores; it is amortised over the writes.
+      this.memo = Caffeine.newBuilder().maximumSize(b.cacheSize).executor(Runnable::run).build();
     } else {
       this.cache = null;
       this.cacheShift = 64;
+      this.memo = null;
     }
     this.corr = new double[candidates.length][256];
     this.corrAtInvalidate = new double[candidates.length][256];
@@ -282,7 +293,7 @@ public final class PolicyEngine {
     /** Needed by {@link #decide(long, int)}. */
     public Builder signals(Signals s) { this.signals = s; return this; }
 
-    /** Cached decisions, rounded up to a power of two, at most 2^20 (0 disables the cache). */
+    /** Decisions memoised in the Caffeine cache (0 disables caching). */
     public Builder cacheSize(long n) { this.cacheSize = n; return this; }
 
     /** Correct predictions from {@link #observe} (off by default, see docs/POLICY.md). */
@@ -367,7 +378,11 @@ public final class PolicyEngine {
       if (other != null && other.key() == key) {
         return other.decision();
       }
-      Decision d = compute(sb, rb, pb, lb, nb);
+      Decision d = memo.getIfPresent(key);
+      if (d == null) {
+        d = compute(sb, rb, pb, lb, nb);
+        memo.put(key, d);
+      }
       if (e != null) {
         t[slot ^ 1] = e; // the set's other way now holds the previous occupant
       }
@@ -506,6 +521,7 @@ public final class PolicyEngine {
     if (Math.abs(v - corrAtInvalidate[idx][sb]) > CORRECTION_INVALIDATE) {
       corrAtInvalidate[idx][sb] = v;
       if (cache != null) {
+        memo.invalidateAll();
         java.util.Arrays.fill(cache, null);
       }
       java.util.Arrays.fill(modeHintBySize, null);

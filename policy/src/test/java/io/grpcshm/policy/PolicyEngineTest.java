@@ -51,18 +51,27 @@ class PolicyEngineTest {
   }
 
   @Test
-  void theCacheIsTwoWaySetAssociative() {
-    // Two entries: one set of two ways. The last two buckets stay; a third evicts one of them.
-    PolicyEngine e = PolicyEngine.builder().modelText(TestModels.artifact()).cacheSize(2).build();
-    Decision a = e.decide(f(4096));
-    Decision b = e.decide(f(64 << 10));
-    assertSame(a, e.decide(f(4096)));
-    assertSame(b, e.decide(f(64 << 10)));
-    Decision c = e.decide(f(8 << 20));
-    assertSame(c, e.decide(f(8 << 20)));
-    boolean aKept = e.decide(f(4096)) == a;
-    boolean bKept = e.decide(f(64 << 10)) == b;
-    assertTrue(aKept != bKept, "exactly one of the older two is evicted: " + aKept + " " + bKept);
+  void decisionsAreMemoisedBeyondTheFrontArray() {
+    // 250 streams values x 4 sizes = 1 000 buckets: the 1024-entry two-way front array loses many
+    // to collisions, the Caffeine memo (4096) keeps all, so every repeat is the same instance.
+    PolicyEngine e = PolicyEngine.builder().modelText(TestModels.artifact()).cacheSize(4096)
+        .build();
+    java.util.Map<Long, Decision> first = new java.util.HashMap<>();
+    for (int streams = 0; streams < 250; streams++) {
+      for (long size : new long[] {4096, 64 << 10, 1 << 20, 8 << 20}) {
+        Decision d = e.decide(new CallFeatures(size, CallFeatures.REUSE_UNKNOWN, 1.0, 200,
+            streams));
+        first.put(size * 1000 + streams, d);
+      }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+      for (int streams = 0; streams < 250; streams++) {
+        for (long size : new long[] {4096, 64 << 10, 1 << 20, 8 << 20}) {
+          assertSame(first.get(size * 1000 + streams), e.decide(new CallFeatures(size,
+              CallFeatures.REUSE_UNKNOWN, 1.0, 200, streams)), size + "/" + streams);
+        }
+      }
+    }
     // Without a cache every call computes a new (equal) decision.
     PolicyEngine none = PolicyEngine.builder().modelText(TestModels.artifact()).cacheSize(0)
         .build();
