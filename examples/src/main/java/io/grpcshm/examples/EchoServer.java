@@ -6,7 +6,6 @@ import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.codec.ZeroCopyServices;
 import java.io.IOException;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The {@link EchoService} server that the demo and the benchmark start in a child JVM.
@@ -44,17 +43,6 @@ public final class EchoServer {
     server.start();
     System.out.println("EchoServer (" + stack + ", pid " + ProcessHandle.current().pid()
         + ") listening on port " + server.getPort());
-    Runnable stop = () -> {
-      try {
-        server.shutdownNow().awaitTermination(3, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    };
-    if (ExitWithParent.requested(args)) {
-      ExitWithParent.exitWhenStdinCloses(stop);
-    }
-    Runtime.getRuntime().addShutdownHook(new Thread(stop, "echo-server-shutdown"));
-    server.awaitTermination();
+    ExitWithParent.serveUntilStopped(server, args, "echo-server-shutdown");
   }
 }

@@ -71,6 +71,26 @@ final class ExitWithParent {
   }
 
   /** One line with this JVM's GC totals; the parent prints it next to its own figures. */
+  /**
+   * Serves until the JVM is stopped (shutdown hook named {@code hookName}) or, when the parent
+   * asked for it ({@link #FLAG}), until the parent's end of stdin closes.
+   */
+  static void serveUntilStopped(io.grpc.Server server, String[] args, String hookName)
+      throws InterruptedException {
+    Runnable stop = () -> {
+      try {
+        server.shutdownNow().awaitTermination(3, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    };
+    if (requested(args)) {
+      exitWhenStdinCloses(stop);
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(stop, hookName));
+    server.awaitTermination();
+  }
+
   static String gcSummary() {
     long count = 0;
     long millis = 0;

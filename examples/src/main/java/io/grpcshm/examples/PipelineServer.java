@@ -6,7 +6,6 @@ import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.codec.ZeroCopyServices;
 import java.io.IOException;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The pipeline's inference server. Usage: {@code PipelineServer [port]} (default 0: a free port).
@@ -23,18 +22,7 @@ public final class PipelineServer {
     System.out.println("PipelineServer (pid " + ProcessHandle.current().pid()
         + ") listening on port " + server.getPort() + " (TCP, and shared memory at "
         + ShmAddress.defaultRendezvous(server.getPort()) + ")");
-    Runnable stop = () -> {
-      try {
-        server.shutdownNow().awaitTermination(3, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    };
-    if (ExitWithParent.requested(args)) {
-      ExitWithParent.exitWhenStdinCloses(stop);
-    }
-    Runtime.getRuntime().addShutdownHook(new Thread(stop, "pipeline-server-shutdown"));
-    server.awaitTermination();
+    ExitWithParent.serveUntilStopped(server, args, "pipeline-server-shutdown");
   }
 
   static Server start(int port) throws IOException {
