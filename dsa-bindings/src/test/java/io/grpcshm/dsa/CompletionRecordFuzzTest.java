@@ -282,7 +282,7 @@ class CompletionRecordFuzzTest {
       } catch (IndexOutOfBoundsException | IllegalArgumentException expected) {
         return;
       }
-      assertTrue(offset >= 0 && offset + CR_SIZE <= seg.byteSize() && offset % 32 == 0);
+      assertTrue(offset >= 0 && offset <= seg.byteSize() - CR_SIZE && offset % 32 == 0);
       byte[] bytes = data.consumeBytes(CR_SIZE);
       MemorySegment.copy(bytes, 0, seg, ValueLayout.JAVA_BYTE, offset, bytes.length);
       assertTrue(r.statusAcquire() >= 0 && r.statusAcquire() <= 255);

@@ -18,7 +18,9 @@ public final class CompletionRecord {
   private long base;
 
   public CompletionRecord wrap(MemorySegment segment, long offset) {
-    if (offset < 0 || offset + CR_SIZE > segment.byteSize()) {
+    // Subtract rather than add: offset + CR_SIZE overflows for offsets near Long.MAX_VALUE (a
+    // fuzzer found that the sum wrapped negative and passed the check).
+    if (offset < 0 || offset > segment.byteSize() - CR_SIZE) {
       throw new IndexOutOfBoundsException("completion record at " + offset + " outside segment");
     }
     if (((segment.address() + offset) & (CR_ALIGN - 1)) != 0) {

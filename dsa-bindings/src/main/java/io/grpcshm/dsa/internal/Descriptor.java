@@ -22,7 +22,7 @@ public final class Descriptor {
   private long base;
 
   public Descriptor wrap(MemorySegment segment, long offset) {
-    if (offset < 0 || offset + DESC_SIZE > segment.byteSize()) {
+    if (offset < 0 || offset > segment.byteSize() - DESC_SIZE) { // no overflow near MAX_VALUE
       throw new IndexOutOfBoundsException("descriptor at " + offset + " outside segment of "
           + segment.byteSize() + " bytes");
     }
