@@ -19,16 +19,20 @@ import java.util.logging.Logger;
  * serialisation of the rest of the message; protobuf parsers accept fields in any order and the
  * size is the same, so the receiver sees an ordinary message.
  *
- * <p>Only top-level, singular {@code bytes} fields of full (descriptor-backed) messages whose
- * value is a direct buffer (wrapped off-heap memory, or a view of shared memory received
+ * <p>Only top-level, singular {@code bytes} fields (≥ 16 KiB) of full (descriptor-backed) messages
+ * whose value is a direct buffer (wrapped off-heap memory, or a view of shared memory received
  * earlier) qualify; heap arrays gain nothing from a mover, which needs native addresses. When
  * grpc-shm is not on the class path, or the transport is not grpc-shm, everything is written as
  * usual.
  */
 final class BulkFields {
   private static final Logger LOG = Logger.getLogger(BulkFields.class.getName());
-  /** Fields smaller than this are not worth a mover. */
-  static final int MIN_FIELD_BYTES = 64 * 1024;
+  /**
+   * Fields smaller than this are written inline (grpc-shm sends messages this small through its
+   * ring anyway). Larger ones are offered to the transport, whose {@code DataMovement} threshold
+   * (default 64 KiB) decides which of them the policy sees.
+   */
+  static final int MIN_FIELD_BYTES = 16 * 1024;
   static final boolean AVAILABLE = probe();
 
   private BulkFields() {}
