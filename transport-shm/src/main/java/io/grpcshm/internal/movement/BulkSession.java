@@ -11,7 +11,6 @@ import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.policy.Decision;
 import io.grpcshm.policy.PolicyEngine;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -187,6 +186,12 @@ public final class BulkSession {
     }
     Move m = new Move(dm, ctx.method(), from, keepAlive, dst, at, n, kind, inject, mode, basis,
         predicted, note, t0);
+    if (kind == MoverKind.CPU) {
+      // The CPU's move is a plain copy (two threads from 4 MiB), done here: the CPU mover of
+      // dsa-bindings would copy on this thread alone and add a completion handle.
+      m.copyOnCpu(note);
+      return;
+    }
     DataMover mover = dm.movers().get(kind);
     if (mover == null || !mover.isAvailable()) {
       m.cpuCopy(kind + " unavailable: " + (mover == null ? "no such mover"
@@ -294,14 +299,14 @@ public final class BulkSession {
     }
 
     private void cpuCopy(String why) {
-      MemorySegment.copy(from, ValueLayout.JAVA_BYTE, 0, dst, ValueLayout.JAVA_BYTE, at, length);
+      ParallelCopy.copy(from, 0, dst, at, length);
       LOG.log(Level.FINE, "{0}: copied {1} bytes on the CPU instead", new Object[] {why, length});
       finish(why);
     }
 
     /** A planned CPU copy (not a fallback): traced with {@code why} as its note. */
     void copyOnCpu(String why) {
-      MemorySegment.copy(from, ValueLayout.JAVA_BYTE, 0, dst, ValueLayout.JAVA_BYTE, at, length);
+      ParallelCopy.copy(from, 0, dst, at, length);
       finish("", why);
     }
 

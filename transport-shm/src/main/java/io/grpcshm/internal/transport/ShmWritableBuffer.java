@@ -4,6 +4,7 @@ import io.grpc.internal.WritableBuffer;
 import io.grpcshm.internal.movement.BulkSession;
 import io.grpcshm.internal.movement.BulkTarget;
 import io.grpcshm.internal.movement.MoveContext;
+import io.grpcshm.internal.movement.ParallelCopy;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
