@@ -11,26 +11,12 @@ import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** grpc-load against an in-test grpc-shm server; descriptors come from server reflection. */
-class EndToEndTest {
-  static TestServer server;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = new TestServer();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    server.close();
-  }
-
+class EndToEndTest extends WithTestServer {
   private static JsonObject runJson(String... args) {
     Cli r = Cli.run(args);
     assertEquals(0, r.exitCode(), r.err());

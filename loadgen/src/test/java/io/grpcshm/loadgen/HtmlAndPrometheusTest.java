@@ -14,25 +14,11 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The html and prometheus formats: structure, figures that agree with the JSON report. */
-class HtmlAndPrometheusTest {
-  static TestServer server;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = new TestServer();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    server.close();
-  }
-
+class HtmlAndPrometheusTest extends WithTestServer {
   /** The JSON the page's charts are drawn from. */
   static JsonObject chartData(String html) {
     Matcher m = Pattern.compile("<script type=\"application/json\" id=\"report-data\">(.*?)"

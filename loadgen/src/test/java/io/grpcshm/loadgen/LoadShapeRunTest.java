@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -17,19 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Step and line schedules against a server: the calls started in each step match the asked
  * rate (within 10%, the machine is shared), and worker schedules change the workers in use.
  */
-class LoadShapeRunTest {
-  static TestServer server;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = new TestServer();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    server.close();
-  }
-
+class LoadShapeRunTest extends WithTestServer {
   private static JsonObject run(String... args) {
     String[] all = new String[args.length + 6];
     all[0] = "--call";

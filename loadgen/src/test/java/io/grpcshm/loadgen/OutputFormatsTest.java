@@ -11,25 +11,11 @@ import com.google.gson.JsonParser;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Structure of summary, JSON and CSV, all written by one run with --output-dir. */
-class OutputFormatsTest {
-  static TestServer server;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = new TestServer();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    server.close();
-  }
-
+class OutputFormatsTest extends WithTestServer {
   @Test
   void summaryJsonAndCsvInOneRun(@TempDir Path dir) throws Exception {
     Cli r = Cli.run("--call", TestServer.CALL, "-d",

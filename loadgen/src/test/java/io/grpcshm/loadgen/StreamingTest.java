@@ -9,30 +9,16 @@ import io.grpcshm.TransportPath;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 
 /** Client, server and bidi streaming calls end to end, over shared memory and TCP. */
-class StreamingTest {
+class StreamingTest extends WithTestServer {
   static final String COLLECT = "loadgen.test.Greeter/CollectHellos";
   static final String SERVER_STREAM = "loadgen.test.Greeter/StreamHellos";
   static final String BIDI = "loadgen.test.Greeter/ChatHellos";
-  static TestServer server;
-
-  @BeforeAll
-  static void start() throws Exception {
-    server = new TestServer();
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    server.close();
-  }
-
   @BeforeEach
   void clear() {
     server.names.clear();
