@@ -34,6 +34,14 @@ public final class BulkSession {
   /** A pipelined move is cut into a batch of chunks of at least this size. */
   static final long PIPELINE_CHUNK = 1 << 20;
 
+  /**
+   * Sessions armed by {@link #mark()} in the process: every transport write checks it first, so
+   * writes outside a bulk session (nearly all) skip the thread-local lookup. A thread sees its own
+   * increment, which is all {@link #wrote} needs.
+   */
+  private static final java.util.concurrent.atomic.AtomicInteger ARMED =
+      new java.util.concurrent.atomic.AtomicInteger();
+
   private boolean armed;
   private BulkTarget target;
   /** Buffers that got moves from this thread since the last {@link #finish()}. */
@@ -45,12 +53,26 @@ public final class BulkSession {
 
   public static void mark() {
     BulkSession s = CURRENT.get();
-    s.armed = true;
+    if (!s.armed) {
+      s.armed = true;
+      ARMED.incrementAndGet();
+    }
     s.target = null;
+  }
+
+  private void disarm() {
+    if (armed) {
+      armed = false;
+      ARMED.decrementAndGet();
+    }
+    target = null;
   }
 
   /** Transport buffers report every write; only the first after {@link #mark()} matters. */
   public static void wrote(BulkTarget buffer) {
+    if (ARMED.get() == 0) {
+      return;
+    }
     BulkSession s = CURRENT.get();
     if (s.armed) {
       s.target = buffer;
@@ -60,8 +82,7 @@ public final class BulkSession {
   public static boolean tryMove(ByteBuffer src) {
     BulkSession s = CURRENT.get();
     BulkTarget t = s.armed ? s.target : null;
-    s.armed = false;
-    s.target = null;
+    s.disarm();
     if (t == null || !src.isDirect() || !t.writable()) {
       return false;
     }
@@ -81,8 +102,7 @@ public final class BulkSession {
 
   public static void finish() {
     BulkSession s = CURRENT.get();
-    s.armed = false;
-    s.target = null;
+    s.disarm();
     for (int i = 0; i < s.touched.size(); i++) {
       awaitMoves(s.touched.get(i));
     }
