@@ -10,17 +10,45 @@ import java.util.Arrays;
  * @param nanosPerByte α, ns per byte
  * @param sizes the calibration sizes, bytes
  * @param medianNanos median measured latency per size, ns
- * @param measured false for the placeholder used before (or without) calibration
+ * @param measured false for the placeholder used before (or without) calibration, and for the
+ *     conservative defaults used when every measurement was rejected
+ * @param note why the defaults are used instead of a measurement; empty when measured
  */
 public record Calibration(long fixedNanos, double nanosPerByte, long[] sizes, long[] medianNanos,
-    boolean measured) {
+    boolean measured, String note) {
   /** No prediction: the hybrid wait then simply polls. */
   public static final Calibration UNCALIBRATED =
-      new Calibration(0, 0, new long[0], new long[0], false);
+      new Calibration(0, 0, new long[0], new long[0], false, "not calibrated");
+
+  /**
+   * Defaults when no measurement was plausible (a busy host at start-up): a fast copy (20 GB/s,
+   * 2 µs fixed). Fast on purpose: a hybrid wait sleeps a fraction of the prediction, so an
+   * optimistic one only makes it poll earlier, never oversleep a copy that already finished.
+   */
+  static final long FALLBACK_FIXED_NANOS = 2_000;
+  static final double FALLBACK_NANOS_PER_BYTE = 0.05;
 
   public Calibration {
     sizes = sizes.clone();
     medianNanos = medianNanos.clone();
+    note = note == null ? "" : note;
+  }
+
+  /** A measured calibration. */
+  public Calibration(long fixedNanos, double nanosPerByte, long[] sizes, long[] medianNanos,
+      boolean measured) {
+    this(fixedNanos, nanosPerByte, sizes, medianNanos, measured, "");
+  }
+
+  /** The conservative defaults, carrying the reason every measurement was rejected. */
+  public static Calibration fallback(String reason) {
+    return new Calibration(FALLBACK_FIXED_NANOS, FALLBACK_NANOS_PER_BYTE, new long[0],
+        new long[0], false, "defaults: " + reason);
+  }
+
+  /** True for {@link #fallback} defaults (predictions usable, not measured on this host). */
+  public boolean isFallback() {
+    return !measured && nanosPerByte > 0;
   }
 
   @Override
@@ -56,6 +84,10 @@ public record Calibration(long fixedNanos, double nanosPerByte, long[] sizes, lo
 
   @Override
   public String toString() {
+    if (isFallback()) {
+      return String.format("L_fixed=%.1fus alpha=%.1fus/MiB (%s)", fixedNanos / 1000.0,
+          microsPerMiB(), note);
+    }
     if (!measured) {
       return "uncalibrated";
     }

@@ -198,6 +198,10 @@ public final class MoverRegistry implements AutoCloseable {
         b.append(String.format("%-9s %-9s  %s%n", m.kind(), "no", m.unavailableReason()));
         continue;
       }
+      if (c.isFallback()) {
+        b.append(String.format("%-9s %-9s  %s%n", m.kind(), "yes", c));
+        continue;
+      }
       if (!c.measured()) {
         b.append(String.format("%-9s %-9s %11s %13s %10s %16s%n", m.kind(), "yes", "-", "-", "-",
             "-"));

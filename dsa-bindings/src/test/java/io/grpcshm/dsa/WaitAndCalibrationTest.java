@@ -53,6 +53,59 @@ class WaitAndCalibrationTest {
     assertEquals(0.05 * (1 << 20) / 1000, c.microsPerMiB(), 0.1);
   }
 
+  /** Spins for {@code nanos}: a copy whose cost the test decides. */
+  private static void takes(long nanos) {
+    long end = System.nanoTime() + nanos;
+    while (System.nanoTime() - end < 0) {
+      Thread.onSpinWait();
+    }
+  }
+
+  @Test
+  void preemptedMeasurementsAreRejectedNotTrusted() {
+    // CI on a busy host: every 4 KiB sample preempted -> "L_fixed 331 us, alpha 0, Infinity GB/s".
+    long[] sizes = Calibrator.DEFAULT_SIZES;
+    long[] flat = {331_000, 330_000, 334_000, 331_500, 332_000};
+    Calibration ci = Calibrator.fit(sizes, flat);
+    assertNotNull(Calibrator.implausibility(ci), ci.toString());
+    long[] smallSlow = {300_000, 280_000, 60_000, 110_000, 420_000};
+    assertNotNull(Calibrator.implausibility(Calibrator.fit(sizes, smallSlow)));
+    long[] real = {1_500, 8_000, 28_000, 110_000, 430_000}; // about 10 GB/s
+    assertNull(Calibrator.implausibility(Calibrator.fit(sizes, real)));
+    assertEquals(2, Calibrator.trimmedMedian(new long[] {1, 2, 3, 900, 800}),
+        "the slowest quarter is dropped before the median");
+  }
+
+  @Test
+  void calibrationThatStaysImplausibleFallsBackToConservativeDefaults() {
+    long[] sizes = {4096, 64 << 10, 256 << 10, 1 << 20};
+    // Small copies always slower than large ones: no attempt can give a positive alpha.
+    Calibration c = Calibrator.calibrate("FAKE",
+        (src, dst, n) -> takes(n <= (64 << 10) ? 30_000 : 5_000), sizes, 3);
+    assertFalse(c.measured());
+    assertTrue(c.isFallback(), c.toString());
+    assertTrue(c.note().contains("alpha <= 0"), c.note());
+    assertTrue(c.nanosPerByte() > 0 && c.predictNanos(1 << 20) > c.predictNanos(4096));
+    assertTrue(c.toString().contains("defaults"), c.toString());
+  }
+
+  @Test
+  void aNoisyFirstAttemptIsMeasuredAgain() {
+    long[] sizes = {4096, 64 << 10, 256 << 10, 1 << 20};
+    int reps = 3;
+    int[] largestSeen = {0};
+    Calibration c = Calibrator.calibrate("FAKE", (src, dst, n) -> {
+      boolean firstAttempt = largestSeen[0] < 3 + reps; // 3 warm-up copies + reps per size
+      if (n == sizes[sizes.length - 1]) {
+        largestSeen[0]++;
+      }
+      takes(firstAttempt && n == sizes[1] ? 400_000 : 2_000 + n / 10); // then 10 GB/s
+    }, sizes, reps);
+    assertTrue(c.measured(), c.toString());
+    assertTrue(largestSeen[0] > 3 + reps, "measured a second time");
+    assertTrue(c.gigabytesPerSecond() > 2 && c.gigabytesPerSecond() < 12, c.toString());
+  }
+
   @Test
   void breakEven() {
     Calibration cpu = new Calibration(1_000, 0.05, new long[0], new long[0], true);
@@ -65,15 +118,21 @@ class WaitAndCalibrationTest {
   }
 
   @Test
-  void startupCalibrationMeasuresEveryAvailableMover() {
+  void startupCalibrationGivesEveryAvailableMoverAUsableLine() {
     try (MoverRegistry r = MoverRegistry.open(MoverRegistry.Options.defaults().dsa(false)
         .softwareWorkers(1).calibrationSizes(4096, 256 << 10, 1 << 20).calibrationReps(5))) {
       for (MoverKind k : new MoverKind[] {MoverKind.CPU, MoverKind.SOFTWARE}) {
         Calibration c = r.get(k).calibration();
-        assertTrue(c.measured(), k.toString());
-        assertTrue(c.nanosPerByte() > 0, k + ": " + c);
-        assertEquals(3, c.medianNanos().length);
-        assertTrue(c.medianNanos()[2] > c.medianNanos()[0], k + " bigger copies take longer");
+        // A busy host may reject every measurement; then the defaults say why. Either way the
+        // line is one a hybrid wait can use: positive bandwidth, longer for larger copies.
+        assertTrue(c.measured() || (c.isFallback() && !c.note().isEmpty()), k + ": " + c);
+        assertNull(Calibrator.implausibility(c.measured() ? c
+            : new Calibration(c.fixedNanos(), c.nanosPerByte(), new long[0], new long[0], true)),
+            k + ": " + c);
+        assertTrue(c.predictNanos(1 << 20) > c.predictNanos(4096), k + ": " + c);
+        if (c.measured()) {
+          assertEquals(3, c.medianNanos().length);
+        }
       }
       String report = r.report();
       assertTrue(report.contains("CPU") && report.contains("(baseline)"), report);

@@ -60,7 +60,7 @@ public final class HostReport {
           d.name(), d.state(), d.genCap(), d.cacheControl()));
       s.queues().forEach(q -> System.out.println("  " + q));
       System.out.println();
-      System.out.println("Calibration (sync copy, reused pre-faulted buffers, median; "
+      System.out.println("Calibration (sync copy, reused pre-faulted buffers, trimmed median; "
           + ms + " ms incl. discovery):");
       System.out.print(r.report());
       for (DataMover m : r.movers()) {
