@@ -110,7 +110,7 @@ class HostilePeerTest {
       assertArrayEquals(payload, echo(payload));
     } finally {
       hostile.socket().close();
-      hostile.arena().close();
+      hostile.mapping().close();
     }
   }
 

@@ -54,6 +54,11 @@ final class Lease {
     MemorySegment scoped = raw.reinterpret(arena, ignored -> scopeClosed = true);
     this.guarded = scoped.asByteBuffer().asReadOnlyBuffer();
     this.cleanable = CLEANER.register(this, releaser);
+    // protobuf's Unsafe paths read the aliases by raw address, even after the release. Those
+    // aliases hold our scope, not the transport's; the transport keeps its memory mapped (or
+    // a harmless placeholder at its addresses) while its own view is reachable. So the
+    // transport's view must live as long as our scope does, closed or not.
+    CLEANER.register(scoped.scope(), new KeepReachable(transportView));
   }
 
   /** The view protobuf parses and aliases; invalid after {@link #release()}. */
@@ -86,6 +91,14 @@ final class Lease {
     } finally {
       releaser.release(how);
       cleanable.clean(); // unregisters; the releaser already ran, so this does nothing more
+    }
+  }
+
+  /** Holds an object strongly until the Cleaner runs it; must not reference the scope. */
+  private record KeepReachable(Object target) implements Runnable {
+    @Override
+    public void run() {
+      // Nothing to do: dropping this action is what lets the target go.
     }
   }
 

@@ -29,13 +29,17 @@ import java.util.Objects;
  *       be reached;
  *   <li>a {@code ByteString} kept from before throws {@link IllegalStateException} on the reads
  *       protobuf does through the {@code ByteBuffer} API ({@code byteAt}, {@code copyTo},
- *       {@code toByteArray}, {@code substring(..).toByteArray()}, {@code newInput}, {@code
- *       asReadOnlyByteBuffer()} reads, {@code equals}, {@code hashCode}, {@code writeTo});
+ *       {@code toByteArray}, {@code toStringUtf8}, {@code substring(..).toByteArray()},
+ *       {@code newInput}, {@code asReadOnlyByteBuffer()} reads, {@code equals}, {@code hashCode},
+ *       {@code writeTo});
  *   <li>it is <b>not</b> guarded on protobuf's {@code sun.misc.Unsafe} fast paths for direct
- *       buffers: {@code toStringUtf8()}, {@code isValidUtf8()}, {@code newCodedInput()}, and a
- *       proto2 {@code string} field read for the first time. Those read raw addresses and may see
- *       memory the transport reused. Do not keep aliased values past {@code close()}; copy what
- *       must outlive it before closing ({@link #copy()} for the whole message).
+ *       buffers: {@code isValidUtf8()}, {@code newCodedInput()}, {@code parseFrom(ByteString)}
+ *       of any parser (e.g. {@code BytesValue.parseFrom(bytes)}) and {@code Any.unpack()} of an
+ *       {@code Any} holding the alias. Those read raw addresses: they never crash the process,
+ *       but see whatever the transport memory holds now (another call's bytes once it was
+ *       reused; zeros once the connection is gone). Do not keep aliased values past
+ *       {@code close()}; copy what must outlive it before closing ({@link #copy()} for the
+ *       whole message).
  * </ul>
  * Messages that alias nothing (stock transports, small messages, the in-process transport) get a
  * handle too; closing it only makes {@link #get()} throw, for uniform code.

@@ -160,6 +160,6 @@ final class HostilePeer implements AutoCloseable {
   @Override
   public void close() {
     established.socket().close();
-    established.arena().close();
+    established.mapping().close();
   }
 }

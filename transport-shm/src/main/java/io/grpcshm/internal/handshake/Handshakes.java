@@ -4,11 +4,11 @@ import io.grpc.Status;
 import io.grpcshm.PeerAuthorizationPolicy;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.NativeException;
+import io.grpcshm.internal.nativeio.SharedMapping;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket.PeerCredentials;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.SocketTimeoutException;
@@ -38,12 +38,16 @@ public final class Handshakes {
   /** A connection that passed the handshake: socket, mapped region, agreed sizes. */
   public record Established(
       UnixSeqpacketSocket socket,
-      Arena arena,
-      MemorySegment region,
+      SharedMapping mapping,
       RegionLayout layout,
       int peerStreamWindow,
       PeerCredentials peer,
-      long connectionId) {}
+      long connectionId) {
+    /** The mapped region. */
+    public MemorySegment region() {
+      return mapping.memory();
+    }
+  }
 
   /** Client side. Throws with UNAVAILABLE (no server, broken peer) or the server's refusal. */
   public static Established client(String rendezvous, ShmTransportConfig config)
@@ -55,7 +59,7 @@ public final class Handshakes {
       throw new ShmHandshakeException(Status.UNAVAILABLE
           .withDescription("no shared-memory server at " + rendezvous + ": " + e.getMessage()));
     }
-    Arena arena = null;
+    SharedMapping mapping = null;
     int fd = -1;
     try {
       PeerCredentials server = socket.peerCredentials();
@@ -111,8 +115,8 @@ public final class Handshakes {
         throw new HandshakeException(
             "server's memory file has " + size + " bytes, expected " + layout.totalSize());
       }
-      arena = Arena.ofShared();
-      MemorySegment region = Linux.mapShared(fd, size, arena);
+      mapping = SharedMapping.map(fd, size);
+      MemorySegment region = mapping.memory();
       if (region.get(ValueLayout.JAVA_LONG, RegionLayout.HEADER_MAGIC_OFFSET) != RegionLayout.MAGIC) {
         throw new HandshakeException("server's region has a bad magic number");
       }
@@ -120,17 +124,17 @@ public final class Handshakes {
       fd = -1;
       len = HandshakeMessage.encode(new HandshakeMessage.ClientReady(), buf);
       socket.send(buf, len, -1);
-      return new Established(socket, arena, region, layout, welcome.streamWindow(), server,
+      return new Established(socket, mapping, layout, welcome.streamWindow(), server,
           welcome.connectionId());
     } catch (ShmHandshakeException e) {
-      cleanup(socket, arena, fd);
+      cleanup(socket, mapping, fd);
       throw e;
     } catch (SocketTimeoutException e) {
-      cleanup(socket, arena, fd);
+      cleanup(socket, mapping, fd);
       throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
           "shared-memory handshake with " + rendezvous + " timed out").withCause(e));
     } catch (IOException | RuntimeException e) {
-      cleanup(socket, arena, fd);
+      cleanup(socket, mapping, fd);
       throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
           "shared-memory handshake with " + rendezvous + " failed: " + e.getMessage())
           .withCause(e));
@@ -144,7 +148,7 @@ public final class Handshakes {
   public static Established server(UnixSeqpacketSocket socket, ShmTransportConfig config)
       throws ShmHandshakeException {
     byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
-    Arena arena = null;
+    SharedMapping mapping = null;
     int fd = -1;
     try {
       PeerCredentials client = socket.peerCredentials();
@@ -190,8 +194,8 @@ public final class Handshakes {
       fd = Linux.memfdCreate("grpc-shm-connection");
       Linux.ftruncate(fd, layout.totalSize());
       Linux.addSeals(fd, Linux.F_SEAL_SHRINK | Linux.F_SEAL_GROW | Linux.F_SEAL_SEAL);
-      arena = Arena.ofShared();
-      MemorySegment region = Linux.mapShared(fd, layout.totalSize(), arena);
+      mapping = SharedMapping.map(fd, layout.totalSize());
+      MemorySegment region = mapping.memory();
       region.set(ValueLayout.JAVA_LONG, RegionLayout.HEADER_MAGIC_OFFSET, RegionLayout.MAGIC);
       region.set(ValueLayout.JAVA_INT, RegionLayout.HEADER_VERSION_OFFSET, HandshakeMessage.VERSION);
       region.set(ValueLayout.JAVA_INT, RegionLayout.HEADER_RING_CAPACITY_OFFSET, ring);
@@ -212,13 +216,13 @@ public final class Handshakes {
       if (!(ready instanceof HandshakeMessage.ClientReady)) {
         throw new HandshakeException("expected CLIENT_READY, got " + ready);
       }
-      return new Established(socket, arena, region, layout, clientHello.streamWindow(), client,
+      return new Established(socket, mapping, layout, clientHello.streamWindow(), client,
           connectionId);
     } catch (ShmHandshakeException e) {
-      cleanup(socket, arena, fd);
+      cleanup(socket, mapping, fd);
       throw e;
     } catch (IOException | RuntimeException e) {
-      cleanup(socket, arena, fd);
+      cleanup(socket, mapping, fd);
       throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
           "shared-memory handshake failed: " + e.getMessage()).withCause(e));
     }
@@ -233,10 +237,10 @@ public final class Handshakes {
     }
   }
 
-  private static void cleanup(UnixSeqpacketSocket socket, Arena arena, int fd) {
+  private static void cleanup(UnixSeqpacketSocket socket, SharedMapping mapping, int fd) {
     socket.close();
-    if (arena != null) {
-      arena.close();
+    if (mapping != null) {
+      mapping.close();
     }
     Linux.close(fd);
   }

@@ -14,6 +14,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -93,7 +94,7 @@ public final class BulkSession {
       return false;
     }
     if (n > 0) {
-      s.move(t, MemorySegment.ofBuffer(src), src, dst, at, n);
+      s.move(t, MemorySegment.ofBuffer(src), src, at, n);
       t.advance(n);
       src.position(src.limit());
     }
@@ -132,9 +133,8 @@ public final class BulkSession {
     List<Move> moves = buffer.moves();
     if (moves != null) {
       for (int i = 0; i < moves.size(); i++) {
-        moves.get(i).complete(); // synchronized: waits for a completion another thread runs
+        moves.get(i).complete(); // locked: waits for a completion another thread runs
       }
-      buffer.removeMoves(moves);
     }
   }
 
@@ -165,76 +165,51 @@ public final class BulkSession {
     }
   }
 
-  private void move(BulkTarget t, MemorySegment from, ByteBuffer keepAlive, MemorySegment dst,
-      long at, long n) {
+  private void move(BulkTarget t, MemorySegment from, ByteBuffer keepAlive, long at, long n) {
     MoveContext ctx = t.context();
     DataMovement dm = ctx.movement();
     Mode mode = modeDepth > 0 ? modes[modeDepth - 1]
         : ctx.callMode() != null ? ctx.callMode() : dm.configuredMode();
     if (n < dm.threshold()) {
-      MemorySegment.copy(from, 0, dst, at, n);
+      MemorySegment.copy(from, 0, t.memory(), at, n);
       return;
     }
     long t0 = System.nanoTime();
     if (!dm.ready()) {
-      new Move(dm, ctx.method(), from, keepAlive, dst, at, n, MoverKind.CPU, false, Mode.SYNC,
-          "warm-up", Double.NaN, "", t0).copyOnCpu(dm.notReadyReason());
+      new Move(t, from, keepAlive, at, n, Choice.warmUp(), t0).copyOnCpu(dm.notReadyReason());
       return;
     }
-    MoverKind kind;
-    boolean inject = false;
-    String basis;
-    double predicted = Double.NaN;
-    String note = "";
     PolicyEngine policy = dm.fixedMover() == null ? dm.policy() : null;
+    Choice choice;
     if (policy != null) {
       Decision d = policy.decide(n, ctx.reuseWindow());
-      kind = d.mover();
-      inject = d.cacheInjection();
-      basis = d.basis() == Decision.Basis.MODEL ? "model" : "fallback";
-      predicted = d.predictedMicros();
-      note = d.reason();
-      if (mode == null) {
-        mode = d.modeHint();
-      }
+      choice = new Choice(d.mover(), d.cacheInjection(), mode == null ? d.modeHint() : mode,
+          d.basis() == Decision.Basis.MODEL ? "model" : "fallback", d.predictedMicros(),
+          d.reason());
     } else {
-      kind = dm.fixedMover() == null ? MoverKind.CPU : dm.fixedMover();
-      basis = "fixed";
+      choice = new Choice(dm.fixedMover() == null ? MoverKind.CPU : dm.fixedMover(), false,
+          mode == null ? Mode.SYNC : mode, "fixed", Double.NaN, "");
     }
-    if (mode == null) {
-      mode = Mode.SYNC;
-    }
-    Move m = new Move(dm, ctx.method(), from, keepAlive, dst, at, n, kind, inject, mode, basis,
-        predicted, note, t0);
-    if (kind == MoverKind.CPU) {
+    Move m = new Move(t, from, keepAlive, at, n, choice, t0);
+    if (choice.kind == MoverKind.CPU) {
       // The CPU's move is a plain copy (two threads from 4 MiB), done here: the CPU mover of
       // dsa-bindings would copy on this thread alone and add a completion handle.
-      m.copyOnCpu(note);
+      m.copyOnCpu(choice.note);
       return;
     }
-    DataMover mover = dm.movers().get(kind);
+    DataMover mover = dm.movers().get(choice.kind);
     if (mover == null || !mover.isAvailable()) {
-      m.cpuCopy(kind + " unavailable: " + (mover == null ? "no such mover"
+      m.cpuCopy(choice.kind + " unavailable: " + (mover == null ? "no such mover"
           : mover.unavailableReason()));
       return;
     }
-    try {
-      if (mode == Mode.PIPELINED && n > PIPELINE_CHUNK && mover.maxBatchSize() > 1) {
-        m.completion = mover.submit(chunked(from, dst, at, n, inject, mover.maxBatchSize()));
-      } else {
-        m.completion = mover.submit(from, 0, dst, at, n, inject);
-      }
-    } catch (RuntimeException e) {
-      m.cpuCopy(kind + " refused the copy: " + e.getMessage());
-      return;
+    if (!m.submit(mover)) {
+      return; // copied on the CPU instead
     }
-    if (mode == Mode.SYNC) {
+    if (choice.mode == Mode.SYNC) {
       m.complete();
-    } else {
-      t.addMove(m);
-      if (!touched.contains(t)) {
-        touched.add(t);
-      }
+    } else if (!touched.contains(t)) {
+      touched.add(t);
     }
   }
 
@@ -249,104 +224,179 @@ public final class BulkSession {
     return b;
   }
 
-  /** One payload's move: in flight until {@link #complete()}. */
+  /** The decision for one move: mover, cache injection, mode, and why. */
+  record Choice(MoverKind kind, boolean inject, Mode mode, String basis, double predicted,
+      String note) {
+    static Choice warmUp() {
+      return new Choice(MoverKind.CPU, false, Mode.SYNC, "warm-up", Double.NaN, "");
+    }
+  }
+
+  /**
+   * One payload's move into a transport buffer: in flight from {@link #submit} until
+   * {@link #complete()} (or the connection's teardown, {@link #quiesce}). While in flight it is
+   * registered with the buffer, whose connection does not unmap the memory before it ends.
+   */
   public static final class Move {
+    private final BulkTarget target;
     private final DataMovement movement;
-    private final String method;
     private final MemorySegment from;
     /** Keeps the source's memory reachable (a direct buffer's cleaner) until completion. */
     @SuppressWarnings("unused")
     private ByteBuffer keepAlive;
-    private final MemorySegment dst;
     private final long at;
     private final long length;
-    private final MoverKind kind;
-    private final boolean inject;
-    private final Mode mode;
-    private final String basis;
-    private final double predicted;
-    private final String decisionNote;
+    private final Choice choice;
     private final long startNanos;
+    /** Held while submitting and while completing: one thread polls the completion at a time. */
+    private final ReentrantLock lock = new ReentrantLock();
     private Completion completion;
     private boolean done;
 
-    Move(DataMovement movement, String method, MemorySegment from, ByteBuffer keepAlive,
-        MemorySegment dst, long at, long length, MoverKind kind, boolean inject, Mode mode,
-        String basis, double predicted, String decisionNote, long startNanos) {
-      this.movement = movement;
-      this.method = method;
+    Move(BulkTarget target, MemorySegment from, ByteBuffer keepAlive, long at, long length,
+        Choice choice, long startNanos) {
+      this.target = target;
+      this.movement = target.context().movement();
       this.from = from;
       this.keepAlive = keepAlive;
-      this.dst = dst;
       this.at = at;
       this.length = length;
-      this.kind = kind;
-      this.inject = inject;
-      this.mode = mode;
-      this.basis = basis;
-      this.predicted = predicted;
-      this.decisionNote = decisionNote;
+      this.choice = choice;
       this.startNanos = startNanos;
     }
 
-    /** Waits for the mover; on failure copies the whole range on the CPU (idempotent). */
-    synchronized void complete() {
-      if (done) {
-        return;
-      }
-      String failure = null;
-      Completion c = completion;
+    /**
+     * Registers with the target, then submits to {@code mover}; false if it copied on the CPU
+     * instead (mover refused, or the target's connection is closing).
+     */
+    boolean submit(DataMover mover) {
+      lock.lock();
       try {
-        c.await(movement.waitStrategy());
-        if (!c.isSuccess()) {
-          failure = kind + " failed: " + c.statusName() + " after " + c.bytesCompleted() + " of "
-              + length + " bytes";
+        if (!target.addMove(this)) {
+          cpuCopy("the shared-memory connection is closing");
+          return false;
         }
-      } catch (RuntimeException e) {
-        failure = kind + " failed: " + e;
-      } finally {
+        MemorySegment dst = target.memory();
         try {
-          c.release();
+          if (choice.mode == Mode.PIPELINED && length > PIPELINE_CHUNK
+              && mover.maxBatchSize() > 1) {
+            completion = mover.submit(chunked(from, dst, at, length, choice.inject,
+                mover.maxBatchSize()));
+          } else {
+            completion = mover.submit(from, 0, dst, at, length, choice.inject);
+          }
+          return true;
         } catch (RuntimeException e) {
-          LOG.log(Level.FINE, "could not release a completion handle", e);
+          cpuCopy(choice.kind + " refused the copy: " + e.getMessage());
+          return false;
         }
+      } finally {
+        lock.unlock();
       }
-      if (failure != null) {
-        cpuCopy(failure);
-      } else {
-        finish("");
+    }
+
+    /** Waits for the mover; on failure copies the whole range on the CPU (idempotent). */
+    void complete() {
+      lock.lock();
+      try {
+        if (done) {
+          return;
+        }
+        String failure = null;
+        Completion c = completion;
+        try {
+          c.await(movement.waitStrategy());
+          if (!c.isSuccess()) {
+            failure = choice.kind + " failed: " + c.statusName() + " after "
+                + c.bytesCompleted() + " of " + length + " bytes";
+          }
+        } catch (RuntimeException e) {
+          failure = choice.kind + " failed: " + e;
+        } finally {
+          releaseCompletion(c);
+        }
+        if (failure != null) {
+          cpuCopy(failure);
+        } else {
+          finish("");
+        }
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    /**
+     * Teardown of the target's connection: waits until the mover no longer writes (without the
+     * CPU fallback: the memory is going away). False if that did not happen by
+     * {@code deadlineNanos} ({@link System#nanoTime()}).
+     */
+    public boolean quiesce(long deadlineNanos) {
+      try {
+        if (!lock.tryLock(Math.max(0, deadlineNanos - System.nanoTime()),
+            java.util.concurrent.TimeUnit.NANOSECONDS)) {
+          return false;
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      }
+      try {
+        if (done || completion == null) {
+          return true;
+        }
+        while (!completion.isDone()) {
+          if (System.nanoTime() - deadlineNanos > 0) {
+            return false;
+          }
+          java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+        }
+        releaseCompletion(completion);
+        finish("the connection closed before the move was collected");
+        return true;
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    private static void releaseCompletion(Completion c) {
+      try {
+        c.release();
+      } catch (RuntimeException e) {
+        LOG.log(Level.FINE, "could not release a completion handle", e);
       }
     }
 
     private void cpuCopy(String why) {
-      ParallelCopy.copy(from, 0, dst, at, length);
+      ParallelCopy.copy(from, 0, target.memory(), at, length);
       LOG.log(Level.FINE, "{0}: copied {1} bytes on the CPU instead", new Object[] {why, length});
       finish(why);
     }
 
     /** A planned CPU copy (not a fallback): traced with {@code why} as its note. */
     void copyOnCpu(String why) {
-      ParallelCopy.copy(from, 0, dst, at, length);
+      ParallelCopy.copy(from, 0, target.memory(), at, length);
       finish("", why);
     }
 
     /** @param note empty, or why the CPU copied instead of the chosen mover */
     private void finish(String note) {
-      finish(note, decisionNote);
+      finish(note, choice.note);
     }
 
     private void finish(String note, String decisionNote) {
       done = true;
       keepAlive = null;
+      target.moveDone(this);
       long nanos = System.nanoTime() - startNanos;
       boolean fellBack = !note.isEmpty();
-      movement.count(kind, length, nanos, fellBack);
+      movement.count(choice.kind, length, nanos, fellBack);
       String fullNote = decisionNote.isEmpty() ? note
           : note.isEmpty() ? decisionNote : note + "; policy: " + decisionNote;
       MoveTracer tracer = movement.tracer();
       if (tracer != null || LOG.isLoggable(Level.FINE)) {
-        emit(tracer, new MoveEvent(method, length, kind, inject, mode, basis, predicted,
-            nanos / 1000.0, fellBack, fullNote));
+        emit(tracer, new MoveEvent(target.context().method(), length, choice.kind,
+            choice.inject, choice.mode, choice.basis, choice.predicted, nanos / 1000.0,
+            fellBack, fullNote));
       }
     }
   }

@@ -18,15 +18,19 @@ public interface BulkTarget {
 
   MoveContext context();
 
-  /** Remembers a move in flight into this buffer. */
-  void addMove(BulkSession.Move move);
+  /**
+   * Remembers a move about to start into this buffer, and tells the buffer's connection, which
+   * will not unmap the memory while the move is in flight. False if the connection already
+   * began releasing its memory: the move must not start.
+   */
+  boolean addMove(BulkSession.Move move);
+
+  /** The move finished (or was abandoned at teardown); forgets it. */
+  void moveDone(BulkSession.Move move);
 
   /**
    * A snapshot of the moves not yet known to be complete, or null. Several threads may complete
-   * the same moves at once (each waits for the one in progress), so this does not remove them.
+   * the same moves at once (each waits for the one in progress).
    */
   List<BulkSession.Move> moves();
-
-  /** Forgets {@code completed} (all of them done). */
-  void removeMoves(List<BulkSession.Move> completed);
 }

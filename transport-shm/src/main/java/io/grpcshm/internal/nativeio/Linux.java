@@ -51,6 +51,10 @@ public final class Linux {
   public static final int PROT_READ = 1;
   public static final int PROT_WRITE = 2;
   public static final int MAP_SHARED = 1;
+  private static final int MAP_PRIVATE = 2;
+  private static final int MAP_FIXED = 0x10;
+  private static final int MAP_ANONYMOUS = 0x20;
+  private static final int MAP_NORESERVE = 0x4000;
   public static final int SEEK_END = 2;
 
   public static final int EINTR = 4;
@@ -230,27 +234,38 @@ public final class Linux {
     }
   }
 
+  /** Maps {@code size} bytes of {@code fd} shared and read-write; returns the address. */
+  static long mmapShared(int fd, long size) {
+    return mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+  }
+
   /**
-   * Maps {@code size} bytes of {@code fd} shared and read-write. The returned segment belongs to
-   * {@code arena}; closing the arena unmaps it, after which any access throws instead of faulting.
+   * Replaces {@code [address, address + size)} (a mapping of ours) by private, zero-filled,
+   * unreserved pages in one step: no instant at which the range is unmapped.
    */
-  public static MemorySegment mapShared(int fd, long size, Arena arena) {
-    MemorySegment addr;
+  static void mmapPlaceholder(long address, long size) {
+    long at = mmap(address, size, PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1);
+    if (at != address) {
+      throw new IllegalStateException("MAP_FIXED placed the mapping elsewhere");
+    }
+  }
+
+  private static long mmap(long hint, long size, int prot, int flags, int fd) {
     try (Arena tmp = Arena.ofConfined()) {
       MemorySegment cap = newCapture(tmp);
-      addr = (MemorySegment) MMAP.invokeExact(cap, MemorySegment.NULL, size,
-          PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0L);
+      MemorySegment addr = (MemorySegment) MMAP.invokeExact(cap, MemorySegment.ofAddress(hint),
+          size, prot, flags, fd, 0L);
       if (addr.address() == -1L) {
         throw new NativeException("mmap", errno(cap));
       }
+      return addr.address();
     } catch (Throwable t) {
       throw rethrow(t);
     }
-    final long address = addr.address();
-    return addr.reinterpret(size, arena, segment -> munmap(address, size));
   }
 
-  private static void munmap(long address, long size) {
+  static void munmap(long address, long size) {
     try {
       int ignored = (int) MUNMAP.invokeExact(MemorySegment.ofAddress(address), size);
     } catch (Throwable t) {

@@ -204,7 +204,7 @@ public final class ShmClientTransport
       return;
     }
     ShmConnection conn = new ShmConnection("client:" + rendezvous, established.socket(),
-        established.arena(), established.region(), established.layout(), false, config,
+        established.mapping(), established.layout(), false, config,
         established.peerStreamWindow());
     ShmAddress local = new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(),
         io.grpcshm.internal.nativeio.Linux.getuid());

@@ -10,9 +10,11 @@ import io.grpcshm.IdleStrategy;
 import io.grpcshm.internal.handshake.HandshakeException;
 import io.grpcshm.internal.handshake.HandshakeMessage;
 import io.grpcshm.internal.handshake.RegionLayout;
+import io.grpcshm.internal.movement.BulkSession;
 import io.grpcshm.internal.movement.MoveContext;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.NativeException;
+import io.grpcshm.internal.nativeio.SharedMapping;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.ring.FrameLayout;
 import io.grpcshm.internal.ring.RingConsumer;
@@ -20,6 +22,9 @@ import io.grpcshm.internal.ring.RingCorruptedException;
 import io.grpcshm.internal.ring.RingProducer;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -58,6 +63,8 @@ public final class ShmConnection {
   private static final int MAX_SEGMENTS = 256;
   /** Largest heap buffer handed to the framer when shared memory is exhausted. */
   private static final int MAX_HEAP_CHUNK = 1 << 20;
+  /** Longest teardown waits for data movers still writing into our memory. */
+  private static final long MOVE_QUIESCE_NANOS = TimeUnit.SECONDS.toNanos(10);
 
   /** Receives what the peer sends. Called on the reader thread, one frame at a time. */
   public interface Handler {
@@ -84,7 +91,7 @@ public final class ShmConnection {
   private final int id = IDS.incrementAndGet();
   private final String name;
   private final UnixSeqpacketSocket socket;
-  private final Arena regionArena;
+  private final SharedMapping regionMapping;
   private final RingProducer tx;
   private final RingConsumer rx;
   private final MemorySegment txPoolMemory;
@@ -115,6 +122,15 @@ public final class ShmConnection {
   private long rxSegmentBytes; // control thread only
 
   private final AtomicInteger outstandingLeases = new AtomicInteger();
+  /**
+   * Data movers' copies into our payload memory that have not been seen to complete. Their
+   * writes go by raw address, so the memory is not unmapped while any is in flight.
+   */
+  private final Object movesLock = new Object();
+  @GuardedBy("movesLock") private final Set<BulkSession.Move> movesInFlight =
+      Collections.newSetFromMap(new IdentityHashMap<>());
+  /** Set once teardown began: no new move may start into our memory. */
+  @GuardedBy("movesLock") private boolean memoryClosing;
   private final AtomicInteger liveThreads = new AtomicInteger();
   /** 1 once the socket is closed (after both threads exited); memory may still wait for leases. */
   private final AtomicInteger socketReleased = new AtomicInteger();
@@ -128,7 +144,7 @@ public final class ShmConnection {
   private static final class TxSegment {
     final int id;
     final long size;
-    final Arena arena;
+    final SharedMapping mapping;
     final MemorySegment memory;
     boolean inUse;
     /** The peer mapped it (its SEGMENT_ACK arrived, perhaps after we stopped waiting). */
@@ -136,33 +152,37 @@ public final class ShmConnection {
     /** The memfd until it has been sent to the peer, then -1. */
     int fdToSend;
 
-    TxSegment(int id, long size, Arena arena, MemorySegment memory, int fd) {
+    TxSegment(int id, long size, SharedMapping mapping, int fd) {
       this.id = id;
       this.size = size;
-      this.arena = arena;
-      this.memory = memory;
+      this.mapping = mapping;
+      this.memory = mapping.memory();
       this.fdToSend = fd;
     }
   }
 
-  private record RxSegment(Arena arena, MemorySegment memory) {}
+  private record RxSegment(SharedMapping mapping) {
+    MemorySegment memory() {
+      return mapping.memory();
+    }
+  }
 
   /**
-   * Wraps an established connection. {@code region} is the mapped region (owned by
-   * {@code regionArena}, which this connection closes at teardown).
+   * Wraps an established connection. {@code regionMapping} is the mapped region, which this
+   * connection closes at teardown.
    */
   public ShmConnection(
       String name,
       UnixSeqpacketSocket socket,
-      Arena regionArena,
-      MemorySegment region,
+      SharedMapping regionMapping,
       RegionLayout layout,
       boolean isServer,
       ShmTransportConfig config,
       int peerStreamWindow) {
     this.name = name + "#" + id;
     this.socket = socket;
-    this.regionArena = regionArena;
+    this.regionMapping = regionMapping;
+    MemorySegment region = regionMapping.memory();
     MemorySegment c2s = region.asSlice(layout.clientToServerRingOffset(), layout.ringLength());
     MemorySegment s2c = region.asSlice(layout.serverToClientRingOffset(), layout.ringLength());
     MemorySegment c2sPool = region.asSlice(layout.clientToServerPoolOffset(), layout.poolSize());
@@ -464,9 +484,7 @@ public final class ShmConnection {
       fd = Linux.memfdCreate("grpc-shm-segment");
       Linux.ftruncate(fd, size);
       Linux.addSeals(fd, Linux.F_SEAL_SHRINK | Linux.F_SEAL_GROW | Linux.F_SEAL_SEAL);
-      Arena arena = Arena.ofShared();
-      MemorySegment memory = Linux.mapShared(fd, size, arena);
-      return new TxSegment(segmentId, size, arena, memory, fd);
+      return new TxSegment(segmentId, size, SharedMapping.map(fd, size), fd);
     } catch (NativeException e) {
       log.log(Level.FINE, name + ": cannot create payload segment of " + size + " bytes", e);
       Linux.close(fd);
@@ -616,14 +634,17 @@ public final class ShmConnection {
     long length = body.getInt() & 0xffffffffL;
     long offset = body.getLong();
     MemorySegment memory;
+    SharedMapping mapping;
     if (segmentId == 0) {
       memory = rxPoolMemory;
+      mapping = regionMapping;
     } else {
       RxSegment segment = rxSegments.get(segmentId);
       if (segment == null) {
         throw new ProtocolException("DATA_BLOCK references unknown segment " + segmentId);
       }
       memory = segment.memory();
+      mapping = segment.mapping();
     }
     if (length == 0 || length > Integer.MAX_VALUE || offset < 0
         || offset > memory.byteSize() - length) {
@@ -632,8 +653,8 @@ public final class ShmConnection {
     }
     outstandingLeases.incrementAndGet();
     RxLease lease = new RxLease(this, segmentId, offset);
-    deliver(streamId, flags, new ShmReadableBuffer(memory.asSlice(offset, length), lease),
-        (int) length);
+    deliver(streamId, flags,
+        new ShmReadableBuffer(memory.asSlice(offset, length), lease, mapping), (int) length);
   }
 
   /** Hands payload to the handler; if the handler fails, the buffer is still released. */
@@ -723,9 +744,7 @@ public final class ShmConnection {
         // Without the shrink seal the peer could truncate the file under us (SIGBUS on access).
         ok = (seals & Linux.F_SEAL_SHRINK) != 0 && actual >= size;
         if (ok) {
-          Arena arena = Arena.ofShared();
-          MemorySegment memory = Linux.mapShared(fd, size, arena);
-          rxSegments.put(segmentId, new RxSegment(arena, memory));
+          rxSegments.put(segmentId, new RxSegment(SharedMapping.map(fd, size)));
           rxSegmentBytes += size;
         }
       } catch (NativeException e) {
@@ -834,17 +853,66 @@ public final class ShmConnection {
     }
     resourcesReleased = true;
     state.set(State.TERMINATED);
+    boolean moversStopped = quiesceMoves();
     synchronized (segmentLock) {
       for (TxSegment s : txSegments) {
-        s.arena.close();
+        closeMapping(s.mapping, moversStopped);
       }
       txSegments.clear();
     }
     for (RxSegment s : rxSegments.values()) {
-      s.arena().close();
+      s.mapping().close();
     }
     rxSegments.clear();
-    regionArena.close();
+    closeMapping(regionMapping, moversStopped);
+  }
+
+  private static void closeMapping(SharedMapping mapping, boolean moversStopped) {
+    if (!moversStopped) {
+      mapping.pinForever(); // a late write lands in a private page, never in unmapped memory
+    }
+    mapping.close();
+  }
+
+  /**
+   * Stops new moves into our memory and waits for those in flight (a 64 MiB engine copy takes
+   * milliseconds). False if some did not finish within {@link #MOVE_QUIESCE_NANOS}: a stuck
+   * device may still write, so the memory must never be unmapped.
+   */
+  private boolean quiesceMoves() {
+    List<BulkSession.Move> pendingMoves;
+    synchronized (movesLock) {
+      memoryClosing = true;
+      pendingMoves = new ArrayList<>(movesInFlight);
+    }
+    long deadline = System.nanoTime() + MOVE_QUIESCE_NANOS;
+    boolean stopped = true;
+    for (BulkSession.Move m : pendingMoves) {
+      stopped &= m.quiesce(deadline);
+    }
+    if (!stopped) {
+      log.log(Level.WARNING, "{0}: a data mover did not finish within {1} s of the connection"
+          + " closing; its payload memory stays mapped", new Object[] {name,
+          TimeUnit.NANOSECONDS.toSeconds(MOVE_QUIESCE_NANOS)});
+    }
+    return stopped;
+  }
+
+  /** Registers a mover's copy into our memory; false once teardown began (do not start it). */
+  boolean moveStarted(BulkSession.Move move) {
+    synchronized (movesLock) {
+      if (memoryClosing) {
+        return false;
+      }
+      movesInFlight.add(move);
+      return true;
+    }
+  }
+
+  void moveEnded(BulkSession.Move move) {
+    synchronized (movesLock) {
+      movesInFlight.remove(move);
+    }
   }
 
   /** True once threads have exited and all memory is unmapped (for tests). */

@@ -86,7 +86,7 @@ public final class ShmInternalServer implements InternalServer {
       return;
     }
     ShmConnection connection = new ShmConnection("server:" + rendezvous, established.socket(),
-        established.arena(), established.region(), established.layout(), true, config,
+        established.mapping(), established.layout(), true, config,
         established.peerStreamWindow());
     ShmAddress remote = new ShmAddress(rendezvous, established.peer().pid(),
         established.peer().uid());

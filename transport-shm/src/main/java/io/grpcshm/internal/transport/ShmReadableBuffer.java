@@ -2,6 +2,7 @@ package io.grpcshm.internal.transport;
 
 import io.grpc.internal.AbstractReadableBuffer;
 import io.grpc.internal.ReadableBuffer;
+import io.grpcshm.internal.nativeio.SharedMapping;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
@@ -16,13 +17,16 @@ final class ShmReadableBuffer extends AbstractReadableBuffer {
   private static final int COPY_CHUNK = 64 * 1024;
   private final MemorySegment bytes;
   private final RxLease lease;
+  /** The mapping {@link #bytes} belong to: told when a raw view escapes. */
+  private final SharedMapping mapping;
   private long position;
   private long mark;
   private boolean closed;
 
-  ShmReadableBuffer(MemorySegment bytes, RxLease lease) {
+  ShmReadableBuffer(MemorySegment bytes, RxLease lease, SharedMapping mapping) {
     this.bytes = bytes;
     this.lease = lease;
+    this.mapping = mapping;
   }
 
   @Override
@@ -72,7 +76,7 @@ final class ShmReadableBuffer extends AbstractReadableBuffer {
   public ReadableBuffer readBytes(int length) {
     check(length);
     ShmReadableBuffer slice =
-        new ShmReadableBuffer(bytes.asSlice(position, length), lease.retain());
+        new ShmReadableBuffer(bytes.asSlice(position, length), lease.retain(), mapping);
     position += length;
     return slice;
   }
@@ -97,8 +101,14 @@ final class ShmReadableBuffer extends AbstractReadableBuffer {
     return true;
   }
 
+  /**
+   * A direct view of the unread bytes. Its address may be read raw (protobuf's Unsafe decoder)
+   * after the lease ends or the connection closes, so the mapping learns that it must not be
+   * unmapped under such a reader (see {@link SharedMapping}).
+   */
   @Override
   public ByteBuffer getByteBuffer() {
+    mapping.markAliased();
     return bytes.asSlice(position).asByteBuffer().asReadOnlyBuffer();
   }
 

@@ -120,22 +120,29 @@ final class ShmWritableBuffer implements WritableBuffer, BulkTarget {
   }
 
   @Override
-  public synchronized void addMove(BulkSession.Move move) {
+  public synchronized boolean addMove(BulkSession.Move move) {
+    if (!connection.moveStarted(move)) {
+      return false;
+    }
     if (moves == null) {
       moves = new ArrayList<>(2);
     }
     moves.add(move);
+    return true;
+  }
+
+  @Override
+  public void moveDone(BulkSession.Move move) {
+    synchronized (this) {
+      if (moves != null) {
+        moves.remove(move);
+      }
+    }
+    connection.moveEnded(move);
   }
 
   @Override
   public synchronized List<BulkSession.Move> moves() {
     return moves == null || moves.isEmpty() ? null : List.copyOf(moves);
-  }
-
-  @Override
-  public synchronized void removeMoves(List<BulkSession.Move> completed) {
-    if (moves != null) {
-      moves.removeAll(completed);
-    }
   }
 }

@@ -90,16 +90,19 @@ class BulkSessionTest {
     @Override public void advance(long n) { written += n; }
     @Override public boolean writable() { return !sent; }
     @Override public MoveContext context() { return context; }
-    @Override public synchronized void addMove(BulkSession.Move m) { moves.add(m); }
+    @Override
+    public synchronized boolean addMove(BulkSession.Move m) {
+      return moves.add(m);
+    }
+
+    @Override
+    public synchronized void moveDone(BulkSession.Move m) {
+      moves.remove(m);
+    }
 
     @Override
     public synchronized List<BulkSession.Move> moves() {
       return moves.isEmpty() ? null : List.copyOf(moves);
-    }
-
-    @Override
-    public synchronized void removeMoves(List<BulkSession.Move> completed) {
-      moves.removeAll(completed);
     }
   }
 

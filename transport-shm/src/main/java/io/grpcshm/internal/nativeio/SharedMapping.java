@@ -1,0 +1,133 @@
+package io.grpcshm.internal.nativeio;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.ref.Cleaner;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One shared mapping of a memory file, and the rule for when its addresses may be unmapped
+ * (docs/ARCHITECTURE.md, "Shared-memory lifetimes").
+ *
+ * <p>Java code reaches the memory through {@link #memory()}, a segment of a shared arena:
+ * {@link #close()} closes the arena, after which every access through a segment or a
+ * {@code ByteBuffer} view throws. But raw addresses escape that guard: protobuf reads aliased
+ * direct buffers through {@code sun.misc.Unsafe}, and data movers (the software engine, a DSA
+ * device) copy by address. Unmapping under such a reader kills the process with SIGSEGV. So:
+ *
+ * <ul>
+ *   <li>a mapping whose addresses never escaped ({@link #markAliased()} never called) is unmapped
+ *       at {@link #close()};
+ *   <li>an aliased one is <em>replaced</em> at {@link #close()}: private, zero-filled pages are
+ *       mapped over the same addresses in one {@code mmap(MAP_FIXED)}, so the shared pages go
+ *       back to the kernel at once, a late raw read sees zeros and a late raw write lands in a
+ *       private page nobody reads. The placeholder is unmapped by a {@link Cleaner} once the
+ *       arena's scope is unreachable, i.e. once no segment or {@code ByteBuffer} view of it is
+ *       left (every view holds the scope);
+ *   <li>{@link #pinForever()} (a mover that could not be stopped may still write): the placeholder
+ *       is never unmapped.
+ * </ul>
+ *
+ * A mover must not be writing when a non-aliased mapping closes: the connection waits for its
+ * moves in flight before it closes its mappings.
+ */
+public final class SharedMapping implements AutoCloseable {
+  private static final Logger log = Logger.getLogger(SharedMapping.class.getName());
+  private static final Cleaner UNMAPPER = Cleaner.create(r -> {
+    Thread t = new Thread(r, "grpc-shm-unmapper");
+    t.setDaemon(true);
+    return t;
+  });
+  private static final AtomicInteger PLACEHOLDERS = new AtomicInteger();
+
+  private final long address;
+  private final long size;
+  private final Arena arena = Arena.ofShared();
+  private final MemorySegment memory;
+  private volatile boolean aliased;
+  private volatile boolean pinned;
+
+  private SharedMapping(long address, long size) {
+    this.address = address;
+    this.size = size;
+    this.memory = MemorySegment.ofAddress(address).reinterpret(size, arena, ignored -> retire());
+  }
+
+  /** Maps {@code size} bytes of {@code fd}, shared and read-write. */
+  public static SharedMapping map(int fd, long size) {
+    return new SharedMapping(Linux.mmapShared(fd, size), size);
+  }
+
+  /** The mapped bytes; every access throws once the mapping is closed. */
+  public MemorySegment memory() {
+    return memory;
+  }
+
+  public long byteSize() {
+    return size;
+  }
+
+  /** A raw address into this mapping may outlive {@link #close()} (a direct buffer was lent). */
+  public void markAliased() {
+    aliased = true;
+  }
+
+  /** A writer by raw address could not be stopped: keep the addresses mapped for good. */
+  public void pinForever() {
+    pinned = true;
+    aliased = true;
+  }
+
+  /** Placeholders waiting for their last view to become unreachable, or pinned (for tests). */
+  public static int placeholders() {
+    return PLACEHOLDERS.get();
+  }
+
+  /** Ends Java access and gives the shared pages back. Idempotent. */
+  @Override
+  public void close() {
+    if (arena.scope().isAlive()) {
+      try {
+        arena.close();
+      } catch (IllegalStateException alreadyClosed) {
+        // Closed concurrently by another thread: its close did the work.
+      }
+    }
+  }
+
+  /** The arena's cleanup action: runs once, while the scope is still strongly reachable. */
+  private void retire() {
+    if (!aliased) {
+      Linux.munmap(address, size);
+      return;
+    }
+    try {
+      Linux.mmapPlaceholder(address, size);
+    } catch (NativeException e) {
+      // Keeping the shared pages mapped is safe, only wasteful: never unmap under a reader.
+      log.log(Level.WARNING, "cannot replace a retired shared mapping; it stays mapped", e);
+      return;
+    }
+    PLACEHOLDERS.incrementAndGet();
+    if (!pinned) {
+      UNMAPPER.register(memory.scope(), new Unmap(address, size));
+    }
+  }
+
+  /** Unmaps a placeholder; must not reference the mapping or its scope. */
+  private record Unmap(long address, long size) implements Runnable {
+    @Override
+    public void run() {
+      Linux.munmap(address, size);
+      PLACEHOLDERS.decrementAndGet();
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "SharedMapping{" + size + " bytes" + (aliased ? ", aliased" : "")
+        + (arena.scope().isAlive() ? "" : ", closed") + "}";
+  }
+}
