@@ -72,6 +72,7 @@ class HostilePeerTest {
       MemorySegment ringMemory = hostile.region().asSlice(
           layout.clientToServerRingOffset(), layout.ringLength());
       RingProducer ring = new RingProducer(ringMemory, layout.ringCapacity());
+      wake = hostile.socket()::sendWake;
       switch (attack) {
         case UNKNOWN_FRAME_TYPE -> write(ring, 200, 0, 1, new byte[4]);
         case BLOCK_OUTSIDE_POOL -> write(ring, FrameLayout.TYPE_DATA_BLOCK, 0, 1,
@@ -92,8 +93,7 @@ class HostilePeerTest {
         case LYING_RING_TAIL -> {
           ringMemory.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET,
               3L * layout.ringCapacity());
-          ring.wakeConsumer();
-          ring.forceWakeConsumer();
+          hostile.socket().sendWake();
         }
         case TRUNCATED_BODY -> write(ring, FrameLayout.TYPE_WINDOW_UPDATE, 0, 1, new byte[1]);
       }
@@ -118,6 +118,8 @@ class HostilePeerTest {
     return ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
   }
 
+  private static Runnable wake;
+
   private static void write(RingProducer ring, int type, int flags, int streamId, byte[] body) {
     int length = FrameLayout.HEADER_LENGTH + body.length;
     long at = ring.claim(length);
@@ -129,6 +131,6 @@ class HostilePeerTest {
     MemorySegment.copy(body, 0, d, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH,
         body.length);
     ring.commit();
-    ring.wakeConsumer();
+    ring.wakeConsumer(wake);
   }
 }

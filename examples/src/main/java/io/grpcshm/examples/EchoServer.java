@@ -12,10 +12,16 @@ import java.util.List;
  * Usage: {@code EchoServer [shm|shm-zerocopy|netty] [port]}: {@code shm} (default) is grpc-shm's
  * server (TCP and shared memory), {@code shm-zerocopy} the same with the upload service's
  * marshallers swapped for the zero-copy codec, {@code netty} is a stock grpc
- * {@code NettyServerBuilder} server with no grpc-shm code in its path. Port 0 (default) picks a free one.
+ * {@code NettyServerBuilder} server with no grpc-shm code in its path, {@code netty-uds} the same
+ * on the Unix socket {@link #udsPath}({@code port}). Port 0 (default) picks a free one.
  */
 public final class EchoServer {
   private EchoServer() {}
+
+  /** The Unix socket a {@code netty-uds} server with this number listens on. */
+  static String udsPath(int number) {
+    return System.getProperty("java.io.tmpdir") + "/grpc-shm-bench-" + number + ".sock";
+  }
 
   public static void main(String[] args) throws IOException, InterruptedException {
     List<String> rest = ExitWithParent.withoutFlag(args);
@@ -37,12 +43,22 @@ public final class EchoServer {
           .addService(new BlobServiceImpl())
           .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
           .build();
+      case "netty-uds" -> NettyServerBuilder
+          .forAddress(new io.netty.channel.unix.DomainSocketAddress(udsPath(port)))
+          .channelType(io.netty.channel.epoll.EpollServerDomainSocketChannel.class)
+          .bossEventLoopGroup(new io.netty.channel.epoll.EpollEventLoopGroup(1))
+          .workerEventLoopGroup(new io.netty.channel.epoll.EpollEventLoopGroup(1))
+          .addService(EchoService.definition())
+          .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+          .build();
       default -> throw new IllegalArgumentException(
-          "stack must be shm, shm-zerocopy or netty: " + stack);
+          "stack must be shm, shm-zerocopy, netty or netty-uds: " + stack);
     };
     server.start();
+    // A Unix-socket server has no port: it reports the number its socket path is derived from.
+    int reported = stack.equals("netty-uds") ? port : server.getPort();
     System.out.println("EchoServer (" + stack + ", pid " + ProcessHandle.current().pid()
-        + ") listening on port " + server.getPort());
+        + ") listening on port " + reported);
     ExitWithParent.serveUntilStopped(server, args, "echo-server-shutdown");
   }
 }

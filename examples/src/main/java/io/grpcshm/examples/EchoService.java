@@ -19,6 +19,14 @@ final class EchoService {
 
   static final MethodDescriptor<byte[], byte[]> ECHO = unary("Echo");
   static final MethodDescriptor<byte[], byte[]> ACK = unary("Ack");
+  /** Bidi streaming: every request message is echoed back on the same stream. */
+  static final MethodDescriptor<byte[], byte[]> ECHO_STREAM =
+      MethodDescriptor.<byte[], byte[]>newBuilder()
+          .setType(MethodDescriptor.MethodType.BIDI_STREAMING)
+          .setFullMethodName(MethodDescriptor.generateFullMethodName(SERVICE, "EchoStream"))
+          .setRequestMarshaller(BytesMarshaller.INSTANCE)
+          .setResponseMarshaller(BytesMarshaller.INSTANCE)
+          .build();
   /** Like Ack, but the server digests the request as a stream (see StreamingDigestMarshaller). */
   static final MethodDescriptor<byte[], byte[]> DIGEST =
       MethodDescriptor.<byte[], byte[]>newBuilder()
@@ -48,6 +56,21 @@ final class EchoService {
           responses.onNext(request);
           responses.onCompleted();
         }))
+        .addMethod(ECHO_STREAM, ServerCalls.asyncBidiStreamingCall(
+            responses -> new io.grpc.stub.StreamObserver<byte[]>() {
+              @Override
+              public void onNext(byte[] message) {
+                responses.onNext(message);
+              }
+
+              @Override
+              public void onError(Throwable t) {}
+
+              @Override
+              public void onCompleted() {
+                responses.onCompleted();
+              }
+            }))
         .addMethod(ACK, ServerCalls.asyncUnaryCall((request, responses) -> {
           responses.onNext(ack(request));
           responses.onCompleted();

@@ -170,7 +170,7 @@ class HostileConnectionTest {
           new Random(attack.ordinal()).nextBytes(junk);
           MemorySegment.copy(junk, 0, p.tx.data(), ValueLayout.JAVA_BYTE, 0, junk.length);
           p.txRingMemory.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET, 4096L);
-          p.tx.forceWakeConsumer();
+          p.wake();
         }
         case LYING_RECORD_LENGTH -> {
           // A record that claims 64 KiB when 16 bytes were published.
@@ -178,7 +178,7 @@ class HostileConnectionTest {
           d.set(ValueLayout.JAVA_INT, 0, 65536);
           d.set(ValueLayout.JAVA_BYTE, FrameLayout.TYPE_OFFSET, (byte) FrameLayout.TYPE_PING);
           p.txRingMemory.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET, 16L);
-          p.tx.forceWakeConsumer();
+          p.wake();
         }
         case BLOCK_CROSSES_POOL_END -> {
           p.startCall(1, Hardening.UNARY, Map.of());

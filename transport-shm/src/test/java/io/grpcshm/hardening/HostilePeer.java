@@ -71,7 +71,12 @@ final class HostilePeer implements AutoCloseable {
     MemorySegment.copy(body, 0, d, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH,
         body.length);
     tx.commit();
-    tx.wakeConsumer();
+    tx.wakeConsumer(this::wake);
+  }
+
+  /** Sends a WAKE message whether or not the server's loop announced sleep. */
+  void wake() {
+    established.socket().sendWake();
   }
 
   static byte[] requestHeaders(String path, Map<String, String> metadata) {

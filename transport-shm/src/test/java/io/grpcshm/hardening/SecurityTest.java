@@ -264,7 +264,7 @@ class SecurityTest {
         .usePlaintext().transportMode(TransportMode.SHM_ONLY).build();
     try (UnixSeqpacketSocket s = UnixSeqpacketSocket.connect(
         ShmAddress.defaultRendezvous(server.getPort()))) {
-      byte[] hello = le(24).putInt(0x4d485347).put((byte) 1).put((byte) 1).putShort((short) 0)
+      byte[] hello = le(24).putInt(0x4d485347).put((byte) 1).put((byte) 2).putShort((short) 0)
           .putInt(1 << 16).putLong(1 << 20).putInt(1 << 20).array();
       s.send(hello, hello.length, -1);
       byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];

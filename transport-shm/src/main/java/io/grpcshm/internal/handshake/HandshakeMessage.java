@@ -12,7 +12,8 @@ import java.nio.charset.StandardCharsets;
  */
 public sealed interface HandshakeMessage {
   int MAGIC = 0x4d485347; // "GSHM" little-endian
-  int VERSION = 1;
+  /** 2: wake-ups are WAKE messages on the socket (version 1 used a futex on the ring word). */
+  int VERSION = 2;
   int HEADER = 8;
 
   int TYPE_CLIENT_HELLO = 1;
@@ -22,6 +23,7 @@ public sealed interface HandshakeMessage {
   int TYPE_SEGMENT_ATTACH = 5;
   int TYPE_SEGMENT_ACK = 6;
   int TYPE_GOODBYE = 7;
+  int TYPE_WAKE = 8;
 
   /** Max length of a reject message's text, in bytes. */
   int MAX_REASON = 1024;
@@ -49,6 +51,19 @@ public sealed interface HandshakeMessage {
 
   /** Orderly close notice; the socket closes right after. */
   record Goodbye() implements HandshakeMessage {}
+
+  /**
+   * The sender published a record on a ring whose consumer had announced sleep (and the sender
+   * cleared that announcement): poll the rings. A hint, never data.
+   */
+  record Wake() implements HandshakeMessage {}
+
+  /** The encoded WAKE message (header only). */
+  static byte[] wakeBytes() {
+    byte[] b = new byte[HEADER];
+    int n = encode(new Wake(), b);
+    return java.util.Arrays.copyOf(b, n);
+  }
 
   static int encode(HandshakeMessage message, byte[] out) {
     ByteBuffer b = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
@@ -79,6 +94,7 @@ public sealed interface HandshakeMessage {
         b.putInt(m.segmentId()).put((byte) (m.accepted() ? 1 : 0));
       }
       case Goodbye m -> header(b, TYPE_GOODBYE);
+      case Wake m -> header(b, TYPE_WAKE);
     }
     return b.position();
   }
@@ -130,6 +146,7 @@ public sealed interface HandshakeMessage {
           yield new SegmentAck(id, ok == 1);
         }
         case TYPE_GOODBYE -> new Goodbye();
+        case TYPE_WAKE -> new Wake();
         default -> throw new HandshakeException("unknown handshake message type " + type);
       };
       if (b.hasRemaining()) {

@@ -19,7 +19,7 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Every call that can fail captures {@code errno} and throws {@link NativeException} with the
  * call's name, so callers never inspect raw return codes. Constants are the x86_64/aarch64 Linux
- * values (identical for everything used here except the futex syscall number).
+ * values; the struct layouts (msghdr, epoll_event) are x86_64 Linux.
  */
 public final class Linux {
   private Linux() {}
@@ -35,6 +35,7 @@ public final class Linux {
   public static final int SO_PEERCRED = 17;
   public static final int SCM_RIGHTS = 1;
   public static final int MSG_NOSIGNAL = 0x4000;
+  public static final int MSG_DONTWAIT = 0x40;
   public static final int MSG_CTRUNC = 0x8;
   public static final int MSG_CMSG_CLOEXEC = 0x40000000;
   public static final int SHUT_RDWR = 2;
@@ -62,10 +63,6 @@ public final class Linux {
   public static final int ECONNREFUSED = 111;
   public static final int ENOENT = 2;
 
-  private static final int FUTEX_WAIT = 0;
-  private static final int FUTEX_WAKE = 1;
-  private static final long SYS_FUTEX =
-      System.getProperty("os.arch", "").contains("aarch64") ? 98 : 202;
 
   private static final Linker LINKER = Linker.nativeLinker();
   private static final SymbolLookup LIBC = LINKER.defaultLookup();
@@ -109,6 +106,9 @@ public final class Linux {
       capturing("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
   private static final MethodHandle RECVMSG =
       capturing("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle SEND =
+      LINKER.downcallHandle(LIBC.findOrThrow("send"),
+          FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
   private static final MethodHandle SHUTDOWN =
       capturing("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
   private static final MethodHandle GETSOCKOPT =
@@ -117,14 +117,22 @@ public final class Linux {
           FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
   private static final MethodHandle POLL =
       capturing("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+  private static final MethodHandle EVENTFD =
+      capturing("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle WRITE =
+      capturing("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+  private static final MethodHandle READ =
+      capturing("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+  private static final MethodHandle EPOLL_CREATE1 =
+      capturing("epoll_create1", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+  private static final MethodHandle EPOLL_CTL =
+      capturing("epoll_ctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+  private static final MethodHandle EPOLL_WAIT =
+      capturing("epoll_wait", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+  private static final MethodHandle MADVISE =
+      capturing("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
   private static final MethodHandle GETUID =
       LINKER.downcallHandle(LIBC.findOrThrow("getuid"), FunctionDescriptor.of(JAVA_INT));
-  private static final MethodHandle FUTEX =
-      LINKER.downcallHandle(
-          LIBC.findOrThrow("syscall"),
-          FunctionDescriptor.of(
-              JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT),
-          Linker.Option.firstVariadicArg(1));
 
   private static MethodHandle capturing(String name, FunctionDescriptor descriptor) {
     return LINKER.downcallHandle(LIBC.findOrThrow(name), descriptor, CAPTURE_ERRNO);
@@ -297,29 +305,89 @@ public final class Linux {
     }
   }
 
-  // ---- futex on shared memory (not FUTEX_PRIVATE: the word is shared between processes) ----
-  // The word is passed as a raw address, not a segment: a downcall holding a segment would pin
-  // its arena, and the connection must be able to unmap while another thread wakes the peer.
-  // The kernel validates the address itself: on an unmapped word futex returns EFAULT.
+  // ---- eventfd, epoll, madvise (EventFd, Epoll and SharedMapping are the API) ----
 
-  /**
-   * Sleeps while the int at {@code word} equals {@code expected}, for at most {@code timeout}
-   * (a 16-byte struct timespec the caller keeps). Spurious returns are normal; callers re-check.
-   */
-  public static void futexWait(MemorySegment word, int expected, MemorySegment timeout) {
-    try {
-      long ignored = (long) FUTEX.invokeExact(SYS_FUTEX, word.address(), FUTEX_WAIT, expected,
-          timeout, MemorySegment.NULL, 0);
+  static final int EFD_NONBLOCK = 0x800;
+  static final int EFD_CLOEXEC = 0x80000;
+  static final int EPOLL_CLOEXEC = 0x80000;
+  static final int EPOLL_CTL_ADD = 1;
+  static final int EPOLL_CTL_DEL = 2;
+  static final int EPOLL_CTL_MOD = 3;
+  static final int MADV_REMOVE = 9;
+
+  static int eventfd(int flags) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int fd = (int) EVENTFD.invokeExact(cap, 0, flags);
+      if (fd < 0) {
+        throw new NativeException("eventfd", errno(cap));
+      }
+      return fd;
     } catch (Throwable t) {
       throw rethrow(t);
     }
   }
 
-  /** Wakes up to {@code count} waiters on {@code word}. */
-  public static void futexWake(MemorySegment word, int count) {
+  /** write(2); returns bytes written or -errno. */
+  static long write(int fd, MemorySegment buf, long len, MemorySegment cap) {
     try {
-      long ignored = (long) FUTEX.invokeExact(SYS_FUTEX, word.address(), FUTEX_WAKE, count,
-          MemorySegment.NULL, MemorySegment.NULL, 0);
+      long n = (long) WRITE.invokeExact(cap, fd, buf, len);
+      return n >= 0 ? n : -errno(cap);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** read(2); returns bytes read or -errno. */
+  static long read(int fd, MemorySegment buf, long len, MemorySegment cap) {
+    try {
+      long n = (long) READ.invokeExact(cap, fd, buf, len);
+      return n >= 0 ? n : -errno(cap);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int epollCreate() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int fd = (int) EPOLL_CREATE1.invokeExact(cap, EPOLL_CLOEXEC);
+      if (fd < 0) {
+        throw new NativeException("epoll_create1", errno(cap));
+      }
+      return fd;
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** epoll_ctl(2); returns 0 or -errno. */
+  static int epollCtl(int epfd, int op, int fd, MemorySegment event, MemorySegment cap) {
+    try {
+      int rc = (int) EPOLL_CTL.invokeExact(cap, epfd, op, fd, event);
+      return rc == 0 ? 0 : -errno(cap);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** epoll_wait(2); returns the number of events or -errno. */
+  static int epollWait(int epfd, MemorySegment events, int max, int timeoutMillis,
+      MemorySegment cap) {
+    try {
+      int n = (int) EPOLL_WAIT.invokeExact(cap, epfd, events, max, timeoutMillis);
+      return n >= 0 ? n : -errno(cap);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** madvise(2) on raw addresses; returns 0 or -errno. */
+  static int madvise(long address, long length, int advice) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment cap = newCapture(arena);
+      int rc = (int) MADVISE.invokeExact(cap, MemorySegment.ofAddress(address), length, advice);
+      return rc == 0 ? 0 : -errno(cap);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -383,6 +451,15 @@ public final class Linux {
   static long recvmsg(int fd, MemorySegment msghdr, int flags, MemorySegment cap) {
     try {
       return (long) RECVMSG.invokeExact(cap, fd, msghdr, flags);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** send(2) without errno capture (callers only care whether it went out). */
+  static long send(int fd, MemorySegment buf, long len, int flags) {
+    try {
+      return (long) SEND.invokeExact(fd, buf, len, flags);
     } catch (Throwable t) {
       throw rethrow(t);
     }

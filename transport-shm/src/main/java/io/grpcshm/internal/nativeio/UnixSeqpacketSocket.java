@@ -12,6 +12,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A Unix-domain {@code SOCK_SEQPACKET} socket: message boundaries are kept, a peer's death reads as
@@ -53,6 +54,11 @@ public final class UnixSeqpacketSocket implements Closeable {
   private final MemorySegment recvCapture;
   private final MemorySegment pollFd;
   private final AtomicBoolean closed = new AtomicBoolean();
+  /** {@link #sendWake} calls in progress; {@link #CLOSING} added when the descriptor closes. */
+  private final AtomicInteger wakers = new AtomicInteger();
+  private static final int CLOSING = Integer.MIN_VALUE / 2;
+  /** What {@link #sendWake} sends: set once by the control protocol, shared by all sockets. */
+  private static volatile MemorySegment wakeMessage;
 
   private UnixSeqpacketSocket(int fd) {
     this.fd = fd;
@@ -226,10 +232,26 @@ public final class UnixSeqpacketSocket implements Closeable {
    * {@code timeoutMillis} (negative: forever) and throws {@link java.net.SocketTimeoutException}.
    */
   public int receive(byte[] dest, int[] fdsOut, int timeoutMillis) throws IOException {
-    java.util.Arrays.fill(fdsOut, -1);
     if (timeoutMillis >= 0) {
       awaitReadable(timeoutMillis);
     }
+    return receive(dest, fdsOut, 0, false);
+  }
+
+  /** Result of {@link #tryReceive} when no message is waiting. */
+  public static final int NOTHING = -2;
+
+  /**
+   * Like {@link #receive} but never waits: returns {@link #NOTHING} if no message is queued.
+   * For an event loop that learned from epoll that the socket is readable.
+   */
+  public int tryReceive(byte[] dest, int[] fdsOut) throws IOException {
+    return receive(dest, fdsOut, Linux.MSG_DONTWAIT, true);
+  }
+
+  private int receive(byte[] dest, int[] fdsOut, int extraFlags, boolean mayBeEmpty)
+      throws IOException {
+    java.util.Arrays.fill(fdsOut, -1);
     recvIov.set(ADDRESS, 0, recvBuf);
     recvIov.set(JAVA_LONG, 8, MAX_MESSAGE + 1); // one spare byte detects oversize messages
     recvHdr.fill((byte) 0);
@@ -240,7 +262,7 @@ public final class UnixSeqpacketSocket implements Closeable {
     recvHdr.set(JAVA_LONG, MSG_CONTROLLEN, CMSG_SPACE_MAX);
     long n;
     while (true) {
-      n = Linux.recvmsg(fd, recvHdr, Linux.MSG_CMSG_CLOEXEC, recvCapture);
+      n = Linux.recvmsg(fd, recvHdr, Linux.MSG_CMSG_CLOEXEC | extraFlags, recvCapture);
       if (n >= 0 || Linux.errno(recvCapture) != Linux.EINTR) {
         break;
       }
@@ -252,6 +274,9 @@ public final class UnixSeqpacketSocket implements Closeable {
       int errno = Linux.errno(recvCapture);
       if (errno == 104 /* ECONNRESET */) {
         return -1;
+      }
+      if (mayBeEmpty && errno == Linux.EAGAIN) {
+        return NOTHING;
       }
       throw new NativeException("recvmsg", errno).asIoException();
     }
@@ -332,6 +357,38 @@ public final class UnixSeqpacketSocket implements Closeable {
     }
   }
 
+  /** Sets the message {@link #sendWake} sends (the control protocol's WAKE). */
+  public static void wakeMessage(byte[] message) {
+    MemorySegment m = Arena.global().allocate(message.length, 8);
+    MemorySegment.copy(MemorySegment.ofArray(message), 0, m, 0, message.length);
+    wakeMessage = m;
+  }
+
+  /**
+   * Sends the WAKE message without ever blocking ({@code MSG_DONTWAIT}: a peer that does not
+   * read its socket cannot stall the caller; a full socket means the peer has wake-ups pending
+   * anyway). No allocation. False if it did not go out. Safe against a concurrent close: the
+   * descriptor is not closed while a wake is being sent (its number could be reused).
+   */
+  public boolean sendWake() {
+    if (wakers.incrementAndGet() < 0) {
+      wakers.decrementAndGet();
+      return false;
+    }
+    try {
+      MemorySegment m = wakeMessage;
+      return Linux.send(fd, m, m.byteSize(), Linux.MSG_DONTWAIT | Linux.MSG_NOSIGNAL)
+          == m.byteSize();
+    } finally {
+      wakers.decrementAndGet();
+    }
+  }
+
+  /** The descriptor, for epoll registration (the socket still owns it). */
+  public int fd() {
+    return fd;
+  }
+
   /** Wakes any thread blocked in accept or receive; they then see end-of-file. Idempotent. */
   public void shutdown() {
     if (closed.compareAndSet(false, true)) {
@@ -348,6 +405,10 @@ public final class UnixSeqpacketSocket implements Closeable {
     shutdown();
     synchronized (sendLock) {
       if (arena.scope().isAlive()) {
+        wakers.addAndGet(CLOSING);
+        while (wakers.get() != CLOSING) {
+          Thread.onSpinWait(); // a wake in progress ends within one send(2)
+        }
         Linux.close(fd);
         arena.close();
       }

@@ -5,13 +5,12 @@ import static io.grpcshm.internal.ring.RingDescriptor.HEAD_OFFSET;
 import static io.grpcshm.internal.ring.RingDescriptor.PRODUCER_WAITING_OFFSET;
 import static io.grpcshm.internal.ring.RingDescriptor.TAIL_OFFSET;
 
-import io.grpcshm.internal.nativeio.Linux;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 
 /**
- * Shared parts of a ring view: the header words and how to sleep on / wake the consumer.
+ * Shared parts of a ring view: the header words and the sleep announcement of the consumer.
  * {@link RingProducer} and {@link RingConsumer} are the two views; each side of a connection holds
  * a producer over one ring and a consumer over the other.
  */
@@ -23,7 +22,6 @@ abstract class Ring {
   final MemorySegment data;
   final int capacity;
   final int mask;
-  private final MemorySegment consumerSleepingWord;
 
   Ring(MemorySegment ring, int capacity) {
     if (!RingDescriptor.isValidCapacity(capacity)) {
@@ -36,7 +34,6 @@ abstract class Ring {
     this.data = ring.asSlice(RingDescriptor.HEADER_LENGTH, capacity);
     this.capacity = capacity;
     this.mask = capacity - 1;
-    this.consumerSleepingWord = header.asSlice(CONSUMER_SLEEPING_OFFSET, 4);
   }
 
   final long tailAcquire() {
@@ -47,30 +44,24 @@ abstract class Ring {
     return (long) LONG.getAcquire(header, (long) HEAD_OFFSET);
   }
 
-  /** Wakes the consumer if it announced that it sleeps. Cheap (one volatile read) otherwise. */
-  public final void wakeConsumer() {
+  /**
+   * Wakes the consumer if it announced that it sleeps: claims the announcement (CAS 1 -> 0), so
+   * exactly one producer-side call per sleep pays for {@code waker}. Cheap (one volatile read)
+   * otherwise.
+   */
+  public final void wakeConsumer(Runnable waker) {
     // Order our earlier release-store (tail, or head) before reading the flag: a store followed
     // by a load is the one reordering x86 does, and it would lose the wake-up.
     VarHandle.fullFence();
     if ((int) INT.getVolatile(header, (long) CONSUMER_SLEEPING_OFFSET) != 0
         && INT.compareAndSet(header, (long) CONSUMER_SLEEPING_OFFSET, 1, 0)) {
-      Linux.futexWake(consumerSleepingWord, 1);
+      waker.run();
     }
-  }
-
-  /** Unconditionally wakes a sleeping consumer (used to stop our own reader thread). */
-  public final void forceWakeConsumer() {
-    INT.setVolatile(header, (long) CONSUMER_SLEEPING_OFFSET, 0);
-    Linux.futexWake(consumerSleepingWord, 1);
   }
 
   final void setConsumerSleeping(boolean sleeping) {
     INT.setVolatile(header, (long) CONSUMER_SLEEPING_OFFSET, sleeping ? 1 : 0);
     VarHandle.fullFence(); // the flag must be visible before we re-check for records
-  }
-
-  final void sleepConsumer(MemorySegment timespec) {
-    Linux.futexWait(consumerSleepingWord, 1, timespec);
   }
 
   final void setProducerWaiting(boolean waiting) {
@@ -83,6 +74,13 @@ abstract class Ring {
     VarHandle.fullFence(); // our head release-store first, then the flag read
     return (int) INT.getVolatile(header, (long) PRODUCER_WAITING_OFFSET) != 0
         && INT.compareAndSet(header, (long) PRODUCER_WAITING_OFFSET, 1, 0);
+  }
+
+  /** Header words, for diagnostics. */
+  public final String debug() {
+    return "{tail=" + tailAcquire() + " head=" + headAcquire() + " sleeping="
+        + (int) INT.getVolatile(header, (long) CONSUMER_SLEEPING_OFFSET) + " producerWaiting="
+        + (int) INT.getVolatile(header, (long) PRODUCER_WAITING_OFFSET) + "}";
   }
 
   public final int capacity() {

@@ -81,18 +81,15 @@ public final class RingConsumer extends Ring {
     return count;
   }
 
-  /** Announces sleep; the caller must re-check for work, then {@link #sleep} or cancel. */
+  /**
+   * Announces sleep (the producer then wakes us with its next record); the caller must re-check
+   * for work afterwards, and {@link #cancelSleep} once awake.
+   */
   public void prepareToSleep() {
     setConsumerSleeping(true);
   }
 
   public void cancelSleep() {
-    setConsumerSleeping(false);
-  }
-
-  /** Futex-waits until woken or the timeout in {@code timespec} elapses. */
-  public void sleep(MemorySegment timespec) {
-    sleepConsumer(timespec);
     setConsumerSleeping(false);
   }
 

@@ -11,7 +11,7 @@ package io.grpcshm.internal.ring;
  * <pre>
  *   0   tail             i64  producer position; a release-store publishes every record before it
  *   64  head             i64  consumer position; a release-store frees the space before it
- *   128 consumerSleeping i32  futex word: 1 while the consumer thread sleeps (or is about to)
+ *   128 consumerSleeping i32  1 while the consumer is asleep (or about to be): wake it (WAKE message)
  *   192 producerWaiting  i32  1 while the producer has frames queued for lack of space
  *   256 data[capacity]
  * </pre>

@@ -10,8 +10,11 @@ import io.grpcshm.IdleStrategy;
 import io.grpcshm.internal.handshake.HandshakeException;
 import io.grpcshm.internal.handshake.HandshakeMessage;
 import io.grpcshm.internal.handshake.RegionLayout;
+import io.grpcshm.internal.loop.EventLoop;
+import io.grpcshm.internal.loop.EventLoops;
 import io.grpcshm.internal.movement.BulkSession;
 import io.grpcshm.internal.movement.MoveContext;
+import io.grpcshm.internal.nativeio.Epoll;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.NativeException;
 import io.grpcshm.internal.nativeio.SharedMapping;
@@ -43,19 +46,19 @@ import java.util.logging.Logger;
 
 /**
  * One shared-memory connection, the same on both sides: the rendezvous socket (kept open as the
- * liveness and control channel), the mapped region with the two frame rings and payload pools,
- * extra payload segments, and the two threads that serve it (ring reader, socket control).
+ * liveness, control and wake-up channel), the mapped region with the two frame rings and payload
+ * pools, and extra payload segments. An {@link EventLoop} shared with other connections reads
+ * its ring and its socket ({@link EventLoop.Member}); no thread is its own.
  *
  * <p>It moves frames and payload extents; stream semantics live in the client and server
  * transports, which receive frames through {@link Handler}.
  *
  * <p>Lock order: transport lock, then {@link #producerLock}, then {@link #segmentLock}. Sending
- * never blocks: a frame that does not fit in the ring is queued and drained by the reader thread
- * once the peer frees space. The one wait is in {@link #allocate}, when a new payload segment
- * must be mapped by the peer first (bounded by the handshake timeout; the ack arrives on the
- * control thread, never on the reader).
+ * never blocks: a frame that does not fit in the ring is queued and drained by the loop once the
+ * peer frees space. The one wait is in {@link #allocate}, when a new payload segment must be
+ * mapped by the peer first (bounded by the handshake timeout; the ack arrives on the loop).
  */
-public final class ShmConnection {
+public final class ShmConnection implements EventLoop.Member {
   private static final Logger log = Logger.getLogger(ShmConnection.class.getName());
   private static final AtomicInteger IDS = new AtomicInteger();
   private static final int POLL_BATCH = 64;
@@ -66,7 +69,11 @@ public final class ShmConnection {
   /** Longest teardown waits for data movers still writing into our memory. */
   private static final long MOVE_QUIESCE_NANOS = TimeUnit.SECONDS.toNanos(10);
 
-  /** Receives what the peer sends. Called on the reader thread, one frame at a time. */
+  static {
+    UnixSeqpacketSocket.wakeMessage(HandshakeMessage.wakeBytes());
+  }
+
+  /** Receives what the peer sends. Called on the event loop, one frame at a time. */
   public interface Handler {
     /**
      * A control or headers frame. {@code body} is a little-endian view of a private copy, valid
@@ -104,7 +111,7 @@ public final class ShmConnection {
   private final long handshakeTimeoutMillis;
 
   private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
-  /** Set by the control thread when the peer's socket closed; the reader drains, then closes. */
+  /** Set when the peer's socket closed; the loop drains the ring, then closes. */
   private volatile Status peerClosed;
   private volatile Status closeStatus;
   private volatile Handler handler;
@@ -119,7 +126,7 @@ public final class ShmConnection {
   @GuardedBy("segmentLock") private int nextSegmentId = 1;
   private final Map<Integer, CompletableFuture<Boolean>> segmentAcks = new ConcurrentHashMap<>();
   private final Map<Integer, RxSegment> rxSegments = new ConcurrentHashMap<>();
-  private long rxSegmentBytes; // control thread only
+  private long rxSegmentBytes; // loop thread only
 
   private final AtomicInteger outstandingLeases = new AtomicInteger();
   /**
@@ -131,15 +138,19 @@ public final class ShmConnection {
       Collections.newSetFromMap(new IdentityHashMap<>());
   /** Set once teardown began: no new move may start into our memory. */
   @GuardedBy("movesLock") private boolean memoryClosing;
-  private final AtomicInteger liveThreads = new AtomicInteger();
-  /** 1 once the socket is closed (after both threads exited); memory may still wait for leases. */
+  /** The loop serving us; null before {@link #start} and after it let go of us. */
+  private volatile EventLoops.Registration loop;
+  /** Wakes the peer's loop (a WAKE message), for {@link RingProducer#wakeConsumer}. */
+  private final Runnable wakePeer;
+  /** 1 once the socket is closed (after the loop let go); memory may still wait for leases. */
   private final AtomicInteger socketReleased = new AtomicInteger();
   private volatile boolean resourcesReleased;
-  private Thread reader;
-  private Thread control;
 
-  /** Reader-thread scratch for record bodies (a private copy: each field is read once). */
+  /** Loop-thread scratch for record bodies (a private copy: each field is read once). */
   private byte[] scratch = new byte[4096];
+  /** Loop-thread scratch for control messages on the socket. */
+  private final byte[] controlBuffer = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
+  private final int[] controlFds = new int[UnixSeqpacketSocket.MAX_FDS];
 
   private static final class TxSegment {
     final int id;
@@ -181,6 +192,7 @@ public final class ShmConnection {
       int peerStreamWindow) {
     this.name = name + "#" + id;
     this.socket = socket;
+    this.wakePeer = socket::sendWake;
     this.regionMapping = regionMapping;
     MemorySegment region = regionMapping.memory();
     MemorySegment c2s = region.asSlice(layout.clientToServerRingOffset(), layout.ringLength());
@@ -200,23 +212,19 @@ public final class ShmConnection {
   }
 
   /**
-   * Starts the reader and control threads; frames flow to {@code handler} from now on. If the
-   * connection was closed before it started, the handler hears about it at once.
+   * Joins an event loop; frames flow to {@code handler} from now on. If the connection was
+   * closed before it started, the handler hears about it at once.
    */
   public void start(Handler handler) {
     this.handler = handler;
-    if (state.get() != State.OPEN) {
-      handler.onClosed(closeStatus);
-      releaseSocketAndMaybeMemory();
-      return;
+    synchronized (this) {
+      if (state.get() == State.OPEN) {
+        loop = EventLoops.register(this, socket.fd(), idle);
+        return;
+      }
     }
-    reader = new Thread(this::readerLoop, "grpc-shm-reader-" + name);
-    control = new Thread(this::controlLoop, "grpc-shm-control-" + name);
-    reader.setDaemon(true);
-    control.setDaemon(true);
-    liveThreads.set(2);
-    reader.start();
-    control.start();
+    handler.onClosed(closeStatus);
+    releaseSocketAndMaybeMemory();
   }
 
   public String name() {
@@ -241,7 +249,7 @@ public final class ShmConnection {
 
   /**
    * Sends one frame. Never blocks: if the ring is full (or older frames are queued) the frame is
-   * queued in order and the reader thread sends it when the peer frees space. Returns false if the
+   * queued in order and the event loop sends it when the peer frees space. Returns false if the
    * connection is closed (the frame is dropped; the caller's stream is being failed anyway).
    */
   boolean send(int type, int flags, int streamId, byte[] body, int offset, int length) {
@@ -252,13 +260,14 @@ public final class ShmConnection {
               + tx.maxRecordLength());
     }
     boolean written = false;
+    boolean committed = false;
     synchronized (producerLock) {
       if (state.get() != State.OPEN) {
         return false;
       }
       try {
         if (hasPending) {
-          drainPendingLocked();
+          committed = drainPendingLocked() > 0;
         }
         if (!hasPending) {
           long at = tx.claim(recordLength);
@@ -281,10 +290,11 @@ public final class ShmConnection {
       }
     }
     try {
-      if (written) {
-        tx.wakeConsumer();
-      } else {
-        rx.forceWakeConsumer(); // let our reader retry the queue when space frees
+      if (written || committed) {
+        tx.wakeConsumer(wakePeer); // every commit, ours or a queued frame's, may need a wake
+      }
+      if (!written) {
+        pokeLoop(); // let the loop retry the queue: space may have freed meanwhile
       }
     } catch (IllegalStateException e) {
       // Closed (and unmapped) concurrently: nobody is left to wake.
@@ -459,7 +469,14 @@ public final class ShmConnection {
       byte[] msg = new byte[64];
       int len = HandshakeMessage.encode(new HandshakeMessage.SegmentAttach(created.id, created.size), msg);
       socket.send(msg, len, fd);
-      accepted = ack.get(handshakeTimeoutMillis, TimeUnit.MILLISECONDS);
+      EventLoops.Registration r = loop;
+      if (r != null && r.loop().inLoop()) {
+        // The ack arrives on this very thread: do not wait for it. The segment joins the
+        // rotation when it comes; this payload goes inline meanwhile.
+        accepted = false;
+      } else {
+        accepted = ack.get(handshakeTimeoutMillis, TimeUnit.MILLISECONDS);
+      }
     } catch (Exception e) {
       log.log(Level.FINE, name + ": segment " + created.id + " not attached by peer", e);
     } finally {
@@ -507,84 +524,114 @@ public final class ShmConnection {
   // ------------------------------------------------------------------------------------------
   // Receiving
 
-  private void readerLoop() {
-    try (Arena local = Arena.ofConfined()) {
-      MemorySegment timespec = local.allocate(16, 8);
-      long timeout = idle.sleepTimeoutNanos();
-      timespec.set(ValueLayout.JAVA_LONG, 0, timeout / 1_000_000_000L);
-      timespec.set(ValueLayout.JAVA_LONG, 8, timeout % 1_000_000_000L);
-      long idleSince = 0;
-      while (state.get() == State.OPEN) {
-        Status gone = peerClosed;
-        if (gone != null) {
-          drainAfterPeerClosed();
-          close(gone);
-          break;
-        }
-        int work;
-        try {
-          work = rx.poll(this::onRecord, POLL_BATCH);
-          if (rx.takeProducerWaiting()) {
-            tx.wakeConsumer();
-          }
-          if (hasPending) {
-            synchronized (producerLock) {
-              if (state.get() == State.OPEN) {
-                work += drainPendingLocked();
-              }
-            }
-            if (work > 0) {
-              tx.wakeConsumer();
-            }
-          }
-        } catch (RingCorruptedException | ProtocolException e) {
-          close(Status.INTERNAL.withDescription(
-              "shared-memory peer violated the protocol: " + e.getMessage()));
-          break;
-        } catch (RuntimeException e) {
+  private void pokeLoop() {
+    EventLoops.Registration r = loop;
+    if (r != null) {
+      r.poke();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // EventLoop.Member: everything below runs on the loop thread
+
+  @Override
+  public int poll() {
+    if (state.get() != State.OPEN) {
+      return 0;
+    }
+    Status gone = peerClosed;
+    if (gone != null) {
+      drainAfterPeerClosed();
+      close(gone);
+      return 1;
+    }
+    int work;
+    try {
+      work = rx.poll(this::onRecord, POLL_BATCH);
+      if (rx.takeProducerWaiting()) {
+        tx.wakeConsumer(wakePeer);
+      }
+      if (hasPending) {
+        int drained = 0;
+        synchronized (producerLock) {
           if (state.get() == State.OPEN) {
-            log.log(Level.WARNING, name + ": reader failed", e);
-            close(Status.INTERNAL.withDescription("shared-memory reader failed: " + e)
-                .withCause(e));
+            drained = drainPendingLocked();
           }
-          break;
         }
-        if (work > 0) {
-          idleSince = 0;
-          continue;
+        if (drained > 0) {
+          tx.wakeConsumer(wakePeer);
         }
-        long now = System.nanoTime();
-        if (idleSince == 0) {
-          idleSince = now;
-        }
-        long idleFor = now - idleSince;
-        if (idleFor < idle.spinNanos()) {
-          Thread.onSpinWait();
-        } else if (idleFor < idle.spinNanos() + idle.yieldNanos()) {
-          Thread.yield();
-        } else {
-          rx.prepareToSleep();
-          boolean pendingWork = false;
-          if (hasPending) {
-            tx.announceWaiting(true);
-            synchronized (producerLock) {
-              byte[] head = pending.peek();
-              pendingWork = head != null && tx.hasSpaceFor(head.length);
-            }
-          }
-          if (rx.hasRecords() || pendingWork || state.get() != State.OPEN || peerClosed != null) {
-            rx.cancelSleep();
-            continue;
-          }
-          rx.sleep(timespec);
-        }
+        work += drained;
       }
-    } catch (RuntimeException e) {
-      if (state.get() == State.OPEN) {
-        close(Status.INTERNAL.withDescription("shared-memory reader failed: " + e).withCause(e));
+    } catch (RingCorruptedException | ProtocolException e) {
+      close(Status.INTERNAL.withDescription(
+          "shared-memory peer violated the protocol: " + e.getMessage()));
+      return 1;
+    }
+    return work;
+  }
+
+  @Override
+  public boolean park() {
+    if (state.get() != State.OPEN) {
+      return true; // closing: the loop lets go of us soon
+    }
+    rx.prepareToSleep();
+    boolean pendingWork = false;
+    if (hasPending) {
+      tx.announceWaiting(true);
+      synchronized (producerLock) {
+        byte[] head = pending.peek();
+        pendingWork = head != null && tx.hasSpaceFor(head.length);
       }
-    } finally {
-      threadExited();
+    }
+    if (rx.hasRecords() || pendingWork || peerClosed != null) {
+      rx.cancelSleep();
+      return false;
+    }
+    return true;
+  }
+
+  @Override
+  public void unpark() {
+    if (state.get() == State.OPEN) {
+      rx.cancelSleep();
+    }
+  }
+
+  @Override
+  public boolean tick(long nowNanos, boolean parked) {
+    if (state.get() != State.OPEN || !parked) {
+      return false;
+    }
+    boolean work = rx.hasRecords() || peerClosed != null;
+    if (hasPending) {
+      synchronized (producerLock) {
+        byte[] head = pending.peek();
+        work |= head != null && tx.hasSpaceFor(head.length);
+      }
+    }
+    if (work) {
+      // Usually a WAKE still on its way (the peer commits, then wakes); otherwise a peer that
+      // does not send WAKE: polled once a second regardless, slow but never stuck.
+      log.log(Level.FINE, "{0}: parked with work at the periodic check", name);
+    }
+    return work;
+  }
+
+  @Override
+  public void failed(Throwable t) {
+    if (state.get() == State.OPEN) {
+      log.log(Level.WARNING, name + ": event loop failed on this connection", t);
+    }
+    close(Status.INTERNAL.withDescription("shared-memory event loop failed: " + t).withCause(t));
+  }
+
+  @Override
+  public void removed() {
+    loop = null;
+    if (state.get() != State.OPEN) {
+      releaseSocketAndMaybeMemory();
     }
   }
 
@@ -670,20 +717,28 @@ public final class ShmConnection {
   // ------------------------------------------------------------------------------------------
   // Control socket: liveness, segment attachment
 
-  private void controlLoop() {
-    byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
-    int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
+  @Override
+  public void onSocket(int events) {
+    if (state.get() != State.OPEN) {
+      return;
+    }
     try {
-      while (state.get() == State.OPEN) {
-        int n = socket.receive(buf, fds, -1);
+      while (true) {
+        int n = socket.tryReceive(controlBuffer, controlFds);
+        if (n == UnixSeqpacketSocket.NOTHING) {
+          break;
+        }
         if (n < 0) {
           peerClosed(Status.UNAVAILABLE.withDescription("shared-memory peer closed the connection"));
           return;
         }
         try {
-          HandshakeMessage message = HandshakeMessage.decode(buf, n);
+          HandshakeMessage message = HandshakeMessage.decode(controlBuffer, n);
           switch (message) {
-            case HandshakeMessage.SegmentAttach attach -> onSegmentAttach(attach, fds[0]);
+            case HandshakeMessage.Wake w -> {
+              // The loop makes us hot after this returns; nothing else to do.
+            }
+            case HandshakeMessage.SegmentAttach attach -> onSegmentAttach(attach, controlFds[0]);
             case HandshakeMessage.SegmentAck ack -> onSegmentAck(ack);
             case HandshakeMessage.Goodbye g -> {
               peerClosed(Status.UNAVAILABLE.withDescription("shared-memory peer said goodbye"));
@@ -693,21 +748,21 @@ public final class ShmConnection {
                 "unexpected control message " + message.getClass().getSimpleName());
           }
         } finally {
-          for (int i = 0; i < fds.length; i++) {
-            if (fds[i] >= 0) {
-              Linux.close(fds[i]);
-              fds[i] = -1;
+          for (int i = 0; i < controlFds.length; i++) {
+            if (controlFds[i] >= 0) {
+              Linux.close(controlFds[i]);
+              controlFds[i] = -1;
             }
           }
         }
       }
-    } catch (IOException | RuntimeException e) {
-      if (state.get() == State.OPEN) {
-        close(Status.INTERNAL.withDescription(
-            "shared-memory control channel failed: " + e.getMessage()).withCause(e));
+      if ((events & (Epoll.HUP | Epoll.RDHUP | Epoll.ERR)) != 0) {
+        // Hung up with nothing (more) to read: the peer is gone.
+        peerClosed(Status.UNAVAILABLE.withDescription("shared-memory peer closed the connection"));
       }
-    } finally {
-      threadExited();
+    } catch (IOException | RuntimeException e) {
+      close(Status.INTERNAL.withDescription(
+          "shared-memory control channel failed: " + e.getMessage()).withCause(e));
     }
   }
 
@@ -766,11 +821,10 @@ public final class ShmConnection {
 
   /**
    * The peer closed its socket (orderly close or death). Frames it published before that (the
-   * last trailers, say) are still in the ring: the reader handles them, then closes.
+   * last trailers, say) are still in the ring: the loop handles them, then closes.
    */
   private void peerClosed(Status status) {
-    peerClosed = status;
-    rx.forceWakeConsumer();
+    peerClosed = status; // the loop polls us once more (we are made hot), drains, then closes
   }
 
   /** Handles what the peer published before it went away, bounded by one ring's worth. */
@@ -787,11 +841,16 @@ public final class ShmConnection {
     }
   }
 
-  /** Closes from a context that may hold locks: the handler is notified on a fresh thread. */
+  /** Closes from a context that may hold locks: the handler is notified from the loop. */
   private void closeLater(Status status) {
-    Thread t = new Thread(() -> close(status), "grpc-shm-close-" + name);
-    t.setDaemon(true);
-    t.start();
+    EventLoops.Registration r = loop;
+    if (r != null) {
+      r.loop().execute(() -> close(status));
+    } else {
+      Thread t = new Thread(() -> close(status), "grpc-shm-close-" + name);
+      t.setDaemon(true);
+      t.start();
+    }
   }
 
   /**
@@ -809,11 +868,6 @@ public final class ShmConnection {
       log.log(Level.FINE, "{0}: closing: {1}", new Object[] {name, status});
     }
     socket.shutdown();
-    try {
-      rx.forceWakeConsumer();
-    } catch (IllegalStateException e) {
-      // Already unmapped: the reader has exited.
-    }
     for (CompletableFuture<Boolean> ack : segmentAcks.values()) {
       ack.complete(false);
     }
@@ -821,19 +875,19 @@ public final class ShmConnection {
     if (h != null) {
       h.onClosed(status);
     }
-    if (liveThreads.get() == 0) {
+    EventLoops.Registration r;
+    synchronized (this) {
+      r = loop;
+    }
+    if (r != null) {
+      r.close(); // the loop lets go of us, then we release the socket and memory (removed())
+    } else {
       releaseSocketAndMaybeMemory();
     }
   }
 
   public Status closeStatus() {
     return closeStatus;
-  }
-
-  private void threadExited() {
-    if (liveThreads.decrementAndGet() == 0 && state.get() != State.OPEN) {
-      releaseSocketAndMaybeMemory();
-    }
   }
 
   private void releaseSocketAndMaybeMemory() {
@@ -918,16 +972,6 @@ public final class ShmConnection {
   /** True once threads have exited and all memory is unmapped (for tests). */
   public boolean isTerminated() {
     return resourcesReleased;
-  }
-
-  /** Waits for both connection threads to exit (for orderly shutdown and tests). */
-  public void awaitThreads(long timeoutMillis) throws InterruptedException {
-    long deadline = System.currentTimeMillis() + timeoutMillis;
-    for (Thread t : new Thread[] {reader, control}) {
-      if (t != null && t != Thread.currentThread()) {
-        t.join(Math.max(1, deadline - System.currentTimeMillis()));
-      }
-    }
   }
 
   @Override

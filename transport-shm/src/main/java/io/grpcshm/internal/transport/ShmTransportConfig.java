@@ -69,7 +69,7 @@ public record ShmTransportConfig(
         DEFAULT_MAX_SEGMENT_BYTES,
         DEFAULT_INLINE_THRESHOLD,
         DEFAULT_STREAM_WINDOW,
-        IdleStrategy.adaptive(),
+        IdleStrategy.defaults(),
         PeerAuthorizationPolicy.sameUser(),
         GrpcUtil.DEFAULT_MAX_MESSAGE_SIZE,
         GrpcUtil.DEFAULT_MAX_HEADER_LIST_SIZE,

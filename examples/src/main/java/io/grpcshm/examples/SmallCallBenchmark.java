@@ -1,0 +1,551 @@
+package io.grpcshm.examples;
+
+import com.sun.management.OperatingSystemMXBean;
+import com.sun.management.ThreadMXBean;
+import io.grpc.CallOptions;
+import io.grpc.ClientCall;
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCalls;
+import io.grpcshm.ShmChannelBuilder;
+import io.grpcshm.TransportMode;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * What small calls cost on each transport, in one run: grpc-shm to a server in a child JVM,
+ * stock grpc over Netty on a Unix domain socket and on TCP loopback (servers in child JVMs), and
+ * grpc's in-process transport in this JVM (gRPC's own cost with no transport: the floor).
+ *
+ * <ul>
+ *   <li>unary 100 B and 1 KiB echo, {@code --concurrency} calls in flight (closed loop, blocking
+ *       stubs): calls/s, CPU per call in this (client) JVM and in the server JVM, bytes
+ *       allocated per call in this JVM;
+ *   <li>unary 100 B, one call at a time: p50 and p99;
+ *   <li>1 KiB bidi streaming on one stream, the client sending as fast as flow control allows,
+ *       the server echoing: messages/s;
+ *   <li>grpc-shm only: {@code --idle-connections} idle connections to one server (threads added
+ *       in each process, CPU while idle, connect p50), and an idle connection's shared memory
+ *       after a 64 MiB call, before and after {@code --idle-wait} seconds, with the first-touch
+ *       cost the next large call pays.
+ * </ul>
+ *
+ * Transports take turns in rounds, a different one first each round; every server is warmed on
+ * every workload before the first measured round.
+ */
+@Command(name = "small-call-benchmark", mixinStandardHelpOptions = true)
+public final class SmallCallBenchmark implements Callable<Integer> {
+  @Option(names = "--seconds", description = "seconds per workload per round (${DEFAULT-VALUE})")
+  int seconds = 4;
+
+  @Option(names = "--rounds", description = "measured rounds (${DEFAULT-VALUE})")
+  int rounds = 3;
+
+  @Option(names = "--concurrency", description = "calls in flight (${DEFAULT-VALUE})")
+  int concurrency = 8;
+
+  @Option(names = "--idle-connections", description = "0 skips the test (${DEFAULT-VALUE})")
+  int idleConnections = 1000;
+
+  @Option(names = "--idle-wait", description = "seconds an idle connection is left (${DEFAULT-VALUE})")
+  int idleWait = 12;
+
+  @Option(names = "--transports", split = ",",
+      description = "subset of shm,uds,tcp,inproc (${DEFAULT-VALUE})")
+  List<String> transports = List.of("shm", "uds", "tcp", "inproc");
+
+  private static final OperatingSystemMXBean OS =
+      (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+  private static final ThreadMXBean THREADS = (ThreadMXBean) ManagementFactory.getThreadMXBean();
+  private static final int UDS_NUMBER = (int) ProcessHandle.current().pid();
+
+  /** A transport under test: a channel, and the server's JVM (null: in this JVM). */
+  private record Contender(String label, ManagedChannel channel, ChildJvm server) {
+    long serverCpuNanos() {
+      return server == null ? 0 : server.cpuTime().toNanos();
+    }
+  }
+
+  /** Sums over the measured rounds of one (workload, transport) cell. */
+  private static final class Cell {
+    long operations;
+    long wallNanos;
+    long clientCpuNanos;
+    long serverCpuNanos;
+    long allocatedBytes;
+    final Latencies latencies = new Latencies();
+
+    double perSecond() {
+      return operations * 1e9 / Math.max(1, wallNanos);
+    }
+
+    double clientCpuMicros() {
+      return clientCpuNanos / 1e3 / Math.max(1, operations);
+    }
+
+    double serverCpuMicros() {
+      return serverCpuNanos / 1e3 / Math.max(1, operations);
+    }
+
+    double allocatedPerOperation() {
+      return allocatedBytes / (double) Math.max(1, operations);
+    }
+  }
+
+  public static void main(String[] args) {
+    Watchdog.exitAfter(Duration.ofMinutes(30), "SmallCallBenchmark");
+    int code;
+    try {
+      code = new CommandLine(new SmallCallBenchmark()).execute(args);
+    } catch (Throwable t) {
+      t.printStackTrace();
+      code = 1;
+    }
+    System.exit(code);
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    System.out.printf("SmallCallBenchmark %s: %d cores, java %s, %d round(s) x %d s per workload,"
+        + " %d in flight%n", Instant.now(), Runtime.getRuntime().availableProcessors(),
+        Runtime.version(), rounds, seconds, concurrency);
+    List<Contender> contenders = new ArrayList<>();
+    List<AutoCloseable> resources = new ArrayList<>();
+    try {
+      for (String t : transports) {
+        contenders.add(start(t, resources));
+      }
+      byte[] small = payload(100);
+      byte[] kib = payload(1024);
+      Map<String, Map<String, Cell>> table = new LinkedHashMap<>();
+      String[] workloads = {"100 B unary c=" + concurrency, "1 KiB unary c=" + concurrency,
+          "100 B unary c=1", "1 KiB bidi stream"};
+      for (String w : workloads) {
+        table.put(w, new LinkedHashMap<>());
+        for (Contender c : contenders) {
+          table.get(w).put(c.label(), new Cell());
+        }
+      }
+      System.out.println("warming up every server on every workload...");
+      for (int warm = 0; warm < 2; warm++) {
+        for (Contender c : contenders) {
+          closedLoop(c, small, concurrency, Math.max(2, seconds / 2), new Cell());
+          closedLoop(c, kib, concurrency, 1, new Cell());
+          closedLoop(c, small, 1, 1, new Cell());
+          bidi(c, kib, 1, new Cell());
+        }
+      }
+      for (int round = 0; round < rounds; round++) {
+        List<Contender> order = new ArrayList<>(contenders);
+        java.util.Collections.rotate(order, -round);
+        for (Contender c : order) {
+          closedLoop(c, small, concurrency, seconds, table.get(workloads[0]).get(c.label()));
+          closedLoop(c, kib, concurrency, seconds, table.get(workloads[1]).get(c.label()));
+          closedLoop(c, small, 1, seconds, table.get(workloads[2]).get(c.label()));
+          bidi(c, kib, seconds, table.get(workloads[3]).get(c.label()));
+        }
+        System.out.println("round " + (round + 1) + " of " + rounds + " done");
+      }
+      print(table, workloads);
+      Contender shm = contenders.stream().filter(c -> c.label().equals("shm")).findFirst()
+          .orElse(null);
+      if (shm != null && idleConnections > 0) {
+        idleConnections(shm);
+      }
+      if (shm != null && idleWait > 0) {
+        idleMemory(shm);
+      }
+      return 0;
+    } finally {
+      for (Contender c : contenders) {
+        c.channel().shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+      for (AutoCloseable r : resources.reversed()) {
+        r.close();
+      }
+    }
+  }
+
+  private Contender start(String transport, List<AutoCloseable> resources) throws Exception {
+    switch (transport) {
+      case "shm" -> {
+        ChildJvm server = ChildJvm.start("shm server", EchoServer.class, "shm");
+        resources.add(server);
+        int port = server.awaitPort(Duration.ofSeconds(60));
+        return new Contender("shm", ShmChannelBuilder.forAddress("localhost", port)
+            .usePlaintext().transportMode(TransportMode.SHM_ONLY)
+            .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), server);
+      }
+      case "tcp" -> {
+        ChildJvm server = ChildJvm.start("netty server", EchoServer.class, "netty");
+        resources.add(server);
+        int port = server.awaitPort(Duration.ofSeconds(60));
+        return new Contender("tcp", NettyChannelBuilder.forAddress("localhost", port)
+            .usePlaintext().maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), server);
+      }
+      case "uds" -> {
+        Files.deleteIfExists(Path.of(EchoServer.udsPath(UDS_NUMBER)));
+        ChildJvm server = ChildJvm.start("netty uds server", EchoServer.class, "netty-uds",
+            Integer.toString(UDS_NUMBER));
+        resources.add(server);
+        resources.add(() -> Files.deleteIfExists(Path.of(EchoServer.udsPath(UDS_NUMBER))));
+        server.awaitPort(Duration.ofSeconds(60));
+        io.netty.channel.epoll.EpollEventLoopGroup loop =
+            new io.netty.channel.epoll.EpollEventLoopGroup(1);
+        resources.add(() -> loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync());
+        return new Contender("uds", NettyChannelBuilder
+            .forAddress(new io.netty.channel.unix.DomainSocketAddress(
+                EchoServer.udsPath(UDS_NUMBER)))
+            .channelType(io.netty.channel.epoll.EpollDomainSocketChannel.class)
+            .eventLoopGroup(loop).usePlaintext()
+            .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), server);
+      }
+      case "inproc" -> {
+        String name = "small-call-benchmark-" + ProcessHandle.current().pid();
+        Server server = InProcessServerBuilder.forName(name)
+            .addService(EchoService.definition())
+            .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build().start();
+        resources.add(() -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
+        return new Contender("inproc", InProcessChannelBuilder.forName(name)
+            .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), null);
+      }
+      default -> throw new CommandLine.ParameterException(new CommandLine(this),
+          "unknown transport " + transport + " (shm, uds, tcp, inproc)");
+    }
+  }
+
+  private static byte[] payload(int size) {
+    byte[] b = new byte[size];
+    new java.util.Random(size).nextBytes(b);
+    return b;
+  }
+
+  /** {@code threads} blocking callers, each calling back to back for {@code seconds}. */
+  private static void closedLoop(Contender c, byte[] request, int threads, int seconds, Cell cell)
+      throws Exception {
+    AtomicBoolean stop = new AtomicBoolean();
+    AtomicLong calls = new AtomicLong();
+    Latencies[] latencies = new Latencies[threads];
+    List<Thread> callers = new ArrayList<>();
+    CountDownLatch go = new CountDownLatch(1);
+    java.util.concurrent.ConcurrentLinkedQueue<Throwable> errors =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
+    for (int i = 0; i < threads; i++) {
+      Latencies mine = latencies[i] = new Latencies();
+      callers.add(Thread.ofPlatform().name("caller-" + i).start(() -> {
+        try {
+          go.await();
+          CallOptions options = CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS);
+          while (!stop.get()) {
+            long t0 = System.nanoTime();
+            byte[] response = ClientCalls.blockingUnaryCall(c.channel(), EchoService.ECHO,
+                options, request);
+            mine.record(System.nanoTime() - t0);
+            if (response.length != request.length) {
+              throw new IllegalStateException(c.label() + ": wrong echo");
+            }
+            calls.incrementAndGet();
+          }
+        } catch (Throwable t) {
+          errors.add(t);
+        }
+      }));
+    }
+    long cpu0 = OS.getProcessCpuTime();
+    long server0 = c.serverCpuNanos();
+    long alloc0 = THREADS.getTotalThreadAllocatedBytes();
+    long t0 = System.nanoTime();
+    go.countDown();
+    Thread.sleep(seconds * 1000L);
+    stop.set(true);
+    long calls1 = calls.get();
+    long wall = System.nanoTime() - t0;
+    long cpu1 = OS.getProcessCpuTime();
+    long server1 = c.serverCpuNanos();
+    long alloc1 = THREADS.getTotalThreadAllocatedBytes();
+    for (Thread t : callers) {
+      t.join(30_000);
+    }
+    if (!errors.isEmpty()) {
+      throw new IllegalStateException(c.label() + " failed", errors.peek());
+    }
+    cell.operations += calls1;
+    cell.wallNanos += wall;
+    cell.clientCpuNanos += cpu1 - cpu0;
+    cell.serverCpuNanos += server1 - server0;
+    cell.allocatedBytes += alloc1 - alloc0;
+    for (Latencies l : latencies) {
+      cell.latencies.add(l);
+    }
+  }
+
+  /** One bidi stream: the client sends while the transport is ready; counts echoes. */
+  private static void bidi(Contender c, byte[] message, int seconds, Cell cell) throws Exception {
+    AtomicLong received = new AtomicLong();
+    AtomicBoolean stop = new AtomicBoolean();
+    CountDownLatch closed = new CountDownLatch(1);
+    AtomicLong failed = new AtomicLong();
+    ClientCall<byte[], byte[]> call = c.channel().newCall(EchoService.ECHO_STREAM,
+        CallOptions.DEFAULT.withDeadlineAfter(seconds + 30L, TimeUnit.SECONDS));
+    Object sendLock = new Object();
+    Runnable pump = () -> {
+      synchronized (sendLock) {
+        while (!stop.get() && call.isReady()) {
+          call.sendMessage(message);
+        }
+      }
+    };
+    call.start(new ClientCall.Listener<>() {
+      @Override
+      public void onMessage(byte[] m) {
+        received.incrementAndGet();
+        call.request(1);
+      }
+
+      @Override
+      public void onReady() {
+        pump.run();
+      }
+
+      @Override
+      public void onClose(Status status, Metadata trailers) {
+        if (!status.isOk()) {
+          failed.incrementAndGet();
+        }
+        closed.countDown();
+      }
+    }, new Metadata());
+    call.request(1);
+    long cpu0 = OS.getProcessCpuTime();
+    long server0 = c.serverCpuNanos();
+    long alloc0 = THREADS.getTotalThreadAllocatedBytes();
+    long received0 = received.get();
+    long t0 = System.nanoTime();
+    pump.run();
+    Thread.sleep(seconds * 1000L);
+    long n = received.get() - received0;
+    long wall = System.nanoTime() - t0;
+    long cpu1 = OS.getProcessCpuTime();
+    long server1 = c.serverCpuNanos();
+    long alloc1 = THREADS.getTotalThreadAllocatedBytes();
+    stop.set(true);
+    synchronized (sendLock) {
+      call.halfClose();
+    }
+    if (!closed.await(30, TimeUnit.SECONDS) || failed.get() > 0) {
+      throw new IllegalStateException(c.label() + ": bidi stream did not end cleanly");
+    }
+    cell.operations += n;
+    cell.wallNanos += wall;
+    cell.clientCpuNanos += cpu1 - cpu0;
+    cell.serverCpuNanos += server1 - server0;
+    cell.allocatedBytes += alloc1 - alloc0;
+  }
+
+  private static void print(Map<String, Map<String, Cell>> table, String[] workloads) {
+    List<String> labels = new ArrayList<>(table.get(workloads[0]).keySet());
+    StringBuilder md = new StringBuilder();
+    System.out.println();
+    String header = String.format("%-34s", "workload") + labels.stream()
+        .map(l -> String.format("%12s", l)).reduce("", String::concat)
+        + String.format("%10s%12s", "shm/tcp", "shm/inproc");
+    System.out.println(header);
+    md.append("| workload | ").append(String.join(" | ", labels))
+        .append(" | shm/tcp | shm/inproc |\n|---|")
+        .append("---|".repeat(labels.size() + 2)).append('\n');
+    for (int w = 0; w < workloads.length; w++) {
+      Map<String, Cell> row = table.get(workloads[w]);
+      boolean latency = w == 2;
+      if (latency) {
+        line(md, workloads[w] + " p50 (us)", labels, row, c -> c.latencies.p50() / 1e3, false);
+        line(md, workloads[w] + " p99 (us)", labels, row, c -> c.latencies.p99() / 1e3, false);
+        continue;
+      }
+      String unit = w == 3 ? " msgs/s" : " calls/s";
+      line(md, workloads[w] + unit, labels, row, Cell::perSecond, true);
+      String per = w == 3 ? "/msg" : "/call";
+      line(md, "  client CPU us" + per, labels, row, Cell::clientCpuMicros, false);
+      line(md, "  server CPU us" + per, labels, row, Cell::serverCpuMicros, false);
+      line(md, "  client alloc B" + per, labels, row, Cell::allocatedPerOperation, false);
+    }
+    System.out.println();
+    System.out.println("in-process: client and server share this JVM, so its client CPU is both"
+        + " sides and its server CPU is 0; CPU is process CPU time over the measured interval.");
+    System.out.println();
+    System.out.println("Markdown:");
+    System.out.print(md);
+  }
+
+  private static void line(StringBuilder md, String name, List<String> labels,
+      Map<String, Cell> row, java.util.function.ToDoubleFunction<Cell> f, boolean higherBetter) {
+    StringBuilder out = new StringBuilder(String.format("%-34s", name));
+    md.append("| ").append(name.trim()).append(" |");
+    for (String l : labels) {
+      double v = f.applyAsDouble(row.get(l));
+      out.append(String.format("%12s", fmt(v)));
+      md.append(' ').append(fmt(v)).append(" |");
+    }
+    String vsTcp = ratio(row, "shm", "tcp", f, higherBetter);
+    String vsInproc = ratio(row, "shm", "inproc", f, higherBetter);
+    out.append(String.format("%10s%12s", vsTcp, vsInproc));
+    md.append(' ').append(vsTcp).append(" | ").append(vsInproc).append(" |\n");
+    System.out.println(out);
+  }
+
+  /** shm relative to another: throughput as shm/other, costs as shm/other too (lower is better). */
+  private static String ratio(Map<String, Cell> row, String a, String b,
+      java.util.function.ToDoubleFunction<Cell> f, boolean higherBetter) {
+    if (!row.containsKey(a) || !row.containsKey(b)) {
+      return "-";
+    }
+    double y = f.applyAsDouble(row.get(b));
+    return y == 0 ? "-" : String.format("%.2fx", f.applyAsDouble(row.get(a)) / y);
+  }
+
+  private static String fmt(double v) {
+    return v >= 1000 ? String.format("%,.0f", v) : v >= 10 ? String.format("%.1f", v)
+        : String.format("%.2f", v);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // grpc-shm only: many idle connections, and an idle connection's memory
+
+  private void idleConnections(Contender shm) throws Exception {
+    int port = portOf(shm);
+    long serverPid = shm.server().pid();
+    int serverThreads0 = threads(serverPid);
+    int clientThreads0 = threads(ProcessHandle.current().pid());
+    List<ManagedChannel> channels = new ArrayList<>();
+    long[] connectNanos = new long[idleConnections];
+    try {
+      for (int i = 0; i < idleConnections; i++) {
+        ManagedChannel ch = ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
+            .transportMode(TransportMode.SHM_ONLY).build();
+        channels.add(ch);
+        long t0 = System.nanoTime();
+        awaitReady(ch);
+        connectNanos[i] = System.nanoTime() - t0;
+      }
+      Thread.sleep(2000); // let the connections settle into idleness
+      int serverThreads = threads(serverPid);
+      int clientThreads = threads(ProcessHandle.current().pid());
+      long cpu0 = OS.getProcessCpuTime();
+      long server0 = shm.serverCpuNanos();
+      long t0 = System.nanoTime();
+      Thread.sleep(10_000);
+      double wall = System.nanoTime() - t0;
+      double clientCore = (OS.getProcessCpuTime() - cpu0) / wall * 100;
+      double serverCore = (shm.serverCpuNanos() - server0) / wall * 100;
+      Arrays.sort(connectNanos);
+      System.out.printf("%n%d idle grpc-shm connections to one server:%n", idleConnections);
+      System.out.printf("  threads added: server %d, client %d%n", serverThreads - serverThreads0,
+          clientThreads - clientThreads0);
+      System.out.printf("  CPU while idle (10 s): server %.2f%%, client %.2f%% of one core%n",
+          serverCore, clientCore);
+      System.out.printf("  connect (to READY): p50 %.2f ms, p99 %.2f ms%n",
+          connectNanos[idleConnections / 2] / 1e6, connectNanos[idleConnections * 99 / 100] / 1e6);
+    } finally {
+      for (ManagedChannel ch : channels) {
+        ch.shutdownNow();
+      }
+      for (ManagedChannel ch : channels) {
+        ch.awaitTermination(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  private static void awaitReady(ManagedChannel ch) throws InterruptedException {
+    CountDownLatch ready = new CountDownLatch(1);
+    Runnable[] watch = new Runnable[1];
+    watch[0] = () -> {
+      ConnectivityState s = ch.getState(false);
+      if (s == ConnectivityState.READY) {
+        ready.countDown();
+      } else if (s == ConnectivityState.TRANSIENT_FAILURE) {
+        throw new IllegalStateException("connection failed");
+      } else {
+        ch.notifyWhenStateChanged(s, watch[0]);
+      }
+    };
+    ConnectivityState s = ch.getState(true);
+    ch.notifyWhenStateChanged(s, watch[0]);
+    if (!ready.await(30, TimeUnit.SECONDS)) {
+      throw new IllegalStateException("connection not ready within 30 s: " + ch.getState(false));
+    }
+  }
+
+  private void idleMemory(Contender shm) throws Exception {
+    byte[] large = payload(64 << 20);
+    byte[] ack = EchoService.ack(large);
+    CallOptions options = CallOptions.DEFAULT.withDeadlineAfter(60, TimeUnit.SECONDS);
+    long[] warmCalls = new long[5];
+    for (int i = 0; i < warmCalls.length; i++) {
+      long warm0 = System.nanoTime();
+      byte[] got = ClientCalls.blockingUnaryCall(shm.channel(), EchoService.ACK, options, large);
+      warmCalls[i] = System.nanoTime() - warm0;
+      if (!Arrays.equals(ack, got)) {
+        throw new IllegalStateException("wrong ack");
+      }
+    }
+    Arrays.sort(warmCalls);
+    long warm = warmCalls[warmCalls.length / 2];
+    long serverBefore = shmemKib(shm.server().pid());
+    long clientBefore = shmemKib(ProcessHandle.current().pid());
+    Thread.sleep(idleWait * 1000L);
+    long serverAfter = shmemKib(shm.server().pid());
+    long clientAfter = shmemKib(ProcessHandle.current().pid());
+    long cold0 = System.nanoTime();
+    ClientCalls.blockingUnaryCall(shm.channel(), EchoService.ACK, options, large);
+    long cold = System.nanoTime() - cold0;
+    System.out.printf("%nIdle grpc-shm connection after 64 MiB calls (shared memory resident,"
+        + " RssShmem):%n");
+    System.out.printf("  right after: server %d MiB, client %d MiB; after %d s idle: server %d"
+        + " MiB, client %d MiB%n", serverBefore >> 10, clientBefore >> 10, idleWait,
+        serverAfter >> 10, clientAfter >> 10);
+    System.out.printf("  64 MiB call: warm (median of 5) %.2f ms, first after the idle period"
+        + " %.2f ms%n",
+        warm / 1e6, cold / 1e6);
+  }
+
+  private static int portOf(Contender shm) {
+    String authority = shm.channel().authority();
+    return Integer.parseInt(authority.substring(authority.lastIndexOf(':') + 1));
+  }
+
+  private static int threads(long pid) throws Exception {
+    try (var s = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      return (int) s.count();
+    }
+  }
+
+  private static long shmemKib(long pid) throws Exception {
+    for (String l : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+      if (l.startsWith("RssShmem:")) {
+        return Long.parseLong(l.replaceAll("[^0-9]", ""));
+      }
+    }
+    return -1;
+  }
+}
