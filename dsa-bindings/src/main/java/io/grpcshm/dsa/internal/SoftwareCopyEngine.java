@@ -79,6 +79,8 @@ public final class SoftwareCopyEngine implements AutoCloseable {
     /** Stops workers from taking new descriptors (the queue then really fills up). */
     public void pauseWorkers(boolean pause) { paused = pause; }
 
+    public boolean paused() { return paused; }
+
     /**
      * The next {@code n} descriptors are accepted and then lost: not executed, no completion
      * record ever written - what a dedicated work queue that overflowed or a halted device does.
