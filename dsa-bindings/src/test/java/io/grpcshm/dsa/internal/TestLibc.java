@@ -22,6 +22,7 @@ public final class TestLibc {
   public static final int AF_UNIX = 1;
   public static final int SOCK_SEQPACKET = 5;
   public static final int SOCK_CLOEXEC = 0x80000;
+  public static final int EPOLL_CLOEXEC = 0x80000;
   private static final int SC_PAGESIZE = 30;
 
   private static final MethodHandle MMAP;
@@ -150,7 +151,7 @@ public final class TestLibc {
    */
   public static int fdWithoutWrite() {
     try {
-      int fd = (int) EPOLL_CREATE1.invokeExact(SOCK_CLOEXEC);
+      int fd = (int) EPOLL_CREATE1.invokeExact(EPOLL_CLOEXEC);
       if (fd < 0) {
         throw new AssertionError("epoll_create1 failed");
       }
