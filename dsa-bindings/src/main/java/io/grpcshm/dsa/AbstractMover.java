@@ -3,12 +3,28 @@ package io.grpcshm.dsa;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.logging.Logger;
 
 /**
  * Shared plumbing: validation, a fixed pool of reusable {@link Completion} handles (no
- * allocation per copy), queue-full retry and the calibration slot.
+ * allocation per copy), queue-full retry, the calibration slot and the service state.
  */
 abstract class AbstractMover implements DataMover {
+  private static final Logger LOG = Logger.getLogger(AbstractMover.class.getName());
+
+  /** Whether a mover takes work; transitions are checked and one-way. */
+  enum Service {
+    IN_SERVICE, OUT_OF_SERVICE, CLOSED;
+
+    boolean canMoveTo(Service next) {
+      return switch (this) {
+        case IN_SERVICE -> next == OUT_OF_SERVICE || next == CLOSED;
+        case OUT_OF_SERVICE -> next == CLOSED;
+        case CLOSED -> false;
+      };
+    }
+  }
+
   /** Result codes of {@link #start} / {@link #startBatch}. */
   static final int ACCEPTED = 0;
   static final int RETRY = 1;
@@ -19,7 +35,8 @@ abstract class AbstractMover implements DataMover {
   private final int[] free;
   private int freeTop;
   private final ReentrantLock lock = new ReentrantLock();
-  private volatile boolean closed;
+  private volatile Service service = Service.IN_SERVICE;
+  private volatile String outOfServiceReason = "";
   private volatile Calibration calibration = Calibration.UNCALIBRATED;
 
   AbstractMover(MoverKind kind, int slots) {
@@ -50,10 +67,45 @@ abstract class AbstractMover implements DataMover {
   public final MoverKind kind() { return kind; }
 
   @Override
-  public boolean isAvailable() { return !closed; }
+  public boolean isAvailable() { return service == Service.IN_SERVICE; }
 
   @Override
-  public String unavailableReason() { return closed ? "closed" : ""; }
+  public String unavailableReason() {
+    return switch (service) {
+      case IN_SERVICE -> "";
+      case OUT_OF_SERVICE -> "out of service: " + outOfServiceReason;
+      case CLOSED -> outOfServiceReason.isEmpty() ? "closed"
+          : "closed (was out of service: " + outOfServiceReason + ")";
+    };
+  }
+
+  /**
+   * Stops taking work, for good: the engine misbehaved (a completion that never came). Copies
+   * already in flight are still polled to an end. Returns true for the caller that made the
+   * transition (it then shuts the engine down), false if the mover was already out or closed.
+   */
+  final boolean takeOutOfService(String reason) {
+    lock.lock();
+    try {
+      if (!service.canMoveTo(Service.OUT_OF_SERVICE)) {
+        return false;
+      }
+      outOfServiceReason = reason;
+      transition(Service.OUT_OF_SERVICE);
+    } finally {
+      lock.unlock();
+    }
+    LOG.warning(kind + " mover taken out of service: " + reason);
+    return true;
+  }
+
+  /** Caller holds {@link #lock}. */
+  private void transition(Service next) {
+    if (!service.canMoveTo(next)) {
+      throw new IllegalStateException(kind + " mover " + service + " -> " + next);
+    }
+    service = next;
+  }
 
   @Override
   public Calibration calibration() { return calibration; }
@@ -192,8 +244,10 @@ abstract class AbstractMover implements DataMover {
   }
 
   final void ensureOpen() {
-    if (closed) {
-      throw new IllegalStateException(kind + " mover is closed");
+    Service s = service;
+    if (s != Service.IN_SERVICE) {
+      throw new IllegalStateException(kind + " mover is " + (s == Service.CLOSED ? "closed"
+          : "out of service: " + outOfServiceReason));
     }
   }
 
@@ -201,10 +255,10 @@ abstract class AbstractMover implements DataMover {
   public final void close() {
     lock.lock();
     try {
-      if (closed) {
+      if (service == Service.CLOSED) {
         return;
       }
-      closed = true;
+      transition(Service.CLOSED);
     } finally {
       lock.unlock();
     }

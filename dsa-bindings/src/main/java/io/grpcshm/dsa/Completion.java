@@ -8,6 +8,13 @@ import io.grpcshm.dsa.internal.Idxd;
  * time (polling may resubmit the rest of a copy after a page fault or a split).
  */
 public final class Completion {
+  /**
+   * Not a device status: the engine never wrote a completion record - the wait passed the
+   * mover's bound, or the mover went out of service with the copy in flight. The mover is then
+   * out of service ({@link DataMover#unavailableReason()} says why); copy on the CPU instead.
+   */
+  public static final int STATUS_NO_COMPLETION = 0x100;
+
   /** Life cycle of a handle; transitions are checked. */
   public enum State {
     FREE, PENDING, SUCCEEDED, FAILED;
@@ -74,10 +81,17 @@ public final class Completion {
 
   public boolean isSuccess() { return state == State.SUCCEEDED; }
 
-  /** DSA status code: 0 while pending, 1 (SUCCESS) or an error code. */
+  /**
+   * DSA status code: 0 while pending, 1 (SUCCESS), a device error code, or
+   * {@link #STATUS_NO_COMPLETION}.
+   */
   public int status() { return status; }
 
-  public String statusName() { return Idxd.statusName(status); }
+  public String statusName() { return statusName(status); }
+
+  static String statusName(int status) {
+    return status == STATUS_NO_COMPLETION ? "NO_COMPLETION" : Idxd.statusName(status);
+  }
 
   /** Bytes requested (sum over a batch). */
   public long length() { return length; }

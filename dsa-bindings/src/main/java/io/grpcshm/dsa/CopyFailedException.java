@@ -1,7 +1,5 @@
 package io.grpcshm.dsa;
 
-import io.grpcshm.dsa.internal.Idxd;
-
 /** A copy that an engine reported as failed; carries the DSA-style status code. */
 public final class CopyFailedException extends RuntimeException {
   private static final long serialVersionUID = 1L;
@@ -9,13 +7,16 @@ public final class CopyFailedException extends RuntimeException {
   private final long bytesCompleted;
 
   CopyFailedException(MoverKind kind, int status, long bytesCompleted, long length) {
-    super(kind + " copy failed with status " + Idxd.statusName(status) + " (0x"
+    super(kind + " copy failed with status " + Completion.statusName(status) + " (0x"
         + Integer.toHexString(status) + ") after " + bytesCompleted + " of " + length + " bytes");
     this.status = status;
     this.bytesCompleted = bytesCompleted;
   }
 
-  /** DSA completion status code ({@code enum dsa_completion_status}). */
+  /**
+   * DSA completion status code ({@code enum dsa_completion_status}), or
+   * {@link Completion#STATUS_NO_COMPLETION}.
+   */
   public int status() { return status; }
 
   public long bytesCompleted() { return bytesCompleted; }

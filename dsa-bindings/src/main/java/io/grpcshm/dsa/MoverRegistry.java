@@ -1,5 +1,6 @@
 package io.grpcshm.dsa;
 
+import io.grpcshm.dsa.internal.DsaCheck;
 import io.grpcshm.dsa.internal.IdxdSysfs;
 import io.grpcshm.dsa.internal.Libc;
 import io.grpcshm.dsa.internal.SoftwareCopyEngine;
@@ -80,6 +81,7 @@ public final class MoverRegistry implements AutoCloseable {
 
   private final Map<MoverKind, DataMover> movers = new EnumMap<>(MoverKind.class);
   private final IdxdSysfs.Scan scan;
+  private final List<DsaCheck> dsaChecks = new ArrayList<>();
   private final SoftwareCopyEngine softwareEngine; // null when disabled
 
   private MoverRegistry(Options o) {
@@ -95,36 +97,87 @@ public final class MoverRegistry implements AutoCloseable {
       movers.put(MoverKind.SOFTWARE, new UnavailableMover(MoverKind.SOFTWARE, "disabled"));
     }
     this.softwareEngine = engine;
+    String kernel = System.getProperty("os.version");
+    dsaChecks.add(new DsaCheck("kernel write() submission path (mainline 6.10; stable 6.1.91,"
+        + " 6.8.10, 6.9.1)", true, IdxdSysfs.writePathNote(kernel)));
     if (o.dsa) {
       scan = IdxdSysfs.scan(o.sysfsRoot, o.devDir);
-      movers.put(MoverKind.DSA, openDsa(scan, o));
+      movers.put(MoverKind.DSA, openDsa(scan, o, dsaChecks));
     } else {
       scan = new IdxdSysfs.Scan(List.of(), List.of(), "disabled");
       movers.put(MoverKind.DSA, new UnavailableMover(MoverKind.DSA, "disabled"));
+      dsaChecks.add(new DsaCheck("sysfs discovery", false, "DSA disabled by options"));
     }
     for (DataMover m : movers.values()) {
       if (!m.isAvailable()) {
         LOG.log(Level.INFO, "{0} mover unavailable: {1}",
             new Object[] {m.kind(), m.unavailableReason()});
       } else if (o.calibrate && m instanceof AbstractMover am) {
-        am.calibration(Calibrator.calibrate(am, o.calibrationSizes, o.calibrationReps));
+        try {
+          am.calibration(Calibrator.calibrate(am, o.calibrationSizes, o.calibrationReps));
+        } catch (RuntimeException e) {
+          // A device can fail here first (and go out of service): that is no reason to fail
+          // the whole registry; the mover says why it is unavailable.
+          LOG.log(Level.WARNING, m.kind() + " calibration failed; " + (m.isAvailable()
+              ? "using default predictions" : m.unavailableReason()), e);
+          am.calibration(Calibration.fallback("calibration failed: " + e.getMessage()));
+        }
       }
     }
+    DataMover dsa = movers.get(MoverKind.DSA);
+    boolean armed = dsa instanceof DescriptorMover && dsa.isAvailable();
+    dsaChecks.add(new DsaCheck("completion bound (max(" + Portal.DEVICE_TIMEOUT_FLOOR_NANOS
+        / 1_000_000 + " ms, " + DescriptorMover.TIMEOUT_FACTOR + " x predicted)), then sysfs"
+        + " state + queue fd poll, out of service", armed, armed
+            ? "armed on " + dsa.description() : "no DSA mover to watch"));
+    boolean copied = armed && dsa.calibration().measured();
+    dsaChecks.add(new DsaCheck("copies on the device", copied, copied
+        ? "calibration copies completed on the device"
+        : armed ? "no calibration copies (calibration off or rejected)"
+        : "no DSA work queue here: the descriptor path ran only against the software engine"
+            + " and fake devices in tests"));
+    dsaChecks.add(new DsaCheck("page-fault resume (compiled touch), batch element walk"
+        + " (BATCH_PAGE_FAULT, CRA_XLAT), >= 4 GiB element splits", false,
+        "unit tests only (software-engine fault injection, mincore); not a host check"));
   }
 
   public static MoverRegistry open() { return new MoverRegistry(Options.defaults()); }
 
   public static MoverRegistry open(Options options) { return new MoverRegistry(options); }
 
-  /** Opens the first usable work queue that answers a NOOP; otherwise says why none did. */
-  static DataMover openDsa(IdxdSysfs.Scan scan, Options o) {
+  /**
+   * Opens the first usable work queue that answers a NOOP; otherwise says why none did. Adds
+   * what it checked to {@code checks}.
+   */
+  static DataMover openDsa(IdxdSysfs.Scan scan, Options o, List<DsaCheck> checks) {
+    checks.add(new DsaCheck("sysfs discovery (device/queue state, mode, type, size, op_cap)",
+        true, scan.devices().size() + " device(s), " + scan.queues().size() + " queue(s), "
+            + scan.usable().size() + " usable" + (scan.reason().isEmpty() ? ""
+            : " - " + scan.reason())));
+    List<String> ops = new ArrayList<>();
+    for (IdxdSysfs.WorkQueue q : scan.queues()) {
+      ops.add(q.name() + ": op_config " + (q.opConfig() == null ? "absent (all device ops)"
+          : "read") + ", batches " + (q.batches() ? "on" : "off (" + q.batchNote() + ")"));
+    }
+    checks.add(new DsaCheck("per-queue op_config (Linux 6.0+) and op_cap BATCH bit",
+        !ops.isEmpty(), ops.isEmpty() ? "no queue to read" : String.join("; ", ops)));
     List<IdxdSysfs.WorkQueue> usable = scan.usable();
     if (usable.isEmpty()) {
+      checks.add(new DsaCheck("open + NOOP probe via write()", false, "no usable queue"));
       return new UnavailableMover(MoverKind.DSA, scan.reason());
     }
     if (!Libc.available()) {
+      checks.add(new DsaCheck("open + NOOP probe via write()", false,
+          Libc.unavailableReason()));
       return new UnavailableMover(MoverKind.DSA, Libc.unavailableReason());
     }
+    DataMover found = openFirst(usable, o);
+    checks.add(new DsaCheck("open + NOOP probe via write()", true, found.isAvailable()
+        ? "answered: " + found.description() : found.unavailableReason()));
+    return found;
+  }
+
+  private static DataMover openFirst(List<IdxdSysfs.WorkQueue> usable, Options o) {
     List<String> why = new ArrayList<>();
     for (IdxdSysfs.WorkQueue wq : usable) {
       int fd = o.opener.open(wq.devNode());
@@ -140,7 +193,8 @@ public final class MoverRegistry implements AutoCloseable {
             + hint);
         continue;
       }
-      DescriptorMover m = new DescriptorMover(MoverKind.DSA, new DsaPortal(wq, fd), 64);
+      DescriptorMover m = new DescriptorMover(MoverKind.DSA,
+          new DsaPortal(wq, fd, o.sysfsRoot), 64);
       String probe = m.probe(o.probeTimeout);
       if (probe == null) {
         return m;
@@ -185,6 +239,9 @@ public final class MoverRegistry implements AutoCloseable {
 
   /** What the DSA discovery saw (devices, queues, verdicts). */
   public IdxdSysfs.Scan dsaScan() { return scan; }
+
+  /** Which of the DSA path's checks ran on this host, and what each found. */
+  public List<DsaCheck> dsaChecks() { return List.copyOf(dsaChecks); }
 
   /** A human-readable table of movers, reasons and calibrations. */
   public String report() {

@@ -4,6 +4,8 @@ import java.lang.foreign.MemorySegment;
 
 /** Where descriptors go: a DSA work queue (write() on its char device) or the software engine. */
 interface Portal {
+  /** {@link #completionTimeoutFloorNanos()} of a device. */
+  long DEVICE_TIMEOUT_FLOOR_NANOS = 100_000_000L;
   int ACCEPTED = 0;
   /** Queue full (EAGAIN/EBUSY, or a full software queue): try again later. */
   int RETRY = 1;
@@ -25,5 +27,22 @@ interface Portal {
 
   String describe();
 
+  /**
+   * Least time a descriptor may go without its completion record before the mover gives up on
+   * it (the bound is this or 50x the calibrated prediction, whichever is longer). For a device
+   * 100 ms: a generous guess made without hardware, to be checked on the first DSA host.
+   */
+  default long completionTimeoutFloorNanos() { return DEVICE_TIMEOUT_FLOOR_NANOS; }
+
+  /**
+   * What the engine says about itself right now, for the reason a mover gives when it goes out
+   * of service (device and queue state, pending errors). Called only on that slow path.
+   */
+  default String health() { return "no state to report"; }
+
+  /**
+   * Stops the engine; for DSA, closing the queue's fd is where the kernel drains it. Afterwards
+   * no completion record is written any more. Idempotent.
+   */
   void close();
 }

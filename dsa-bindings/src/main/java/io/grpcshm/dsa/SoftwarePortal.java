@@ -5,6 +5,12 @@ import java.lang.foreign.MemorySegment;
 
 /** Portal onto the in-process {@link SoftwareCopyEngine}. */
 final class SoftwarePortal implements Portal {
+  /**
+   * Worker threads are not a device: on a loaded host one can be preempted for a long time, and
+   * tests pause them on purpose. Only a copy stuck this long means a lost descriptor.
+   */
+  static final long TIMEOUT_FLOOR_NANOS = 10_000_000_000L;
+
   private final SoftwareCopyEngine engine;
 
   SoftwarePortal(SoftwareCopyEngine engine) {
@@ -36,6 +42,15 @@ final class SoftwarePortal implements Portal {
     return "software copy engine: " + engine.workers() + " worker thread(s), queue depth "
         + engine.queueCapacity() + ", chunks of " + (engine.chunkBytes() >> 10)
         + " KiB; spends CPU cores to overlap copies with the caller";
+  }
+
+  @Override
+  public long completionTimeoutFloorNanos() { return TIMEOUT_FLOOR_NANOS; }
+
+  @Override
+  public String health() {
+    return "software engine " + engine.state() + ", " + engine.executed()
+        + " descriptors executed" + (engine.faults().paused() ? ", workers paused" : "");
   }
 
   @Override

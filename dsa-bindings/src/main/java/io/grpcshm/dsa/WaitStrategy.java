@@ -5,7 +5,8 @@ import java.util.Locale;
 
 /**
  * How a thread waits for a {@link Completion}: small, named and swappable. All strategies only
- * return once {@link Completion#isDone()} is true.
+ * return once {@link Completion#isDone()} is true - which a descriptor mover makes sure happens:
+ * a copy whose completion record does not come within the mover's bound fails.
  */
 public interface WaitStrategy {
   /** Short name for reports ("spin", "park(50us)", "hybrid(0.95)"). */

@@ -135,11 +135,12 @@ class CompletionRecordFuzzTest {
           status = data.consumeInt(inBatch ? 0 : 1, 255);
           bc = data.consumeLong(0, 1L << 32);
           fault = data.consumeLong();
-          // Success without the bytes, or a page fault claiming more than was copied, are lies
-          // software cannot detect (DescriptorMover takes bytes_completed >= xfer_size of a
-          // page-fault record as "done": see SECURITY.md).
-          if (((status & STATUS_MASK) == COMP_SUCCESS && copied < len)
-              || ((status & STATUS_MASK) == COMP_PAGE_FAULT_NOBOF && bc > copied)) {
+          // Success without the bytes, or a page fault / record fault (CRA_XLAT, resumed from
+          // bytes_completed like a page fault) claiming more than was copied, are lies software
+          // cannot detect (see SECURITY.md).
+          int code = status & STATUS_MASK;
+          if ((code == COMP_SUCCESS && copied < len)
+              || ((code == COMP_PAGE_FAULT_NOBOF || code == COMP_CRA_XLAT) && bc > copied)) {
             lied = true;
           }
         }

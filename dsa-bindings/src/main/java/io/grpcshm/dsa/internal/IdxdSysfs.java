@@ -8,6 +8,8 @@ import java.util.BitSet;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -18,6 +20,8 @@ import java.util.stream.Stream;
 public final class IdxdSysfs {
   public static final Path DEFAULT_SYSFS = Path.of("/sys/bus/dsa/devices");
   public static final Path DEFAULT_DEV = Path.of("/dev/dsa");
+  /** major.minor[.patch] at the start of a kernel release ("6.8.0-45-generic"). */
+  private static final Pattern RELEASE = Pattern.compile("^(\\d+)\\.(\\d+)(?:\\.(\\d+))?");
 
   private IdxdSysfs() {}
 
@@ -29,16 +33,29 @@ public final class IdxdSysfs {
     public boolean supports(int opcode) { return opCap == null || opCap.get(opcode); }
   }
 
-  /** One work queue ({@code wqN.M}) and the verdict on it. */
+  /**
+   * One work queue ({@code wqN.M}) and the verdict on it. {@code opConfig} is the queue's own
+   * operation set (Linux 6.0+, devices with per-queue op config); null when the file is absent,
+   * meaning every operation the device has. {@code batches} says whether BATCH descriptors may
+   * be submitted; {@code batchNote} why not.
+   */
   public record WorkQueue(String name, Device device, String state, String mode, String type,
-      int size, long maxTransferSize, int maxBatchSize, Path devNode, boolean usable,
-      String reason) {
+      int size, long maxTransferSize, int maxBatchSize, BitSet opConfig, boolean batches,
+      String batchNote, Path devNode, boolean usable, String reason) {
     public boolean shared() { return "shared".equals(mode); }
+
+    /** Whether this queue runs {@code opcode}: the device has it and op_config allows it. */
+    public boolean runs(int opcode) {
+      return (device == null || device.supports(opcode))
+          && (opConfig == null || opConfig.get(opcode));
+    }
 
     @Override
     public String toString() {
       return name + " [" + mode + ", type=" + type + ", state=" + state + ", size=" + size
           + ", max_transfer_size=" + maxTransferSize + ", max_batch_size=" + maxBatchSize
+          + (batches ? "" : ", no batches: " + batchNote)
+          + (opConfig == null ? "" : ", op_config read")
           + (device != null && device.cacheControl() ? ", cache-control" : "") + "]"
           + (usable ? "" : " unusable: " + reason);
     }
@@ -118,6 +135,7 @@ public final class IdxdSysfs {
         .orElse(dev == null ? "0" : Long.toString(dev.maxTransferSize())));
     int maxBatch = (int) parseLong(read(p, "max_batch_size")
         .orElse(dev == null ? "0" : Integer.toString(dev.maxBatchSize())));
+    BitSet opConfig = read(p, "op_config").map(IdxdSysfs::parseOpCap).orElse(null);
     Path node = devDir.resolve(name);
     String reason = null;
     if (dev == null) {
@@ -134,13 +152,76 @@ public final class IdxdSysfs {
       reason = "queue size is 0";
     } else if (!dev.supports(Idxd.OP_MEMMOVE) || !dev.supports(Idxd.OP_NOOP)) {
       reason = "device op_cap lacks MEMMOVE or NOOP";
+    } else if (opConfig != null
+        && (!opConfig.get(Idxd.OP_MEMMOVE) || !opConfig.get(Idxd.OP_NOOP))) {
+      reason = "the queue's op_config does not enable MEMMOVE and NOOP";
     } else if (maxXfer <= 0) {
       reason = "max_transfer_size is 0";
     } else if (!Files.exists(node)) {
       reason = "device node " + node + " does not exist";
     }
-    return new WorkQueue(name, dev, state, mode, type, size, maxXfer, maxBatch, node,
-        reason == null, reason == null ? "" : reason);
+    // The kernel clears BATCH in op_cap where user batches are unsafe (and refuses them in
+    // write() with EINVAL); a queue's op_config may leave it out too.
+    String batchNote = "";
+    if (dev != null && !dev.supports(Idxd.OP_BATCH)) {
+      batchNote = "device op_cap lacks BATCH";
+    } else if (opConfig != null && !opConfig.get(Idxd.OP_BATCH)) {
+      batchNote = "op_config does not enable BATCH";
+    } else if (maxBatch < 2) {
+      batchNote = "max_batch_size " + maxBatch;
+    }
+    return new WorkQueue(name, dev, state, mode, type, size, maxXfer, maxBatch, opConfig,
+        batchNote.isEmpty(), batchNote, node, reason == null, reason == null ? "" : reason);
+  }
+
+  /**
+   * Re-reads the device's and the queue's state (and the device's software-error registers)
+   * now, for a mover that stopped getting completion records: "device dsa0 halted, queue wq0.0
+   * enabled", plus {@code errors} when any is set.
+   */
+  public static String currentState(Path sysfsRoot, WorkQueue wq) {
+    String dev = wq.device() == null ? "dsa?" : wq.device().name();
+    Path d = sysfsRoot.resolve(dev);
+    Path q = sysfsRoot.resolve(wq.name());
+    StringBuilder b = new StringBuilder();
+    b.append("device ").append(dev).append(' ')
+        .append(read(d, "state").orElse("(state unreadable)"))
+        .append(", queue ").append(wq.name()).append(' ')
+        .append(read(q, "state").orElse("(state unreadable)"));
+    read(d, "errors").filter(IdxdSysfs::anyBitSet)
+        .ifPresent(e -> b.append(", ").append(dev).append("/errors ").append(e));
+    return b.toString();
+  }
+
+  /** Whether a line of hex words (sysfs {@code errors}) has any bit set. */
+  private static boolean anyBitSet(String words) {
+    for (String w : words.trim().split("[\\s,]+")) {
+      if (!w.isEmpty() && parseHex(w) != 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * What the kernel release says about the write() submission path (commit 6827738dc684:
+   * mainline 6.10, stable 6.1.91, 6.8.10 and 6.9.1). Only a hint: distribution kernels carry
+   * backports under older numbers, so the NOOP probe decides.
+   */
+  public static String writePathNote(String release) {
+    Matcher m = RELEASE.matcher(release);
+    String where = "idxd write() submission is in mainline 6.10+ and stable 6.1.91+, 6.8.10+,"
+        + " 6.9.1+";
+    if (!m.find()) {
+      return where + "; kernel release '" + release + "' not understood";
+    }
+    int major = Integer.parseInt(m.group(1));
+    int minor = Integer.parseInt(m.group(2));
+    int patch = m.group(3) == null ? 0 : Integer.parseInt(m.group(3));
+    boolean has = major > 6 || (major == 6 && (minor >= 10 || (minor == 9 && patch >= 1)
+        || (minor == 8 && patch >= 10) || (minor == 1 && patch >= 91)));
+    return where + "; kernel " + release + (has ? " is one of those by its version"
+        : " predates it unless its distribution backported commit 6827738dc684");
   }
 
   private static Optional<String> read(Path dir, String file) {

@@ -14,8 +14,8 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The few libc calls we need (open, write, close, prctl, strerror), bound through FFM. If binding
- * fails (non-Linux, native access denied) {@link #available()} is false and {@link
+ * The few libc calls we need (open, write, close, poll, prctl, strerror), bound through FFM. If
+ * binding fails (non-Linux, native access denied) {@link #available()} is false and {@link
  * #unavailableReason()} says why; callers degrade instead of crashing.
  */
 @SuppressWarnings("restricted") // FFM downcalls are the point of this class
@@ -33,12 +33,14 @@ public final class Libc {
   public static final int EINVAL = 22;
   public static final int ENOSPC = 28;
   public static final int EOPNOTSUPP = 95;
+  public static final short POLLIN = 0x1;
   public static final int PR_SET_TIMERSLACK = 29;
   public static final int PR_GET_TIMERSLACK = 30;
 
   private static final MethodHandle OPEN;
   private static final MethodHandle WRITE;
   private static final MethodHandle CLOSE;
+  private static final MethodHandle POLL;
   private static final MethodHandle PRCTL;
   private static final MethodHandle STRERROR;
   private static final StructLayout CAPTURE;
@@ -46,7 +48,8 @@ public final class Libc {
   private static final String REASON;
 
   static {
-    MethodHandle open = null, write = null, close = null, prctl = null, strerror = null;
+    MethodHandle open = null, write = null, close = null, poll = null, prctl = null;
+    MethodHandle strerror = null;
     StructLayout capture = null;
     VarHandle errno = null;
     String reason = null;
@@ -65,6 +68,10 @@ public final class Libc {
               ValueLayout.JAVA_LONG), errnoOpt);
       close = linker.downcallHandle(libc.find("close").orElseThrow(),
           FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+      // int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+      poll = linker.downcallHandle(libc.find("poll").orElseThrow(),
+          FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+              ValueLayout.JAVA_INT), errnoOpt);
       // int prctl(int option, ...): variadic after the first argument.
       prctl = linker.downcallHandle(libc.find("prctl").orElseThrow(),
           FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
@@ -79,6 +86,7 @@ public final class Libc {
     OPEN = open;
     WRITE = write;
     CLOSE = close;
+    POLL = poll;
     PRCTL = prctl;
     STRERROR = strerror;
     CAPTURE = capture;
@@ -134,6 +142,27 @@ public final class Libc {
       return (int) CLOSE.invokeExact(fd);
     } catch (Throwable t) {
       throw new IllegalStateException("close failed in FFM", t);
+    }
+  }
+
+  /** struct pollfd { int fd; short events; short revents; }. */
+  private static final long POLLFD_FD = 0;
+  private static final long POLLFD_EVENTS = 4;
+  private static final long POLLFD_REVENTS = 6;
+  private static final long POLLFD_SIZE = 8;
+
+  /** poll(2) one fd without waiting; returns its revents, or -errno. */
+  public static int pollNow(int fd, short events) {
+    require();
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment slot = a.allocate(CAPTURE);
+      MemorySegment pfd = a.allocate(POLLFD_SIZE, 4);
+      pfd.set(ValueLayout.JAVA_INT, POLLFD_FD, fd);
+      pfd.set(ValueLayout.JAVA_SHORT, POLLFD_EVENTS, events);
+      int r = (int) POLL.invokeExact(slot, pfd, 1L, 0);
+      return r < 0 ? -errno(slot) : pfd.get(ValueLayout.JAVA_SHORT, POLLFD_REVENTS) & 0xFFFF;
+    } catch (Throwable t) {
+      throw new IllegalStateException("poll failed in FFM", t);
     }
   }
 

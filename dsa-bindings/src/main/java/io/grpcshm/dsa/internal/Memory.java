@@ -2,6 +2,7 @@ package io.grpcshm.dsa.internal;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 
 /**
  * Raw-address memory operations for engines that, like DSA, only see virtual addresses.
@@ -34,12 +35,26 @@ public final class Memory {
     return MemorySegment.mismatch(ALL, a, a + len, ALL, b, b + len);
   }
 
-  /** Touches one byte so the kernel maps the page (DSA page-fault resume). */
+  /** Aligned 32-bit view for the atomic write touch (atomics need natural alignment). */
+  private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
+  private static final VarHandle BYTE = ValueLayout.JAVA_BYTE.varHandle();
+  /** Where read touches store their value, so the load is used and cannot be dropped. */
+  @SuppressWarnings("unused")
+  private static volatile byte sink;
+
+  /**
+   * Maps the page holding {@code addr} so a resubmitted descriptor finds it (DSA page-fault
+   * resume). Plain accesses do not do this once compiled: C2 drops an unused load and a store of
+   * the byte just loaded. A volatile load kept in a volatile sink, and an atomic add of zero (a
+   * real locked write that changes nothing, even if another thread writes the page meanwhile)
+   * cannot be elided.
+   */
   public static void touch(long addr, boolean forWrite) {
-    byte v = ALL.get(ValueLayout.JAVA_BYTE, addr);
     if (forWrite) {
-      // Re-store the same value: faults the page in writable without changing data.
-      ALL.set(ValueLayout.JAVA_BYTE, addr, v);
+      // The aligned word holding addr lies on the same page.
+      INT.getAndAdd(ALL, addr & ~3L, 0);
+    } else {
+      sink = (byte) BYTE.getVolatile(ALL, addr);
     }
   }
 }

@@ -55,6 +55,9 @@ public final class SoftwareCopyEngine implements AutoCloseable {
     private final AtomicLong pageFaultAfter = new AtomicLong(-1);
     private volatile boolean pageFaultOnWrite;
     private final AtomicInteger queueFull = new AtomicInteger();
+    private final AtomicInteger lose = new AtomicInteger();
+    private final AtomicInteger batchPageFaultAfter = new AtomicInteger(-1);
+    private final AtomicLong recordFaultAfter = new AtomicLong(-1);
     volatile boolean paused;
 
     /** The next {@code n} descriptors complete with BAD_OPCODE without executing. */
@@ -76,6 +79,30 @@ public final class SoftwareCopyEngine implements AutoCloseable {
     /** Stops workers from taking new descriptors (the queue then really fills up). */
     public void pauseWorkers(boolean pause) { paused = pause; }
 
+    public boolean paused() { return paused; }
+
+    /**
+     * The next {@code n} descriptors are accepted and then lost: not executed, no completion
+     * record ever written - what a dedicated work queue that overflowed or a halted device does.
+     */
+    public void loseNext(int n) { lose.set(n); }
+
+    /**
+     * The next BATCH of more than {@code afterDescriptors} descriptors executes that many, then
+     * stops as if the next page of its descriptor list were not mapped: BATCH_PAGE_FAULT with
+     * {@code fault_addr} in the list and {@code bytes_completed} = descriptors completed; the rest
+     * are not executed (their records stay zero).
+     */
+    public void batchPageFaultNext(int afterDescriptors) {
+      batchPageFaultAfter.set(afterDescriptors);
+    }
+
+    /**
+     * The next MEMMOVE longer than {@code afterBytes} copies that prefix and completes with
+     * CRA_XLAT (completion record address translation) and {@code bytes_completed = afterBytes}.
+     */
+    public void completionRecordFaultNext(long afterBytes) { recordFaultAfter.set(afterBytes); }
+
     boolean takeBadOpcode() {
       return badOpcode.get() > 0 && badOpcode.getAndDecrement() > 0;
     }
@@ -90,6 +117,26 @@ public final class SoftwareCopyEngine implements AutoCloseable {
 
     boolean takeQueueFull() {
       return queueFull.get() > 0 && queueFull.getAndDecrement() > 0;
+    }
+
+    boolean takeLose() {
+      return lose.get() > 0 && lose.getAndDecrement() > 0;
+    }
+
+    int takeBatchPageFault(long count) {
+      int k = batchPageFaultAfter.get();
+      if (k >= 0 && count > k && batchPageFaultAfter.compareAndSet(k, -1)) {
+        return k;
+      }
+      return -1;
+    }
+
+    long takeRecordFault(long len) {
+      long k = recordFaultAfter.get();
+      if (k >= 0 && len > k && recordFaultAfter.compareAndSet(k, -1)) {
+        return k;
+      }
+      return -1;
     }
   }
 
@@ -374,6 +421,9 @@ public final class SoftwareCopyEngine implements AutoCloseable {
     int result = 0;
     long done = 0;
     long faultAddr = 0;
+    if (!inBatch && faults.takeLose()) {
+      return COMP_NONE; // dropped: no execution, no record
+    }
     if (faults.takeBadOpcode()) {
       status = COMP_BAD_OPCODE;
     } else {
@@ -384,7 +434,13 @@ public final class SoftwareCopyEngine implements AutoCloseable {
           long dst = d.dstAddr();
           long len = d.xferSize();
           long k = (flags & FLAG_BOF) == 0 ? faults.takePageFault(len) : -1;
-          if (k >= 0) {
+          long x = k < 0 ? faults.takeRecordFault(len) : -1;
+          if (x >= 0) {
+            Memory.copy(src, dst, x);
+            done = x;
+            faultAddr = cr;
+            status = COMP_CRA_XLAT;
+          } else if (k >= 0) {
             Memory.copy(src, dst, k);
             done = k;
             boolean onWrite = faults.pageFaultOnWrite;
@@ -421,7 +477,12 @@ public final class SoftwareCopyEngine implements AutoCloseable {
             } else {
               boolean failed = false;
               int completed = 0;
+              int listFault = faults.takeBatchPageFault(count);
               for (int i = 0; i < count; i++) {
+                if (i == listFault) {
+                  faultAddr = list + (long) i * DESC_SIZE;
+                  break;
+                }
                 // Read each sub-descriptor once into private memory, then trust only that copy.
                 MemorySegment.copy(Memory.ALL, list + (long) i * DESC_SIZE, w.sub, 0, DESC_SIZE);
                 if (failed && (w.subDesc.flags() & FLAG_FENCE) != 0) {
@@ -434,7 +495,8 @@ public final class SoftwareCopyEngine implements AutoCloseable {
                 }
               }
               done = completed;
-              status = failed ? COMP_BATCH_FAIL : COMP_SUCCESS;
+              status = listFault >= 0 ? COMP_BATCH_PAGE_FAULT
+                  : failed ? COMP_BATCH_FAIL : COMP_SUCCESS;
             }
           }
         }

@@ -11,8 +11,9 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
- * Prints which data movers this host has, why the others are missing, and each mover's
- * calibration (L_fixed, α, break-even size against the CPU copy).
+ * Prints which data movers this host has, why the others are missing, which of the DSA path's
+ * checks ran here (and which did not), and each mover's calibration (L_fixed, α, break-even
+ * size against the CPU copy).
  *
  * <p>Options: {@code --no-calibrate}, {@code --sysfs DIR}, {@code --dev DIR},
  * {@code --workers N}.
@@ -59,6 +60,9 @@ public final class HostReport {
       s.devices().forEach(d -> System.out.printf("  %s state=%s gen_cap=0x%x cache_control=%s%n",
           d.name(), d.state(), d.genCap(), d.cacheControl()));
       s.queues().forEach(q -> System.out.println("  " + q));
+      System.out.println();
+      System.out.println("DSA path checks on this host:");
+      r.dsaChecks().forEach(c -> System.out.println("  " + c));
       System.out.println();
       System.out.println("Calibration (sync copy, reused pre-faulted buffers, trimmed median; "
           + ms + " ms incl. discovery):");

@@ -142,6 +142,68 @@ class IdxdSysfsTest {
   }
 
   @Test
+  void opCapBatchBitAndPerQueueOpConfigAreRead() throws IOException {
+    FakeTree t = new FakeTree(tmp).device("dsa0", "enabled", GENCAP, "00000000,003f03fd")
+        .wq("wq0.0", "enabled", "shared", "user", 16, true)
+        .wq("wq0.1", "enabled", "shared", "user", 16, true);
+    IdxdSysfs.Scan s = IdxdSysfs.scan(t.sys, t.dev);
+    IdxdSysfs.WorkQueue q = s.queues().get(0);
+    assertTrue(q.usable(), q.reason());
+    assertFalse(q.batches(), "op_cap without BATCH: the kernel deems user batches unsafe");
+    assertEquals("device op_cap lacks BATCH", q.batchNote());
+    assertNull(q.opConfig(), "no op_config file: every device operation");
+
+    FakeTree u = new FakeTree(tmp.resolve("u")).device("dsa0", "enabled", GENCAP, OPCAP)
+        .wq("wq0.0", "enabled", "shared", "user", 16, true)
+        .wq("wq0.1", "enabled", "shared", "user", 16, true)
+        .wq("wq0.2", "enabled", "shared", "user", 16, true);
+    Files.writeString(u.sys.resolve("wq0.0/op_config"), "00000000,00000009\n"); // NOOP, MEMMOVE
+    Files.writeString(u.sys.resolve("wq0.1/op_config"), "00000000,0000000b\n"); // + BATCH
+    Files.writeString(u.sys.resolve("wq0.2/op_config"), "00000000,00000001\n"); // NOOP only
+    s = IdxdSysfs.scan(u.sys, u.dev);
+    assertTrue(s.queues().get(0).usable());
+    assertFalse(s.queues().get(0).batches());
+    assertEquals("op_config does not enable BATCH", s.queues().get(0).batchNote());
+    assertTrue(s.queues().get(0).runs(Idxd.OP_MEMMOVE));
+    assertFalse(s.queues().get(0).runs(Idxd.OP_COMPARE), "device has it, op_config not");
+    assertTrue(s.queues().get(1).batches());
+    assertFalse(s.queues().get(2).usable());
+    assertTrue(s.queues().get(2).reason().contains("op_config"), s.queues().get(2).reason());
+  }
+
+  @Test
+  void writePathNoteKnowsMainlineAndTheStableBackports() {
+    for (String has : new String[] {"6.10.0", "6.12.8-200.fc41.x86_64", "7.0", "6.9.1",
+        "6.8.10-arch1-1", "6.1.91", "6.1.128-lts"}) {
+      assertTrue(IdxdSysfs.writePathNote(has).contains("is one of those"), has);
+    }
+    for (String lacks : new String[] {"6.9.0", "6.8.9", "6.8.0-45-generic", "6.6.30", "6.1.90",
+        "5.15.0-105-generic", "4.18.0-553.el8_10.x86_64"}) {
+      String note = IdxdSysfs.writePathNote(lacks);
+      assertTrue(note.contains("predates it unless its distribution backported"), lacks);
+      assertTrue(note.contains("6.10+") && note.contains("6.1.91+") && note.contains("6.8.10+")
+          && note.contains("6.9.1+"), note);
+    }
+    assertTrue(IdxdSysfs.writePathNote("weird").contains("not understood"));
+  }
+
+  @Test
+  void currentStateRereadsDeviceQueueAndErrors() throws IOException {
+    FakeTree t = new FakeTree(tmp).device("dsa0", "enabled", GENCAP, OPCAP)
+        .wq("wq0.0", "enabled", "dedicated", "user", 16, true);
+    IdxdSysfs.WorkQueue q = IdxdSysfs.scan(t.sys, t.dev).queues().get(0);
+    assertEquals("device dsa0 enabled, queue wq0.0 enabled", IdxdSysfs.currentState(t.sys, q));
+    Files.writeString(t.sys.resolve("dsa0/state"), "halted\n");
+    Files.writeString(t.sys.resolve("wq0.0/state"), "disabled\n");
+    Files.writeString(t.sys.resolve("dsa0/errors"), "0x0 0x0 0x0 0x0\n");
+    assertEquals("device dsa0 halted, queue wq0.0 disabled", IdxdSysfs.currentState(t.sys, q),
+        "all-zero errors are not worth a mention");
+    Files.writeString(t.sys.resolve("dsa0/errors"), "0x0000000000010103 0x0 0x0 0x0\n");
+    assertTrue(IdxdSysfs.currentState(t.sys, q).endsWith("dsa0/errors 0x0000000000010103 0x0"
+        + " 0x0 0x0"), IdxdSysfs.currentState(t.sys, q));
+  }
+
+  @Test
   void opCapParsesBothKernelFormats() {
     BitSet bitmap = IdxdSysfs.parseOpCap(OPCAP);
     for (int op : new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x10, 0x15, 0x20}) {
