@@ -86,7 +86,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
     return this;
   }
 
-  /** How the connection's reader thread waits for frames (default {@link IdleStrategy#adaptive}). */
+  /** How the event loops serving this channel's connections wait for frames. */
   public ShmChannelBuilder idleStrategy(IdleStrategy strategy) {
     config = config.withIdleStrategy(strategy);
     return this;
@@ -105,6 +105,17 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    */
   public ShmChannelBuilder sharedMemorySizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
     config = config.withSizes(ringCapacity, poolSize, maxSegmentBytes);
+    return this;
+  }
+
+  /**
+   * How long a shared-memory connection may be idle before it gives back the memory of its
+   * payload pool beyond the first MiB and of its idle extra segments, in both processes (default
+   * 10 s; {@link java.time.Duration#ZERO} never). The next large message pays the page faults
+   * again.
+   */
+  public ShmChannelBuilder idleMemoryTrim(java.time.Duration delay) {
+    config = config.withIdleTrimMillis(delay.toMillis());
     return this;
   }
 

@@ -91,7 +91,7 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
     return this;
   }
 
-  /** How connection reader threads wait for frames (default {@link IdleStrategy#adaptive}). */
+  /** How the event loops serving this server's connections wait for frames. */
   public ShmServerBuilder idleStrategy(IdleStrategy strategy) {
     config = config.withIdleStrategy(strategy);
     return this;
@@ -100,6 +100,17 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
   /** Largest ring and pool a client may ask for, and the cap on extra payload segments. */
   public ShmServerBuilder sharedMemorySizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
     config = config.withSizes(ringCapacity, poolSize, maxSegmentBytes);
+    return this;
+  }
+
+  /**
+   * How long a shared-memory connection may be idle before it gives back the memory of its
+   * payload pool beyond the first MiB and of its idle extra segments, in both processes (default
+   * 10 s; {@link java.time.Duration#ZERO} never). The next large message pays the page faults
+   * again.
+   */
+  public ShmServerBuilder idleMemoryTrim(java.time.Duration delay) {
+    config = config.withIdleTrimMillis(delay.toMillis());
     return this;
   }
 

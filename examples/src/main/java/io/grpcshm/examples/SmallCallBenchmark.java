@@ -86,7 +86,35 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     long serverCpuNanos() {
       return server == null ? 0 : server.cpuTime().toNanos();
     }
+
+    long serverSwitches() {
+      return server == null ? 0 : contextSwitches(server.pid());
+    }
   }
+
+  /** Context switches (voluntary + involuntary) of every thread of a process so far. */
+  static long contextSwitches(long pid) {
+    long total = 0;
+    try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      for (Path task : (Iterable<Path>) tasks::iterator) {
+        try {
+          for (String l : Files.readAllLines(task.resolve("status"))) {
+            if (l.startsWith("voluntary_ctxt_switches:")
+                || l.startsWith("nonvoluntary_ctxt_switches:")) {
+              total += Long.parseLong(l.replaceAll("[^0-9]", ""));
+            }
+          }
+        } catch (java.io.IOException exited) {
+          // The thread ended meanwhile.
+        }
+      }
+    } catch (java.io.IOException e) {
+      return -1;
+    }
+    return total;
+  }
+
+  private static final long SELF = ProcessHandle.current().pid();
 
   /** Sums over the measured rounds of one (workload, transport) cell. */
   private static final class Cell {
@@ -95,6 +123,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     long clientCpuNanos;
     long serverCpuNanos;
     long allocatedBytes;
+    long clientSwitches;
+    long serverSwitches;
     final Latencies latencies = new Latencies();
 
     double perSecond() {
@@ -111,6 +141,14 @@ public final class SmallCallBenchmark implements Callable<Integer> {
 
     double allocatedPerOperation() {
       return allocatedBytes / (double) Math.max(1, operations);
+    }
+
+    double clientSwitchesPer() {
+      return clientSwitches / (double) Math.max(1, operations);
+    }
+
+    double serverSwitchesPer() {
+      return serverSwitches / (double) Math.max(1, operations);
     }
   }
 
@@ -276,6 +314,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     long cpu0 = OS.getProcessCpuTime();
     long server0 = c.serverCpuNanos();
     long alloc0 = THREADS.getTotalThreadAllocatedBytes();
+    long sw0 = contextSwitches(SELF);
+    long serverSw0 = c.serverSwitches();
     long t0 = System.nanoTime();
     go.countDown();
     Thread.sleep(seconds * 1000L);
@@ -285,6 +325,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     long cpu1 = OS.getProcessCpuTime();
     long server1 = c.serverCpuNanos();
     long alloc1 = THREADS.getTotalThreadAllocatedBytes();
+    cell.clientSwitches += contextSwitches(SELF) - sw0;
+    cell.serverSwitches += c.serverSwitches() - serverSw0;
     for (Thread t : callers) {
       t.join(30_000);
     }
@@ -389,6 +431,10 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       line(md, "  client CPU us" + per, labels, row, Cell::clientCpuMicros, false);
       line(md, "  server CPU us" + per, labels, row, Cell::serverCpuMicros, false);
       line(md, "  client alloc B" + per, labels, row, Cell::allocatedPerOperation, false);
+      if (w != 3) {
+        line(md, "  client ctx switches" + per, labels, row, Cell::clientSwitchesPer, false);
+        line(md, "  server ctx switches" + per, labels, row, Cell::serverSwitchesPer, false);
+      }
     }
     System.out.println();
     System.out.println("in-process: client and server share this JVM, so its client CPU is both"
@@ -453,6 +499,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       int clientThreads = threads(ProcessHandle.current().pid());
       long cpu0 = OS.getProcessCpuTime();
       long server0 = shm.serverCpuNanos();
+      var serverThreadsBefore = ThreadCpu.snapshot(serverPid);
+      var clientThreadsBefore = ThreadCpu.snapshot(SELF);
       long t0 = System.nanoTime();
       Thread.sleep(10_000);
       double wall = System.nanoTime() - t0;
@@ -464,6 +512,9 @@ public final class SmallCallBenchmark implements Callable<Integer> {
           clientThreads - clientThreads0);
       System.out.printf("  CPU while idle (10 s): server %.2f%%, client %.2f%% of one core%n",
           serverCore, clientCore);
+      System.out.printf("    busiest server threads: %s%n    busiest client threads: %s%n",
+          ThreadCpu.busiestSince(serverPid, serverThreadsBefore, 5),
+          ThreadCpu.busiestSince(SELF, clientThreadsBefore, 5));
       System.out.printf("  connect (to READY): p50 %.2f ms, p99 %.2f ms%n",
           connectNanos[idleConnections / 2] / 1e6, connectNanos[idleConnections * 99 / 100] / 1e6);
     } finally {

@@ -43,6 +43,41 @@ final class ThreadCpu {
     return out.toString();
   }
 
+  /** CPU per thread (by tid) of process {@code pid} now, for {@link #busiestSince}. */
+  static java.util.Map<String, Sample> snapshot(long pid) {
+    java.util.Map<String, Sample> out = new java.util.HashMap<>();
+    try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      for (Path task : tasks.toList()) {
+        Sample s = read(task);
+        if (s != null) {
+          out.put(task.getFileName().toString(), s);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // process gone: empty
+    }
+    return out;
+  }
+
+  /** The {@code limit} threads that used the most CPU since {@code before}, e.g. "loop 30 ms". */
+  static String busiestSince(long pid, java.util.Map<String, Sample> before, int limit) {
+    List<Sample> deltas = new ArrayList<>();
+    snapshot(pid).forEach((tid, now) -> {
+      Sample then = before.get(tid);
+      long ms = now.millis() - (then == null ? 0 : then.millis());
+      if (ms > 0) {
+        deltas.add(new Sample(now.name(), ms));
+      }
+    });
+    deltas.sort(Comparator.comparingLong(Sample::millis).reversed());
+    StringBuilder out = new StringBuilder();
+    for (Sample s : deltas.subList(0, Math.min(limit, deltas.size()))) {
+      out.append(out.isEmpty() ? "" : ", ").append(s.name()).append(' ').append(s.millis())
+          .append(" ms");
+    }
+    return out.isEmpty() ? "none" : out.toString();
+  }
+
   /** Minor page faults of process {@code pid} so far (first touches of fresh memory), or 0. */
   static long minorFaults(long pid) {
     try {

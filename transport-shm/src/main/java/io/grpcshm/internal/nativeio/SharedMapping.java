@@ -80,6 +80,33 @@ public final class SharedMapping implements AutoCloseable {
     aliased = true;
   }
 
+  /**
+   * Gives the pages of {@code range} (a slice of {@link #memory()}) back to the kernel
+   * ({@code MADV_REMOVE}: the file's pages are freed, for every process that maps them); the
+   * range reads as zeros until written again. Only whole pages inside the range. The caller
+   * guarantees that nobody uses the range meanwhile. Returns the bytes given back.
+   */
+  public long discard(MemorySegment range) {
+    long start = range.address();
+    long end = start + range.byteSize();
+    if (start < address || end > address + size) {
+      throw new IllegalArgumentException("range outside the mapping");
+    }
+    long from = (start + PAGE - 1) & -PAGE;
+    long to = end & -PAGE;
+    if (to <= from || !arena.scope().isAlive()) {
+      return 0;
+    }
+    int rc = Linux.madvise(from, to - from, Linux.MADV_REMOVE);
+    if (rc != 0) {
+      log.log(Level.FINE, "madvise(MADV_REMOVE) failed: errno {0}", -rc);
+      return 0;
+    }
+    return to - from;
+  }
+
+  private static final long PAGE = 4096;
+
   /** Placeholders waiting for their last view to become unreachable, or pinned (for tests). */
   public static int placeholders() {
     return PLACEHOLDERS.get();

@@ -76,6 +76,11 @@ abstract class Ring {
         && INT.compareAndSet(header, (long) PRODUCER_WAITING_OFFSET, 1, 0);
   }
 
+  /** The producer's published position (records up to it are written). */
+  public final long tailPosition() {
+    return tailAcquire();
+  }
+
   /** Header words, for diagnostics. */
   public final String debug() {
     return "{tail=" + tailAcquire() + " head=" + headAcquire() + " sleeping="

@@ -23,6 +23,11 @@ public final class RingConsumer extends Ring {
     this.head = (long) LONG.getVolatile(header, (long) HEAD_OFFSET);
   }
 
+  /** How far we have consumed (our head). */
+  public long position() {
+    return head;
+  }
+
   /** True if the producer has published records we have not consumed. */
   public boolean hasRecords() {
     return tailAcquire() != head;

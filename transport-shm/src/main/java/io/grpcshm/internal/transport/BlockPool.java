@@ -2,6 +2,8 @@ package io.grpcshm.internal.transport;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import java.util.BitSet;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * Allocator for one direction's payload pool, owned by the sending side (the receiver never
@@ -15,9 +17,10 @@ final class BlockPool {
   static final int PAGE = 4096;
 
   private final int pages;
-  @GuardedBy("this") private final BitSet used;
-  /** Allocated length in bytes, indexed by start page; 0 when no extent starts there. */
-  @GuardedBy("this") private final int[] extentLength;
+  /** Grows with the highest page used: an idle connection's pool costs no heap. */
+  @GuardedBy("this") private final BitSet used = new BitSet();
+  /** Allocated length in bytes of each outstanding extent, by start page. */
+  @GuardedBy("this") private final Map<Integer, Integer> extentLength = new HashMap<>();
   @GuardedBy("this") private int usedPages;
   @GuardedBy("this") private int searchHint;
 
@@ -26,8 +29,6 @@ final class BlockPool {
       throw new IllegalArgumentException("bad pool size " + poolSize);
     }
     this.pages = (int) (poolSize / PAGE);
-    this.used = new BitSet(pages);
-    this.extentLength = new int[pages];
   }
 
   /** Returns the byte offset of a free extent of at least {@code bytes}, or -1 if none. */
@@ -44,7 +45,7 @@ final class BlockPool {
       int nextUsed = used.nextSetBit(start);
       if (nextUsed < 0 || nextUsed - start >= need) {
         used.set(start, start + need);
-        extentLength[start] = bytes;
+        extentLength.put(start, bytes);
         usedPages += need;
         return (long) start * PAGE;
       }
@@ -62,14 +63,22 @@ final class BlockPool {
       return false;
     }
     int start = (int) (offset / PAGE);
-    int bytes = extentLength[start];
-    if (bytes == 0) {
+    Integer bytes = extentLength.remove(start);
+    if (bytes == null) {
       return false;
     }
     int n = (bytes + PAGE - 1) / PAGE;
     used.clear(start, start + n);
-    extentLength[start] = 0;
     usedPages -= n;
+    return true;
+  }
+
+  /** Runs {@code action} if no extent is outstanding, excluding allocation meanwhile. */
+  synchronized boolean runIfEmpty(Runnable action) {
+    if (usedPages != 0) {
+      return false;
+    }
+    action.run();
     return true;
   }
 

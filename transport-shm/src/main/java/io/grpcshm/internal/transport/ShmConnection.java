@@ -146,6 +146,14 @@ public final class ShmConnection implements EventLoop.Member {
   private final AtomicInteger socketReleased = new AtomicInteger();
   private volatile boolean resourcesReleased;
 
+  /** Seconds after which an idle connection trims its memory (0: never). */
+  private final long trimAfterTicks;
+  // Loop thread only: idle detection for trimming.
+  private long lastRxPosition = -1;
+  private long lastTxPosition = -1;
+  private long idleTicks;
+  private boolean trimmed;
+
   /** Loop-thread scratch for record bodies (a private copy: each field is read once). */
   private byte[] scratch = new byte[4096];
   /** Loop-thread scratch for control messages on the socket. */
@@ -209,6 +217,8 @@ public final class ShmConnection implements EventLoop.Member {
     this.idle = config.idleStrategy();
     this.peerStreamWindow = peerStreamWindow;
     this.handshakeTimeoutMillis = config.handshakeTimeoutMillis();
+    this.trimAfterTicks = config.idleTrimMillis() == 0 ? 0
+        : Math.max(1, (config.idleTrimMillis() + 999) / 1000);
   }
 
   /**
@@ -601,7 +611,11 @@ public final class ShmConnection implements EventLoop.Member {
 
   @Override
   public boolean tick(long nowNanos, boolean parked) {
-    if (state.get() != State.OPEN || !parked) {
+    if (state.get() != State.OPEN) {
+      return false;
+    }
+    trimWhenIdle();
+    if (!parked) {
       return false;
     }
     boolean work = rx.hasRecords() || peerClosed != null;
@@ -617,6 +631,43 @@ public final class ShmConnection implements EventLoop.Member {
       log.log(Level.FINE, "{0}: parked with work at the periodic check", name);
     }
     return work;
+  }
+
+  /**
+   * Counts seconds (ticks) without traffic either way; once the configured delay has passed,
+   * gives back the pool beyond its first MiB and every idle extra segment (MADV_REMOVE frees the
+   * memory file's pages, so the peer's resident memory drops too). Once per idle period.
+   */
+  private void trimWhenIdle() {
+    long rxAt = rx.position();
+    long txAt = tx.tailPosition();
+    if (rxAt != lastRxPosition || txAt != lastTxPosition) {
+      lastRxPosition = rxAt;
+      lastTxPosition = txAt;
+      idleTicks = 0;
+      trimmed = false;
+      return;
+    }
+    idleTicks++;
+    if (trimmed || trimAfterTicks <= 0 || idleTicks < trimAfterTicks) {
+      return;
+    }
+    trimmed = true;
+    long[] freed = new long[1];
+    long retained = Math.min(ShmTransportConfig.RETAINED_POOL_BYTES, txPoolMemory.byteSize());
+    txPool.runIfEmpty(() -> freed[0] += regionMapping.discard(
+        txPoolMemory.asSlice(retained)));
+    synchronized (segmentLock) {
+      for (TxSegment seg : txSegments) {
+        if (!seg.inUse && seg.confirmed) {
+          freed[0] += seg.mapping.discard(seg.memory);
+        }
+      }
+    }
+    if (freed[0] > 0) {
+      log.log(Level.FINE, "{0}: idle for {1} s, gave back {2} bytes of shared memory",
+          new Object[] {name, idleTicks, freed[0]});
+    }
   }
 
   @Override

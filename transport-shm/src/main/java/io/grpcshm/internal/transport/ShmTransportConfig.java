@@ -16,6 +16,10 @@ import java.util.Objects;
  * @param inlineThreshold payloads up to this size are copied through the ring instead of a block
  * @param streamWindow per-stream flow-control window in bytes
  * @param movement how large off-heap payloads are moved into shared memory
+ * @param idleTrimMillis after this long without traffic a connection gives back the shared
+ *     memory of its pool beyond {@link #RETAINED_POOL_BYTES} and of its idle extra segments
+ *     (both processes' resident memory drops; the next large message touches pages again);
+ *     0 never trims
  */
 public record ShmTransportConfig(
     int ringCapacity,
@@ -28,13 +32,17 @@ public record ShmTransportConfig(
     int maxInboundMessageSize,
     int maxInboundMetadataSize,
     long handshakeTimeoutMillis,
-    DataMovement movement) {
+    DataMovement movement,
+    long idleTrimMillis) {
 
   public static final int DEFAULT_RING_CAPACITY = 1 << 20;
   public static final long DEFAULT_POOL_SIZE = 256L << 20;
   public static final long DEFAULT_MAX_SEGMENT_BYTES = 4L << 30;
   public static final int DEFAULT_INLINE_THRESHOLD = 16 * 1024;
   public static final int DEFAULT_STREAM_WINDOW = 4 << 20;
+  public static final long DEFAULT_IDLE_TRIM_MILLIS = 10_000;
+  /** The start of the pool an idle connection keeps resident (small messages reuse it). */
+  public static final long RETAINED_POOL_BYTES = 1 << 20;
 
   public ShmTransportConfig {
     Objects.requireNonNull(idleStrategy, "idleStrategy");
@@ -60,6 +68,9 @@ public record ShmTransportConfig(
     if (streamWindow <= 0) {
       throw new IllegalArgumentException("stream window must be positive");
     }
+    if (idleTrimMillis < 0) {
+      throw new IllegalArgumentException("idle trim delay must not be negative");
+    }
   }
 
   public static ShmTransportConfig defaults() {
@@ -74,48 +85,83 @@ public record ShmTransportConfig(
         GrpcUtil.DEFAULT_MAX_MESSAGE_SIZE,
         GrpcUtil.DEFAULT_MAX_HEADER_LIST_SIZE,
         5_000,
-        DataMovement.defaults());
+        DataMovement.defaults(),
+        DEFAULT_IDLE_TRIM_MILLIS);
   }
 
   public ShmTransportConfig withMaxInboundMessageSize(int size) {
-    return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
-        streamWindow, idleStrategy, peerPolicy, size, maxInboundMetadataSize,
-        handshakeTimeoutMillis, movement);
+    return edit(b -> b.maxInboundMessageSize = size);
   }
 
   public ShmTransportConfig withMaxInboundMetadataSize(int size) {
-    return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
-        streamWindow, idleStrategy, peerPolicy, maxInboundMessageSize, size,
-        handshakeTimeoutMillis, movement);
+    return edit(b -> b.maxInboundMetadataSize = size);
   }
 
   public ShmTransportConfig withIdleStrategy(IdleStrategy strategy) {
-    return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
-        streamWindow, strategy, peerPolicy, maxInboundMessageSize, maxInboundMetadataSize,
-        handshakeTimeoutMillis, movement);
+    return edit(b -> b.idleStrategy = strategy);
   }
 
   public ShmTransportConfig withPeerPolicy(PeerAuthorizationPolicy policy) {
-    return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
-        streamWindow, idleStrategy, policy, maxInboundMessageSize, maxInboundMetadataSize,
-        handshakeTimeoutMillis, movement);
+    return edit(b -> b.peerPolicy = policy);
   }
 
   public ShmTransportConfig withSizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
-    return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes,
-        Math.min(inlineThreshold, ringCapacity / 8), streamWindow, idleStrategy, peerPolicy,
-        maxInboundMessageSize, maxInboundMetadataSize, handshakeTimeoutMillis, movement);
+    return edit(b -> {
+      b.ringCapacity = ringCapacity;
+      b.poolSize = poolSize;
+      b.maxSegmentBytes = maxSegmentBytes;
+      b.inlineThreshold = Math.min(b.inlineThreshold, ringCapacity / 8);
+    });
   }
 
   public ShmTransportConfig withMovement(DataMovement movement) {
-    return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
-        streamWindow, idleStrategy, peerPolicy, maxInboundMessageSize, maxInboundMetadataSize,
-        handshakeTimeoutMillis, movement);
+    return edit(b -> b.movement = movement);
   }
 
   public ShmTransportConfig withStreamWindow(int window) {
-    return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
-        window, idleStrategy, peerPolicy, maxInboundMessageSize, maxInboundMetadataSize,
-        handshakeTimeoutMillis, movement);
+    return edit(b -> b.streamWindow = window);
+  }
+
+  public ShmTransportConfig withIdleTrimMillis(long millis) {
+    return edit(b -> b.idleTrimMillis = millis);
+  }
+
+  /** A copy with some settings changed: the one place that lists every setting twice. */
+  private ShmTransportConfig edit(java.util.function.Consumer<Editor> change) {
+    Editor e = new Editor(this);
+    change.accept(e);
+    return new ShmTransportConfig(e.ringCapacity, e.poolSize, e.maxSegmentBytes,
+        e.inlineThreshold, e.streamWindow, e.idleStrategy, e.peerPolicy, e.maxInboundMessageSize,
+        e.maxInboundMetadataSize, e.handshakeTimeoutMillis, e.movement, e.idleTrimMillis);
+  }
+
+  private static final class Editor {
+    int ringCapacity;
+    long poolSize;
+    long maxSegmentBytes;
+    int inlineThreshold;
+    int streamWindow;
+    IdleStrategy idleStrategy;
+    PeerAuthorizationPolicy peerPolicy;
+    int maxInboundMessageSize;
+    int maxInboundMetadataSize;
+    long handshakeTimeoutMillis;
+    DataMovement movement;
+    long idleTrimMillis;
+
+    Editor(ShmTransportConfig c) {
+      ringCapacity = c.ringCapacity;
+      poolSize = c.poolSize;
+      maxSegmentBytes = c.maxSegmentBytes;
+      inlineThreshold = c.inlineThreshold;
+      streamWindow = c.streamWindow;
+      idleStrategy = c.idleStrategy;
+      peerPolicy = c.peerPolicy;
+      maxInboundMessageSize = c.maxInboundMessageSize;
+      maxInboundMetadataSize = c.maxInboundMetadataSize;
+      handshakeTimeoutMillis = c.handshakeTimeoutMillis;
+      movement = c.movement;
+      idleTrimMillis = c.idleTrimMillis;
+    }
   }
 }

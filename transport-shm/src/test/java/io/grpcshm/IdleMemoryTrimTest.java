@@ -1,0 +1,72 @@
+package io.grpcshm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.stub.ClientCalls;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A connection that carried large messages and then idles gives its shared memory back (pool
+ * beyond its first MiB, idle extra segments), on both sides, after the configured delay; the next
+ * large message still arrives intact.
+ */
+class IdleMemoryTrimTest {
+  static long shmemMiB() throws Exception {
+    for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+      if (l.startsWith("RssShmem:")) {
+        return Long.parseLong(l.replaceAll("[^0-9]", "")) >> 10;
+      }
+    }
+    throw new IllegalStateException("no RssShmem");
+  }
+
+  static byte[] call(ManagedChannel ch, int size, long seed) {
+    byte[] req = new byte[size];
+    new Random(seed).nextBytes(req);
+    byte[] resp = ClientCalls.blockingUnaryCall(ch, EchoService.UNARY,
+        CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS), req);
+    assertArrayEquals(req, resp, size + " bytes echoed");
+    return resp;
+  }
+
+  @Test
+  void idleConnectionGivesBackItsMemoryOnBothSides() throws Exception {
+    Duration trim = Duration.ofSeconds(1);
+    Server server = ShmServerBuilder.forPort(0).maxInboundMessageSize(64 << 20)
+        .idleMemoryTrim(trim).addService(EchoService.definition()).build().start();
+    ManagedChannel ch = ShmChannelBuilder.forAddress("localhost", server.getPort())
+        .usePlaintext().transportMode(TransportMode.SHM_ONLY).maxInboundMessageSize(64 << 20)
+        .idleMemoryTrim(trim).build();
+    try {
+      long before = shmemMiB();
+      call(ch, 48 << 20, 1); // extra segments, both directions
+      call(ch, 8 << 20, 2); // the pools, both directions
+      long busy = shmemMiB();
+      // Each page is mapped by both ends (same process here): 2 x (2 x 48 + 2 x 8) MiB.
+      assertTrue(busy - before >= 150, "large messages made memory resident: " + before
+          + " -> " + busy + " MiB");
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      long now = busy;
+      while (now - before > 16 && System.nanoTime() < deadline) {
+        Thread.sleep(100);
+        now = shmemMiB();
+      }
+      assertTrue(now - before <= 16, "idle connection kept " + (now - before)
+          + " MiB of shared memory (busy: " + (busy - before) + " MiB)");
+      call(ch, 48 << 20, 3); // trimmed memory is usable again
+      call(ch, 8 << 20, 4);
+    } finally {
+      ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+}
