@@ -29,6 +29,20 @@ class IdleMemoryTrimTest {
     throw new IllegalStateException("no RssShmem");
   }
 
+  /** RssShmem once earlier tests' connections have finished closing (stable for 600 ms). */
+  static long settledShmemMiB() throws Exception {
+    long last = shmemMiB();
+    int stable = 0;
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+    while (stable < 3 && System.nanoTime() < deadline) {
+      Thread.sleep(200);
+      long now = shmemMiB();
+      stable = Math.abs(now - last) <= 2 ? stable + 1 : 0;
+      last = now;
+    }
+    return last;
+  }
+
   static byte[] call(ManagedChannel ch, int size, long seed) {
     byte[] req = new byte[size];
     new Random(seed).nextBytes(req);
@@ -47,7 +61,7 @@ class IdleMemoryTrimTest {
         .usePlaintext().transportMode(TransportMode.SHM_ONLY).maxInboundMessageSize(64 << 20)
         .idleMemoryTrim(trim).build();
     try {
-      long before = shmemMiB();
+      long before = settledShmemMiB();
       call(ch, 48 << 20, 1); // extra segments, both directions
       call(ch, 8 << 20, 2); // the pools, both directions
       long busy = shmemMiB();

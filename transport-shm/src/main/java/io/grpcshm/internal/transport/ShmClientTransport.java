@@ -31,6 +31,7 @@ import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
+import io.grpcshm.internal.handshake.HandshakeExecutor;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.movement.ActiveStreams;
@@ -183,9 +184,7 @@ public final class ShmClientTransport
     synchronized (lock) {
       state = state.to(State.HANDSHAKING);
     }
-    Thread t = new Thread(this::handshake, "grpc-shm-handshake-" + rendezvous);
-    t.setDaemon(true);
-    t.start();
+    HandshakeExecutor.get().execute(this::handshake);
     return null;
   }
 

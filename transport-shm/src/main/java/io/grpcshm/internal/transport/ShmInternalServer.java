@@ -7,6 +7,7 @@ import io.grpc.internal.InternalServer;
 import io.grpc.internal.ServerListener;
 import io.grpc.internal.ServerTransportListener;
 import io.grpcshm.ShmAddress;
+import io.grpcshm.internal.handshake.HandshakeExecutor;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
@@ -58,15 +59,13 @@ public final class ShmInternalServer implements InternalServer {
           break;
         }
         handshakes.acquireUninterruptibly();
-        Thread t = new Thread(() -> {
+        HandshakeExecutor.get().execute(() -> {
           try {
             establish(socket);
           } finally {
             handshakes.release();
           }
-        }, "grpc-shm-handshake-" + rendezvous);
-        t.setDaemon(true);
-        t.start();
+        });
       }
     } catch (IOException | RuntimeException e) {
       log.log(Level.WARNING, "shared-memory accept loop on " + rendezvous + " failed", e);
