@@ -31,7 +31,7 @@ import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
-import io.grpcshm.internal.handshake.HandshakeExecutor;
+import io.grpcshm.internal.loop.Workers;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.movement.ActiveStreams;
@@ -184,7 +184,7 @@ public final class ShmClientTransport
     synchronized (lock) {
       state = state.to(State.HANDSHAKING);
     }
-    HandshakeExecutor.get().execute(this::handshake);
+    Workers.get().execute(this::handshake);
     return null;
   }
 

@@ -8,6 +8,7 @@ import io.grpc.internal.WritableBuffer;
 import io.grpc.internal.WritableBufferAllocator;
 import io.grpcshm.IdleStrategy;
 import io.grpcshm.internal.handshake.HandshakeException;
+import io.grpcshm.internal.loop.Workers;
 import io.grpcshm.internal.handshake.HandshakeMessage;
 import io.grpcshm.internal.handshake.RegionLayout;
 import io.grpcshm.internal.loop.EventLoop;
@@ -682,7 +683,17 @@ public final class ShmConnection implements EventLoop.Member {
   public void removed() {
     loop = null;
     if (state.get() != State.OPEN) {
-      releaseSocketAndMaybeMemory();
+      boolean moving;
+      synchronized (movesLock) {
+        moving = !movesInFlight.isEmpty();
+      }
+      if (moving) {
+        // Teardown waits for data movers (up to 10 s for a stuck device): not on the loop,
+        // which serves other connections.
+        Workers.get().execute(this::releaseSocketAndMaybeMemory);
+      } else {
+        releaseSocketAndMaybeMemory();
+      }
     }
   }
 

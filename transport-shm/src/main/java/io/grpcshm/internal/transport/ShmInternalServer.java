@@ -7,7 +7,7 @@ import io.grpc.internal.InternalServer;
 import io.grpc.internal.ServerListener;
 import io.grpc.internal.ServerTransportListener;
 import io.grpcshm.ShmAddress;
-import io.grpcshm.internal.handshake.HandshakeExecutor;
+import io.grpcshm.internal.loop.Workers;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
@@ -59,7 +59,7 @@ public final class ShmInternalServer implements InternalServer {
           break;
         }
         handshakes.acquireUninterruptibly();
-        HandshakeExecutor.get().execute(() -> {
+        Workers.get().execute(() -> {
           try {
             establish(socket);
           } finally {
