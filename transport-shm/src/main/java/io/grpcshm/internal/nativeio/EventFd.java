@@ -7,7 +7,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A non-blocking eventfd used as a doorbell: any thread {@link #signal}s it, one thread (an event
- * loop, through epoll) {@link #drain}s it. The descriptor may be our own or one a peer passed us.
+ * loop, through epoll) {@link #drain}s it. Only ever our own descriptor: a peer's could be switched
+ * back to blocking by that peer (peers are woken with WAKE messages instead).
  *
  * <p>{@link #close} waits for signals in progress: a write to a descriptor number that was
  * closed and reused by another file would corrupt that file.
@@ -38,11 +39,6 @@ public final class EventFd implements AutoCloseable {
   /** A new doorbell of ours. */
   public static EventFd create() {
     return new EventFd(Linux.eventfd(Linux.EFD_NONBLOCK | Linux.EFD_CLOEXEC));
-  }
-
-  /** Wraps a descriptor the peer passed; this object owns it from now on. */
-  public static EventFd adopt(int fd) {
-    return new EventFd(fd);
   }
 
   public int fd() {

@@ -81,13 +81,6 @@ abstract class Ring {
     return tailAcquire();
   }
 
-  /** Header words, for diagnostics. */
-  public final String debug() {
-    return "{tail=" + tailAcquire() + " head=" + headAcquire() + " sleeping="
-        + (int) INT.getVolatile(header, (long) CONSUMER_SLEEPING_OFFSET) + " producerWaiting="
-        + (int) INT.getVolatile(header, (long) PRODUCER_WAITING_OFFSET) + "}";
-  }
-
   public final int capacity() {
     return capacity;
   }
