@@ -55,7 +55,10 @@ import java.util.logging.Logger;
  *
  * <p>Lock order: {@link #lock} (guards streams and every stream's transport state), then the
  * connection's producer lock. Listener callbacks are made while holding {@link #lock}, as the
- * OkHttp transport does; grpc's channel hops to its own executors.
+ * OkHttp transport does; grpc's channel hops to its own executors. {@code transportShutdown} is
+ * reported in the same critical section that sets {@link #shutdownStatus}: a stream that ends
+ * right after may close the connection and report {@code transportTerminated}, which grpc
+ * refuses (IllegalStateException) unless shutdown came first.
  */
 public final class ShmClientTransport
     implements ConnectionClientTransport, KeepAliveManager.ClientKeepAlivePinger.TransportWithDisconnectReason {
@@ -112,6 +115,8 @@ public final class ShmClientTransport
   @GuardedBy("lock") private Status shutdownStatus;
   @GuardedBy("lock") private Http2Ping outstandingPing;
   @GuardedBy("lock") private boolean goAwayReceived;
+  /** grpc requires transportShutdown before transportTerminated; see {@link #reportShutdown}. */
+  @GuardedBy("lock") private boolean shutdownReported;
   @GuardedBy("lock") private boolean terminatedNotified;
   private volatile ShmConnection connection;
   private volatile Attributes attributes = Attributes.EMPTY;
@@ -217,19 +222,7 @@ public final class ShmClientTransport
     synchronized (lock) {
       if (state != State.HANDSHAKING) {
         // Shut down while we were handshaking: already reported, just release the connection.
-        conn.close(Status.UNAVAILABLE.withDescription("transport shut down during handshake"));
-        conn.start(new ShmConnection.Handler() {
-          @Override
-          public void onFrame(int type, int flags, int streamId, ByteBuffer body) {}
-
-          @Override
-          public void onData(int streamId, boolean eos, ReadableBuffer data, int wireBytes) {
-            data.close();
-          }
-
-          @Override
-          public void onClosed(Status status) {}
-        });
+        conn.abandon(Status.UNAVAILABLE.withDescription("transport shut down during handshake"));
         return;
       }
       connection = conn;
@@ -248,22 +241,25 @@ public final class ShmClientTransport
   }
 
   private void failBeforeReady(Status status) {
-    boolean notifyShutdown;
     synchronized (lock) {
       if (state == State.HANDSHAKING) {
         state = state.to(State.SHUTDOWN);
         shutdownStatus = status;
-        notifyShutdown = true;
-      } else if (state == State.SHUTDOWN) {
-        notifyShutdown = false; // shutdown() already told the listener
-      } else {
+        reportShutdown(status, SimpleDisconnectError.UNKNOWN);
+      } else if (state != State.SHUTDOWN) {
         return;
       }
     }
-    if (notifyShutdown) {
-      listener.transportShutdown(status, SimpleDisconnectError.UNKNOWN);
-    }
     notifyTerminated();
+  }
+
+  /** Tells grpc once that this transport takes no new streams. */
+  @GuardedBy("lock")
+  private void reportShutdown(Status status, DisconnectError error) {
+    if (!shutdownReported) {
+      shutdownReported = true;
+      listener.transportShutdown(status, error);
+    }
   }
 
   private void notifyTerminated() {
@@ -271,6 +267,9 @@ public final class ShmClientTransport
       if (terminatedNotified) {
         return;
       }
+      reportShutdown(shutdownStatus != null ? shutdownStatus
+          : Status.UNAVAILABLE.withDescription("shared-memory transport closed"),
+          SimpleDisconnectError.UNKNOWN);
       terminatedNotified = true;
       state = State.TERMINATED;
     }
@@ -352,11 +351,27 @@ public final class ShmClientTransport
     }
   }
 
+  /**
+   * Forgets a finished stream; once a shut-down transport has none left, closes the connection
+   * (which may report the transport terminated before this returns).
+   */
   @GuardedBy("lock")
   void removeStream(ShmClientStream.TransportState ts) {
+    if (!forgetStream(ts)) {
+      return;
+    }
+    if (streams.isEmpty() && shutdownStatus != null && connection != null) {
+      // Graceful shutdown finished: the last stream is done.
+      connection.close(shutdownStatus);
+    }
+  }
+
+  /** Stream bookkeeping only; false if the stream was not (or no longer) open here. */
+  @GuardedBy("lock")
+  private boolean forgetStream(ShmClientStream.TransportState ts) {
     int id = ts.id();
     if (id < 0 || streams.remove(id) == null) {
-      return;
+      return false;
     }
     ActiveStreams.closed();
     Boolean counted = inUse.remove(id);
@@ -366,10 +381,7 @@ public final class ShmClientTransport
         keepAliveManager.onTransportIdle();
       }
     }
-    if (streams.isEmpty() && shutdownStatus != null && connection != null) {
-      // Graceful shutdown finished: the last stream is done.
-      connection.close(shutdownStatus);
-    }
+    return true;
   }
 
   void sendRst(int streamId, Status status) {
@@ -418,8 +430,8 @@ public final class ShmClientTransport
         state = state.to(State.SHUTDOWN);
       }
       closeNow = streams.isEmpty();
+      reportShutdown(reason, SimpleDisconnectError.SUBCHANNEL_SHUTDOWN);
     }
-    listener.transportShutdown(reason, SimpleDisconnectError.SUBCHANNEL_SHUTDOWN);
     ShmConnection conn = connection;
     if (conn == null) {
       notifyTerminated();
@@ -585,7 +597,6 @@ public final class ShmClientTransport
       Status reason = Status.UNAVAILABLE.withDescription(
           "server is going away: " + status.getDescription());
       boolean closeNow;
-      boolean notify = false;
       synchronized (lock) {
         goAwayReceived = true;
         if (shutdownStatus == null) {
@@ -593,21 +604,19 @@ public final class ShmClientTransport
           if (state == State.READY) {
             state = state.to(State.SHUTDOWN);
           }
-          notify = true;
         }
+        reportShutdown(reason, new GoAwayDisconnectError(GrpcUtil.Http2Error.NO_ERROR));
         for (ShmClientStream.TransportState ts : new ArrayList<>(streams.values())) {
           if (ts.id() > lastStreamId) {
-            // Never seen by the server: safe to retry elsewhere.
-            removeStream(ts);
+            // Never seen by the server: safe to retry elsewhere. Failed before the connection
+            // closes below, so the retry never sees this transport terminated under it.
+            forgetStream(ts);
             ts.fail(reason, RpcProgress.REFUSED);
           }
         }
         closeNow = streams.isEmpty();
         log.log(Level.FINE, "GOAWAY last={0} remaining streams={1}",
             new Object[] {lastStreamId, streams.keySet()});
-      }
-      if (notify) {
-        listener.transportShutdown(reason, new GoAwayDisconnectError(GrpcUtil.Http2Error.NO_ERROR));
       }
       if (closeNow) {
         connection.close(reason);
@@ -631,18 +640,18 @@ public final class ShmClientTransport
 
     @Override
     public void onClosed(Status status) {
-      boolean notifyShutdown = false;
       Http2Ping ping;
       synchronized (lock) {
         if (shutdownStatus == null) {
           shutdownStatus = status;
-          notifyShutdown = true;
         }
+        reportShutdown(status, status.getCode() == Status.Code.INTERNAL
+            ? SimpleDisconnectError.SOCKET_ERROR : SimpleDisconnectError.CONNECTION_RESET);
         if (state == State.READY || state == State.HANDSHAKING) {
           state = state.to(State.SHUTDOWN);
         }
         for (ShmClientStream.TransportState ts : new ArrayList<>(streams.values())) {
-          removeStream(ts);
+          forgetStream(ts);
           ts.fail(status, RpcProgress.PROCESSED);
         }
         ping = outstandingPing;
@@ -650,10 +659,6 @@ public final class ShmClientTransport
       }
       if (ping != null) {
         ping.failed(status);
-      }
-      if (notifyShutdown) {
-        listener.transportShutdown(status, status.getCode() == Status.Code.INTERNAL
-            ? SimpleDisconnectError.SOCKET_ERROR : SimpleDisconnectError.CONNECTION_RESET);
       }
       notifyTerminated();
     }

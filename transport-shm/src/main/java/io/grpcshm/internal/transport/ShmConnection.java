@@ -226,6 +226,26 @@ public final class ShmConnection implements EventLoop.Member {
    * Joins an event loop; frames flow to {@code handler} from now on. If the connection was
    * closed before it started, the handler hears about it at once.
    */
+  /**
+   * Closes a connection that will never serve (its transport or server shut down while the
+   * handshake ran) and releases its socket and memory.
+   */
+  public void abandon(Status status) {
+    close(status);
+    start(new Handler() {
+      @Override
+      public void onFrame(int type, int flags, int streamId, ByteBuffer body) {}
+
+      @Override
+      public void onData(int streamId, boolean endOfStream, ReadableBuffer data, int wireBytes) {
+        data.close();
+      }
+
+      @Override
+      public void onClosed(Status closed) {}
+    });
+  }
+
   public void start(Handler handler) {
     this.handler = handler;
     synchronized (this) {
@@ -673,9 +693,9 @@ public final class ShmConnection implements EventLoop.Member {
 
   @Override
   public void failed(Throwable t) {
-    if (state.get() == State.OPEN) {
-      log.log(Level.WARNING, name + ": event loop failed on this connection", t);
-    }
+    // Always a bug (ours or a handler's): never swallowed, even on a connection already closing,
+    // or a call it was handling hangs without a trace.
+    log.log(Level.WARNING, name + " (" + state.get() + "): event loop failed on this connection", t);
     close(Status.INTERNAL.withDescription("shared-memory event loop failed: " + t).withCause(t));
   }
 

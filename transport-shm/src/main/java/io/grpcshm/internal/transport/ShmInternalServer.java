@@ -1,6 +1,8 @@
 package io.grpcshm.internal.transport;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.InternalChannelz.SocketStats;
+import io.grpc.Status;
 import io.grpc.InternalInstrumented;
 import io.grpc.ServerStreamTracer;
 import io.grpc.internal.InternalServer;
@@ -33,6 +35,12 @@ public final class ShmInternalServer implements InternalServer {
   private final Semaphore handshakes = new Semaphore(MAX_CONCURRENT_HANDSHAKES);
   private UnixSeqpacketSocket listenSocket;
   private ServerListener listener;
+  /**
+   * Set, under {@link #handOver}, before grpc hears serverShutdown: a handshake that finishes
+   * later must not create a transport, which grpc would never shut down.
+   */
+  @GuardedBy("handOver") private boolean stopped;
+  private final Object handOver = new Object();
   private Thread acceptor;
 
   public ShmInternalServer(String rendezvous, ShmTransportConfig config,
@@ -71,6 +79,9 @@ public final class ShmInternalServer implements InternalServer {
       log.log(Level.WARNING, "shared-memory accept loop on " + rendezvous + " failed", e);
     } finally {
       listenSocket.close();
+      synchronized (handOver) {
+        stopped = true;
+      }
       listener.serverShutdown();
     }
   }
@@ -89,9 +100,17 @@ public final class ShmInternalServer implements InternalServer {
         established.peerStreamWindow());
     ShmAddress remote = new ShmAddress(rendezvous, established.peer().pid(),
         established.peer().uid());
-    ShmServerTransport transport = new ShmServerTransport(connection,
-        ShmAddress.listening(rendezvous), remote, tracerFactories, config);
-    ServerTransportListener transportListener = listener.transportCreated(transport);
+    ShmServerTransport transport;
+    ServerTransportListener transportListener;
+    synchronized (handOver) {
+      if (stopped) {
+        connection.abandon(Status.UNAVAILABLE.withDescription("server shut down"));
+        return;
+      }
+      transport = new ShmServerTransport(connection, ShmAddress.listening(rendezvous), remote,
+          tracerFactories, config);
+      transportListener = listener.transportCreated(transport);
+    }
     transport.start(transportListener);
   }
 
