@@ -56,8 +56,9 @@ import java.util.logging.Logger;
  *
  * <p>Lock order: transport lock, then {@link #producerLock}, then {@link #segmentLock}. Sending
  * never blocks: a frame that does not fit in the ring is queued and drained by the loop once the
- * peer frees space. The one wait is in {@link #allocate}, when a new payload segment must be
- * mapped by the peer first (bounded by the handshake timeout; the ack arrives on the loop).
+ * peer frees space. Nothing waits for the peer: a new payload segment is offered
+ * (SEGMENT_ATTACH) and joins the rotation when its SEGMENT_ACK arrives on the loop; payloads go
+ * through the pool or inline meanwhile.
  */
 public final class ShmConnection implements EventLoop.Member {
   private static final Logger log = Logger.getLogger(ShmConnection.class.getName());
@@ -65,6 +66,14 @@ public final class ShmConnection implements EventLoop.Member {
   private static final int POLL_BATCH = 64;
   private static final long SEGMENT_GRANULE = 1L << 20;
   private static final int MAX_SEGMENTS = 256;
+  /**
+   * Control frames (answers the peer provokes: PING_ACK, WINDOW_UPDATE, RELEASE, RST_STREAM,
+   * GOAWAY) that may wait for ring space. A peer that keeps provoking them without reading its
+   * ring is cut off here instead of growing our heap (HTTP/2 stacks do the same, e.g. Netty's
+   * 10,000 outstanding control frames).
+   */
+  static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
+  private static final long SEGMENT_REOFFER_NANOS = TimeUnit.SECONDS.toNanos(1);
   /** Largest heap buffer handed to the framer when shared memory is exhausted. */
   private static final int MAX_HEAP_CHUNK = 1 << 20;
   /** Longest teardown waits for data movers still writing into our memory. */
@@ -109,7 +118,6 @@ public final class ShmConnection implements EventLoop.Member {
   private final long maxSegmentBytes;
   private final IdleStrategy idle;
   private final int peerStreamWindow;
-  private final long handshakeTimeoutMillis;
 
   private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
   /** Set when the peer's socket closed; the loop drains the ring, then closes. */
@@ -125,7 +133,6 @@ public final class ShmConnection implements EventLoop.Member {
   @GuardedBy("segmentLock") private final List<TxSegment> txSegments = new ArrayList<>();
   @GuardedBy("segmentLock") private long txSegmentBytes;
   @GuardedBy("segmentLock") private int nextSegmentId = 1;
-  private final Map<Integer, CompletableFuture<Boolean>> segmentAcks = new ConcurrentHashMap<>();
   private final Map<Integer, RxSegment> rxSegments = new ConcurrentHashMap<>();
   private long rxSegmentBytes; // loop thread only
 
@@ -160,6 +167,13 @@ public final class ShmConnection implements EventLoop.Member {
   /** Loop-thread scratch for control messages on the socket. */
   private final byte[] controlBuffer = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
   private final int[] controlFds = new int[UnixSeqpacketSocket.MAX_FDS];
+
+  /** A SEGMENT_ATTACH awaits its ack: no second offer meanwhile. */
+  @GuardedBy("segmentLock") private boolean segmentOffered;
+  /** After a refused offer, the next one waits until then. */
+  @GuardedBy("segmentLock") private long nextOfferNanos = System.nanoTime();
+  /** Queued control frames (see {@link #MAX_QUEUED_CONTROL_FRAMES}). */
+  @GuardedBy("producerLock") private int pendingControl;
 
   private static final class TxSegment {
     final int id;
@@ -217,7 +231,6 @@ public final class ShmConnection implements EventLoop.Member {
     this.maxSegmentBytes = config.maxSegmentBytes();
     this.idle = config.idleStrategy();
     this.peerStreamWindow = peerStreamWindow;
-    this.handshakeTimeoutMillis = config.handshakeTimeoutMillis();
     this.trimAfterTicks = config.idleTrimMillis() == 0 ? 0
         : Math.max(1, (config.idleTrimMillis() + 999) / 1000);
   }
@@ -309,6 +322,14 @@ public final class ShmConnection implements EventLoop.Member {
           }
         }
         if (!written) {
+          if (isControl(type) && ++pendingControl > MAX_QUEUED_CONTROL_FRAMES) {
+            if (pendingControl == MAX_QUEUED_CONTROL_FRAMES + 1) {
+              closeLater(Status.UNAVAILABLE.withDescription("shared-memory peer stopped reading "
+                  + "its ring while provoking control frames (" + MAX_QUEUED_CONTROL_FRAMES
+                  + " queued): connection closed"));
+            }
+            return false;
+          }
           byte[] record = new byte[recordLength];
           encode(MemorySegment.ofArray(record), 0, type, flags, streamId, body, offset, length);
           pending.add(record);
@@ -331,6 +352,15 @@ public final class ShmConnection implements EventLoop.Member {
       // Closed (and unmapped) concurrently: nobody is left to wake.
     }
     return true;
+  }
+
+  /** Frames the peer provokes, as opposed to data and headers bounded by flow control. */
+  private static boolean isControl(int type) {
+    return switch (type) {
+      case FrameLayout.TYPE_PING, FrameLayout.TYPE_PING_ACK, FrameLayout.TYPE_WINDOW_UPDATE,
+          FrameLayout.TYPE_RELEASE, FrameLayout.TYPE_RST_STREAM, FrameLayout.TYPE_GOAWAY -> true;
+      default -> false;
+    };
   }
 
   private static void encode(MemorySegment dst, long at, int type, int flags, int streamId,
@@ -360,6 +390,9 @@ public final class ShmConnection implements EventLoop.Member {
       MemorySegment.copy(record, 0, tx.data(), ValueLayout.JAVA_BYTE, at, record.length);
       tx.commit();
       pending.poll();
+      if (isControl(record[FrameLayout.TYPE_OFFSET])) {
+        pendingControl--;
+      }
       sent++;
     }
     hasPending = false;
@@ -478,51 +511,36 @@ public final class ShmConnection implements EventLoop.Member {
         return best;
       }
       long size = (bytes + SEGMENT_GRANULE - 1) / SEGMENT_GRANULE * SEGMENT_GRANULE;
-      if (txSegmentBytes + size > maxSegmentBytes || txSegments.size() >= MAX_SEGMENTS) {
-        return null;
+      if (txSegmentBytes + size > maxSegmentBytes || txSegments.size() >= MAX_SEGMENTS
+          || segmentOffered || System.nanoTime() - nextOfferNanos < 0) {
+        return null; // one offer at a time: a peer that never answers costs one segment
       }
       int segmentId = nextSegmentId++;
       created = createSegment(segmentId, size);
       if (created == null) {
         return null;
       }
-      created.inUse = true;
+      created.inUse = true; // out of rotation until the peer's SEGMENT_ACK confirms it
       txSegments.add(created);
       txSegmentBytes += size;
+      segmentOffered = true;
     }
-    // Tell the peer outside the lock and wait for it to map the segment before we reference it.
-    CompletableFuture<Boolean> ack = new CompletableFuture<>();
-    segmentAcks.put(created.id, ack);
-    boolean accepted = false;
+    // Offered, never waited for: this caller (an application thread, or the loop, where the
+    // ack itself arrives) must not depend on the peer's answer. This payload takes the inline
+    // path; the segment joins the rotation when the ack comes (onSegmentAck).
     int fd = created.fdToSend;
     created.fdToSend = -1;
     try {
       byte[] msg = new byte[64];
-      int len = HandshakeMessage.encode(new HandshakeMessage.SegmentAttach(created.id, created.size), msg);
+      int len = HandshakeMessage.encode(
+          new HandshakeMessage.SegmentAttach(created.id, created.size), msg);
       socket.send(msg, len, fd);
-      EventLoops.Registration r = loop;
-      if (r != null && r.loop().inLoop()) {
-        // The ack arrives on this very thread: do not wait for it. The segment joins the
-        // rotation when it comes; this payload goes inline meanwhile.
-        accepted = false;
-      } else {
-        accepted = ack.get(handshakeTimeoutMillis, TimeUnit.MILLISECONDS);
-      }
-    } catch (Exception e) {
-      log.log(Level.FINE, name + ": segment " + created.id + " not attached by peer", e);
+    } catch (IOException | RuntimeException e) {
+      log.log(Level.FINE, name + ": segment " + created.id + " not offered", e);
     } finally {
-      segmentAcks.remove(created.id);
       Linux.close(fd);
     }
-    synchronized (segmentLock) {
-      if (!accepted) {
-        // Out of rotation until the peer confirms it (a late ack frees it); unmapped at teardown.
-        created.inUse = !created.confirmed;
-        return null;
-      }
-      created.confirmed = true;
-    }
-    return created;
+    return null;
   }
 
   @GuardedBy("segmentLock")
@@ -849,18 +867,23 @@ public final class ShmConnection implements EventLoop.Member {
   }
 
   private void onSegmentAck(HandshakeMessage.SegmentAck ack) throws HandshakeException {
-    CompletableFuture<Boolean> waiting = segmentAcks.get(ack.segmentId());
-    if (waiting != null) {
-      waiting.complete(ack.accepted());
-      return;
-    }
     synchronized (segmentLock) {
       for (TxSegment s : txSegments) {
         if (s.id == ack.segmentId()) {
-          // Late ack (we stopped waiting): an accepted segment joins the rotation now.
-          if (ack.accepted() && !s.confirmed) {
-            s.confirmed = true;
+          if (s.confirmed) {
+            throw new HandshakeException("second ack for segment " + s.id);
+          }
+          segmentOffered = false;
+          if (ack.accepted()) {
+            s.confirmed = true; // joins the rotation
             s.inUse = false;
+          } else {
+            // Refused (the peer's limits): never lent, so unmapped at once; no new offer for a
+            // while, or a peer at its limit would make us build one per large message.
+            txSegments.remove(s);
+            txSegmentBytes -= s.size;
+            s.mapping.close();
+            nextOfferNanos = System.nanoTime() + SEGMENT_REOFFER_NANOS;
           }
           return;
         }
@@ -950,9 +973,6 @@ public final class ShmConnection implements EventLoop.Member {
       log.log(Level.FINE, "{0}: closing: {1}", new Object[] {name, status});
     }
     socket.shutdown();
-    for (CompletableFuture<Boolean> ack : segmentAcks.values()) {
-      ack.complete(false);
-    }
     Handler h = handler;
     if (h != null) {
       h.onClosed(status);
@@ -978,6 +998,7 @@ public final class ShmConnection implements EventLoop.Member {
       synchronized (producerLock) {
         pending.clear();
         hasPending = false;
+        pendingControl = 0;
       }
       maybeReleaseMemory();
     }
