@@ -66,6 +66,10 @@ public final class ChildJvm implements AutoCloseable {
     process.waitFor(10, TimeUnit.SECONDS);
   }
 
+  public boolean isAlive() {
+    return process.isAlive();
+  }
+
   public long pid() {
     return process.pid();
   }

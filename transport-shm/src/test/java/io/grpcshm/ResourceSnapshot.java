@@ -21,6 +21,17 @@ public record ResourceSnapshot(long fds, long shmMappings, long shmThreads) {
     return new ResourceSnapshot(fds, mappings, threads);
   }
 
+  /**
+   * The inodes of the shared-memory files this process maps now: unlike a count, a new
+   * connection's region shows here even while an earlier connection's mapping goes away.
+   */
+  public static java.util.Set<String> shmMappingIds() throws IOException {
+    try (Stream<String> lines = Files.lines(Path.of("/proc/self/maps"))) {
+      return lines.filter(l -> l.contains("memfd:grpc-shm"))
+          .map(l -> l.trim().split("\\s+")[4]).collect(java.util.stream.Collectors.toSet());
+    }
+  }
+
   /** Waits up to {@code millis} for the process to come back to {@code baseline}. */
   public static ResourceSnapshot awaitBaseline(ResourceSnapshot baseline, long millis)
       throws IOException, InterruptedException {

@@ -84,6 +84,8 @@ class HostileConnectionTest {
 
   @BeforeEach
   void start() throws Exception {
+    // Every close is logged at FINE with its status (WARNINGs are rate-limited).
+    CONNECTION_LOG.setLevel(Level.FINE);
     CONNECTION_LOG.addHandler(capture);
     stats = new Hardening.Stats();
     server = ShmServerBuilder.forPort(0).addService(Hardening.service(stats)).build().start();
@@ -140,6 +142,7 @@ class HostileConnectionTest {
       assertEquals(0, stats.corrupt.get(), "server saw corrupt honest messages");
     } finally {
       CONNECTION_LOG.removeHandler(capture);
+      CONNECTION_LOG.setLevel(null);
       traffic.shutdownNow();
       honest.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);

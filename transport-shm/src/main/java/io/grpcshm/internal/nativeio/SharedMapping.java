@@ -41,6 +41,16 @@ public final class SharedMapping implements AutoCloseable {
     return t;
   });
   private static final AtomicInteger PLACEHOLDERS = new AtomicInteger();
+  /** Address ranges this process holds through us: mapped, or placeholders not yet unmapped. */
+  private static final AtomicInteger LIVE = new AtomicInteger();
+  /**
+   * The most ranges we may hold: the kernel's per-process limit on mappings
+   * ({@code vm.max_map_count}, 65,530 by default) is shared with the JVM, whose heap, threads and
+   * code need mappings too and abort the process when one fails. We take at most half of it
+   * ({@code -Dio.grpcshm.maxMappings=N} to change). See PROTOCOL.md, "Limits".
+   */
+  private static final int LIMIT = Integer.getInteger("io.grpcshm.maxMappings",
+      Math.max(256, readMaxMapCount() / 2));
 
   private final long address;
   private final long size;
@@ -53,6 +63,33 @@ public final class SharedMapping implements AutoCloseable {
     this.address = address;
     this.size = size;
     this.memory = MemorySegment.ofAddress(address).reinterpret(size, arena, ignored -> retire());
+    LIVE.incrementAndGet();
+  }
+
+  /** Mappings (and placeholders) held now. */
+  public static int liveMappings() {
+    return LIVE.get();
+  }
+
+  /** The most this process may hold; see {@link #LIMIT}. */
+  public static int mappingLimit() {
+    return LIMIT;
+  }
+
+  /** True if {@code count} more mappings stay within {@code share} of the limit (0 to 1]. */
+  public static boolean hasRoom(int count, double share) {
+    return LIVE.get() + count <= (long) (LIMIT * share);
+  }
+
+  private static int readMaxMapCount() {
+    // Not Files.readString: it trusts the size /proc reports and returned "6" for "65530".
+    try (var in = java.nio.file.Files.newInputStream(
+        java.nio.file.Path.of("/proc/sys/vm/max_map_count"))) {
+      return Integer.parseInt(new String(in.readAllBytes(),
+          java.nio.charset.StandardCharsets.US_ASCII).trim());
+    } catch (java.io.IOException | RuntimeException e) {
+      return 65_530; // the kernel's default
+    }
   }
 
   /** Maps {@code size} bytes of {@code fd}, shared and read-write. */
@@ -128,6 +165,7 @@ public final class SharedMapping implements AutoCloseable {
   private void retire() {
     if (!aliased) {
       Linux.munmap(address, size);
+      LIVE.decrementAndGet();
       return;
     }
     try {
@@ -149,6 +187,7 @@ public final class SharedMapping implements AutoCloseable {
     public void run() {
       Linux.munmap(address, size);
       PLACEHOLDERS.decrementAndGet();
+      LIVE.decrementAndGet();
     }
   }
 

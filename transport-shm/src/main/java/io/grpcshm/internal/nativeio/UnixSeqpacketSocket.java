@@ -176,6 +176,26 @@ public final class UnixSeqpacketSocket implements Closeable {
 
   /** Sends one message, optionally with one descriptor. Throws if the peer is gone. */
   public void send(byte[] data, int length, int fdToSend) throws IOException {
+    send(data, length, fdToSend, 0);
+  }
+
+  /**
+   * Like {@link #send} but never blocks: a peer that stops reading its socket cannot stall the
+   * caller (an event loop serving other connections). Throws {@link PeerNotReadingException} if
+   * the socket's buffer is full.
+   */
+  public void sendNow(byte[] data, int length, int fdToSend) throws IOException {
+    send(data, length, fdToSend, Linux.MSG_DONTWAIT);
+  }
+
+  /** The peer left its control socket full: it does not read what we send. */
+  public static final class PeerNotReadingException extends IOException {
+    PeerNotReadingException() {
+      super("shared-memory peer does not read its control socket (buffer full)");
+    }
+  }
+
+  private void send(byte[] data, int length, int fdToSend, int extraFlags) throws IOException {
     if (length > MAX_MESSAGE) {
       throw new IllegalArgumentException("message too large: " + length);
     }
@@ -209,12 +229,15 @@ public final class UnixSeqpacketSocket implements Closeable {
       try (Arena tmp = Arena.ofConfined()) {
         MemorySegment cap = Linux.newCapture(tmp);
         while (true) {
-          long n = Linux.sendmsg(fd, hdr, Linux.MSG_NOSIGNAL, cap);
+          long n = Linux.sendmsg(fd, hdr, Linux.MSG_NOSIGNAL | extraFlags, cap);
           if (n == length) {
             return;
           }
           if (n < 0 && Linux.errno(cap) == Linux.EINTR) {
             continue;
+          }
+          if (n < 0 && Linux.errno(cap) == Linux.EAGAIN && extraFlags != 0) {
+            throw new PeerNotReadingException();
           }
           if (n < 0) {
             throw new NativeException("sendmsg", Linux.errno(cap)).asIoException();

@@ -62,6 +62,9 @@ import java.util.logging.Logger;
  */
 public final class ShmConnection implements EventLoop.Member {
   private static final Logger log = Logger.getLogger(ShmConnection.class.getName());
+  /** Limits a peer runs into: one line per kind and 10 s, however hard it tries. */
+  private static final RateLimitedLog LIMIT_LOG =
+      new RateLimitedLog(log, TimeUnit.SECONDS.toNanos(10));
   private static final AtomicInteger IDS = new AtomicInteger();
   private static final int POLL_BATCH = 64;
   private static final long SEGMENT_GRANULE = 1L << 20;
@@ -168,6 +171,8 @@ public final class ShmConnection implements EventLoop.Member {
   private final byte[] controlBuffer = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
   private final int[] controlFds = new int[UnixSeqpacketSocket.MAX_FDS];
 
+  /** The peer's uid (SO_PEERCRED), for the per-uid limits. */
+  private final int peerUid;
   /** A SEGMENT_ATTACH awaits its ack: no second offer meanwhile. */
   @GuardedBy("segmentLock") private boolean segmentOffered;
   /** After a refused offer, the next one waits until then. */
@@ -195,7 +200,7 @@ public final class ShmConnection implements EventLoop.Member {
     }
   }
 
-  private record RxSegment(SharedMapping mapping) {
+  private record RxSegment(SharedMapping mapping, long size) {
     MemorySegment memory() {
       return mapping.memory();
     }
@@ -214,6 +219,7 @@ public final class ShmConnection implements EventLoop.Member {
       ShmTransportConfig config,
       int peerStreamWindow) {
     this.name = name + "#" + id;
+    this.peerUid = peerUidOf(socket);
     this.socket = socket;
     this.wakePeer = socket::sendWake;
     this.regionMapping = regionMapping;
@@ -239,6 +245,14 @@ public final class ShmConnection implements EventLoop.Member {
    * Joins an event loop; frames flow to {@code handler} from now on. If the connection was
    * closed before it started, the handler hears about it at once.
    */
+  private static int peerUidOf(UnixSeqpacketSocket socket) {
+    try {
+      return socket.peerCredentials().uid();
+    } catch (IOException e) {
+      return -1; // closed already: it will map nothing
+    }
+  }
+
   /**
    * Closes a connection that will never serve (its transport or server shut down while the
    * handshake ran) and releases its socket and memory.
@@ -534,7 +548,8 @@ public final class ShmConnection implements EventLoop.Member {
       byte[] msg = new byte[64];
       int len = HandshakeMessage.encode(
           new HandshakeMessage.SegmentAttach(created.id, created.size), msg);
-      socket.send(msg, len, fd);
+      socket.sendNow(msg, len, fd); // a peer that does not read its socket gets no offer
+
     } catch (IOException | RuntimeException e) {
       log.log(Level.FINE, name + ": segment " + created.id + " not offered", e);
     } finally {
@@ -545,6 +560,9 @@ public final class ShmConnection implements EventLoop.Member {
 
   @GuardedBy("segmentLock")
   private TxSegment createSegment(int segmentId, long size) {
+    if (!SharedMapping.hasRoom(1, PeerSegmentBudget.PEER_SEGMENT_SHARE)) {
+      return null; // the process's mappings are scarce: this payload goes inline
+    }
     int fd = -1;
     try {
       fd = Linux.memfdCreate("grpc-shm-segment");
@@ -898,18 +916,29 @@ public final class ShmConnection implements EventLoop.Member {
     boolean ok = fd >= 0 && segmentId > 0 && !rxSegments.containsKey(segmentId) && size > 0
         && size <= maxSegmentBytes - rxSegmentBytes && rxSegments.size() < MAX_SEGMENTS;
     if (ok) {
+      String overBudget = PeerSegmentBudget.tryReserve(peerUid, size);
+      if (overBudget != null) {
+        ok = false;
+        LIMIT_LOG.log(Level.WARNING, "segment-budget", () -> name
+            + ": refused a peer's segment of " + size + " bytes: " + overBudget);
+      }
+    }
+    if (ok) {
       try {
         int seals = Linux.getSeals(fd);
         long actual = Linux.fileSize(fd);
         // Without the shrink seal the peer could truncate the file under us (SIGBUS on access).
         ok = (seals & Linux.F_SEAL_SHRINK) != 0 && actual >= size;
         if (ok) {
-          rxSegments.put(segmentId, new RxSegment(SharedMapping.map(fd, size)));
+          rxSegments.put(segmentId, new RxSegment(SharedMapping.map(fd, size), size));
           rxSegmentBytes += size;
         }
       } catch (NativeException e) {
         log.log(Level.FINE, name + ": cannot map peer segment " + segmentId, e);
         ok = false;
+      }
+      if (!ok) {
+        PeerSegmentBudget.release(peerUid, size);
       }
     }
     if (!ok) {
@@ -918,7 +947,7 @@ public final class ShmConnection implements EventLoop.Member {
     }
     byte[] msg = new byte[32];
     int len = HandshakeMessage.encode(new HandshakeMessage.SegmentAck(segmentId, ok), msg);
-    socket.send(msg, len, -1);
+    socket.sendNow(msg, len, -1); // the loop never blocks on a peer's socket
   }
 
   // ------------------------------------------------------------------------------------------
@@ -967,10 +996,10 @@ public final class ShmConnection implements EventLoop.Member {
       return;
     }
     closeStatus = status;
+    log.log(Level.FINE, "{0}: closing: {1}", new Object[] {name, status});
     if (status.getCode() == Status.Code.INTERNAL) {
-      log.log(Level.WARNING, "{0}: closing: {1}", new Object[] {name, status});
-    } else {
-      log.log(Level.FINE, "{0}: closing: {1}", new Object[] {name, status});
+      // A broken peer (or a bug): worth a warning, but a peer must not be able to flood the log.
+      LIMIT_LOG.log(Level.WARNING, "closing-internal", () -> name + ": closing: " + status);
     }
     socket.shutdown();
     Handler h = handler;
@@ -1019,6 +1048,7 @@ public final class ShmConnection implements EventLoop.Member {
     }
     for (RxSegment s : rxSegments.values()) {
       s.mapping().close();
+      PeerSegmentBudget.release(peerUid, s.size());
     }
     rxSegments.clear();
     closeMapping(regionMapping, moversStopped);
