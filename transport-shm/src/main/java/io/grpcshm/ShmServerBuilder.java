@@ -227,6 +227,23 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
     return this;
   }
 
+  /**
+   * The most calls one client connection may have open at once, on both paths (as {@link
+   * NettyServerBuilder#maxConcurrentCallsPerConnection}). Over TCP it is announced as HTTP/2's
+   * MAX_CONCURRENT_STREAMS and clients queue for it (Netty's default: unlimited). Over shared
+   * memory the handshake cannot announce it: a call beyond it fails at once with UNAVAILABLE
+   * (the HTTP/2 REFUSED_STREAM mapping; nothing of the call ran, so a retry policy may retry it).
+   * Default for shared memory: {@value ShmTransportConfig#DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION}.
+   */
+  public ShmServerBuilder maxConcurrentCallsPerConnection(int calls) {
+    if (calls <= 0) {
+      throw new IllegalArgumentException("max must be positive: " + calls);
+    }
+    netty.maxConcurrentCallsPerConnection(calls);
+    config = config.withMaxConcurrentCallsPerConnection(calls);
+    return this;
+  }
+
   // ---- TCP-only options ----
 
   @Override

@@ -63,23 +63,71 @@ final class FrameCodec {
   record DecodedMetadata(Metadata metadata, int listSize) {}
 
   static DecodedMetadata getMetadata(ByteBuffer in) {
+    RequestMetadata md = decodeMetadata(in, true);
+    return new DecodedMetadata(md.metadata(), md.listSize());
+  }
+
+  /**
+   * Request metadata as the server reads it: {@code metadata} is null and {@code problem} is the
+   * status to fail the stream with when the block is well framed but breaks a rule about its
+   * content: more than {@link #MAX_METADATA_ENTRIES} entries (RESOURCE_EXHAUSTED, a size limit)
+   * or an invalid name (INTERNAL, as grpc reads HTTP/2's malformed-request PROTOCOL_ERROR). A
+   * block that cannot be framed (count beyond the body, a length past the end) is still a {@link
+   * ProtocolException}. The whole block is consumed either way.
+   */
+  record RequestMetadata(Metadata metadata, int listSize, Status problem) {}
+
+  static RequestMetadata getRequestMetadata(ByteBuffer in) {
+    return decodeMetadata(in, false);
+  }
+
+  private static RequestMetadata decodeMetadata(ByteBuffer in, boolean strict) {
     int count = in.getInt();
-    if (count < 0 || count > MAX_METADATA_ENTRIES || count > in.remaining() / 8) {
+    if (count < 0 || count > in.remaining() / 8) {
       throw new ProtocolException("metadata entry count " + count + " out of bounds");
     }
-    byte[][] entries = new byte[count * 2][];
+    Status problem = null;
+    if (count > MAX_METADATA_ENTRIES) {
+      String why = "metadata entry count " + count + " out of bounds";
+      if (strict) {
+        throw new ProtocolException(why);
+      }
+      problem = Status.RESOURCE_EXHAUSTED.withDescription(
+          "Request metadata has " + count + " entries, more than " + MAX_METADATA_ENTRIES);
+    }
+    // Entries are kept only while the block is acceptable; the rest is just walked (and checked).
+    byte[][] entries = problem == null ? new byte[count * 2][] : null;
     int listSize = 0;
     for (int i = 0; i < count; i++) {
-      byte[] name = getBytes(in, "metadata name");
-      if (!isValidName(name)) {
-        throw new ProtocolException("invalid metadata name");
+      int nameLen = getLength(in, "metadata name");
+      if (entries != null) {
+        byte[] name = new byte[nameLen];
+        in.get(name);
+        if (!isValidName(name)) {
+          if (strict) {
+            throw new ProtocolException("invalid metadata name");
+          }
+          problem = Status.INTERNAL.withDescription(
+              "Request metadata name is not lowercase [a-z0-9-_.]");
+          entries = null;
+        } else {
+          entries[2 * i] = name;
+        }
+      } else {
+        in.position(in.position() + nameLen);
       }
-      byte[] value = getBytes(in, "metadata value");
-      entries[2 * i] = name;
-      entries[2 * i + 1] = value;
-      listSize += name.length + value.length + METADATA_ENTRY_OVERHEAD;
+      int valueLen = getLength(in, "metadata value");
+      if (entries != null) {
+        byte[] value = new byte[valueLen];
+        in.get(value);
+        entries[2 * i + 1] = value;
+      } else {
+        in.position(in.position() + valueLen);
+      }
+      listSize += nameLen + valueLen + METADATA_ENTRY_OVERHEAD;
     }
-    return new DecodedMetadata(InternalMetadata.newMetadata(count, entries), listSize);
+    return new RequestMetadata(
+        entries == null ? null : InternalMetadata.newMetadata(count, entries), listSize, problem);
   }
 
   private static boolean isValidName(byte[] name) {
@@ -96,14 +144,12 @@ final class FrameCodec {
     return true;
   }
 
-  private static byte[] getBytes(ByteBuffer in, String what) {
+  private static int getLength(ByteBuffer in, String what) {
     int len = in.getInt();
     if (len < 0 || len > in.remaining()) {
       throw new ProtocolException(what + " length " + len + " exceeds frame");
     }
-    byte[] b = new byte[len];
-    in.get(b);
-    return b;
+    return len;
   }
 
   static void putString16(ByteBuffer out, byte[] utf8) {

@@ -1,63 +1,70 @@
 package io.grpcshm.internal.transport;
 
+import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * A log that writes at most one line per key and interval, so a peer that hits a limit a
- * million times a second costs one line; the next line says how many were suppressed.
+ * A log for events a peer can cause at will (a refused stream, a malformed header): at most one
+ * line per key per interval, never a stack trace. Events inside the interval are only counted;
+ * the next line that is written says how many were suppressed since the previous one.
+ *
+ * <p>Keys MUST come from a small fixed set chosen by the code (e.g. "stream-limit"), never from
+ * peer data: one entry is kept per key for the life of the log. Thread-safe.
  */
 public final class RateLimitedLog {
   private final Logger logger;
   private final long intervalNanos;
-  private final ConcurrentHashMap<String, Window> windows = new ConcurrentHashMap<>();
+  private final LongSupplier clock;
+  private final Map<String, Slot> slots = new ConcurrentHashMap<>();
 
-  private static final class Window {
-    volatile long nextNanos;
-    final AtomicLong suppressed = new AtomicLong();
-
-    Window(long nextNanos) {
-      this.nextNanos = nextNanos;
-    }
+  private static final class Slot {
+    boolean logged;
+    long lastNanos;
+    long suppressed;
   }
 
   public RateLimitedLog(Logger logger, long intervalNanos) {
-    this.logger = logger;
-    this.intervalNanos = intervalNanos;
+    this(logger, intervalNanos, System::nanoTime);
   }
 
-  /** Logs {@code message} unless a line with this key went out less than an interval ago. */
+  RateLimitedLog(Logger logger, long intervalNanos, LongSupplier clock) {
+    if (intervalNanos < 0) {
+      throw new IllegalArgumentException("interval must not be negative: " + intervalNanos);
+    }
+    this.logger = logger;
+    this.intervalNanos = intervalNanos;
+    this.clock = clock;
+  }
+
+  /**
+   * Logs {@code message} at {@code level} unless a line for {@code key} was written less than
+   * the interval ago; the message is only built when it is written.
+   */
   public void log(Level level, String key, Supplier<String> message) {
     if (!logger.isLoggable(level)) {
       return;
     }
-    long now = System.nanoTime();
-    Window w = windows.get(key);
-    if (w == null) {
-      Window fresh = new Window(now + intervalNanos);
-      w = windows.putIfAbsent(key, fresh);
-      if (w == null) {
-        logger.log(level, message.get());
+    long suppressed;
+    Slot slot = slots.computeIfAbsent(key, k -> new Slot());
+    synchronized (slot) {
+      long now = clock.getAsLong();
+      if (slot.logged && now - slot.lastNanos < intervalNanos) {
+        slot.suppressed++;
         return;
       }
+      slot.logged = true;
+      slot.lastNanos = now;
+      suppressed = slot.suppressed;
+      slot.suppressed = 0;
     }
-    long next = w.nextNanos;
-    if (now - next < 0) {
-      w.suppressed.incrementAndGet();
-      return;
+    String line = message.get();
+    if (suppressed > 0) {
+      line += " (" + suppressed + " more like this since the last report)";
     }
-    synchronized (w) {
-      if (w.nextNanos != next) {
-        w.suppressed.incrementAndGet();
-        return; // another thread took this slot
-      }
-      w.nextNanos = now + intervalNanos;
-    }
-    long skipped = w.suppressed.getAndSet(0);
-    logger.log(level, skipped == 0 ? message.get()
-        : message.get() + " (" + skipped + " similar events not logged)");
+    logger.logp(level, logger.getName(), null, line); // the source is the logger's owner
   }
 }

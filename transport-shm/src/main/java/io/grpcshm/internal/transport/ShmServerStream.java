@@ -131,6 +131,11 @@ final class ShmServerStream extends AbstractServerStream {
           transport.connection().peerStreamWindow(), this::onSentBytes);
     }
 
+    /** Whether the gRPC layer took the stream (set its listener). */
+    boolean hasListener() {
+      return listener() != null;
+    }
+
     @GuardedBy("transport.lock")
     void dataReceived(ReadableBuffer data, boolean endOfStream) {
       if (receivedEndOfStream) {

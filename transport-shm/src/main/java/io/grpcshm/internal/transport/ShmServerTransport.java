@@ -29,6 +29,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Server side of one shared-memory connection, a grpc {@link ServerTransport}.
@@ -37,6 +40,9 @@ import java.util.concurrent.ScheduledExecutorService;
  * lock.
  */
 public final class ShmServerTransport implements ServerTransport {
+  private static final RateLimitedLog REFUSALS = new RateLimitedLog(
+      Logger.getLogger(ShmServerTransport.class.getName()), TimeUnit.MINUTES.toNanos(1));
+
   final Object lock = new Object();
   private final ShmConnection connection;
   private final InternalLogId logId;
@@ -172,6 +178,44 @@ public final class ShmServerTransport implements ServerTransport {
     return "ShmServerTransport{" + logId + "}";
   }
 
+  /**
+   * Fails a stream before it reaches the gRPC layer: RST_STREAM with {@code status}, and at most
+   * one log line per {@code key} a minute process-wide (a peer can cause these at will).
+   */
+  @GuardedBy("lock")
+  private void refuse(int streamId, String key, Status status) {
+    sendRst(streamId, status);
+    REFUSALS.log(Level.WARNING, key,
+        () -> logId + ": refused stream " + streamId + ": " + brief(status));
+  }
+
+  /**
+   * grpc's server layer parses {@code grpc-timeout} when it starts a call and throws on a value
+   * it cannot read; grpc-java over Netty then resets the stream with INTERNAL_ERROR, which the
+   * client reads as INTERNAL. Parse it first, with grpc's own parser, so only the stream fails.
+   */
+  private static Status checkTimeout(Metadata headers) {
+    try {
+      headers.get(GrpcUtil.TIMEOUT_KEY);
+      return null;
+    } catch (IllegalArgumentException e) {
+      return Status.INTERNAL.withDescription("malformed grpc-timeout: " + e.getMessage());
+    }
+  }
+
+  private static Status callStartFailed(RuntimeException e) {
+    return Status.INTERNAL.withDescription("server could not start the call: " + e.getMessage());
+  }
+
+  /** A status for a log line: code and at most 200 characters of its (peer-influenced) text. */
+  private static String brief(Status status) {
+    String d = status.getDescription();
+    if (d != null && d.length() > 200) {
+      d = d.substring(0, 200) + "...";
+    }
+    return d == null ? status.getCode().toString() : status.getCode() + ": " + d;
+  }
+
   private final class Handler implements ShmConnection.Handler {
     @Override
     public void onFrame(int type, int flags, int streamId, ByteBuffer body) {
@@ -211,7 +255,7 @@ public final class ShmServerTransport implements ServerTransport {
     private void onRequestHeaders(int streamId, ByteBuffer body) {
       String path = FrameCodec.getString16(body, "path");
       String authority = FrameCodec.getString16(body, "authority");
-      FrameCodec.DecodedMetadata md = FrameCodec.getMetadata(body);
+      FrameCodec.RequestMetadata md = FrameCodec.getRequestMetadata(body);
       synchronized (lock) {
         if (streamId <= lastStreamId || (streamId & 1) == 0) {
           throw new ProtocolException("stream id " + streamId + " not above " + lastStreamId);
@@ -220,27 +264,68 @@ public final class ShmServerTransport implements ServerTransport {
           return; // the client fails it as refused when it reads our GOAWAY
         }
         lastStreamId = streamId;
+        // From here on every error belongs to this stream alone (PROTOCOL.md §8, §12).
+        int limit = config.maxConcurrentCallsPerConnection();
+        if (streams.size() >= limit) {
+          // HTTP/2 would answer REFUSED_STREAM, which grpc reads as UNAVAILABLE: nothing ran.
+          refuse(streamId, "stream-limit", Status.UNAVAILABLE.withDescription(
+              "too many concurrent calls on this shared-memory connection (limit " + limit
+                  + ", maxConcurrentCallsPerConnection)"));
+          return;
+        }
         if (!path.startsWith("/") || path.length() < 2) {
-          sendRst(streamId, Status.UNIMPLEMENTED.withDescription("malformed method path " + path));
+          refuse(streamId, "bad-request",
+              Status.UNIMPLEMENTED.withDescription("malformed method path " + path));
+          return;
+        }
+        if (md.problem() != null) {
+          refuse(streamId, "bad-request", md.problem());
           return;
         }
         if (md.listSize() > config.maxInboundMetadataSize()) {
-          sendRst(streamId, Status.RESOURCE_EXHAUSTED.withDescription(String.format(
-              "Request metadata larger than %d: %d", config.maxInboundMetadataSize(),
-              md.listSize())));
+          refuse(streamId, "bad-request", Status.RESOURCE_EXHAUSTED.withDescription(
+              String.format("Request metadata larger than %d: %d",
+                  config.maxInboundMetadataSize(), md.listSize())));
+          return;
+        }
+        Metadata headers = md.metadata();
+        Status badTimeout = checkTimeout(headers);
+        if (badTimeout != null) {
+          refuse(streamId, "bad-request", badTimeout);
           return;
         }
         String method = path.substring(1);
-        Metadata headers = md.metadata();
-        StatsTraceContext statsTraceCtx =
-            StatsTraceContext.newServerContext(tracerFactories, method, headers);
+        StatsTraceContext statsTraceCtx;
+        try {
+          // Stream tracer factories read the metadata too, and may reject it.
+          statsTraceCtx = StatsTraceContext.newServerContext(tracerFactories, method, headers);
+        } catch (RuntimeException e) {
+          refuse(streamId, "call-start", callStartFailed(e));
+          return;
+        }
         ShmServerStream stream = new ShmServerStream(ShmServerTransport.this, streamId, method,
             statsTraceCtx, transportTracer, config.maxInboundMessageSize(), attributes,
             authority);
-        streams.put(streamId, stream.transportState());
+        ShmServerStream.TransportState ts = stream.transportState();
+        streams.put(streamId, ts);
         ActiveStreams.opened();
-        listener.streamCreated(stream, method, headers);
-        stream.transportState().onStreamAllocated();
+        try {
+          listener.streamCreated(stream, method, headers);
+        } catch (RuntimeException e) {
+          // Like grpc-java over Netty, which answers RST_STREAM(INTERNAL_ERROR) when the server
+          // layer throws while starting a call: this stream fails, the connection stays.
+          Status st = callStartFailed(e);
+          if (ts.hasListener()) {
+            ts.cancel(st, st); // the server layer knows the call: tell it too
+          } else {
+            sendRst(streamId, st);
+            removeStream(ts);
+          }
+          REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
+              + " failed: " + brief(st) + " (" + e.getClass().getName() + ")");
+          return;
+        }
+        ts.onStreamAllocated();
       }
     }
 

@@ -20,6 +20,9 @@ import java.util.Objects;
  *     memory of its pool beyond {@link #RETAINED_POOL_BYTES} and of its idle extra segments
  *     (both processes' resident memory drops; the next large message touches pages again);
  *     0 never trims
+ * @param maxConcurrentCallsPerConnection server only: streams one connection may have open at
+ *     once; a REQUEST_HEADERS beyond it is refused with RST_STREAM(UNAVAILABLE) (PROTOCOL.md
+ *     §8). The handshake has no field to announce it, so clients do not queue for it
  */
 public record ShmTransportConfig(
     int ringCapacity,
@@ -33,7 +36,8 @@ public record ShmTransportConfig(
     int maxInboundMetadataSize,
     long handshakeTimeoutMillis,
     DataMovement movement,
-    long idleTrimMillis) {
+    long idleTrimMillis,
+    int maxConcurrentCallsPerConnection) {
 
   public static final int DEFAULT_RING_CAPACITY = 1 << 20;
   public static final long DEFAULT_POOL_SIZE = 256L << 20;
@@ -41,6 +45,13 @@ public record ShmTransportConfig(
   public static final int DEFAULT_INLINE_THRESHOLD = 16 * 1024;
   public static final int DEFAULT_STREAM_WINDOW = 4 << 20;
   public static final long DEFAULT_IDLE_TRIM_MILLIS = 10_000;
+  /**
+   * Default bound on a connection's concurrent streams. An idle stream costs the server about
+   * 2 KiB of heap (transport and gRPC call state, measured with the hardening service), so this
+   * bounds one connection's idle streams to about 20 MiB; HTTP/2 servers commonly allow 100 to
+   * unlimited, and local clients that multiplex many long-lived streams are legitimate.
+   */
+  public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION = 10_000;
   /** The start of the pool an idle connection keeps resident (small messages reuse it). */
   public static final long RETAINED_POOL_BYTES = 1 << 20;
 
@@ -71,6 +82,10 @@ public record ShmTransportConfig(
     if (idleTrimMillis < 0) {
       throw new IllegalArgumentException("idle trim delay must not be negative");
     }
+    if (maxConcurrentCallsPerConnection <= 0) {
+      throw new IllegalArgumentException("max concurrent calls per connection must be positive: "
+          + maxConcurrentCallsPerConnection);
+    }
   }
 
   public static ShmTransportConfig defaults() {
@@ -86,7 +101,8 @@ public record ShmTransportConfig(
         GrpcUtil.DEFAULT_MAX_HEADER_LIST_SIZE,
         5_000,
         DataMovement.defaults(),
-        DEFAULT_IDLE_TRIM_MILLIS);
+        DEFAULT_IDLE_TRIM_MILLIS,
+        DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION);
   }
 
   public ShmTransportConfig withMaxInboundMessageSize(int size) {
@@ -126,13 +142,18 @@ public record ShmTransportConfig(
     return edit(b -> b.idleTrimMillis = millis);
   }
 
+  public ShmTransportConfig withMaxConcurrentCallsPerConnection(int calls) {
+    return edit(b -> b.maxConcurrentCallsPerConnection = calls);
+  }
+
   /** A copy with some settings changed: the one place that lists every setting twice. */
   private ShmTransportConfig edit(java.util.function.Consumer<Editor> change) {
     Editor e = new Editor(this);
     change.accept(e);
     return new ShmTransportConfig(e.ringCapacity, e.poolSize, e.maxSegmentBytes,
         e.inlineThreshold, e.streamWindow, e.idleStrategy, e.peerPolicy, e.maxInboundMessageSize,
-        e.maxInboundMetadataSize, e.handshakeTimeoutMillis, e.movement, e.idleTrimMillis);
+        e.maxInboundMetadataSize, e.handshakeTimeoutMillis, e.movement, e.idleTrimMillis,
+        e.maxConcurrentCallsPerConnection);
   }
 
   private static final class Editor {
@@ -148,6 +169,7 @@ public record ShmTransportConfig(
     long handshakeTimeoutMillis;
     DataMovement movement;
     long idleTrimMillis;
+    int maxConcurrentCallsPerConnection;
 
     Editor(ShmTransportConfig c) {
       ringCapacity = c.ringCapacity;
@@ -162,6 +184,7 @@ public record ShmTransportConfig(
       handshakeTimeoutMillis = c.handshakeTimeoutMillis;
       movement = c.movement;
       idleTrimMillis = c.idleTrimMillis;
+      maxConcurrentCallsPerConnection = c.maxConcurrentCallsPerConnection;
     }
   }
 }
