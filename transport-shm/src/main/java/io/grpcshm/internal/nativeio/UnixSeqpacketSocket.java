@@ -159,6 +159,19 @@ public final class UnixSeqpacketSocket implements Closeable {
     }
   }
 
+  /**
+   * Waits up to {@code timeoutMillis} for a connection to {@link #accept} (or for
+   * {@link #shutdown}, after which accept returns null at once). False if the time ran out.
+   */
+  public boolean awaitAcceptable(int timeoutMillis) throws IOException {
+    try {
+      awaitReadable(timeoutMillis);
+      return true;
+    } catch (java.net.SocketTimeoutException e) {
+      return false;
+    }
+  }
+
   /** SO_PEERCRED of the connected peer, as the kernel recorded it at connect time. */
   public PeerCredentials peerCredentials() throws IOException {
     try (Arena tmp = Arena.ofConfined()) {
@@ -176,6 +189,24 @@ public final class UnixSeqpacketSocket implements Closeable {
 
   /** Sends one message, optionally with one descriptor. Throws if the peer is gone. */
   public void send(byte[] data, int length, int fdToSend) throws IOException {
+    send(data, length, fdToSend, 0);
+  }
+
+  /**
+   * Sends one message without a descriptor and without ever waiting ({@code MSG_DONTWAIT}): for
+   * a refusal on a connection nobody will serve. False if it did not go out (peer gone, its
+   * queue full, or this socket closed).
+   */
+  public boolean trySend(byte[] data, int length) {
+    try {
+      send(data, length, -1, Linux.MSG_DONTWAIT);
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private void send(byte[] data, int length, int fdToSend, int extraFlags) throws IOException {
     if (length > MAX_MESSAGE) {
       throw new IllegalArgumentException("message too large: " + length);
     }
@@ -209,7 +240,7 @@ public final class UnixSeqpacketSocket implements Closeable {
       try (Arena tmp = Arena.ofConfined()) {
         MemorySegment cap = Linux.newCapture(tmp);
         while (true) {
-          long n = Linux.sendmsg(fd, hdr, Linux.MSG_NOSIGNAL, cap);
+          long n = Linux.sendmsg(fd, hdr, Linux.MSG_NOSIGNAL | extraFlags, cap);
           if (n == length) {
             return;
           }
