@@ -6,6 +6,10 @@ import io.grpc.Status;
  * Decides whether a local process may connect over shared memory, from the credentials the kernel
  * reports for the peer socket (SO_PEERCRED). A refused peer gets PERMISSION_DENIED and nothing is
  * mapped for it. The same interface lets a client check which user runs the server.
+ *
+ * <p>A server asks its policy on its accept thread, right after accepting a connection and
+ * before reading anything from it, so a policy must be fast and must not block: a slow one delays
+ * every other connection. A policy that throws refuses the peer.
  */
 @FunctionalInterface
 public interface PeerAuthorizationPolicy {

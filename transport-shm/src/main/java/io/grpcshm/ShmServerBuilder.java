@@ -205,6 +205,8 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
 
   @Override
   public ShmServerBuilder handshakeTimeout(long timeout, TimeUnit unit) {
+    // The shared-memory handshake too (it used to keep its 5 s default).
+    config = config.withHandshakeTimeoutMillis(Math.max(1, unit.toMillis(timeout)));
     return both(b -> b.handshakeTimeout(timeout, unit));
   }
 

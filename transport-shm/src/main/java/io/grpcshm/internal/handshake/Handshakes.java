@@ -20,10 +20,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * <ol>
  *   <li>client connects to the server's SOCK_SEQPACKET rendezvous socket and sends CLIENT_HELLO
  *       (ring capacity, pool size, stream window it would like);
- *   <li>server reads the hello and the client's SO_PEERCRED and asks its policy; a refusal is a
- *       SERVER_REJECT and nothing is created or mapped;
- *   <li>server creates a memfd, sizes and seals it (no shrink, no grow), maps it, and answers
- *       SERVER_WELCOME with the final sizes and the memfd;
+ *   <li>server, as soon as it accepts the socket and before it reads anything, reads the client's
+ *       SO_PEERCRED and asks its policy ({@link #admit}); a refusal is a SERVER_REJECT sent at
+ *       once, and nothing is created or mapped;
+ *   <li>server reads the hello, creates a memfd, sizes and seals it (no shrink, no grow), maps
+ *       it, and answers SERVER_WELCOME with the final sizes and the memfd;
  *   <li>client checks the server's SO_PEERCRED against its own policy, checks the memfd's seals
  *       and size against the sizes, maps it and sends CLIENT_READY.
  * </ol>
@@ -70,14 +71,28 @@ public final class Handshakes {
       byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
       int len = HandshakeMessage.encode(new HandshakeMessage.ClientHello(
           config.ringCapacity(), config.poolSize(), config.streamWindow()), buf);
-      socket.send(buf, len, -1);
+      IOException helloFailed = null;
+      try {
+        socket.send(buf, len, -1);
+      } catch (IOException e) {
+        // The server refuses at accept, before reading the hello, and may have closed already
+        // (EPIPE): its SERVER_REJECT is still queued for us (PROTOCOL.md 3.3).
+        helloFailed = e;
+      }
       int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
       int n = socket.receive(buf, fds, (int) config.handshakeTimeoutMillis());
+      if (n < 0) {
+        // A server that closed with our hello unread makes the first read report ECONNRESET
+        // even though a SERVER_REJECT sent before the close is queued behind it: read again.
+        closeExtra(fds, 0);
+        n = socket.tryReceive(buf, fds);
+      }
       fd = fds[0];
       closeExtra(fds, 1);
       if (n < 0) {
-        throw new ShmHandshakeException(
-            Status.UNAVAILABLE.withDescription("shared-memory server closed during handshake"));
+        throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
+            "shared-memory server closed during handshake"
+                + (helloFailed == null ? "" : " (" + helloFailed.getMessage() + ")")));
       }
       HandshakeMessage reply = HandshakeMessage.decode(buf, n);
       if (reply instanceof HandshakeMessage.ServerReject reject) {
@@ -142,20 +157,152 @@ public final class Handshakes {
   }
 
   /**
-   * Server side, on a freshly accepted socket. On refusal or failure the socket is closed and
-   * the exception says why (for the server's log).
+   * The server policy's verdict on a freshly accepted socket, taken before anything is read from
+   * it or set up for it. Only {@link #admit} makes one, and {@link #server(Admission,
+   * ShmTransportConfig, long)} runs only for an admitted peer: the policy is asked exactly once
+   * per connection, and no handshake can start without it.
+   */
+  public static final class Admission {
+    private final UnixSeqpacketSocket socket;
+    private final PeerCredentials peer;
+    private final Status verdict;
+
+    private Admission(UnixSeqpacketSocket socket, PeerCredentials peer, Status verdict) {
+      this.socket = socket;
+      this.peer = peer;
+      this.verdict = verdict;
+    }
+
+    public UnixSeqpacketSocket socket() {
+      return socket;
+    }
+
+    /** The peer's SO_PEERCRED, as the kernel recorded it at connect. */
+    public PeerCredentials peer() {
+      return peer;
+    }
+
+    /** OK, or the status the peer is refused with. */
+    public Status verdict() {
+      return verdict;
+    }
+
+    public boolean admitted() {
+      return verdict.isOk();
+    }
+  }
+
+  /**
+   * Reads the peer's SO_PEERCRED and asks the server's policy. Never blocks and reads nothing
+   * from the socket. A policy that throws refuses the peer (PERMISSION_DENIED). Throws only if
+   * the credentials cannot be read (the socket is then useless).
+   */
+  public static Admission admit(UnixSeqpacketSocket socket, ShmTransportConfig config)
+      throws IOException {
+    PeerCredentials peer = socket.peerCredentials();
+    Status verdict;
+    try {
+      verdict = config.peerPolicy().check(peer.pid(), peer.uid(), peer.gid());
+      if (verdict == null) {
+        verdict = Status.PERMISSION_DENIED.withDescription("peer authorization policy said null");
+      }
+    } catch (RuntimeException e) {
+      // The description goes to the peer; the cause only to our log.
+      verdict = Status.PERMISSION_DENIED.withDescription("peer authorization policy failed")
+          .withCause(e);
+    }
+    return new Admission(socket, peer, verdict);
+  }
+
+  /**
+   * Sends SERVER_REJECT with {@code status} without ever waiting (the socket is fresh, so the
+   * message fits; if it does not, the peer is refused anyway). Does not close the socket: see
+   * {@link #drain}. False if the message did not go out.
+   */
+  public static boolean reject(UnixSeqpacketSocket socket, Status status) {
+    String reason = status.getDescription() == null
+        ? (status.getCode() == Status.Code.PERMISSION_DENIED
+            ? "peer not authorized" : status.getCode().toString())
+        : status.getDescription();
+    byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
+    int len = HandshakeMessage.encode(
+        new HandshakeMessage.ServerReject(status.getCode().value(), reason), buf);
+    return socket.trySend(buf, len);
+  }
+
+  /**
+   * Reads and discards, without waiting, what a refused peer has sent (its hello), closing any
+   * descriptors: closing a Unix socket with unread data would make the peer's next read fail
+   * with ECONNRESET before it reads our SERVER_REJECT. True if the peer has hung up.
+   */
+  public static boolean drain(UnixSeqpacketSocket socket) {
+    byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
+    int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
+    for (int i = 0; i < 8; i++) {
+      int n;
+      try {
+        n = socket.tryReceive(buf, fds);
+      } catch (IOException e) {
+        n = 0; // an oversize message or too many descriptors: consumed (and closed) anyway
+      }
+      closeExtra(fds, 0);
+      if (n == -1) {
+        return true;
+      }
+      if (n == UnixSeqpacketSocket.NOTHING) {
+        return false;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Server side, on a freshly accepted socket, for callers without an acceptor of their own:
+   * {@link #admit}, then {@link #server(Admission, ShmTransportConfig, long)} with the handshake
+   * timeout from now. A refused peer gets SERVER_REJECT; on refusal or failure the socket is
+   * closed and the exception says why.
    */
   public static Established server(UnixSeqpacketSocket socket, ShmTransportConfig config)
       throws ShmHandshakeException {
+    long deadline = System.nanoTime() + config.handshakeTimeoutMillis() * 1_000_000L;
+    Admission admission;
+    try {
+      admission = admit(socket, config);
+    } catch (IOException e) {
+      socket.close();
+      throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
+          "shared-memory handshake failed: " + e.getMessage()).withCause(e));
+    }
+    if (!admission.admitted()) {
+      reject(socket, admission.verdict());
+      drain(socket);
+      socket.close();
+      throw new ShmHandshakeException(admission.verdict());
+    }
+    return server(admission, config, deadline);
+  }
+
+  /**
+   * Server side for an admitted peer: reads CLIENT_HELLO, creates and sends the region, reads
+   * CLIENT_READY, all before {@code deadlineNanos} ({@link System#nanoTime}; the acceptor sets it
+   * to the handshake timeout after accept, so time spent waiting for a handshake slot counts).
+   * On failure the socket is closed and the exception says why (for the server's log).
+   *
+   * @throws IllegalArgumentException if the admission refused the peer
+   */
+  public static Established server(Admission admission, ShmTransportConfig config,
+      long deadlineNanos) throws ShmHandshakeException {
+    if (!admission.admitted()) {
+      throw new IllegalArgumentException("peer was refused: " + admission.verdict());
+    }
+    UnixSeqpacketSocket socket = admission.socket();
+    PeerCredentials client = admission.peer();
     byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
     SharedMapping mapping = null;
     int fd = -1;
     try {
-      PeerCredentials client = socket.peerCredentials();
-      // Read the hello first even from a peer we will refuse: closing a Unix socket with unread
-      // data makes the peer's next read fail with ECONNRESET, and it would never see why.
       int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
-      int n = socket.receive(buf, fds, (int) config.handshakeTimeoutMillis());
+      int n = socket.receive(buf, fds, remainingMillis(deadlineNanos));
       closeExtra(fds, 0);
       if (n < 0) {
         throw new HandshakeException("client closed during handshake");
@@ -163,19 +310,6 @@ public final class Handshakes {
       HandshakeMessage hello = HandshakeMessage.decode(buf, n);
       if (!(hello instanceof HandshakeMessage.ClientHello clientHello)) {
         throw new HandshakeException("expected CLIENT_HELLO, got " + hello);
-      }
-      Status allowed = config.peerPolicy().check(client.pid(), client.uid(), client.gid());
-      if (!allowed.isOk()) {
-        String reason = allowed.getDescription() == null
-            ? "peer not authorized" : allowed.getDescription();
-        int len = HandshakeMessage.encode(
-            new HandshakeMessage.ServerReject(allowed.getCode().value(), reason), buf);
-        try {
-          socket.send(buf, len, -1);
-        } catch (IOException ignored) {
-          // The client may already be gone; it is refused either way.
-        }
-        throw new ShmHandshakeException(allowed);
       }
       if (clientHello.streamWindow() <= 0) {
         throw new HandshakeException("client stream window " + clientHello.streamWindow());
@@ -207,7 +341,7 @@ public final class Handshakes {
       socket.send(buf, len, fd);
       Linux.close(fd);
       fd = -1;
-      n = socket.receive(buf, fds, (int) config.handshakeTimeoutMillis());
+      n = socket.receive(buf, fds, remainingMillis(deadlineNanos));
       closeExtra(fds, 0);
       if (n < 0) {
         throw new HandshakeException("client closed during handshake");
@@ -226,6 +360,12 @@ public final class Handshakes {
       throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
           "shared-memory handshake failed: " + e.getMessage()).withCause(e));
     }
+  }
+
+  /** Milliseconds left until {@code deadlineNanos}, rounded up; 0 once it has passed. */
+  private static int remainingMillis(long deadlineNanos) {
+    long left = deadlineNanos - System.nanoTime();
+    return left <= 0 ? 0 : (int) Math.min(Integer.MAX_VALUE, (left + 999_999) / 1_000_000);
   }
 
   private static void closeExtra(int[] fds, int from) {

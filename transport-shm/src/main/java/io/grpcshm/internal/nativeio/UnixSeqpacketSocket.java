@@ -159,6 +159,19 @@ public final class UnixSeqpacketSocket implements Closeable {
     }
   }
 
+  /**
+   * Waits up to {@code timeoutMillis} for a connection to {@link #accept} (or for
+   * {@link #shutdown}, after which accept returns null at once). False if the time ran out.
+   */
+  public boolean awaitAcceptable(int timeoutMillis) throws IOException {
+    try {
+      awaitReadable(timeoutMillis);
+      return true;
+    } catch (java.net.SocketTimeoutException e) {
+      return false;
+    }
+  }
+
   /** SO_PEERCRED of the connected peer, as the kernel recorded it at connect time. */
   public PeerCredentials peerCredentials() throws IOException {
     try (Arena tmp = Arena.ofConfined()) {
@@ -192,6 +205,20 @@ public final class UnixSeqpacketSocket implements Closeable {
   public static final class PeerNotReadingException extends IOException {
     PeerNotReadingException() {
       super("shared-memory peer does not read its control socket (buffer full)");
+    }
+  }
+
+  /**
+   * Sends one message without a descriptor and without ever waiting ({@code MSG_DONTWAIT}): for
+   * a refusal on a connection nobody will serve. False if it did not go out (peer gone, its
+   * queue full, or this socket closed).
+   */
+  public boolean trySend(byte[] data, int length) {
+    try {
+      send(data, length, -1, Linux.MSG_DONTWAIT);
+      return true;
+    } catch (IOException e) {
+      return false;
     }
   }
 

@@ -142,6 +142,13 @@ public record ShmTransportConfig(
     return edit(b -> b.idleTrimMillis = millis);
   }
 
+  public ShmTransportConfig withHandshakeTimeoutMillis(long millis) {
+    if (millis <= 0) {
+      throw new IllegalArgumentException("handshake timeout must be positive: " + millis);
+    }
+    return edit(b -> b.handshakeTimeoutMillis = millis);
+  }
+
   public ShmTransportConfig withMaxConcurrentCallsPerConnection(int calls) {
     return edit(b -> b.maxConcurrentCallsPerConnection = calls);
   }
