@@ -6,9 +6,7 @@ import io.grpc.ManagedChannel;
 import io.grpcshm.ChildJvm;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
-import io.grpcshm.internal.handshake.HandshakeMessage;
 import io.grpcshm.internal.nativeio.Linux;
-import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,33 +30,6 @@ class MappingExhaustionTest {
     }
   }
 
-  /**
-   * Offers segments {@code first..first+count-1} (all the same memfd), then reads the answers;
-   * returns how many the server mapped, or -1 if it hung up.
-   */
-  private static int attach(UnixSeqpacketSocket socket, int first, int count, int fd)
-      throws Exception {
-    byte[] msg = new byte[64];
-    for (int id = first; id < first + count; id++) {
-      int len = HandshakeMessage.encode(new HandshakeMessage.SegmentAttach(id, 4096), msg);
-      socket.send(msg, len, fd);
-    }
-    byte[] in = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
-    int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
-    int accepted = 0;
-    for (int answers = 0; answers < count; ) {
-      int n = socket.receive(in, fds, 10_000);
-      if (n < 0) {
-        return -1;
-      }
-      if (HandshakeMessage.decode(in, n) instanceof HandshakeMessage.SegmentAck ack) {
-        answers++;
-        accepted += ack.accepted() ? 1 : 0;
-      }
-    }
-    return accepted;
-  }
-
   @Test
   void oneUidCannotExhaustTheServersMappings() throws Exception {
     int fd = Linux.memfdCreate("hostile-segment");
@@ -76,7 +47,7 @@ class MappingExhaustionTest {
         peers.add(p);
         // In batches of 16: the answers fit the socket's buffer, the attack runs at full speed.
         for (int id = 1; id <= SEGMENTS_PER_CONNECTION && server.isAlive(); id += 16) {
-          int mapped = attach(p.established.socket(), id, 16, fd);
+          int mapped = SoakAttacker.attachBatch(p.established.socket(), id, 16, fd);
           if (mapped < 0) {
             break;
           }

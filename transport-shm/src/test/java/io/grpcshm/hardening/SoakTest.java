@@ -38,11 +38,15 @@ import org.junit.jupiter.api.Test;
 /**
  * 16 clients (one connection each) run mixed checksummed calls of all four types with payloads
  * of 0 B .. 32 MiB for {@code -Dgrpcshm.soakSeconds} (CI: 60 s; the documented long run: 600):
- * no message lost, corrupted, duplicated or reordered; heap and RSS do not grow.
+ * no message lost, corrupted, duplicated or reordered; heap and RSS do not grow. With
+ * {@code -Dgrpcshm.soakHostile=true} a hostile peer attacks the same server all along
+ * ({@link SoakAttacker}): the honest calls must not notice, and every attack must be repelled.
  */
 class SoakTest {
   static final int SECONDS = Integer.getInteger("grpcshm.soakSeconds", 60);
   static final int CLIENTS = Integer.getInteger("grpcshm.soakClients", 16);
+  /** Runs the attacks of issue #13 against the same server throughout (SoakAttacker). */
+  static final boolean HOSTILE = Boolean.getBoolean("grpcshm.soakHostile");
   /** At most two payloads above 8 MiB in flight, so 16 clients fit the test heap. */
   static final Semaphore HUGE = new Semaphore(2);
 
@@ -234,6 +238,10 @@ class SoakTest {
         .addService(Hardening.service(stats)).build().start();
     List<ManagedChannel> channels = new ArrayList<>();
     ExecutorService pool = Executors.newFixedThreadPool(CLIENTS);
+    java.util.concurrent.atomic.AtomicBoolean stopAttacks =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    SoakAttacker attacker = null;
+    Thread attackerThread = null;
     try {
       for (int i = 0; i < CLIENTS; i++) {
         ManagedChannel ch = ShmChannelBuilder.forAddress("localhost", server.getPort())
@@ -245,6 +253,11 @@ class SoakTest {
       long start = System.nanoTime();
       long end = start + TimeUnit.SECONDS.toNanos(SECONDS);
       List<Future<?>> workers = new ArrayList<>();
+      if (HOSTILE) {
+        attackerThread = new Thread(attacker = new SoakAttacker(server.getPort(), stopAttacks),
+            "soak-attacker");
+        attackerThread.start();
+      }
       for (ManagedChannel ch : channels) {
         workers.add(pool.submit(() -> {
           while (System.nanoTime() < end && failures.size() < 10) {
@@ -284,6 +297,12 @@ class SoakTest {
       for (Future<?> w : workers) {
         w.get(120, TimeUnit.SECONDS);
       }
+      String attacks = "";
+      if (attacker != null) {
+        stopAttacks.set(true);
+        attackerThread.join(TimeUnit.SECONDS.toMillis(120));
+        attacks = "; " + attacker.summary();
+      }
       long heapEnd = heapAfterGc();
       String report = String.format(
           "SOAK %d clients x %d s: %d calls (unary %d, server-stream %d, client-stream %d, bidi"
@@ -293,11 +312,18 @@ class SoakTest {
           CLIENTS, SECONDS, calls.get(), perType[0], perType[1], perType[2], perType[3],
           messages.get(), bytes.get() / (double) (1L << 30), failures.size(), stats.corrupt.get(),
           warmRss >> 10, lateRss >> 10, maxShmem >> 10, maxTotal >> 10, heapWarm >> 20,
-          heapEnd >> 20);
+          heapEnd >> 20) + attacks;
       System.out.println(report);
       Files.writeString(Path.of("target", "soak-report.txt"), report + "\n");
       assertTrue(failures.isEmpty(), "failures: " + failures);
       assertEquals(0, stats.corrupt.get(), "server saw corrupt messages");
+      if (attacker != null) {
+        assertTrue(!attackerThread.isAlive(), "the attacker stopped");
+        assertTrue(attacker.rounds.get() > 0, "attacks ran: " + attacker.summary());
+        for (SoakAttacker.Attack a : SoakAttacker.Attack.values()) {
+          assertEquals(0, attacker.unexpected[a.ordinal()].get(), attacker.summary());
+        }
+      }
       assertTrue(calls.get() > CLIENTS, "traffic ran: " + calls);
       assertTrue(lateRss <= warmRss * 5 / 4 + (256 << 10),
           "private RSS grew: " + (warmRss >> 10) + " -> " + (lateRss >> 10) + " MiB");
@@ -309,6 +335,10 @@ class SoakTest {
       assertTrue(heapEnd - heapWarm < 128L << 20,
           "heap grew: " + (heapWarm >> 20) + " -> " + (heapEnd >> 20) + " MiB");
     } finally {
+      stopAttacks.set(true);
+      if (attackerThread != null) {
+        attackerThread.join(TimeUnit.SECONDS.toMillis(120));
+      }
       pool.shutdownNow();
       List<String> interrupted = new ArrayList<>();
       for (ManagedChannel ch : channels) {
