@@ -122,6 +122,45 @@ class UnansweredPeerTest {
     Calls.echo(honest, 2 << 20);
   }
 
+  /**
+   * A segment the server offered but the peer never acknowledged was never lent: a RELEASE of it
+   * is a lie (it would put the segment in use before the peer mapped it, and a later refusal
+   * would unmap memory a payload is being written into). The server hangs up instead.
+   */
+  @Test
+  void releaseOfAnUnacknowledgedSegmentIsAProtocolError() throws Exception {
+    try (HostilePeer p = new HostilePeer(server.getPort(), smallPool())) {
+      p.startCall(1, Hardening.SERVER_STREAM, Map.of());
+      p.sendMessage(1, Hardening.streamRequest(1, 1 << 20), true);
+      byte[] in = new byte[io.grpcshm.internal.nativeio.UnixSeqpacketSocket.MAX_MESSAGE];
+      int[] fds = new int[io.grpcshm.internal.nativeio.UnixSeqpacketSocket.MAX_FDS];
+      int offered = -1;
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+      while (offered < 0 && System.nanoTime() < until) {
+        p.readUntil(f -> true, 10); // keep the server's ring moving
+        int n;
+        try {
+          n = p.established.socket().receive(in, fds, 100);
+        } catch (java.net.SocketTimeoutException e) {
+          continue;
+        }
+        for (int fd : fds) {
+          if (fd >= 0) {
+            io.grpcshm.internal.nativeio.Linux.close(fd);
+          }
+        }
+        if (n > 0 && io.grpcshm.internal.handshake.HandshakeMessage.decode(in, n)
+            instanceof io.grpcshm.internal.handshake.HandshakeMessage.SegmentAttach attach) {
+          offered = attach.segmentId();
+        }
+      }
+      assertTrue(offered > 0, "the server offered a segment for its 1 MiB response");
+      p.release(offered, 0);
+      assertTrue(p.hungUpWithin(10_000), "the server took a RELEASE of a segment never lent");
+    }
+    Calls.echo(honest, 2 << 20);
+  }
+
   private static String threadWaitingIn(String method) {
     for (ThreadInfo t : ManagementFactory.getThreadMXBean().dumpAllThreads(false, false)) {
       if (t.getThreadState() == Thread.State.RUNNABLE) {

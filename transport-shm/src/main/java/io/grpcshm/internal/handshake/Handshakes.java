@@ -53,6 +53,13 @@ public final class Handshakes {
   /** Client side. Throws with UNAVAILABLE (no server, broken peer) or the server's refusal. */
   public static Established client(String rendezvous, ShmTransportConfig config)
       throws ShmHandshakeException {
+    if (!SharedMapping.hasRoom(1, 1.0)) {
+      // The region would be one more mapping: with the budget spent, fail this connection
+      // (the channel may fall back to TCP) rather than bring the JVM near the kernel's limit.
+      throw new ShmHandshakeException(Status.RESOURCE_EXHAUSTED.withDescription(
+          "this process holds " + SharedMapping.liveMappings() + " shared mappings (limit "
+              + SharedMapping.mappingLimit() + ", -Dio.grpcshm.maxMappings)"));
+    }
     UnixSeqpacketSocket socket;
     try {
       socket = UnixSeqpacketSocket.connect(rendezvous);

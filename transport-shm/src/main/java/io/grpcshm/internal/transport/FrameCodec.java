@@ -59,14 +59,6 @@ final class FrameCodec {
     }
   }
 
-  /** Decoded metadata plus its size as grpc's limits count it. */
-  record DecodedMetadata(Metadata metadata, int listSize) {}
-
-  static DecodedMetadata getMetadata(ByteBuffer in) {
-    RequestMetadata md = decodeMetadata(in, true);
-    return new DecodedMetadata(md.metadata(), md.listSize());
-  }
-
   /**
    * Request metadata as the server reads it: {@code metadata} is null and {@code problem} is the
    * status to fail the stream with when the block is well framed but breaks a rule about its
@@ -78,10 +70,15 @@ final class FrameCodec {
   record RequestMetadata(Metadata metadata, int listSize, Status problem) {}
 
   static RequestMetadata getRequestMetadata(ByteBuffer in) {
-    return decodeMetadata(in, false);
+    return decodeMetadata(in, false, "Request");
   }
 
-  private static RequestMetadata decodeMetadata(ByteBuffer in, boolean strict) {
+  /** The same leniency for the client: bad response metadata fails its stream, not the rest. */
+  static RequestMetadata getResponseMetadata(ByteBuffer in) {
+    return decodeMetadata(in, false, "Response");
+  }
+
+  private static RequestMetadata decodeMetadata(ByteBuffer in, boolean strict, String kind) {
     int count = in.getInt();
     if (count < 0 || count > in.remaining() / 8) {
       throw new ProtocolException("metadata entry count " + count + " out of bounds");
@@ -93,7 +90,7 @@ final class FrameCodec {
         throw new ProtocolException(why);
       }
       problem = Status.RESOURCE_EXHAUSTED.withDescription(
-          "Request metadata has " + count + " entries, more than " + MAX_METADATA_ENTRIES);
+          kind + " metadata has " + count + " entries, more than " + MAX_METADATA_ENTRIES);
     }
     // Entries are kept only while the block is acceptable; the rest is just walked (and checked).
     byte[][] entries = problem == null ? new byte[count * 2][] : null;
@@ -108,7 +105,7 @@ final class FrameCodec {
             throw new ProtocolException("invalid metadata name");
           }
           problem = Status.INTERNAL.withDescription(
-              "Request metadata name is not lowercase [a-z0-9-_.]");
+              kind + " metadata name is not lowercase [a-z0-9-_.]");
           entries = null;
         } else {
           entries[2 * i] = name;

@@ -501,10 +501,14 @@ public final class ShmClientTransport
       }
       switch (type) {
         case FrameLayout.TYPE_RESPONSE_HEADERS -> {
-          FrameCodec.DecodedMetadata md = FrameCodec.getMetadata(body);
+          FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
           synchronized (lock) {
             ShmClientStream.TransportState ts = streams.get(streamId);
             if (ts == null) {
+              return;
+            }
+            if (md.problem() != null) {
+              failStream(ts, streamId, md.problem()); // this stream's problem, not the connection's
               return;
             }
             if (md.listSize() > config.maxInboundMetadataSize()) {
@@ -520,7 +524,16 @@ public final class ShmClientTransport
           }
         }
         case FrameLayout.TYPE_TRAILERS -> {
-          FrameCodec.DecodedMetadata md = FrameCodec.getMetadata(body);
+          FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
+          if (md.problem() != null) {
+            synchronized (lock) {
+              ShmClientStream.TransportState ts = streams.get(streamId);
+              if (ts != null) {
+                failStream(ts, streamId, md.problem());
+              }
+            }
+            return;
+          }
           Metadata trailers = md.metadata();
           Status status = trailers.get(InternalStatus.CODE_KEY);
           if (status == null) {
@@ -590,6 +603,17 @@ public final class ShmClientTransport
         case FrameLayout.TYPE_GOAWAY -> onGoAway(body.getInt(), FrameCodec.getStatus(body));
         default -> throw new ProtocolException(
             "unexpected " + FrameLayout.typeName(type) + " frame from server");
+      }
+    }
+
+    /** Fails one stream for a fault of its own frames and tells the server to stop it. */
+    @GuardedBy("lock")
+    private void failStream(ShmClientStream.TransportState ts, int streamId, Status status) {
+      sendRst(streamId, status);
+      forgetStream(ts);
+      ts.fail(status, RpcProgress.PROCESSED);
+      if (streams.isEmpty() && shutdownStatus != null) {
+        connection.close(shutdownStatus);
       }
     }
 

@@ -500,8 +500,8 @@ public final class ShmConnection implements EventLoop.Member {
     synchronized (segmentLock) {
       for (TxSegment s : txSegments) {
         if (s.id == segmentId) {
-          if (!s.inUse || offset != 0) {
-            return false;
+          if (!s.confirmed || !s.inUse || offset != 0) {
+            return false; // never lent: offered but unacknowledged, or already free
           }
           s.inUse = false;
           return true;
@@ -549,9 +549,16 @@ public final class ShmConnection implements EventLoop.Member {
       int len = HandshakeMessage.encode(
           new HandshakeMessage.SegmentAttach(created.id, created.size), msg);
       socket.sendNow(msg, len, fd); // a peer that does not read its socket gets no offer
-
     } catch (IOException | RuntimeException e) {
       log.log(Level.FINE, name + ": segment " + created.id + " not offered", e);
+      synchronized (segmentLock) {
+        // Never offered, so never lent: gone at once; a later payload may offer again.
+        txSegments.remove(created);
+        txSegmentBytes -= created.size;
+        created.mapping.close();
+        segmentOffered = false;
+        nextOfferNanos = System.nanoTime() + SEGMENT_REOFFER_NANOS;
+      }
     } finally {
       Linux.close(fd);
     }

@@ -63,12 +63,12 @@ class DecodingFuzzTest {
       ByteBuffer body = ByteBuffer.wrap(input).order(ByteOrder.LITTLE_ENDIAN);
       try {
         switch (what) {
-          case 0 -> FrameCodec.getMetadata(body);
+          case 0 -> FrameCodec.getResponseMetadata(body);
           case 1 -> FrameCodec.getStatus(body);
           default -> {
             FrameCodec.getString16(body, "path");
             FrameCodec.getString16(body, "authority");
-            FrameCodec.getMetadata(body);
+            FrameCodec.getRequestMetadata(body);
           }
         }
       } catch (ProtocolException | BufferUnderflowException expected) {

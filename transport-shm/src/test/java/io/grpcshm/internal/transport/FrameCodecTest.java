@@ -25,7 +25,7 @@ class FrameCodecTest {
     ByteBuffer body = FrameCodec.newBody(enc.bodyLength());
     FrameCodec.putMetadata(body, enc);
     body.flip();
-    FrameCodec.DecodedMetadata dec = FrameCodec.getMetadata(body);
+    FrameCodec.RequestMetadata dec = FrameCodec.getRequestMetadata(body);
     assertEquals(java.util.List.of("hello world", "second value"), iterable(dec.metadata().getAll(ASCII)));
     assertArrayEquals(new byte[] {0, (byte) 0xff, 10, 13}, dec.metadata().get(BINARY));
     assertEquals(enc.listSize(), dec.listSize());
@@ -38,17 +38,20 @@ class FrameCodecTest {
   }
 
   @Test
-  void lyingLengthsAndBadNamesAreProtocolErrors() {
+  void lyingLengthsAreProtocolErrorsAndBadNamesFailTheStream() {
     ByteBuffer count = FrameCodec.newBody(8).putInt(1_000_000).putInt(0);
     count.flip();
-    assertThrows(ProtocolException.class, () -> FrameCodec.getMetadata(count));
+    assertThrows(ProtocolException.class, () -> FrameCodec.getResponseMetadata(count));
     ByteBuffer nameLen = FrameCodec.newBody(16).putInt(1).putInt(9999).putInt(0).putInt(0);
     nameLen.flip();
-    assertThrows(ProtocolException.class, () -> FrameCodec.getMetadata(nameLen));
+    assertThrows(ProtocolException.class, () -> FrameCodec.getResponseMetadata(nameLen));
     ByteBuffer badName = FrameCodec.newBody(32).putInt(1).putInt(3).put("A\nB".getBytes())
         .putInt(1).put((byte) 'v');
     badName.flip();
-    assertThrows(ProtocolException.class, () -> FrameCodec.getMetadata(badName));
+    FrameCodec.RequestMetadata bad = FrameCodec.getResponseMetadata(badName);
+    assertEquals(null, bad.metadata());
+    assertEquals(io.grpc.Status.Code.INTERNAL, bad.problem().getCode());
+    assertEquals(0, badName.remaining(), "the whole block consumed");
     ByteBuffer status = FrameCodec.newBody(16).putInt(2).putInt(1 << 30).putInt(0).putInt(0);
     status.flip();
     assertThrows(ProtocolException.class, () -> FrameCodec.getStatus(status));
