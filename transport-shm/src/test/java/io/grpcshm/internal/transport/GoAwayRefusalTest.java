@@ -19,8 +19,6 @@ import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.ring.FrameLayout;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingProducer;
-import java.io.ByteArrayInputStream;
-import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.ServerSocket;
@@ -36,26 +34,8 @@ import org.junit.jupiter.api.Test;
  * down. That ordering once threw on the event loop and the call hung until its deadline.
  */
 class GoAwayRefusalTest {
-  private static final MethodDescriptor.Marshaller<byte[]> BYTES =
-      new MethodDescriptor.Marshaller<>() {
-        @Override
-        public InputStream stream(byte[] value) {
-          return new ByteArrayInputStream(value);
-        }
-
-        @Override
-        public byte[] parse(InputStream stream) {
-          try {
-            return stream.readAllBytes();
-          } catch (java.io.IOException e) {
-            throw new IllegalStateException(e);
-          }
-        }
-      };
-  private static final MethodDescriptor<byte[], byte[]> UNARY = MethodDescriptor
-      .<byte[], byte[]>newBuilder().setType(MethodDescriptor.MethodType.UNARY)
-      .setFullMethodName("grpcshm.test.Refused/Call")
-      .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+  /** Never served: the hand-written peer refuses the only call with GOAWAY. */
+  private static final MethodDescriptor<byte[], byte[]> UNARY = io.grpcshm.hardening.Hardening.UNARY;
 
   @Test
   void callRefusedByGoAwayFailsFastInsteadOfHanging() throws Exception {
