@@ -10,6 +10,7 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpcshm.internal.fallback.RoutingClientTransportFactory;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -65,7 +66,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
     String fixed = rendezvous;
     return new RoutingClientTransportFactory(tcp, new RoutingClientTransportFactory.ShmSettings(
         mode, config,
-        port -> fixed != null ? fixed : ShmAddress.defaultRendezvous(port),
+        target -> fixed != null ? List.of(fixed) : ShmAddress.clientRendezvous(target),
         keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, negativeCacheTtl));
   }
 
@@ -78,8 +79,10 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
   }
 
   /**
-   * Connects to this rendezvous socket instead of the one derived from the target's port
-   * ({@code @grpc-shm/<port>}); names starting with '@' are abstract, others are paths.
+   * Connects to this rendezvous socket instead of the ones derived from the target address
+   * ({@code @grpc-shm/<ip>/<port>}, then {@code @grpc-shm/*}{@code /<port>}); names starting
+   * with '@' are abstract, others are paths. The target is still sent to the server, which
+   * refuses it unless its TCP listener serves that address.
    */
   public ShmChannelBuilder rendezvous(String name) {
     this.rendezvous = Objects.requireNonNull(name, "name");

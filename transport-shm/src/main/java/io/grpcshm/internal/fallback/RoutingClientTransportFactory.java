@@ -18,7 +18,7 @@ import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.function.IntFunction;
+import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -35,7 +35,12 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
   public record ShmSettings(
       TransportMode mode,
       ShmTransportConfig config,
-      IntFunction<String> rendezvousForPort,
+      /**
+       * The rendezvous names to try, in order, for a local TCP target (default:
+       * {@link ShmAddress#clientRendezvous}, the server bound to that address, then a wildcard
+       * bind on its port).
+       */
+      Function<InetSocketAddress, List<String>> rendezvousFor,
       long keepAliveTimeNanos,
       long keepAliveTimeoutNanos,
       boolean keepAliveWithoutCalls,
@@ -66,11 +71,15 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
     if (settings.mode() == TransportMode.TCP_ONLY) {
       return tcp.newClientTransport(address, options, channelLogger);
     }
-    String rendezvous = null;
+    List<String> rendezvous = null;
+    InetSocketAddress target = null;
     if (address instanceof ShmAddress shmAddress) {
-      rendezvous = shmAddress.rendezvous();
+      rendezvous = List.of(shmAddress.rendezvous());
     } else if (address instanceof InetSocketAddress inet && coLocation.isLocal(inet.getAddress())) {
-      rendezvous = settings.rendezvousForPort().apply(inet.getPort());
+      // The server must be the one a TCP connection to this address reaches: the names derive
+      // from the address, and the server checks the target we send (PROTOCOL.md 2, 3.3).
+      target = ShmAddress.effectiveTarget(inet);
+      rendezvous = settings.rendezvousFor().apply(target);
     }
     if (rendezvous == null && settings.mode() == TransportMode.SHM_ONLY) {
       // Never map a remote address onto a local rendezvous: that would reach the wrong server.
@@ -82,23 +91,24 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
       logOnce(address.toString(), "target " + address + " is not on this host");
       return tcp.newClientTransport(address, options, channelLogger);
     }
-    ShmClientTransport shm = new ShmClientTransport(rendezvous, address, options.getAuthority(),
+    ShmClientTransport shm = new ShmClientTransport(rendezvous, target, address,
+        options.getAuthority(),
         options.getUserAgent(), options.getEagAttributes(), settings.config(), scheduler,
         settings.keepAliveTimeNanos(), settings.keepAliveTimeoutNanos(),
         settings.keepAliveWithoutCalls());
     if (settings.mode() == TransportMode.SHM_ONLY || address instanceof ShmAddress) {
       return shm;
     }
-    final String target = rendezvous;
-    Status refused = refusedTargets.getIfPresent(target);
+    final String key = address.toString();
+    Status refused = refusedTargets.getIfPresent(key);
     if (refused != null) {
       return tcp.newClientTransport(address, options, channelLogger);
     }
     return new FallbackClientTransport(shm,
         () -> tcp.newClientTransport(address, options, channelLogger),
         status -> {
-          refusedTargets.put(target, status);
-          logOnce(target, "shared memory unavailable for " + address + ", using TCP: " + status);
+          refusedTargets.put(key, status);
+          logOnce(key, "shared memory unavailable for " + address + ", using TCP: " + status);
         });
   }
 
