@@ -193,6 +193,14 @@ class SecurityTest {
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
+      // AUTO: the refused server is reached over TCP instead (#14 part 2).
+      ManagedChannel auto = ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
+          .build();
+      try {
+        Calls.echo(auto, 10);
+      } finally {
+        auto.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
     } finally {
       server.getOutputStream().close();
       if (!server.waitFor(10, TimeUnit.SECONDS)) {

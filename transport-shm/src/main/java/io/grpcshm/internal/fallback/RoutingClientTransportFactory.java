@@ -10,6 +10,7 @@ import io.grpc.internal.GrpcUtil;
 import io.grpc.internal.SharedResourceHolder;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportMode;
+import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.transport.ShmClientTransport;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.net.InetSocketAddress;
@@ -44,13 +45,27 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
       long keepAliveTimeNanos,
       long keepAliveTimeoutNanos,
       boolean keepAliveWithoutCalls,
-      Duration negativeCacheTtl) {}
+      Duration negativeCacheTtl,
+      /**
+       * Non-null: this channel must not use shared memory at all (it asked for transport
+       * security); {@code SHM_ONLY} calls fail with this status, {@code AUTO} uses TCP.
+       */
+      Status shmForbidden) {
+    public ShmSettings(TransportMode mode, ShmTransportConfig config,
+        Function<InetSocketAddress, List<String>> rendezvousFor, long keepAliveTimeNanos,
+        long keepAliveTimeoutNanos, boolean keepAliveWithoutCalls, Duration negativeCacheTtl) {
+      this(mode, config, rendezvousFor, keepAliveTimeNanos, keepAliveTimeoutNanos,
+          keepAliveWithoutCalls, negativeCacheTtl, null);
+    }
+  }
 
   private final ClientTransportFactory tcp;
   private final ShmSettings settings;
   private final CoLocation coLocation = new CoLocation();
   private final Cache<String, Status> refusedTargets;
   private final Cache<String, Boolean> loggedTargets = Caffeine.newBuilder()
+      .maximumSize(4096).build();
+  private final Cache<String, Boolean> loggedRefusals = Caffeine.newBuilder()
       .maximumSize(4096).build();
   private final ScheduledExecutorService scheduler;
   private boolean closed;
@@ -69,6 +84,12 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
   public ConnectionClientTransport newClientTransport(SocketAddress address,
       ClientTransportOptions options, ChannelLogger channelLogger) {
     if (settings.mode() == TransportMode.TCP_ONLY) {
+      return tcp.newClientTransport(address, options, channelLogger);
+    }
+    if (settings.shmForbidden() != null) {
+      if (settings.mode() == TransportMode.SHM_ONLY) {
+        return ShmClientTransport.failing(address, settings.shmForbidden(), scheduler);
+      }
       return tcp.newClientTransport(address, options, channelLogger);
     }
     List<String> rendezvous = null;
@@ -108,7 +129,14 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
         () -> tcp.newClientTransport(address, options, channelLogger),
         status -> {
           refusedTargets.put(key, status);
-          logOnce(key, "shared memory unavailable for " + address + ", using TCP: " + status);
+          if (ShmHandshakeException.isServerRefused(status)
+              && loggedRefusals.asMap().putIfAbsent(key, Boolean.TRUE) == null) {
+            // The co-located server failed our authorization policy: worth a line, once.
+            log.warning("shared-memory server for " + address + " refused by this channel's "
+                + "server authorization policy, using TCP: " + status);
+          } else {
+            logOnce(key, "shared memory unavailable for " + address + ", using TCP: " + status);
+          }
         });
   }
 

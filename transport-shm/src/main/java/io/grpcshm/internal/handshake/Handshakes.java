@@ -86,7 +86,7 @@ public final class Handshakes {
       PeerCredentials server = socket.peerCredentials();
       Status allowed = config.peerPolicy().check(server.pid(), server.uid(), server.gid());
       if (!allowed.isOk()) {
-        throw new ShmHandshakeException(allowed);
+        throw ShmHandshakeException.serverRefused(allowed);
       }
       byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
       int len = HandshakeMessage.encode(new HandshakeMessage.ClientHello(
