@@ -87,7 +87,8 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
       return tcp.newClientTransport(address, options, channelLogger);
     }
     if (settings.shmForbidden() != null) {
-      if (settings.mode() == TransportMode.SHM_ONLY) {
+      if (settings.mode() == TransportMode.SHM_ONLY || address instanceof ShmAddress) {
+        // (An ShmAddress has no TCP path to fall back to.)
         return ShmClientTransport.failing(address, settings.shmForbidden(), scheduler);
       }
       return tcp.newClientTransport(address, options, channelLogger);
