@@ -255,4 +255,32 @@ class IdentityTest {
     assertEquals(new Answer("third", TransportPath.SHARED_MEMORY),
         ask(ShmChannelBuilder.forTarget(target("127.0.0.1", port))));
   }
+
+  @Test
+  void aServerKilledWithSigkillLeavesNoRendezvousBehind() throws Exception {
+    int port;
+    try (ChildJvm child = ChildJvm.start(EchoServerMain.class)) {
+      port = child.port();
+      ManagedChannel live = ShmChannelBuilder.forTarget(target("127.0.0.1", port)).usePlaintext()
+          .transportMode(TransportMode.SHM_ONLY).build();
+      channels.add(live);
+      ClientCalls.blockingUnaryCall(live, EchoService.UNARY,
+          CallOptions.DEFAULT.withDeadlineAfter(20, TimeUnit.SECONDS), new byte[] {1});
+      child.kill();
+    }
+    // Its abstract name died with it: nothing answers, no wrong process is reached.
+    ManagedChannel after = ShmChannelBuilder.forTarget(target("127.0.0.1", port)).usePlaintext()
+        .transportMode(TransportMode.SHM_ONLY).build();
+    channels.add(after);
+    StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+        () -> ClientCalls.blockingUnaryCall(after, WHO,
+            CallOptions.DEFAULT.withDeadlineAfter(20, TimeUnit.SECONDS), new byte[0]));
+    assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.toString());
+    assertTrue(e.getStatus().getDescription().contains("no shared-memory server"),
+        e.getStatus().getDescription());
+    // A new server on the same port is the owner now, and is found.
+    shmServer(at("127.0.0.1", port), "successor");
+    assertEquals(new Answer("successor", TransportPath.SHARED_MEMORY),
+        ask(ShmChannelBuilder.forTarget(target("127.0.0.1", port))));
+  }
 }
