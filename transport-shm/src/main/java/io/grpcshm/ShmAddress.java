@@ -1,6 +1,12 @@
 package io.grpcshm;
 
+import com.google.common.net.InetAddresses;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.net.UnknownHostException;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -24,9 +30,57 @@ public final class ShmAddress extends SocketAddress {
     return new ShmAddress(rendezvous, -1, -1);
   }
 
-  /** The rendezvous name a server on TCP port {@code port} listens on by default. */
+  /**
+   * The rendezvous name a server bound to the wildcard address on TCP port {@code port} listens
+   * on by default: {@code @grpc-shm/*}{@code /<port>}. (A server bound to a specific address
+   * listens on {@link #rendezvousFor}.)
+   */
   public static String defaultRendezvous(int port) {
-    return "@grpc-shm/" + port;
+    return "@grpc-shm/*/" + port;
+  }
+
+  /**
+   * The rendezvous name of a server bound to {@code bound}: {@code @grpc-shm/<ip>/<port>} for a
+   * specific address ({@code <ip>} in canonical text form: dotted IPv4, RFC 5952 IPv6 without
+   * brackets or scope), {@link #defaultRendezvous} for a wildcard bind.
+   */
+  public static String rendezvousFor(InetSocketAddress bound) {
+    InetAddress ip = bound.getAddress();
+    if (ip == null || ip.isAnyLocalAddress()) {
+      return defaultRendezvous(bound.getPort());
+    }
+    return "@grpc-shm/" + canonical(ip) + "/" + bound.getPort();
+  }
+
+  /**
+   * The names a client aiming at local address {@code target} tries, in order: the server bound
+   * to exactly that address, then a server bound to the wildcard address on that port.
+   */
+  public static List<String> clientRendezvous(InetSocketAddress target) {
+    return List.of(rendezvousFor(target), defaultRendezvous(target.getPort()));
+  }
+
+  /** The canonical text form of an address: no host name, no scope, IPv6 compressed. */
+  public static String canonical(InetAddress ip) {
+    try {
+      return InetAddresses.toAddrString(InetAddress.getByAddress(ip.getAddress()));
+    } catch (UnknownHostException e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  /**
+   * Where a TCP connection to {@code target} would go: the wildcard address stands for loopback
+   * of its family (Linux connects to 127.0.0.1 or ::1); other addresses are kept as they are.
+   */
+  public static InetSocketAddress effectiveTarget(InetSocketAddress target) {
+    InetAddress ip = target.getAddress();
+    if (ip != null && ip.isAnyLocalAddress()) {
+      InetAddress loopback = ip instanceof Inet4Address
+          ? InetAddresses.forString("127.0.0.1") : InetAddresses.forString("::1");
+      return new InetSocketAddress(loopback, target.getPort());
+    }
+    return target;
   }
 
   public String rendezvous() {

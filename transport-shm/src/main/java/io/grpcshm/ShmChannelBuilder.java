@@ -10,6 +10,7 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpcshm.internal.fallback.RoutingClientTransportFactory;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -22,10 +23,20 @@ import java.util.function.Consumer;
  * ManagedChannel ch = ShmChannelBuilder.forTarget("localhost:50051").usePlaintext().build();
  * }</pre>
  *
- * <p>Options that concern the TCP path (TLS, Netty settings) apply to the fallback; generic
+ * <p>Options that concern the TCP path (Netty settings) apply to the fallback; generic
  * options (interceptors, executors, retries, name resolution, message and metadata limits,
- * keepalive) apply to both paths. Shared memory is private to the two processes and their user
- * ids are checked by the kernel, so TLS settings do not apply to it.
+ * keepalive) apply to both paths.
+ *
+ * <p><b>Security.</b> Shared memory authenticates the server by the kernel's peer credentials
+ * ({@link #serverAuthorizationPolicy}, default: same user id), not by a certificate. So shared
+ * memory is only used by a channel that asked for plaintext ({@link #usePlaintext}). A channel
+ * that asked for transport security ({@link #useTransportSecurity}, which is also the default
+ * when neither is called) never silently trades the certificate check for it: in
+ * {@link TransportMode#AUTO} it uses TLS over TCP for every target, in
+ * {@link TransportMode#SHM_ONLY} its calls fail with UNAVAILABLE, unless
+ * {@link #sharedMemoryWithTransportSecurity} accepts the peer-credential check instead. Request
+ * security on this builder: TLS settings made through {@link #configureTcp} alone are not seen
+ * here.
  */
 public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChannelBuilder> {
   private final ManagedChannelImplBuilder delegate;
@@ -34,6 +45,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
   private TransportMode mode = TransportMode.AUTO;
   private String rendezvous;
   private boolean plaintext;
+  private boolean shmWithTransportSecurity;
   private long keepAliveTimeNanos = GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED;
   private long keepAliveTimeoutNanos = GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS;
   private boolean keepAliveWithoutCalls;
@@ -63,10 +75,16 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
   private ClientTransportFactory buildTransportFactory() {
     ClientTransportFactory tcp = InternalNettyChannelBuilder.buildTransportFactory(netty);
     String fixed = rendezvous;
+    io.grpc.Status forbidden = plaintext || shmWithTransportSecurity ? null
+        : io.grpc.Status.UNAVAILABLE.withDescription("this channel asked for transport security"
+            + " (TLS), which shared memory does not provide; call usePlaintext(), or"
+            + " sharedMemoryWithTransportSecurity(true) to accept the server's peer credentials"
+            + " instead");
     return new RoutingClientTransportFactory(tcp, new RoutingClientTransportFactory.ShmSettings(
         mode, config,
-        port -> fixed != null ? fixed : ShmAddress.defaultRendezvous(port),
-        keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, negativeCacheTtl));
+        target -> fixed != null ? List.of(fixed) : ShmAddress.clientRendezvous(target),
+        keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, negativeCacheTtl,
+        forbidden));
   }
 
   // ---- shared-memory options ----
@@ -78,8 +96,10 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
   }
 
   /**
-   * Connects to this rendezvous socket instead of the one derived from the target's port
-   * ({@code @grpc-shm/<port>}); names starting with '@' are abstract, others are paths.
+   * Connects to this rendezvous socket instead of the ones derived from the target address
+   * ({@code @grpc-shm/<ip>/<port>}, then {@code @grpc-shm/*}{@code /<port>}); names starting
+   * with '@' are abstract, others are paths. The target is still sent to the server, which
+   * refuses it unless its TCP listener serves that address.
    */
   public ShmChannelBuilder rendezvous(String name) {
     this.rendezvous = Objects.requireNonNull(name, "name");
@@ -92,7 +112,23 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
     return this;
   }
 
-  /** Which server processes this client accepts (default: same user id). */
+  /**
+   * Whether a channel that asked for transport security ({@link #useTransportSecurity}, the
+   * default without {@link #usePlaintext}) may use shared memory to a co-located server, which is
+   * then authenticated by its peer credentials ({@link #serverAuthorizationPolicy}) instead of a
+   * certificate (default false: such a channel never uses shared memory). Remote targets still
+   * get TLS.
+   */
+  public ShmChannelBuilder sharedMemoryWithTransportSecurity(boolean allow) {
+    this.shmWithTransportSecurity = allow;
+    return this;
+  }
+
+  /**
+   * Which server processes this client accepts (default: same user id). A refused server means
+   * TCP in {@link TransportMode#AUTO} (logged once per target at WARNING), the policy's status in
+   * {@link TransportMode#SHM_ONLY}.
+   */
   public ShmChannelBuilder serverAuthorizationPolicy(PeerAuthorizationPolicy policy) {
     config = config.withPeerPolicy(policy);
     return this;

@@ -3,11 +3,12 @@ package io.grpcshm;
 import io.grpc.Server;
 import io.grpc.ServerServiceDefinition;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.function.IntFunction;
+import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -19,10 +20,10 @@ import java.util.logging.Logger;
 final class ShmServer extends Server {
   private static final Logger log = Logger.getLogger(ShmServer.class.getName());
   private final Server tcp;
-  private final IntFunction<Server> shmFactory;
+  private final Function<InetSocketAddress, Server> shmFactory;
   private volatile Server shm;
 
-  ShmServer(Server tcp, IntFunction<Server> shmFactory) {
+  ShmServer(Server tcp, Function<InetSocketAddress, Server> shmFactory) {
     this.tcp = tcp;
     this.shmFactory = shmFactory;
   }
@@ -30,8 +31,19 @@ final class ShmServer extends Server {
   @Override
   public Server start() throws IOException {
     tcp.start();
-    // The rendezvous name derives from the bound port, known only now (port 0 = ephemeral).
-    Server candidate = shmFactory.apply(tcp.getPort());
+    // The rendezvous name derives from the bound address and port, known only now (port 0 =
+    // ephemeral): the shm listener stands in for exactly what the TCP listener serves.
+    InetSocketAddress bound = null;
+    for (SocketAddress a : tcp.getListenSockets()) {
+      if (a instanceof InetSocketAddress inet && inet.getAddress() != null) {
+        bound = inet;
+        break;
+      }
+    }
+    if (bound == null) {
+      bound = new InetSocketAddress(tcp.getPort());
+    }
+    Server candidate = shmFactory.apply(bound);
     try {
       candidate.start();
       shm = candidate;

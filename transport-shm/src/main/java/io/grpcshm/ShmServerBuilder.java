@@ -14,6 +14,7 @@ import io.grpc.ServerStreamTracer;
 import io.grpc.ServerTransportFilter;
 import io.grpc.internal.ServerImplBuilder;
 import io.grpc.netty.NettyServerBuilder;
+import io.grpcshm.internal.handshake.ServedAddress;
 import io.grpcshm.internal.transport.ShmInternalServer;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.io.File;
@@ -37,8 +38,10 @@ import java.util.function.Consumer;
  *
  * <p>Services, interceptors, executors, tracers, filters, registries and message limits apply to
  * both paths; TLS and Netty connection management (keepalive, connection age) apply to TCP. The
- * shared-memory rendezvous is {@code @grpc-shm/<port>} in the abstract socket namespace unless
- * {@link #rendezvous} names another.
+ * shared-memory rendezvous is {@code @grpc-shm/<ip>/<port>} for a server bound to one address and
+ * {@code @grpc-shm/*}{@code /<port>} for a wildcard bind ({@link #forPort}), in the abstract socket
+ * namespace, unless {@link #rendezvous} names another. Either way a client is only served if the
+ * TCP address it aimed at is one the TCP listener serves (PROTOCOL.md 2, 3.3).
  */
 public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
   private final NettyServerBuilder netty;
@@ -311,11 +314,12 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
     List<Consumer<ServerBuilder<?>>> options = List.copyOf(common);
     ShmTransportConfig shmConfig = config;
     String fixedRendezvous = rendezvous;
-    return new ShmServer(tcpServer, port -> {
-      String name = fixedRendezvous != null ? fixedRendezvous : ShmAddress.defaultRendezvous(port);
+    return new ShmServer(tcpServer, bound -> {
+      String name = fixedRendezvous != null ? fixedRendezvous : ShmAddress.rendezvousFor(bound);
+      ServedAddress served = new ServedAddress(bound);
       ServerImplBuilder builder = new ServerImplBuilder(
           (List<? extends ServerStreamTracer.Factory> tracers) ->
-              new ShmInternalServer(name, shmConfig, tracers));
+              new ShmInternalServer(name, served, shmConfig, tracers));
       for (Consumer<ServerBuilder<?>> option : options) {
         option.accept(builder);
       }

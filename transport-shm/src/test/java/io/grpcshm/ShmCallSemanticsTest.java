@@ -329,7 +329,7 @@ class ShmCallSemanticsTest {
     ShmAddress peer = assertInstanceOf(ShmAddress.class,
         serverAttrs.get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR));
     assertEquals(ProcessHandle.current().pid(), peer.pid());
-    assertEquals("@grpc-shm/" + server.getPort(), peer.rendezvous());
+    assertEquals("@grpc-shm/*/" + server.getPort(), peer.rendezvous());
   }
 
   @Test

@@ -21,7 +21,8 @@ final class EchoServerCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     Server server = BuiltinEcho.start(port);
     spec.commandLine().getOut().println("echo-server: listening on port " + server.getPort()
-        + " (TCP and @grpc-shm/" + server.getPort() + "), call " + BuiltinEcho.CALL);
+        + " (TCP and " + io.grpcshm.ShmAddress.defaultRendezvous(server.getPort()) + "), call "
+        + BuiltinEcho.CALL);
     spec.commandLine().getOut().flush();
     Runtime.getRuntime().addShutdownHook(new Thread(server::shutdownNow));
     server.awaitTermination();

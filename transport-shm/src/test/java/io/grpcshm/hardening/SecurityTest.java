@@ -193,6 +193,14 @@ class SecurityTest {
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
+      // AUTO: the refused server is reached over TCP instead (#14 part 2).
+      ManagedChannel auto = ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
+          .build();
+      try {
+        Calls.echo(auto, 10);
+      } finally {
+        auto.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
     } finally {
       server.getOutputStream().close();
       if (!server.waitFor(10, TimeUnit.SECONDS)) {
@@ -264,8 +272,10 @@ class SecurityTest {
         .usePlaintext().transportMode(TransportMode.SHM_ONLY).build();
     try (UnixSeqpacketSocket s = UnixSeqpacketSocket.connect(
         ShmAddress.defaultRendezvous(server.getPort()))) {
-      byte[] hello = le(24).putInt(0x4d485347).put((byte) 1).put((byte) 2).putShort((short) 0)
-          .putInt(1 << 16).putLong(1 << 20).putInt(1 << 20).array();
+      // CLIENT_HELLO, protocol version 3, no target (the socket is named explicitly).
+      byte[] hello = le(27).putInt(0x4d485347).put((byte) 1).put((byte) 3).putShort((short) 0)
+          .putInt(1 << 16).putLong(1 << 20).putInt(1 << 20).putShort((short) 0).put((byte) 0)
+          .array();
       s.send(hello, hello.length, -1);
       byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
       int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];

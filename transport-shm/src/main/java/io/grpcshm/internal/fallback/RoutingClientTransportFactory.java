@@ -10,6 +10,7 @@ import io.grpc.internal.GrpcUtil;
 import io.grpc.internal.SharedResourceHolder;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportMode;
+import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.transport.ShmClientTransport;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.net.InetSocketAddress;
@@ -18,7 +19,7 @@ import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.function.IntFunction;
+import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -35,17 +36,36 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
   public record ShmSettings(
       TransportMode mode,
       ShmTransportConfig config,
-      IntFunction<String> rendezvousForPort,
+      /**
+       * The rendezvous names to try, in order, for a local TCP target (default:
+       * {@link ShmAddress#clientRendezvous}, the server bound to that address, then a wildcard
+       * bind on its port).
+       */
+      Function<InetSocketAddress, List<String>> rendezvousFor,
       long keepAliveTimeNanos,
       long keepAliveTimeoutNanos,
       boolean keepAliveWithoutCalls,
-      Duration negativeCacheTtl) {}
+      Duration negativeCacheTtl,
+      /**
+       * Non-null: this channel must not use shared memory at all (it asked for transport
+       * security); {@code SHM_ONLY} calls fail with this status, {@code AUTO} uses TCP.
+       */
+      Status shmForbidden) {
+    public ShmSettings(TransportMode mode, ShmTransportConfig config,
+        Function<InetSocketAddress, List<String>> rendezvousFor, long keepAliveTimeNanos,
+        long keepAliveTimeoutNanos, boolean keepAliveWithoutCalls, Duration negativeCacheTtl) {
+      this(mode, config, rendezvousFor, keepAliveTimeNanos, keepAliveTimeoutNanos,
+          keepAliveWithoutCalls, negativeCacheTtl, null);
+    }
+  }
 
   private final ClientTransportFactory tcp;
   private final ShmSettings settings;
   private final CoLocation coLocation = new CoLocation();
   private final Cache<String, Status> refusedTargets;
   private final Cache<String, Boolean> loggedTargets = Caffeine.newBuilder()
+      .maximumSize(4096).build();
+  private final Cache<String, Boolean> loggedRefusals = Caffeine.newBuilder()
       .maximumSize(4096).build();
   private final ScheduledExecutorService scheduler;
   private boolean closed;
@@ -66,11 +86,22 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
     if (settings.mode() == TransportMode.TCP_ONLY) {
       return tcp.newClientTransport(address, options, channelLogger);
     }
-    String rendezvous = null;
+    if (settings.shmForbidden() != null) {
+      if (settings.mode() == TransportMode.SHM_ONLY || address instanceof ShmAddress) {
+        // (An ShmAddress has no TCP path to fall back to.)
+        return ShmClientTransport.failing(address, settings.shmForbidden(), scheduler);
+      }
+      return tcp.newClientTransport(address, options, channelLogger);
+    }
+    List<String> rendezvous = null;
+    InetSocketAddress target = null;
     if (address instanceof ShmAddress shmAddress) {
-      rendezvous = shmAddress.rendezvous();
+      rendezvous = List.of(shmAddress.rendezvous());
     } else if (address instanceof InetSocketAddress inet && coLocation.isLocal(inet.getAddress())) {
-      rendezvous = settings.rendezvousForPort().apply(inet.getPort());
+      // The server must be the one a TCP connection to this address reaches: the names derive
+      // from the address, and the server checks the target we send (PROTOCOL.md 2, 3.3).
+      target = ShmAddress.effectiveTarget(inet);
+      rendezvous = settings.rendezvousFor().apply(target);
     }
     if (rendezvous == null && settings.mode() == TransportMode.SHM_ONLY) {
       // Never map a remote address onto a local rendezvous: that would reach the wrong server.
@@ -82,23 +113,31 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
       logOnce(address.toString(), "target " + address + " is not on this host");
       return tcp.newClientTransport(address, options, channelLogger);
     }
-    ShmClientTransport shm = new ShmClientTransport(rendezvous, address, options.getAuthority(),
+    ShmClientTransport shm = new ShmClientTransport(rendezvous, target, address,
+        options.getAuthority(),
         options.getUserAgent(), options.getEagAttributes(), settings.config(), scheduler,
         settings.keepAliveTimeNanos(), settings.keepAliveTimeoutNanos(),
         settings.keepAliveWithoutCalls());
     if (settings.mode() == TransportMode.SHM_ONLY || address instanceof ShmAddress) {
       return shm;
     }
-    final String target = rendezvous;
-    Status refused = refusedTargets.getIfPresent(target);
+    final String key = address.toString();
+    Status refused = refusedTargets.getIfPresent(key);
     if (refused != null) {
       return tcp.newClientTransport(address, options, channelLogger);
     }
     return new FallbackClientTransport(shm,
         () -> tcp.newClientTransport(address, options, channelLogger),
         status -> {
-          refusedTargets.put(target, status);
-          logOnce(target, "shared memory unavailable for " + address + ", using TCP: " + status);
+          refusedTargets.put(key, status);
+          if (ShmHandshakeException.isServerRefused(status)
+              && loggedRefusals.asMap().putIfAbsent(key, Boolean.TRUE) == null) {
+            // The co-located server failed our authorization policy: worth a line, once.
+            log.warning("shared-memory server for " + address + " refused by this channel's "
+                + "server authorization policy, using TCP: " + status);
+          } else {
+            logOnce(key, "shared memory unavailable for " + address + ", using TCP: " + status);
+          }
         });
   }
 

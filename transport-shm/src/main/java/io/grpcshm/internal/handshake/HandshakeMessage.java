@@ -12,8 +12,11 @@ import java.nio.charset.StandardCharsets;
  */
 public sealed interface HandshakeMessage {
   int MAGIC = 0x4d485347; // "GSHM" little-endian
-  /** 2: wake-ups are WAKE messages on the socket (version 1 used a futex on the ring word). */
-  int VERSION = 2;
+  /**
+   * 3: CLIENT_HELLO carries the client's target address (version 2 did not; version 1 used a
+   * futex on the ring word instead of WAKE messages).
+   */
+  int VERSION = 3;
   int HEADER = 8;
 
   int TYPE_CLIENT_HELLO = 1;
@@ -28,9 +31,24 @@ public sealed interface HandshakeMessage {
   /** Max length of a reject message's text, in bytes. */
   int MAX_REASON = 1024;
 
-  /** Client's opening: what it would like (the server decides). */
-  record ClientHello(int ringCapacity, long poolSize, int streamWindow)
-      implements HandshakeMessage {}
+  /**
+   * Client's opening: what it would like (the server decides), and the TCP address it aimed at
+   * ({@code targetAddress} null and {@code targetPort} 0 when it addressed the socket by name
+   * only). The server refuses a target it does not serve.
+   */
+  record ClientHello(int ringCapacity, long poolSize, int streamWindow,
+      java.net.InetAddress targetAddress, int targetPort) implements HandshakeMessage {
+    public ClientHello {
+      if (targetAddress == null ? targetPort != 0 : targetPort < 1 || targetPort > 0xffff) {
+        throw new IllegalArgumentException("bad target " + targetAddress + " port " + targetPort);
+      }
+    }
+
+    /** A hello with no target (the client addressed the socket by name). */
+    public ClientHello(int ringCapacity, long poolSize, int streamWindow) {
+      this(ringCapacity, poolSize, streamWindow, null, 0);
+    }
+  }
 
   /** Server's answer with the region's memfd attached. */
   record ServerWelcome(
@@ -72,6 +90,8 @@ public sealed interface HandshakeMessage {
       case ClientHello m -> {
         header(b, TYPE_CLIENT_HELLO);
         b.putInt(m.ringCapacity()).putLong(m.poolSize()).putInt(m.streamWindow());
+        byte[] addr = m.targetAddress() == null ? new byte[0] : m.targetAddress().getAddress();
+        b.putShort((short) m.targetPort()).put((byte) addr.length).put(addr);
       }
       case ServerWelcome m -> {
         header(b, TYPE_SERVER_WELCOME);
@@ -122,7 +142,33 @@ public sealed interface HandshakeMessage {
     }
     try {
       HandshakeMessage m = switch (type) {
-        case TYPE_CLIENT_HELLO -> new ClientHello(b.getInt(), b.getLong(), b.getInt());
+        case TYPE_CLIENT_HELLO -> {
+          int ring = b.getInt();
+          long pool = b.getLong();
+          int window = b.getInt();
+          int port = b.getShort() & 0xffff;
+          int addrLen = b.get() & 0xff;
+          if (addrLen != 0 && addrLen != 4 && addrLen != 16) {
+            throw new HandshakeException("bad target address length " + addrLen);
+          }
+          if ((addrLen == 0) != (port == 0)) {
+            throw new HandshakeException(
+                "target port " + port + " with an address of " + addrLen + " bytes");
+          }
+          if (addrLen > b.remaining()) {
+            throw new HandshakeException("truncated handshake message type " + type);
+          }
+          byte[] addr = new byte[addrLen];
+          b.get(addr);
+          java.net.InetAddress target;
+          try {
+            // An IPv4-mapped IPv6 address comes back as the IPv4 address (as Java does anyway).
+            target = addrLen == 0 ? null : java.net.InetAddress.getByAddress(addr);
+          } catch (java.net.UnknownHostException e) {
+            throw new HandshakeException("bad target address: " + e.getMessage());
+          }
+          yield new ClientHello(ring, pool, window, target, port);
+        }
         case TYPE_SERVER_WELCOME ->
             new ServerWelcome(b.getInt(), b.getLong(), b.getLong(), b.getLong(), b.getInt());
         case TYPE_SERVER_REJECT -> {

@@ -11,6 +11,7 @@ import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -53,6 +54,17 @@ public final class Handshakes {
   /** Client side. Throws with UNAVAILABLE (no server, broken peer) or the server's refusal. */
   public static Established client(String rendezvous, ShmTransportConfig config)
       throws ShmHandshakeException {
+    return client(rendezvous, config, null);
+  }
+
+  /**
+   * Client side, telling the server which TCP address it aimed at ({@code target}, null: none,
+   * the socket was named explicitly); the server refuses a target it does not serve. A
+   * connection refused because no socket has this name throws with
+   * {@link ShmHandshakeException#noServer()} set.
+   */
+  public static Established client(String rendezvous, ShmTransportConfig config,
+      InetSocketAddress target) throws ShmHandshakeException {
     if (!SharedMapping.hasRoom(1, 1.0)) {
       // The region would be one more mapping: with the budget spent, fail this connection
       // (the channel may fall back to TCP) rather than bring the JVM near the kernel's limit.
@@ -65,7 +77,8 @@ public final class Handshakes {
       socket = UnixSeqpacketSocket.connect(rendezvous);
     } catch (NativeException e) {
       throw new ShmHandshakeException(Status.UNAVAILABLE
-          .withDescription("no shared-memory server at " + rendezvous + ": " + e.getMessage()));
+          .withDescription("no shared-memory server at " + rendezvous + ": " + e.getMessage()),
+          true);
     }
     SharedMapping mapping = null;
     int fd = -1;
@@ -73,11 +86,13 @@ public final class Handshakes {
       PeerCredentials server = socket.peerCredentials();
       Status allowed = config.peerPolicy().check(server.pid(), server.uid(), server.gid());
       if (!allowed.isOk()) {
-        throw new ShmHandshakeException(allowed);
+        throw ShmHandshakeException.serverRefused(allowed);
       }
       byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
       int len = HandshakeMessage.encode(new HandshakeMessage.ClientHello(
-          config.ringCapacity(), config.poolSize(), config.streamWindow()), buf);
+          config.ringCapacity(), config.poolSize(), config.streamWindow(),
+          target == null ? null : target.getAddress(), target == null ? 0 : target.getPort()),
+          buf);
       IOException helloFailed = null;
       try {
         socket.send(buf, len, -1);
@@ -299,6 +314,17 @@ public final class Handshakes {
    */
   public static Established server(Admission admission, ShmTransportConfig config,
       long deadlineNanos) throws ShmHandshakeException {
+    return server(admission, config, deadlineNanos, null);
+  }
+
+  /**
+   * As {@link #server(Admission, ShmTransportConfig, long)}, refusing with
+   * SERVER_REJECT(UNAVAILABLE) a client whose CLIENT_HELLO names a target that {@code served}
+   * does not serve (null: no check). A hello without a target (the client named the socket
+   * explicitly) is accepted.
+   */
+  public static Established server(Admission admission, ShmTransportConfig config,
+      long deadlineNanos, ServedAddress served) throws ShmHandshakeException {
     if (!admission.admitted()) {
       throw new IllegalArgumentException("peer was refused: " + admission.verdict());
     }
@@ -320,6 +346,12 @@ public final class Handshakes {
       }
       if (clientHello.streamWindow() <= 0) {
         throw new HandshakeException("client stream window " + clientHello.streamWindow());
+      }
+      if (served != null && clientHello.targetAddress() != null
+          && !served.serves(clientHello.targetAddress(), clientHello.targetPort())) {
+        String reason = served.refusal(clientHello.targetAddress(), clientHello.targetPort());
+        reject(socket, Status.UNAVAILABLE.withDescription(reason));
+        throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(reason));
       }
       // The server decides the sizes: the client's wishes, clamped to our configured maximum.
       int ring = clientHello.ringCapacity();

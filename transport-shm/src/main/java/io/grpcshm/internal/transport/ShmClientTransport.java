@@ -36,6 +36,7 @@ import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.ring.FrameLayout;
+import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -93,7 +94,12 @@ public final class ShmClientTransport
   final Object lock = new Object();
   private final InternalLogId logId;
   private final Status preFailure;
-  private final String rendezvous;
+  /** The names to try, in order (the next one only when nothing listens on the previous). */
+  private final List<String> candidates;
+  /** The connected name, or all the candidates until connected (for logs). */
+  private volatile String rendezvous;
+  /** The TCP address the channel aimed at, sent in CLIENT_HELLO; null: none. */
+  private final InetSocketAddress target;
   private final SocketAddress remoteAddress;
   private final String defaultAuthority;
   private final String userAgent;
@@ -134,8 +140,29 @@ public final class ShmClientTransport
       long keepAliveTimeNanos,
       long keepAliveTimeoutNanos,
       boolean keepAliveWithoutCalls) {
-    this(rendezvous, remoteAddress, authority, userAgent, eagAttributes, config, scheduler,
-        keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, null);
+    this(List.of(rendezvous), null, remoteAddress, authority, userAgent, eagAttributes, config,
+        scheduler, keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, null);
+  }
+
+  /**
+   * A transport that tries {@code candidates} in order (the next only when no socket has the
+   * previous name) and tells the server it aimed at {@code target} (null: no target), which a
+   * server that does not serve that address refuses.
+   */
+  public ShmClientTransport(
+      List<String> candidates,
+      InetSocketAddress target,
+      SocketAddress remoteAddress,
+      String authority,
+      String userAgent,
+      Attributes eagAttributes,
+      ShmTransportConfig config,
+      ScheduledExecutorService scheduler,
+      long keepAliveTimeNanos,
+      long keepAliveTimeoutNanos,
+      boolean keepAliveWithoutCalls) {
+    this(candidates, target, remoteAddress, authority, userAgent, eagAttributes, config,
+        scheduler, keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, null);
   }
 
   /**
@@ -144,13 +171,15 @@ public final class ShmClientTransport
    */
   public static ShmClientTransport failing(SocketAddress remoteAddress, Status preFailure,
       ScheduledExecutorService scheduler) {
-    return new ShmClientTransport("(none)", remoteAddress, "unused", null, Attributes.EMPTY,
+    return new ShmClientTransport(List.of("(none)"), null, remoteAddress, "unused", null,
+        Attributes.EMPTY,
         ShmTransportConfig.defaults(), scheduler, GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED,
         GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS, false, preFailure);
   }
 
   private ShmClientTransport(
-      String rendezvous,
+      List<String> candidates,
+      InetSocketAddress target,
       SocketAddress remoteAddress,
       String authority,
       String userAgent,
@@ -162,7 +191,12 @@ public final class ShmClientTransport
       boolean keepAliveWithoutCalls,
       Status preFailure) {
     this.preFailure = preFailure;
-    this.rendezvous = rendezvous;
+    if (candidates.isEmpty()) {
+      throw new IllegalArgumentException("no rendezvous name");
+    }
+    this.candidates = List.copyOf(candidates);
+    this.rendezvous = String.join(" or ", candidates);
+    this.target = target;
     this.remoteAddress = remoteAddress;
     this.defaultAuthority = authority;
     this.userAgent = GrpcUtil.getGrpcUserAgent("shm", userAgent);
@@ -193,6 +227,26 @@ public final class ShmClientTransport
     return null;
   }
 
+  /** Tries the candidate names in order; a name nobody listens on moves on to the next one. */
+  private Handshakes.Established connect() throws ShmHandshakeException {
+    List<String> missing = new ArrayList<>();
+    for (String name : candidates) {
+      try {
+        Handshakes.Established e = Handshakes.client(name, config, target);
+        rendezvous = name;
+        return e;
+      } catch (ShmHandshakeException e) {
+        if (!e.noServer()) {
+          throw e;
+        }
+        missing.add(name);
+      }
+    }
+    throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
+        "no shared-memory server for " + (target != null ? target : remoteAddress)
+            + " on this host (nothing listens on " + String.join(" or ", missing) + ")"), true);
+  }
+
   private void handshake() {
     if (preFailure != null) {
       failBeforeReady(preFailure);
@@ -200,7 +254,7 @@ public final class ShmClientTransport
     }
     Handshakes.Established established;
     try {
-      established = Handshakes.client(rendezvous, config);
+      established = connect();
     } catch (ShmHandshakeException e) {
       log.log(Level.FINE, "shared-memory handshake with {0} failed: {1}",
           new Object[] {rendezvous, e.status()});

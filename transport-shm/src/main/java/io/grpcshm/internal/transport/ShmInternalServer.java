@@ -66,6 +66,8 @@ public final class ShmInternalServer implements InternalServer {
   static final long LOG_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(60);
 
   private final String rendezvous;
+  /** The TCP address this server stands in for; clients aiming elsewhere are refused. */
+  private final io.grpcshm.internal.handshake.ServedAddress served;
   private final ShmTransportConfig config;
   private final List<? extends ServerStreamTracer.Factory> tracerFactories;
   private final long handshakeTimeoutNanos;
@@ -90,7 +92,17 @@ public final class ShmInternalServer implements InternalServer {
 
   public ShmInternalServer(String rendezvous, ShmTransportConfig config,
       List<? extends ServerStreamTracer.Factory> tracerFactories) {
+    this(rendezvous, null, config, tracerFactories);
+  }
+
+  /**
+   * A server on {@code rendezvous} standing in for the TCP listener bound to {@code served}
+   * (null: no target check, every client that passes the policy is served).
+   */
+  public ShmInternalServer(String rendezvous, io.grpcshm.internal.handshake.ServedAddress served,
+      ShmTransportConfig config, List<? extends ServerStreamTracer.Factory> tracerFactories) {
     this.rendezvous = rendezvous;
+    this.served = served;
     this.config = config;
     this.tracerFactories = tracerFactories;
     this.handshakeTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(config.handshakeTimeoutMillis());
@@ -262,7 +274,8 @@ public final class ShmInternalServer implements InternalServer {
   private void establish(Pending pending) {
     Handshakes.Established established;
     try {
-      established = Handshakes.server(pending.admission, config, pending.deadline);
+      established = Handshakes.server(pending.admission, config, pending.deadline,
+          served);
     } catch (ShmHandshakeException e) {
       PeerCredentials peer = pending.admission.peer();
       failedLog.log(() -> "pid " + peer.pid() + " uid " + peer.uid() + ": "

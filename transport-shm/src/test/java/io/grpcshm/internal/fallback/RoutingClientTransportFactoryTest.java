@@ -25,7 +25,7 @@ class RoutingClientTransportFactoryTest {
     ClientTransportFactory tcp = InternalNettyChannelBuilder.buildTransportFactory(
         NettyChannelBuilder.forTarget("unused").usePlaintext());
     factory = new RoutingClientTransportFactory(tcp, new RoutingClientTransportFactory.ShmSettings(
-        mode, ShmTransportConfig.defaults(), ShmAddress::defaultRendezvous, Long.MAX_VALUE,
+        mode, ShmTransportConfig.defaults(), ShmAddress::clientRendezvous, Long.MAX_VALUE,
         20_000_000_000L, false, Duration.ofSeconds(10)));
     return factory;
   }

@@ -14,6 +14,10 @@ class HandshakeMessageTest {
   void everyMessageRoundTrips() throws Exception {
     List<HandshakeMessage> all = List.of(
         new HandshakeMessage.ClientHello(1 << 20, 1L << 28, 4 << 20),
+        new HandshakeMessage.ClientHello(1 << 20, 1L << 28, 4 << 20,
+            java.net.InetAddress.getByName("127.0.0.2"), 50051),
+        new HandshakeMessage.ClientHello(1 << 16, 4096, 1,
+            java.net.InetAddress.getByName("fe80::1"), 65535),
         new HandshakeMessage.ServerWelcome(1 << 20, 1L << 28, 123456789L, 42L, 1 << 22),
         new HandshakeMessage.ServerReject(7, "uid 1000 not allowed"),
         new HandshakeMessage.ClientReady(),
@@ -50,6 +54,32 @@ class HandshakeMessageTest {
     badType[4] = 99;
     assertTrue(assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(badType, len))
         .getMessage().contains("unknown"));
+  }
+
+  @Test
+  void helloTargetIsValidatedStrictly() throws Exception {
+    byte[] buf = new byte[4096];
+    int len = HandshakeMessage.encode(new HandshakeMessage.ClientHello(4096, 4096, 1,
+        java.net.InetAddress.getByName("127.0.0.1"), 80), buf);
+    assertEquals(8 + 19 + 4, len);
+    assertEquals(4, buf[26]);
+    byte[] badLen = buf.clone();
+    badLen[26] = 5;
+    assertTrue(assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(badLen, len))
+        .getMessage().contains("address length"));
+    byte[] noPort = buf.clone();
+    noPort[24] = 0;
+    noPort[25] = 0;
+    assertTrue(assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(noPort, len))
+        .getMessage().contains("target port 0"));
+    assertTrue(assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(buf, len - 1))
+        .getMessage().contains("truncated"));
+    // A version 2 hello (24 bytes, no target) is refused for its version.
+    int len0 = HandshakeMessage.encode(new HandshakeMessage.ClientHello(4096, 4096, 1), buf);
+    assertEquals(27, len0);
+    buf[5] = 2;
+    assertTrue(assertThrows(HandshakeException.class, () -> HandshakeMessage.decode(buf, 24))
+        .getMessage().contains("version"));
   }
 
   @Test
