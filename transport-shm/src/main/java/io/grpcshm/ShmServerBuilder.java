@@ -233,6 +233,17 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
   }
 
   /**
+   * The most shared-memory connections (handshakes in progress included) peers of one uid may
+   * hold at once on this server; more are refused at accept with RESOURCE_EXHAUSTED (the client
+   * falls back to TCP where its mode allows). Default {@value
+   * ShmTransportConfig#DEFAULT_MAX_CONNECTIONS_PER_UID}.
+   */
+  public ShmServerBuilder maxConnectionsPerUid(int connections) {
+    config = config.withMaxConnectionsPerUid(connections);
+    return this;
+  }
+
+  /**
    * The most calls one client connection may have open at once, on both paths (as {@link
    * NettyServerBuilder#maxConcurrentCallsPerConnection}). Over TCP it is announced as HTTP/2's
    * MAX_CONCURRENT_STREAMS and clients queue for it (Netty's default: unlimited). Over shared

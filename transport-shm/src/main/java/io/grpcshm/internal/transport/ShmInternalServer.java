@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -87,6 +88,9 @@ public final class ShmInternalServer implements InternalServer {
    * later must not create a transport, which grpc would never shut down.
    */
   @GuardedBy("handOver") private boolean stopped;
+  /** Established connections per peer uid (maxConnectionsPerUid). */
+  private final java.util.concurrent.ConcurrentHashMap<Integer, AtomicInteger> connectionsByUid =
+      new java.util.concurrent.ConcurrentHashMap<>();
   private final Object handOver = new Object();
   private volatile Thread acceptor;
 
@@ -189,6 +193,16 @@ public final class ShmInternalServer implements InternalServer {
       refuse(socket, admission.verdict(), now);
       refusedLog.log(() -> "pid " + peer.pid() + " uid " + peer.uid() + " gid "
           + peer.gid() + ": " + describe(admission.verdict()));
+      return;
+    }
+    AtomicInteger held = connectionsByUid.get(peer.uid());
+    if (held != null && held.get() >= config.maxConnectionsPerUid()) {
+      // Established connections; those in a handshake are bounded by the slots (8 + 64 per uid).
+      Status many = Status.RESOURCE_EXHAUSTED.withDescription("uid " + peer.uid() + " holds "
+          + config.maxConnectionsPerUid() + " shared-memory connections to this server (limit: "
+          + "ShmServerBuilder.maxConnectionsPerUid)");
+      refuse(socket, many, now);
+      busyLog.log(() -> "pid " + peer.pid() + " uid " + peer.uid() + ": " + describe(many));
       return;
     }
     if (!SharedMapping.hasRoom(1, 1.0)) {
@@ -296,9 +310,39 @@ public final class ShmInternalServer implements InternalServer {
       }
       transport = new ShmServerTransport(connection, ShmAddress.listening(rendezvous), remote,
           tracerFactories, config);
-      transportListener = listener.transportCreated(transport);
+      transportListener = countedPerUid(established.peer().uid(),
+          listener.transportCreated(transport));
     }
     transport.start(transportListener);
+  }
+
+  /** Counts the connection against its uid's limit until grpc hears it terminated. */
+  private ServerTransportListener countedPerUid(int uid, ServerTransportListener delegate) {
+    AtomicInteger held = connectionsByUid.computeIfAbsent(uid, u -> new AtomicInteger());
+    held.incrementAndGet();
+    return new ServerTransportListener() {
+      private final java.util.concurrent.atomic.AtomicBoolean ended =
+          new java.util.concurrent.atomic.AtomicBoolean();
+
+      @Override
+      public void streamCreated(io.grpc.internal.ServerStream stream, String method,
+          io.grpc.Metadata headers) {
+        delegate.streamCreated(stream, method, headers);
+      }
+
+      @Override
+      public io.grpc.Attributes transportReady(io.grpc.Attributes attributes) {
+        return delegate.transportReady(attributes);
+      }
+
+      @Override
+      public void transportTerminated() {
+        if (ended.compareAndSet(false, true)) {
+          held.decrementAndGet(); // the entry stays: one per uid ever seen, a few bytes
+        }
+        delegate.transportTerminated();
+      }
+    };
   }
 
   private Status timedOut(int uid) {

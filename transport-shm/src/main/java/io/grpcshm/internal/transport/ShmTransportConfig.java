@@ -23,6 +23,8 @@ import java.util.Objects;
  * @param maxConcurrentCallsPerConnection server only: streams one connection may have open at
  *     once; a REQUEST_HEADERS beyond it is refused with RST_STREAM(UNAVAILABLE) (PROTOCOL.md
  *     §8). The handshake has no field to announce it, so clients do not queue for it
+ * @param maxConnectionsPerUid server only: connections (handshakes included) one peer uid may
+ *     hold at once on this server; more are refused at accept with RESOURCE_EXHAUSTED
  */
 public record ShmTransportConfig(
     int ringCapacity,
@@ -37,7 +39,8 @@ public record ShmTransportConfig(
     long handshakeTimeoutMillis,
     DataMovement movement,
     long idleTrimMillis,
-    int maxConcurrentCallsPerConnection) {
+    int maxConcurrentCallsPerConnection,
+    int maxConnectionsPerUid) {
 
   public static final int DEFAULT_RING_CAPACITY = 1 << 20;
   public static final long DEFAULT_POOL_SIZE = 256L << 20;
@@ -52,6 +55,13 @@ public record ShmTransportConfig(
    * unlimited, and local clients that multiplex many long-lived streams are legitimate.
    */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION = 10_000;
+  /**
+   * Default bound on one uid's connections to one server: half of the process's default mapping
+   * budget (each connection maps its region), so one uid can never take every connection the
+   * process can hold, and well above the 10,000 idle connections one client process was
+   * measured to keep (docs/BENCHMARKS.md).
+   */
+  public static final int DEFAULT_MAX_CONNECTIONS_PER_UID = 16_384;
   /** The start of the pool an idle connection keeps resident (small messages reuse it). */
   public static final long RETAINED_POOL_BYTES = 1 << 20;
 
@@ -102,7 +112,8 @@ public record ShmTransportConfig(
         5_000,
         DataMovement.defaults(),
         DEFAULT_IDLE_TRIM_MILLIS,
-        DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION);
+        DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION,
+        DEFAULT_MAX_CONNECTIONS_PER_UID);
   }
 
   public ShmTransportConfig withMaxInboundMessageSize(int size) {
@@ -149,6 +160,13 @@ public record ShmTransportConfig(
     return edit(b -> b.handshakeTimeoutMillis = millis);
   }
 
+  public ShmTransportConfig withMaxConnectionsPerUid(int connections) {
+    if (connections <= 0) {
+      throw new IllegalArgumentException("max must be positive: " + connections);
+    }
+    return edit(b -> b.maxConnectionsPerUid = connections);
+  }
+
   public ShmTransportConfig withMaxConcurrentCallsPerConnection(int calls) {
     return edit(b -> b.maxConcurrentCallsPerConnection = calls);
   }
@@ -160,7 +178,7 @@ public record ShmTransportConfig(
     return new ShmTransportConfig(e.ringCapacity, e.poolSize, e.maxSegmentBytes,
         e.inlineThreshold, e.streamWindow, e.idleStrategy, e.peerPolicy, e.maxInboundMessageSize,
         e.maxInboundMetadataSize, e.handshakeTimeoutMillis, e.movement, e.idleTrimMillis,
-        e.maxConcurrentCallsPerConnection);
+        e.maxConcurrentCallsPerConnection, e.maxConnectionsPerUid);
   }
 
   private static final class Editor {
@@ -177,6 +195,7 @@ public record ShmTransportConfig(
     DataMovement movement;
     long idleTrimMillis;
     int maxConcurrentCallsPerConnection;
+    int maxConnectionsPerUid;
 
     Editor(ShmTransportConfig c) {
       ringCapacity = c.ringCapacity;
@@ -192,6 +211,7 @@ public record ShmTransportConfig(
       movement = c.movement;
       idleTrimMillis = c.idleTrimMillis;
       maxConcurrentCallsPerConnection = c.maxConcurrentCallsPerConnection;
+      maxConnectionsPerUid = c.maxConnectionsPerUid;
     }
   }
 }
