@@ -60,6 +60,30 @@ public final class ShmAddress extends SocketAddress {
     return List.of(rendezvousFor(target), defaultRendezvous(target.getPort()));
   }
 
+  /**
+   * The path socket a server bound to {@code address} publishes in a node-local rendezvous
+   * directory, and a client aiming at {@code address} from another network namespace connects
+   * to: {@code <dir>/<ip>_<port>.sock} ({@code <ip>} canonical as in {@link #rendezvousFor}).
+   * The file name is the address; nothing else is published.
+   */
+  public static String directoryRendezvous(java.nio.file.Path dir, InetSocketAddress address) {
+    return dir.resolve(canonical(address.getAddress()) + "_" + address.getPort() + ".sock")
+        .toString();
+  }
+
+  /**
+   * The node-local rendezvous directory configured for this process, or null: the system
+   * property {@code io.grpcshm.rendezvousDirectory}, else the environment variable
+   * {@code GRPC_SHM_DIR} (an empty value means none). Both builders start from it.
+   */
+  public static java.nio.file.Path configuredDirectory() {
+    String dir = System.getProperty("io.grpcshm.rendezvousDirectory");
+    if (dir == null) {
+      dir = System.getenv("GRPC_SHM_DIR");
+    }
+    return dir == null || dir.isBlank() ? null : java.nio.file.Path.of(dir.strip());
+  }
+
   /** The canonical text form of an address: no host name, no scope, IPv6 compressed. */
   public static String canonical(InetAddress ip) {
     try {

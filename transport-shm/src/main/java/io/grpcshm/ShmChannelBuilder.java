@@ -44,6 +44,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
   private ShmTransportConfig config = ShmTransportConfig.defaults();
   private TransportMode mode = TransportMode.AUTO;
   private String rendezvous;
+  private java.nio.file.Path rendezvousDirectory = ShmAddress.configuredDirectory();
   private boolean plaintext;
   private boolean shmWithTransportSecurity;
   private long keepAliveTimeNanos = GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED;
@@ -84,7 +85,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
         mode, config,
         target -> fixed != null ? List.of(fixed) : ShmAddress.clientRendezvous(target),
         keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, negativeCacheTtl,
-        forbidden));
+        forbidden, rendezvousDirectory));
   }
 
   // ---- shared-memory options ----
@@ -103,6 +104,19 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    */
   public ShmChannelBuilder rendezvous(String name) {
     this.rendezvous = Objects.requireNonNull(name, "name");
+    return this;
+  }
+
+  /**
+   * The node-local rendezvous directory (default: {@link ShmAddress#configuredDirectory()}, i.e.
+   * {@code -Dio.grpcshm.rendezvousDirectory} or {@code GRPC_SHM_DIR}; null: none). A target that
+   * is not an address of this network namespace is reached over shared memory when a server in
+   * another namespace of this node published it there ({@code <dir>/<ip>_<port>.sock}), after
+   * the same checks as a local one (our {@link #serverAuthorizationPolicy}, the server's check of
+   * the target). Nothing published, or a stale file: TCP ({@link TransportMode#AUTO}).
+   */
+  public ShmChannelBuilder rendezvousDirectory(java.nio.file.Path directory) {
+    this.rendezvousDirectory = directory;
     return this;
   }
 

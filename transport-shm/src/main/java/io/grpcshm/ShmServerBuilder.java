@@ -49,6 +49,7 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
   private final List<Consumer<ServerBuilder<?>>> common = new ArrayList<>();
   private ShmTransportConfig config = ShmTransportConfig.defaults();
   private String rendezvous;
+  private java.nio.file.Path rendezvousDirectory = ShmAddress.configuredDirectory();
   private boolean shmEnabled = true;
 
   private ShmServerBuilder(NettyServerBuilder netty) {
@@ -79,6 +80,22 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
   /** Listen for shared-memory clients on this name ('@' = abstract namespace) instead. */
   public ShmServerBuilder rendezvous(String name) {
     this.rendezvous = Objects.requireNonNull(name, "name");
+    return this;
+  }
+
+  /**
+   * A node-local rendezvous directory shared with clients in other network namespaces (a volume
+   * shared by the containers or pods of one node; default: {@link
+   * ShmAddress#configuredDirectory()}, i.e. {@code -Dio.grpcshm.rendezvousDirectory} or
+   * {@code GRPC_SHM_DIR}; null: none). At start the server binds, besides its abstract
+   * rendezvous, one path socket {@code <dir>/<ip>_<port>.sock} (mode 0660) per address it serves
+   * (a wildcard bind: each non-loopback, non-link-local interface address at start), replacing a
+   * stale file of that name, and removes them at shutdown. The directory must exist; its mode
+   * decides who may publish there (docs/SECURITY.md, docs/DEPLOYMENT.md). Clients are still
+   * checked by {@link #clientAuthorizationPolicy} and by the target they aimed at.
+   */
+  public ShmServerBuilder rendezvousDirectory(java.nio.file.Path directory) {
+    this.rendezvousDirectory = directory;
     return this;
   }
 
@@ -324,9 +341,7 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
     }
     List<Consumer<ServerBuilder<?>>> options = List.copyOf(common);
     ShmTransportConfig shmConfig = config;
-    String fixedRendezvous = rendezvous;
-    return new ShmServer(tcpServer, bound -> {
-      String name = fixedRendezvous != null ? fixedRendezvous : ShmAddress.rendezvousFor(bound);
+    return new ShmServer(tcpServer, (bound, name) -> {
       ServedAddress served = new ServedAddress(bound);
       ServerImplBuilder builder = new ServerImplBuilder(
           (List<? extends ServerStreamTracer.Factory> tracers) ->
@@ -335,6 +350,6 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
         option.accept(builder);
       }
       return builder.build();
-    });
+    }, rendezvous, rendezvousDirectory);
   }
 }

@@ -12,10 +12,12 @@ import java.util.concurrent.TimeUnit;
 public final class ChildJvm implements AutoCloseable {
   private final Process process;
   private final int port;
+  private final BufferedReader out;
 
-  private ChildJvm(Process process, int port) {
+  private ChildJvm(Process process, int port, BufferedReader out) {
     this.process = process;
     this.port = port;
+    this.out = out;
   }
 
   public static ChildJvm start(Class<?> mainClass) throws IOException {
@@ -28,8 +30,18 @@ public final class ChildJvm implements AutoCloseable {
    */
   public static ChildJvm start(Class<?> mainClass, String jvmOption, String... args)
       throws IOException {
+    return start(List.of(), mainClass, jvmOption, args);
+  }
+
+  /**
+   * As {@link #start(Class, String, String...)}, the JVM started by {@code prefix} (e.g.
+   * {@code ip netns exec NAME}, which execs it: the process is the JVM itself).
+   */
+  public static ChildJvm start(List<String> prefix, Class<?> mainClass, String jvmOption,
+      String... args) throws IOException {
     String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> command = new java.util.ArrayList<>(List.of(java,
+    List<String> command = new java.util.ArrayList<>(prefix);
+    command.addAll(List.of(java,
         "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", jvmOption,
         "-cp", System.getProperty("java.class.path"), mainClass.getName()));
     command.addAll(List.of(args));
@@ -49,11 +61,28 @@ public final class ChildJvm implements AutoCloseable {
       if (line == null || !line.startsWith("PORT ")) {
         throw new IOException("child did not report a port: " + line);
       }
-      return new ChildJvm(process, Integer.parseInt(line.substring(5).trim()));
+      return new ChildJvm(process, Integer.parseInt(line.substring(5).trim()), out);
     } catch (Exception e) {
       process.destroyForcibly();
       throw new IOException("child JVM failed to start", e);
     }
+  }
+
+  /** Sends one line to the child's stdin. */
+  public void send(String line) throws IOException {
+    process.getOutputStream().write((line + "\n").getBytes(StandardCharsets.UTF_8));
+    process.getOutputStream().flush();
+  }
+
+  /** The child's next line of stdout, or null at its end; bounded by {@code seconds}. */
+  public String readLine(int seconds) throws Exception {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return out.readLine();
+      } catch (IOException e) {
+        return null;
+      }
+    }).get(seconds, TimeUnit.SECONDS);
   }
 
   public int port() {

@@ -15,6 +15,9 @@ import io.grpcshm.internal.transport.ShmClientTransport;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -50,12 +53,25 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
        * Non-null: this channel must not use shared memory at all (it asked for transport
        * security); {@code SHM_ONLY} calls fail with this status, {@code AUTO} uses TCP.
        */
-      Status shmForbidden) {
+      Status shmForbidden,
+      /**
+       * Non-null: the node-local rendezvous directory, where a target that is not an address of
+       * this network namespace may be published by a server in another namespace of this node.
+       */
+      Path rendezvousDirectory) {
+    public ShmSettings(TransportMode mode, ShmTransportConfig config,
+        Function<InetSocketAddress, List<String>> rendezvousFor, long keepAliveTimeNanos,
+        long keepAliveTimeoutNanos, boolean keepAliveWithoutCalls, Duration negativeCacheTtl,
+        Status shmForbidden) {
+      this(mode, config, rendezvousFor, keepAliveTimeNanos, keepAliveTimeoutNanos,
+          keepAliveWithoutCalls, negativeCacheTtl, shmForbidden, null);
+    }
+
     public ShmSettings(TransportMode mode, ShmTransportConfig config,
         Function<InetSocketAddress, List<String>> rendezvousFor, long keepAliveTimeNanos,
         long keepAliveTimeoutNanos, boolean keepAliveWithoutCalls, Duration negativeCacheTtl) {
       this(mode, config, rendezvousFor, keepAliveTimeNanos, keepAliveTimeoutNanos,
-          keepAliveWithoutCalls, negativeCacheTtl, null);
+          keepAliveWithoutCalls, negativeCacheTtl, null, null);
     }
   }
 
@@ -102,11 +118,23 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
       // from the address, and the server checks the target we send (PROTOCOL.md 2, 3.3).
       target = ShmAddress.effectiveTarget(inet);
       rendezvous = settings.rendezvousFor().apply(target);
+    } else if (address instanceof InetSocketAddress inet && inet.getAddress() != null
+        && settings.rendezvousDirectory() != null) {
+      // Not an address of our namespace: a server in another namespace of this node may have
+      // published it (the file name is the address). Its identity is checked as for a local
+      // target: our policy checks its peer credentials, it checks the target we send.
+      String published = ShmAddress.directoryRendezvous(settings.rendezvousDirectory(), inet);
+      if (Files.exists(Path.of(published), LinkOption.NOFOLLOW_LINKS)) {
+        target = inet;
+        rendezvous = List.of(published);
+      }
     }
     if (rendezvous == null && settings.mode() == TransportMode.SHM_ONLY) {
       // Never map a remote address onto a local rendezvous: that would reach the wrong server.
       return ShmClientTransport.failing(address, Status.UNAVAILABLE.withDescription(
-          "shared memory only reaches servers on this host; " + address + " is not local"),
+          "shared memory only reaches servers on this host; " + address + " is not local"
+              + (settings.rendezvousDirectory() == null ? ""
+                  : " and not published in " + settings.rendezvousDirectory())),
           scheduler);
     }
     if (rendezvous == null) {

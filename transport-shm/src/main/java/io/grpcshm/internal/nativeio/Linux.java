@@ -61,6 +61,7 @@ public final class Linux {
   public static final int EINTR = 4;
   public static final int EAGAIN = 11;
   public static final int ECONNREFUSED = 111;
+  public static final int EADDRINUSE = 98;
   public static final int ENOENT = 2;
 
 

@@ -121,11 +121,75 @@ public final class ShmInternalServer implements InternalServer {
   @Override
   public void start(ServerListener listener) throws IOException {
     this.listener = listener;
-    this.listenSocket = UnixSeqpacketSocket.listen(rendezvous, 128);
+    this.listenSocket = rendezvous.startsWith("@")
+        ? UnixSeqpacketSocket.listen(rendezvous, 128) : listenOnPath(rendezvous);
     Thread t = new Thread(this::acceptLoop, "grpc-shm-accept-" + rendezvous);
     t.setDaemon(true);
     acceptor = t;
     t.start();
+  }
+
+  /** Identity of the socket file this server bound (null: abstract name), for the unlink. */
+  private volatile Object boundFileKey;
+
+  /**
+   * Binds a path socket (the node-local rendezvous directory, ARCHITECTURE.md): a file left by a
+   * dead server (connect refused) is replaced; a live one is not (another server owns that
+   * address). The file gets mode 0660; the directory's mode decides who may create files.
+   */
+  private UnixSeqpacketSocket listenOnPath(String path) throws IOException {
+    java.nio.file.Path file = java.nio.file.Path.of(path);
+    UnixSeqpacketSocket socket;
+    try {
+      socket = UnixSeqpacketSocket.listen(path, 128);
+    } catch (IOException e) {
+      if (!java.nio.file.Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        throw e;
+      }
+      try {
+        UnixSeqpacketSocket.connect(path).close();
+        throw new IOException("a live shared-memory server already publishes " + path);
+      } catch (io.grpcshm.internal.nativeio.NativeException refused) {
+        if (refused.errno() != io.grpcshm.internal.nativeio.Linux.ECONNREFUSED) {
+          throw new IOException("cannot bind " + path + ": " + e.getMessage()
+              + "; connecting to it: " + refused.getMessage(), e);
+        }
+      }
+      // Stale: its listener is gone.
+      java.nio.file.Files.deleteIfExists(file);
+      socket = UnixSeqpacketSocket.listen(path, 128);
+    }
+    try {
+      java.nio.file.Files.setPosixFilePermissions(file,
+          java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw----"));
+      boundFileKey = java.nio.file.Files.readAttributes(file,
+          java.nio.file.attribute.BasicFileAttributes.class,
+          java.nio.file.LinkOption.NOFOLLOW_LINKS).fileKey();
+    } catch (IOException | RuntimeException e) {
+      socket.close();
+      java.nio.file.Files.deleteIfExists(file);
+      throw e;
+    }
+    return socket;
+  }
+
+  /** Removes our socket file, unless another server has replaced it since. */
+  private void unlinkOwnFile() {
+    Object key = boundFileKey;
+    if (key == null) {
+      return;
+    }
+    java.nio.file.Path file = java.nio.file.Path.of(rendezvous);
+    try {
+      Object now = java.nio.file.Files.readAttributes(file,
+          java.nio.file.attribute.BasicFileAttributes.class,
+          java.nio.file.LinkOption.NOFOLLOW_LINKS).fileKey();
+      if (key.equals(now)) {
+        java.nio.file.Files.deleteIfExists(file);
+      }
+    } catch (IOException | RuntimeException e) {
+      // Gone already, or not ours to remove.
+    }
   }
 
   private void acceptLoop() {
@@ -160,6 +224,7 @@ public final class ShmInternalServer implements InternalServer {
       log.log(Level.WARNING, "shared-memory accept loop on " + rendezvous + " failed", e);
     } finally {
       listenSocket.close();
+      unlinkOwnFile();
       synchronized (handOver) {
         stopped = true;
       }
