@@ -26,6 +26,35 @@ import java.util.concurrent.TimeUnit;
 public final class NetnsClientMain {
   private NetnsClientMain() {}
 
+  /**
+   * Calls beyond a name: a 2 MiB unary echo (a payload block, maybe an extra segment whose memfd
+   * crosses the namespaces) and a server stream of three 300 KB echoes. Null if all came back
+   * intact, else what broke.
+   */
+  static String smoke(ManagedChannel ch) {
+    byte[] big = new byte[2 << 20];
+    java.util.concurrent.ThreadLocalRandom.current().nextBytes(big);
+    byte[] back = ClientCalls.blockingUnaryCall(ch, EchoService.UNARY,
+        CallOptions.DEFAULT.withDeadlineAfter(20, TimeUnit.SECONDS), big);
+    if (!java.util.Arrays.equals(big, back)) {
+      return "2 MiB echo corrupted";
+    }
+    byte[] part = new byte[300_000];
+    java.util.concurrent.ThreadLocalRandom.current().nextBytes(part);
+    part[0] = 3;
+    java.util.Iterator<byte[]> it = ClientCalls.blockingServerStreamingCall(ch,
+        EchoService.SERVER_STREAM, CallOptions.DEFAULT.withDeadlineAfter(20, TimeUnit.SECONDS),
+        part);
+    int n = 0;
+    while (it.hasNext()) {
+      if (!java.util.Arrays.equals(part, it.next())) {
+        return "stream message " + n + " corrupted";
+      }
+      n++;
+    }
+    return n == 3 ? null : "stream ended after " + n + " of 3";
+  }
+
   public static void main(String[] args) throws Exception {
     Path dir = Path.of(args[0]);
     System.out.println("PORT 0");
@@ -58,7 +87,8 @@ public final class NetnsClientMain {
               }
               answer = a;
             }
-            System.out.println("ANSWER " + answer);
+            String broken = smoke(ch);
+            System.out.println(broken == null ? "ANSWER " + answer : "ERROR SMOKE " + broken);
           } catch (StatusRuntimeException e) {
             System.out.println("ERROR " + e.getStatus().getCode() + " "
                 + e.getStatus().getDescription());

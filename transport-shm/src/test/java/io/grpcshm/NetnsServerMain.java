@@ -44,6 +44,7 @@ public final class NetnsServerMain {
         .rendezvousDirectory(args[3].equals("-") ? null : Path.of(args[3]))
         .sharedMemoryEnabled(args[4].equals("shm"))
         .addService(who)
+        .addService(EchoService.definition()) // smoke calls: blocks, segments, streams
         .build()
         .start();
     System.out.println("PORT " + server.getPort());
