@@ -41,6 +41,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -63,6 +64,10 @@ import java.util.logging.Logger;
 public final class ShmConnection implements EventLoop.Member {
   private static final Logger log = Logger.getLogger(ShmConnection.class.getName());
   /** Limits a peer runs into: one line per kind and 10 s, however hard it tries. */
+  /** When a loop failure was last logged with its stack trace (see {@link #failed}). */
+  private static final AtomicLong LAST_FAILURE_TRACE =
+      new AtomicLong(System.nanoTime() - TimeUnit.MINUTES.toNanos(1));
+  private static final long FAILURE_TRACE_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(10);
   private static final RateLimitedLog LIMIT_LOG =
       new RateLimitedLog(log, TimeUnit.SECONDS.toNanos(10));
   private static final AtomicInteger IDS = new AtomicInteger();
@@ -737,8 +742,17 @@ public final class ShmConnection implements EventLoop.Member {
   @Override
   public void failed(Throwable t) {
     // Always a bug (ours or a handler's): never swallowed, even on a connection already closing,
-    // or a call it was handling hangs without a trace.
-    log.log(Level.WARNING, name + " (" + state.get() + "): event loop failed on this connection", t);
+    // or a call it was handling hangs without a trace. With its stack trace once per interval:
+    // if a peer found a way to provoke it, it must not be able to flood the log with it.
+    long now = System.nanoTime();
+    long last = LAST_FAILURE_TRACE.get();
+    if (now - last >= FAILURE_TRACE_INTERVAL_NANOS && LAST_FAILURE_TRACE.compareAndSet(last, now)) {
+      log.log(Level.WARNING, name + " (" + state.get() + "): event loop failed on this connection",
+          t);
+    } else {
+      LIMIT_LOG.log(Level.WARNING, "loop-failure",
+          () -> name + " (" + state.get() + "): event loop failed on this connection: " + t);
+    }
     close(Status.INTERNAL.withDescription("shared-memory event loop failed: " + t).withCause(t));
   }
 
