@@ -67,4 +67,24 @@ public final class RateLimitedLog {
     }
     logger.logp(level, logger.getName(), null, line); // the source is the logger's owner
   }
+
+  /**
+   * Writes how many events of {@code key} were suppressed since its last line, if any (for a
+   * component that stops: nothing would report them later).
+   */
+  public void flush(Level level, String key, String prefix) {
+    Slot slot = slots.get(key);
+    if (slot == null) {
+      return;
+    }
+    long suppressed;
+    synchronized (slot) {
+      suppressed = slot.suppressed;
+      slot.suppressed = 0;
+    }
+    if (suppressed > 0 && logger.isLoggable(level)) {
+      logger.logp(level, logger.getName(), null,
+          prefix + ": " + suppressed + " more since the previous report");
+    }
+  }
 }

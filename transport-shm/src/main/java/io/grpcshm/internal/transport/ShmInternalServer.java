@@ -708,57 +708,28 @@ public final class ShmInternalServer implements InternalServer {
   }
 
   /**
-   * One line at most per interval for one kind of event; the next line says how many were left
-   * out, and so does {@link #flush} when the server stops. Never a stack trace: a peer that
-   * misbehaves in a loop must not flood the log.
+   * One kind of server event on the shared {@link RateLimitedLog} (one line per interval, the
+   * next saying how many were left out), plus a last count when the server stops.
    */
   static final class ServerEventLog {
-    private final Logger logger;
+    private final RateLimitedLog log;
     private final Level level;
-    private final long intervalNanos;
     private final String kind;
-    private boolean logged;
-    private long lastNanos;
-    private long skipped;
 
     ServerEventLog(Logger logger, Level level, long intervalNanos, String kind) {
-      this.logger = logger;
+      this.log = new RateLimitedLog(logger, intervalNanos);
       this.level = level;
-      this.intervalNanos = intervalNanos;
       this.kind = kind;
     }
 
     /** Logs {@code event} unless a line of this kind went out less than an interval ago. */
     void log(Supplier<String> event) {
-      long now = System.nanoTime();
-      long left;
-      synchronized (this) {
-        if (logged && now - lastNanos < intervalNanos) {
-          skipped++;
-          return;
-        }
-        logged = true;
-        lastNanos = now;
-        left = skipped;
-        skipped = 0;
-      }
-      if (logger.isLoggable(level)) {
-        logger.log(level, kind + ": " + event.get() + (left == 0 ? ""
-            : " (and " + left + " more since the previous report; at most one line per "
-                + TimeUnit.NANOSECONDS.toSeconds(intervalNanos) + " s)"));
-      }
+      log.log(level, kind, () -> kind + ": " + event.get());
     }
 
     /** Reports events left out since the last line, if any. */
     void flush() {
-      long left;
-      synchronized (this) {
-        left = skipped;
-        skipped = 0;
-      }
-      if (left > 0 && logger.isLoggable(level)) {
-        logger.log(level, kind + ": " + left + " more since the previous report");
-      }
+      log.flush(level, kind, kind);
     }
   }
 }

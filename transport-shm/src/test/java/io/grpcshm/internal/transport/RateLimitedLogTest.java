@@ -56,6 +56,16 @@ class RateLimitedLogTest {
     log.log(Level.INFO, "a", () -> "quiet period");
     assertEquals("quiet period", lines.get(3).getMessage());
 
+    // flush: the count of what was suppressed since, once; nothing when nothing was.
+    log.log(Level.INFO, "a", () -> "suppressed");
+    log.log(Level.INFO, "a", () -> "suppressed");
+    log.flush(Level.INFO, "a", "kind a");
+    assertEquals("kind a: 2 more since the previous report", lines.get(4).getMessage());
+    log.flush(Level.INFO, "a", "kind a");
+    log.flush(Level.INFO, "never", "kind never");
+    assertEquals(5, lines.size());
+    lines.remove(4);
+
     logger.setLevel(Level.SEVERE);
     now.addAndGet(1000);
     log.log(Level.WARNING, "a", () -> {
