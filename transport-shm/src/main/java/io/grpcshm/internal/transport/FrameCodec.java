@@ -37,6 +37,27 @@ final class FrameCodec {
     return ByteBuffer.allocate(capacity).order(ByteOrder.LITTLE_ENDIAN);
   }
 
+  /** Scratch bodies up to this size are kept per thread; larger ones are allocated each time. */
+  private static final int MAX_CACHED_SCRATCH = 64 * 1024;
+  private static final ThreadLocal<ByteBuffer> SCRATCH =
+      ThreadLocal.withInitial(() -> newBody(1024));
+
+  /**
+   * The calling thread's reusable body buffer (cleared, at least {@code capacity} bytes). Valid
+   * until the thread's next call: {@link ShmConnection#send} copies the body before returning,
+   * so headers and block references are encoded here without an allocation per frame.
+   */
+  static ByteBuffer scratchBody(int capacity) {
+    ByteBuffer b = SCRATCH.get();
+    if (b.capacity() < capacity) {
+      b = newBody(capacity);
+      if (capacity <= MAX_CACHED_SCRATCH) {
+        SCRATCH.set(b);
+      }
+    }
+    return b.clear();
+  }
+
   /** Serialised metadata and its size as grpc's limits count it. */
   record EncodedMetadata(byte[][] entries, int bodyLength, int listSize) {}
 

@@ -39,6 +39,11 @@ final class OutboundFlow {
       }
       return;
     }
+    int bytes = data == null ? 0 : data.readableBytes();
+    if (queue.isEmpty() && (bytes == 0 || window > 0)) {
+      sendNow(data, endOfStream, bytes); // the common case: nothing ahead of it, window open
+      return;
+    }
     queue.add(new Item(data, endOfStream, null));
     drain();
   }
@@ -46,6 +51,10 @@ final class OutboundFlow {
   /** Runs {@code action} (which sends a frame) once every queued payload has been sent. */
   void afterData(Runnable action) {
     if (cancelled) {
+      return;
+    }
+    if (queue.isEmpty()) {
+      action.run();
       return;
     }
     queue.add(new Item(null, false, action));
@@ -85,11 +94,15 @@ final class OutboundFlow {
         return;
       }
       queue.poll();
-      window -= bytes;
-      connection.sendData(streamId, item.endOfStream(), item.data());
-      if (bytes > 0) {
-        sentListener.onSent(bytes);
-      }
+      sendNow(item.data(), item.endOfStream(), bytes);
+    }
+  }
+
+  private void sendNow(WritableBuffer data, boolean endOfStream, int bytes) {
+    window -= bytes;
+    connection.sendData(streamId, endOfStream, data);
+    if (bytes > 0) {
+      sentListener.onSent(bytes);
     }
   }
 }

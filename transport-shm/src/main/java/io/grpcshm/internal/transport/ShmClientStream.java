@@ -33,8 +33,8 @@ final class ShmClientStream extends AbstractClientStream {
       int maxInboundMessageSize,
       String authority,
       Attributes attributes) {
-    super(transport.connection().allocator(MoveContext.client(method.getFullMethodName(),
-            transport.config().movement(), callOptions)),
+    super(transport.connection().allocator(MoveContext.lazily(() -> MoveContext.client(
+            method.getFullMethodName(), transport.config().movement(), callOptions))),
         statsTraceCtx, transportTracer, headers, callOptions, false);
     this.transport = transport;
     this.method = method;

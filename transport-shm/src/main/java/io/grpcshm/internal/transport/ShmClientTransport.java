@@ -44,6 +44,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
@@ -102,6 +103,9 @@ public final class ShmClientTransport
   private final InetSocketAddress target;
   private final SocketAddress remoteAddress;
   private final String defaultAuthority;
+  private final byte[] defaultAuthorityBytes;
+  private static final int MAX_CACHED_PATHS = 1024;
+  private final Map<String, byte[]> encodedPaths = new ConcurrentHashMap<>();
   private final String userAgent;
   private final ShmTransportConfig config;
   private final ScheduledExecutorService scheduler;
@@ -199,6 +203,8 @@ public final class ShmClientTransport
     this.target = target;
     this.remoteAddress = remoteAddress;
     this.defaultAuthority = authority;
+    this.defaultAuthorityBytes =
+        authority == null ? new byte[0] : authority.getBytes(StandardCharsets.UTF_8);
     this.userAgent = GrpcUtil.getGrpcUserAgent("shm", userAgent);
     this.eagAttributes = eagAttributes;
     this.config = config;
@@ -352,14 +358,27 @@ public final class ShmClientTransport
         transportTracer, maxInbound, defaultAuthority, attrs);
   }
 
+  /** The UTF-8 path of a method, cached: a channel calls few methods, each of them often. */
+  private byte[] encodedPath(String fullMethodName) {
+    byte[] path = encodedPaths.get(fullMethodName);
+    if (path == null) {
+      path = ("/" + fullMethodName).getBytes(StandardCharsets.UTF_8);
+      if (encodedPaths.size() < MAX_CACHED_PATHS) {
+        encodedPaths.putIfAbsent(fullMethodName, path);
+      }
+    }
+    return path;
+  }
+
   /** Allocates the stream id and sends the request headers (from the stream's start()). */
   void startStream(ShmClientStream stream, Metadata headers, String authority) {
     headers.discardAll(GrpcUtil.USER_AGENT_KEY);
     headers.put(GrpcUtil.USER_AGENT_KEY, userAgent);
     FrameCodec.EncodedMetadata md = FrameCodec.prepare(headers);
-    byte[] path = ("/" + stream.methodName()).getBytes(StandardCharsets.UTF_8);
-    byte[] auth = (authority == null ? defaultAuthority : authority)
-        .getBytes(StandardCharsets.UTF_8);
+    byte[] path = encodedPath(stream.methodName());
+    byte[] auth = authority == null || authority.equals(defaultAuthority)
+        ? defaultAuthorityBytes
+        : authority.getBytes(StandardCharsets.UTF_8);
     int bodyLength = 4 + path.length + auth.length + md.bodyLength();
     ShmClientStream.TransportState ts = stream.transportState();
     synchronized (lock) {
@@ -384,10 +403,6 @@ public final class ShmClientTransport
             Status.UNAVAILABLE.withDescription("shared-memory stream ids exhausted")));
         return;
       }
-      ByteBuffer body = FrameCodec.newBody(bodyLength);
-      FrameCodec.putString16(body, path);
-      FrameCodec.putString16(body, auth);
-      FrameCodec.putMetadata(body, md);
       int id = nextStreamId;
       nextStreamId += 2;
       streams.put(id, ts);
@@ -399,6 +414,11 @@ public final class ShmClientTransport
         }
       }
       inUse.put(id, stream.shouldBeCountedForInUse());
+      // Encoded last: the scratch body is the thread's, and the listener calls above may send.
+      ByteBuffer body = FrameCodec.scratchBody(bodyLength);
+      FrameCodec.putString16(body, path);
+      FrameCodec.putString16(body, auth);
+      FrameCodec.putMetadata(body, md);
       connection.send(FrameLayout.TYPE_REQUEST_HEADERS, 0, id, body.array(), 0, bodyLength);
       ts.getStatsTraceContext().clientOutboundHeaders();
       ts.allocated(id);

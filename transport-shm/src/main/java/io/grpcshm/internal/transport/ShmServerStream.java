@@ -23,8 +23,8 @@ final class ShmServerStream extends AbstractServerStream {
   ShmServerStream(ShmServerTransport transport, int streamId, String method,
       StatsTraceContext statsTraceCtx, TransportTracer transportTracer, int maxInboundMessageSize,
       Attributes attributes, String authority) {
-    super(transport.connection().allocator(
-        MoveContext.server(method, transport.config().movement())), statsTraceCtx);
+    super(transport.connection().allocator(MoveContext.lazily(
+        () -> MoveContext.server(method, transport.config().movement()))), statsTraceCtx);
     this.transport = transport;
     this.attributes = attributes;
     this.authority = authority;

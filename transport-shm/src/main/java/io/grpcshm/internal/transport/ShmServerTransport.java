@@ -104,7 +104,7 @@ public final class ShmServerTransport implements ServerTransport {
       }
       return;
     }
-    ByteBuffer body = FrameCodec.newBody(md.bodyLength());
+    ByteBuffer body = FrameCodec.scratchBody(md.bodyLength());
     FrameCodec.putMetadata(body, md);
     connection.send(type, 0, streamId, body.array(), 0, md.bodyLength());
   }
