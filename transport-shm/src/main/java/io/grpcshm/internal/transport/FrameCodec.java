@@ -174,16 +174,6 @@ final class FrameCodec {
     out.putShort((short) utf8.length).put(utf8);
   }
 
-  static String getString16(ByteBuffer in, String what) {
-    int len = in.getShort() & 0xffff;
-    if (len > in.remaining()) {
-      throw new ProtocolException(what + " length " + len + " exceeds frame");
-    }
-    byte[] b = new byte[len];
-    in.get(b);
-    return new String(b, StandardCharsets.UTF_8);
-  }
-
   static byte[] encodeStatus(Status status) {
     byte[] desc = status.getDescription() == null
         ? new byte[0]

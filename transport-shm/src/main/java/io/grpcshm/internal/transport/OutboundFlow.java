@@ -20,7 +20,8 @@ final class OutboundFlow {
   private final ShmConnection connection;
   private final int streamId;
   private final SentListener sentListener;
-  private final ArrayDeque<Item> queue = new ArrayDeque<>();
+  /** Created when something must wait: most streams of small calls never queue. */
+  private ArrayDeque<Item> queue;
   private int window;
   private boolean cancelled;
 
@@ -40,11 +41,11 @@ final class OutboundFlow {
       return;
     }
     int bytes = data == null ? 0 : data.readableBytes();
-    if (queue.isEmpty() && (bytes == 0 || window > 0)) {
+    if (isEmpty() && (bytes == 0 || window > 0)) {
       sendNow(data, endOfStream, bytes); // the common case: nothing ahead of it, window open
       return;
     }
-    queue.add(new Item(data, endOfStream, null));
+    enqueue(new Item(data, endOfStream, null));
     drain();
   }
 
@@ -53,11 +54,11 @@ final class OutboundFlow {
     if (cancelled) {
       return;
     }
-    if (queue.isEmpty()) {
+    if (isEmpty()) {
       action.run();
       return;
     }
-    queue.add(new Item(null, false, action));
+    enqueue(new Item(null, false, action));
     drain();
   }
 
@@ -67,12 +68,26 @@ final class OutboundFlow {
   }
 
   boolean hasQueued() {
-    return !queue.isEmpty();
+    return !isEmpty();
+  }
+
+  private boolean isEmpty() {
+    return queue == null || queue.isEmpty();
+  }
+
+  private void enqueue(Item item) {
+    if (queue == null) {
+      queue = new ArrayDeque<>(4);
+    }
+    queue.add(item);
   }
 
   /** Drops everything queued, returning shared-memory extents to the pool. */
   void cancel() {
     cancelled = true;
+    if (queue == null) {
+      return;
+    }
     Item item;
     while ((item = queue.poll()) != null) {
       if (item.data() != null) {
@@ -82,6 +97,9 @@ final class OutboundFlow {
   }
 
   private void drain() {
+    if (queue == null) {
+      return;
+    }
     Item item;
     while ((item = queue.peek()) != null) {
       if (item.action() != null) {

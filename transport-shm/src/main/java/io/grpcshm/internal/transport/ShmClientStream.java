@@ -108,6 +108,8 @@ final class ShmClientStream extends AbstractClientStream {
     @GuardedBy("transport.lock") private boolean cancelSent;
     @GuardedBy("transport.lock") private boolean closed;
     @GuardedBy("transport.lock") private int unacknowledgedBytes;
+    /** Whether it counts for grpc's in-use accounting (idle-mode decisions). */
+    @GuardedBy("transport.lock") boolean countedInUse;
     private final int inboundWindow;
 
     TransportState(int maxMessageSize, StatsTraceContext statsTraceCtx,

@@ -36,12 +36,13 @@ import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.ring.FrameLayout;
+import io.netty.util.collection.IntObjectHashMap;
+import io.netty.util.collection.IntObjectMap;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -116,12 +117,10 @@ public final class ShmClientTransport
   private final Attributes eagAttributes;
 
   @GuardedBy("lock") private State state = State.NEW;
-  @GuardedBy("lock") private final Map<Integer, ShmClientStream.TransportState> streams =
-      new HashMap<>();
+  @GuardedBy("lock") private final IntObjectMap<ShmClientStream.TransportState> streams =
+      new IntObjectHashMap<>();
   @GuardedBy("lock") private int nextStreamId = 1;
   @GuardedBy("lock") private int inUseStreams;
-  /** Whether each open stream counts for grpc's in-use accounting (idle-mode decisions). */
-  @GuardedBy("lock") private final Map<Integer, Boolean> inUse = new HashMap<>();
   @GuardedBy("lock") private Status shutdownStatus;
   @GuardedBy("lock") private Http2Ping outstandingPing;
   @GuardedBy("lock") private boolean goAwayReceived;
@@ -413,7 +412,7 @@ public final class ShmClientTransport
           keepAliveManager.onTransportActive();
         }
       }
-      inUse.put(id, stream.shouldBeCountedForInUse());
+      ts.countedInUse = stream.shouldBeCountedForInUse();
       // Encoded last: the scratch body is the thread's, and the listener calls above may send.
       ByteBuffer body = FrameCodec.scratchBody(bodyLength);
       FrameCodec.putString16(body, path);
@@ -448,8 +447,7 @@ public final class ShmClientTransport
       return false;
     }
     ActiveStreams.closed();
-    Boolean counted = inUse.remove(id);
-    if (Boolean.TRUE.equals(counted) && --inUseStreams == 0) {
+    if (ts.countedInUse && --inUseStreams == 0) {
       listener.transportInUse(false);
       if (keepAliveManager != null) {
         keepAliveManager.onTransportIdle();

@@ -23,11 +23,11 @@ import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
 import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.ring.FrameLayout;
+import io.netty.util.collection.IntObjectHashMap;
+import io.netty.util.collection.IntObjectMap;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
@@ -54,8 +54,8 @@ public final class ShmServerTransport implements ServerTransport {
   private ServerTransportListener listener;
   private Attributes attributes;
 
-  @GuardedBy("lock") private final Map<Integer, ShmServerStream.TransportState> streams =
-      new HashMap<>();
+  @GuardedBy("lock") private final IntObjectMap<ShmServerStream.TransportState> streams =
+      new IntObjectHashMap<>();
   @GuardedBy("lock") private int lastStreamId;
   @GuardedBy("lock") private boolean goAwaySent;
   @GuardedBy("lock") private boolean terminated;
@@ -217,6 +217,8 @@ public final class ShmServerTransport implements ServerTransport {
   }
 
   private final class Handler implements ShmConnection.Handler {
+    private final DecodedStrings strings = new DecodedStrings();
+
     @Override
     public void onFrame(int type, int flags, int streamId, ByteBuffer body) {
       switch (type) {
@@ -253,8 +255,8 @@ public final class ShmServerTransport implements ServerTransport {
     }
 
     private void onRequestHeaders(int streamId, ByteBuffer body) {
-      String path = FrameCodec.getString16(body, "path");
-      String authority = FrameCodec.getString16(body, "authority");
+      String path = strings.getString16(body, "path");
+      String authority = strings.getString16(body, "authority");
       FrameCodec.RequestMetadata md = FrameCodec.getRequestMetadata(body);
       synchronized (lock) {
         if (streamId <= lastStreamId || (streamId & 1) == 0) {
