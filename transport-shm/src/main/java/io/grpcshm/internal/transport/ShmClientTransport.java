@@ -116,12 +116,14 @@ public final class ShmClientTransport
   private final boolean keepAliveWithoutCalls;
   private final Attributes eagAttributes;
 
-  @GuardedBy("lock") private State state = State.NEW;
+  /** Written under {@link #lock}; volatile so that {@link #newStream} can check it without it. */
+  @GuardedBy("lock") private volatile State state = State.NEW;
   @GuardedBy("lock") private final IntObjectMap<ShmClientStream.TransportState> streams =
       new IntObjectHashMap<>();
   @GuardedBy("lock") private int nextStreamId = 1;
   @GuardedBy("lock") private int inUseStreams;
-  @GuardedBy("lock") private Status shutdownStatus;
+  /** Written under {@link #lock}; volatile like {@link #state}. */
+  @GuardedBy("lock") private volatile Status shutdownStatus;
   @GuardedBy("lock") private Http2Ping outstandingPing;
   @GuardedBy("lock") private boolean goAwayReceived;
   /** grpc requires transportShutdown before transportTerminated; see {@link #reportShutdown}. */
@@ -343,14 +345,14 @@ public final class ShmClientTransport
       CallOptions callOptions, ClientStreamTracer[] tracers) {
     Attributes attrs = attributes;
     StatsTraceContext statsTraceCtx = StatsTraceContext.newClientContext(tracers, attrs, headers);
-    synchronized (lock) {
-      if (shutdownStatus != null) {
-        return new FailingClientStream(shutdownStatus, RpcProgress.MISCARRIED, tracers);
-      }
-      if (state != State.READY) {
-        return new FailingClientStream(
-            Status.UNAVAILABLE.withDescription("shared-memory transport not ready"), tracers);
-      }
+    // Without the lock (every caller thread passes here): start() checks again under it.
+    Status shutdown = shutdownStatus;
+    if (shutdown != null) {
+      return new FailingClientStream(shutdown, RpcProgress.MISCARRIED, tracers);
+    }
+    if (state != State.READY) {
+      return new FailingClientStream(
+          Status.UNAVAILABLE.withDescription("shared-memory transport not ready"), tracers);
     }
     int maxInbound = config.maxInboundMessageSize();
     return new ShmClientStream(this, method, headers, callOptions, statsTraceCtx,
