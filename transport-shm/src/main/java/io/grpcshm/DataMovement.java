@@ -5,7 +5,7 @@ import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
 import io.grpcshm.dsa.WaitStrategy;
-import io.grpcshm.internal.movement.ActiveStreams;
+import io.grpcshm.internal.movement.MovesInFlight;
 import io.grpcshm.policy.PolicyEngine;
 import io.grpcshm.policy.Signals;
 import java.util.EnumMap;
@@ -19,9 +19,10 @@ import java.util.logging.Logger;
 
 /**
  * How a shared-memory connection moves large off-heap payloads into shared memory: which data
- * mover (CPU copy, the software copy engine, Intel DSA) and which mode (sync, async, pipelined),
- * chosen per payload by the learned policy, observable through a {@link MoveTracer} and
- * per-mover {@link #counters}.
+ * mover (a copy on the sending thread, a copy split over several threads, the software copy
+ * engine, Intel DSA) in which mode (sync, async, pipelined), the mover chosen per payload by the
+ * learned policy among the candidates of the move's mode, observable through a
+ * {@link MoveTracer} and per-mover {@link #counters}.
  *
  * <p>Movers work on native addresses, so only off-heap sources can be handed to them: a
  * marshaller offers them through {@link BulkWriter} (the zero-copy protobuf marshaller does so
@@ -30,8 +31,10 @@ import java.util.logging.Logger;
  *
  * <p>The effective mode of a move is, first match wins: {@link #scopedMode} on the sending
  * thread, {@link ShmCallOptions#MOVER_MODE} of the call, {@link #withMode} of this
- * configuration, the policy's mode hint. Instances are immutable and thread-safe; share one
- * between channels and servers to share its counters.
+ * configuration, else SYNC (the marshaller waits for the move before it returns, so nothing
+ * overlaps it). The policy decides among that mode's candidates, so a mover that wins in that
+ * mode on this host is the one used. Instances are immutable and thread-safe; share one between
+ * channels and servers to share its counters.
  */
 public final class DataMovement {
   private static final Logger LOG = Logger.getLogger(DataMovement.class.getName());
@@ -66,8 +69,8 @@ public final class DataMovement {
 
   /**
    * The default: the shipped policy model over this host's movers (opened and calibrated once
-   * per process, on the first large off-heap payload), modes from the policy's hint. Every call
-   * returns the same instance.
+   * per process, on the first large off-heap payload), deciding in each move's effective mode.
+   * Every call returns the same instance.
    */
   public static DataMovement defaults() {
     return Defaults.INSTANCE;
@@ -278,7 +281,9 @@ public final class DataMovement {
     private static final class Policy {
       static final PolicyEngine ENGINE = PolicyEngine.builder()
           .hostMovers(Host.REGISTRY)
-          .signals(Signals.start(ActiveStreams::count))
+          // Signals samples only what the model reads (the shipped one reads neither sampled
+          // signal, so no sampling thread runs); active streams = moves in flight, as profiled.
+          .signals(Signals.start(MovesInFlight::count))
           .build();
 
       static {

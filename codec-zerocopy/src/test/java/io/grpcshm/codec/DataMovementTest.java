@@ -123,7 +123,10 @@ class DataMovementTest {
     List<MoveEvent> events = new CopyOnWriteArrayList<>();
     DataMovement movement = DataMovement.of(policy, movers).withTracer(events::add);
     ManagedChannel c = channel(movement, TransportMode.SHM_ONLY);
-    Decision expected = policy.decide(new CallFeatures(LARGE, CallFeatures.REUSE_UNKNOWN, 0, 0, 1));
+    // No mode named anywhere: the move runs in SYNC (the marshaller waits for it), and the
+    // policy decides among the SYNC candidates.
+    Decision expected = policy.decide(new CallFeatures(LARGE, CallFeatures.REUSE_UNKNOWN, 0, 0, 1),
+        Mode.SYNC);
 
     Blob request = offHeapBlob(LARGE, 1);
     assertDigest(request, stub(c).summarize(request));
@@ -134,7 +137,7 @@ class DataMovementTest {
     assertEquals(LARGE, e.bytes());
     assertEquals(expected.mover(), e.mover(), "the policy's mover");
     assertEquals(expected.cacheInjection(), e.cacheInjection());
-    assertEquals(expected.modeHint(), e.mode(), "no override: the policy's mode hint");
+    assertEquals(Mode.SYNC, e.mode(), "no override: SYNC");
     assertEquals("model", e.basis());
     assertTrue(e.predictedMicros() > 0, "prediction " + e.predictedMicros());
     assertTrue(e.observedMicros() > 0);

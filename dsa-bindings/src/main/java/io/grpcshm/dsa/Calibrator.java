@@ -74,7 +74,7 @@ final class Calibrator {
   private static long[] measure(Copier m, long[] sizes, int reps) {
     long max = Arrays.stream(sizes).max().orElseThrow();
     long[] typical = new long[sizes.length];
-    try (Arena a = Arena.ofConfined()) {
+    try (Arena a = Arena.ofShared()) { // shared: a mover may copy on helper threads
       MemorySegment src = a.allocate(max, 4096);
       MemorySegment dst = a.allocate(max, 4096);
       src.fill((byte) 1);

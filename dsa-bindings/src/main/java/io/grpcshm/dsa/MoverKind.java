@@ -7,5 +7,10 @@ public enum MoverKind {
   /** Worker threads speaking the DSA descriptor protocol: overlap bought with CPU cores. */
   SOFTWARE,
   /** Intel Data Streaming Accelerator through the idxd driver's user work queues. */
-  DSA
+  DSA,
+  /**
+   * Copy split over the calling thread and helper threads (one per other core), waited for
+   * before returning. Last, so the ordinals of the others (a model's encoding) stay put.
+   */
+  PARALLEL
 }

@@ -15,8 +15,9 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Entry point: finds the movers this host has (CPU always; the software engine unless disabled;
- * DSA if a usable user work queue answers a NOOP), calibrates them, and says why any is missing.
+ * Entry point: finds the movers this host has (CPU always; the parallel CPU copy where there
+ * are at least two cores; the software engine unless disabled; DSA if a usable user work queue
+ * answers a NOOP), calibrates them, and says why any is missing.
  *
  * <pre>{@code
  * try (MoverRegistry movers = MoverRegistry.open()) {
@@ -36,6 +37,7 @@ public final class MoverRegistry implements AutoCloseable {
     int softwareQueueDepth = 256;
     long softwareChunkBytes = 1 << 20;
     boolean software = true;
+    int parallelThreads = Runtime.getRuntime().availableProcessors();
     boolean dsa = true;
     boolean calibrate = true;
     long[] calibrationSizes = Calibrator.DEFAULT_SIZES;
@@ -58,6 +60,12 @@ public final class MoverRegistry implements AutoCloseable {
     public Options softwareChunkBytes(long n) { this.softwareChunkBytes = n; return this; }
 
     public Options software(boolean enable) { this.software = enable; return this; }
+
+    /**
+     * Threads sharing a {@link MoverKind#PARALLEL} copy, the caller included (default: the
+     * available processors); below 2 the mover is unavailable.
+     */
+    public Options parallelThreads(int n) { this.parallelThreads = n; return this; }
 
     public Options dsa(boolean enable) { this.dsa = enable; return this; }
 
@@ -97,6 +105,9 @@ public final class MoverRegistry implements AutoCloseable {
       movers.put(MoverKind.SOFTWARE, new UnavailableMover(MoverKind.SOFTWARE, "disabled"));
     }
     this.softwareEngine = engine;
+    movers.put(MoverKind.PARALLEL, o.parallelThreads >= 2 ? new ParallelCpuMover(o.parallelThreads)
+        : new UnavailableMover(MoverKind.PARALLEL, o.parallelThreads + " thread(s): needs at"
+            + " least 2 (one CPU)"));
     String kernel = System.getProperty("os.version");
     dsaChecks.add(new DsaCheck("kernel write() submission path (mainline 6.10; stable 6.1.91,"
         + " 6.8.10, 6.9.1)", true, IdxdSysfs.writePathNote(kernel)));
@@ -206,7 +217,7 @@ public final class MoverRegistry implements AutoCloseable {
         + String.join("; ", why));
   }
 
-  /** All three movers, in CPU, SOFTWARE, DSA order; unavailable ones say why. */
+  /** Every mover, in {@link MoverKind} order; unavailable ones say why. */
   public List<DataMover> movers() { return List.copyOf(movers.values()); }
 
   /** The mover of this kind, which may be unavailable. */

@@ -56,6 +56,9 @@ final class Buckets {
 
   static int streamsBucket(int n) { return Math.min(255, Math.max(0, n)); }
 
+  /** Bits of {@link #key}; the caller may put more above them (the mode). */
+  static final int KEY_BITS = 41;
+
   /** size 8 bits | reuse 6 | pf 9 | llc 10 | streams 8. */
   static long key(int size, int reuse, int pf, int llc, int streams) {
     return ((long) size << 33) | ((long) reuse << 27) | ((long) pf << 18) | ((long) llc << 8)

@@ -1,7 +1,5 @@
 package io.grpcshm.policy;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
@@ -26,9 +24,9 @@ import java.util.logging.Logger;
 
 /**
  * The runtime policy (SkyRocket, thesis ch. 5): for each call, predicts the latency of every
- * configuration this host has with a LightGBM model evaluated in pure Java and picks the argmin.
- * Decisions are memoised per feature bucket in a Caffeine cache, behind an allocation-free
- * two-way set-associative front array for hits. Never throws from
+ * configuration this host has with a LightGBM model evaluated in pure Java and picks the argmin
+ * among the candidates of the call's mode. Decisions are memoised per feature bucket and mode in
+ * an allocation-free two-way set-associative array. Never throws from
  * {@link #decide}: without a usable model, or with unusable features, it applies the documented
  * size-threshold rule ({@link Decision.Basis#FALLBACK}) and logs why (once per kind of problem).
  *
@@ -51,23 +49,28 @@ public final class PolicyEngine {
   private final Candidate[] candidates; // all modes, for the mode hint
   /** The model specialised per candidate: configuration splits resolved at load time. */
   private final GbdtModel[] perCandidate;
-  private final int[] deployed; // indexes into candidates with mode == deploymentMode
+  /** Per mode (ordinal): indexes into candidates of that mode. */
+  private final int[][] byMode;
   /**
-   * The decision memo: a Caffeine cache bounded to {@code cacheSize} bucketed feature keys
-   * (W-TinyLFU eviction), or null when disabled.
-   */
-  private final Cache<Long, Decision> memo;
-  /**
-   * In front of the memo, a two-way set-associative array of immutable entries (sets are the slot
-   * pairs {@code 2k, 2k+1}): a hit costs one or two loads and allocates nothing (Caffeine's key is
-   * a boxed Long). Entries are immutable (final fields), so racy reads and writes are safe: the
-   * worst a race does is drop an entry. Null when caching is disabled.
+   * The decision memo: a two-way set-associative array of immutable entries (sets are the slot
+   * pairs {@code 2k, 2k+1}): a hit costs one or two loads and allocates nothing, a miss
+   * recomputes (a few hundred ns), which is cheaper and more predictable than a general-purpose
+   * cache's insert and eviction. Entries are immutable (final fields), so racy reads and writes
+   * are safe: the worst a race does is drop an entry. Null when caching is disabled.
    */
   private final Entry[] cache;
   /** 64 - log2(cache.length): the slot is the top bits of the key's hash. */
   private final int cacheShift;
-  /** Entries of the front array (at most; fewer when the memo is smaller). */
-  static final long FRONT_SIZE = 1024;
+  /** Largest memo (entries). */
+  static final long MAX_CACHE = 1 << 16;
+  /**
+   * Per candidate and size bucket, log(1 + the mover's calibrated latency) at the bucket's
+   * representative size: added to the trees' residual (all zero for a model without a baseline).
+   */
+  private final double[][] baseLog;
+  /** Whether the model splits on the sampled signals (else they are never read). */
+  private final boolean usesPf;
+  private final boolean usesLlc;
 
   private record Entry(long key, Decision decision) {}
   private final long fallbackThreshold;
@@ -89,8 +92,8 @@ public final class PolicyEngine {
   private final int[][] rowByBucket = new int[Schema.ACTIVE_STREAMS + 1][];
   private final int usedFeatures;
 
-  /** Candidates not in the deployment mode (scored once per size bucket, for the mode hint). */
-  private final int[] others;
+  /** Per mode (ordinal): the candidates not in that mode (scored once per size bucket). */
+  private final int[][] others;
 
   private final class Scratch {
     final double[] x = new double[Schema.WIDTH];
@@ -102,8 +105,8 @@ public final class PolicyEngine {
   /**
    * Mode hint per size bucket: the mode is a deployment-time choice (thesis §5.4.3), so it is
    * computed — over every candidate, at that call's context — the first time a size bucket
-   * misses, and reused by later misses in the bucket. Misses then score only the deployment
-   * mode's candidates. Racy publication of enum constants is benign.
+   * misses, and reused by later misses in the bucket. Misses then score only the call mode's
+   * candidates. Racy publication of enum constants is benign.
    */
   private final Mode[] modeHintBySize = new Mode[256];
   private final Set<String> warned = ConcurrentHashMap.newKeySet();
@@ -164,30 +167,42 @@ public final class PolicyEngine {
     }
     this.scorer = leafMasks(perCandidate, rowByBucket);
     this.usedFeatures = scorer == null ? 0 : scorer.usedFeatures().length;
-    this.deployed = java.util.stream.IntStream.range(0, candidates.length)
-        .filter(i -> candidates[i].mode() == deploymentMode).toArray();
-    this.others = java.util.stream.IntStream.range(0, candidates.length)
-        .filter(i -> candidates[i].mode() != deploymentMode).toArray();
+    this.byMode = new int[Mode.values().length][];
+    this.others = new int[Mode.values().length][];
+    for (Mode m : Mode.values()) {
+      byMode[m.ordinal()] = java.util.stream.IntStream.range(0, candidates.length)
+          .filter(i -> candidates[i].mode() == m).toArray();
+      others[m.ordinal()] = java.util.stream.IntStream.range(0, candidates.length)
+          .filter(i -> candidates[i].mode() != m).toArray();
+    }
+    this.baseLog = new double[candidates.length][256];
+    for (int i = 0; i < candidates.length; i++) {
+      for (int sb = 0; sb < 256; sb++) {
+        baseLog[i][sb] = a.baseline().log1p(candidates[i].mover().ordinal(),
+            representative(Schema.PAYLOAD_BYTES, sb));
+      }
+    }
+    boolean[] used = model == null ? new boolean[Schema.WIDTH] : model.usedFeatures();
+    this.usesPf = used[Schema.PF_RATE];
+    this.usesLlc = used[Schema.LLC_PRESSURE];
+    int deployedCount = byMode[deploymentMode.ordinal()].length;
     this.status = a == null ? "fallback (size threshold " + fallbackThreshold + " B): " + why
         : String.format(Locale.ROOT, "model %s: %d trees, %d candidates %s, deployment mode %s, "
-            + "misses scored by %s", b.modelName, model.numTrees(), deployed.length, labels(),
+            + "misses scored by %s%s", b.modelName, model.numTrees(), deployedCount, labels(),
             deploymentMode, scorer != null
                 ? String.format(Locale.ROOT, "leaf masks (%d KiB)", scorer.footprintBytes() >> 10)
-                : "tree walks");
+                : "tree walks", a.baseline().has(MoverKind.CPU.ordinal())
+                ? ", residual over the movers' calibrated lines" : "");
     if (a == null) {
       LOG.warning("policy model unusable, using the size-threshold fallback: " + why);
     }
     if (b.cacheSize > 0) {
-      int n = (int) Math.max(2, Long.highestOneBit(Math.min(FRONT_SIZE, b.cacheSize * 2 - 1)));
+      int n = (int) Math.max(2, Long.highestOneBit(Math.min(MAX_CACHE, b.cacheSize * 2 - 1)));
       this.cache = new Entry[n];
       this.cacheShift = 64 - Integer.numberOfTrailingZeros(n);
-      // Maintenance (eviction) on the calling thread: no hand-off to a pool thread competing
-      // for the same cores; it is amortised over the writes.
-      this.memo = Caffeine.newBuilder().maximumSize(b.cacheSize).executor(Runnable::run).build();
     } else {
       this.cache = null;
       this.cacheShift = 64;
-      this.memo = null;
     }
     this.corr = new double[candidates.length][256];
     this.corrAtInvalidate = new double[candidates.length][256];
@@ -243,7 +258,7 @@ public final class PolicyEngine {
 
   private List<String> labels() {
     List<String> l = new ArrayList<>();
-    for (int i : deployed) {
+    for (int i : byMode[deploymentMode.ordinal()]) {
       l.add(Candidate.label(candidates[i].mover(), candidates[i].cacheInjection()));
     }
     return l;
@@ -251,12 +266,13 @@ public final class PolicyEngine {
 
   public static Builder builder() { return new Builder(); }
 
-  /** Settings; defaults: shipped model, CPU+SOFTWARE, SYNC, 4096 cached decisions. */
+  /** Settings; defaults: shipped model, CPU+SOFTWARE+PARALLEL, SYNC, 4096 cached decisions. */
   public static final class Builder {
     private Path modelPath;
     private String modelText;
     private String modelName = "default";
-    private Set<MoverKind> hostMovers = EnumSet.of(MoverKind.CPU, MoverKind.SOFTWARE);
+    private Set<MoverKind> hostMovers = EnumSet.of(MoverKind.CPU, MoverKind.SOFTWARE,
+        MoverKind.PARALLEL);
     private boolean dsaCacheControl;
     private Mode deploymentMode = Mode.SYNC;
     private Signals signals;
@@ -287,13 +303,16 @@ public final class PolicyEngine {
     /** Whether the DSA device honours cache control (then inject/bypass are two candidates). */
     public Builder dsaCacheControl(boolean cc) { this.dsaCacheControl = cc; return this; }
 
-    /** The mode the application is deployed with; decisions are argmins within it. */
+    /**
+     * The mode of calls that do not name one ({@link #decide(long, int)},
+     * {@link #decide(CallFeatures)}); decisions are argmins within the call's mode.
+     */
     public Builder deploymentMode(Mode m) { this.deploymentMode = Objects.requireNonNull(m); return this; }
 
     /** Needed by {@link #decide(long, int)}. */
     public Builder signals(Signals s) { this.signals = s; return this; }
 
-    /** Decisions memoised in the Caffeine cache (0 disables caching). */
+    /** Decisions memoised (0 disables caching; rounded to a power of two, at most 65536). */
     public Builder cacheSize(long n) { this.cacheSize = n; return this; }
 
     /** Correct predictions from {@link #observe} (off by default, see docs/POLICY.md). */
@@ -333,31 +352,60 @@ public final class PolicyEngine {
   /** The full (unspecialised) model, for tests in this package; null without a model. */
   GbdtModel modelForTest() { return model; }
 
+  /** The parsed model file (trees and baseline), for tests in this package. */
+  ModelArtifact artifactForTest() { return artifact; }
+
   /** Model metadata (provenance, signal sources it was trained with); empty without a model. */
   public String modelInfo(String key) { return artifact == null ? "" : artifact.meta(key); }
 
-  /** Decides with the live {@link Signals} for a call of this size and reuse hint. */
+  /**
+   * Decides in the deployment mode with the live {@link Signals} for a call of this size and
+   * reuse hint.
+   */
   public Decision decide(long payloadBytes, int reuseWindow) {
+    return decide(payloadBytes, reuseWindow, deploymentMode);
+  }
+
+  /**
+   * Decides among the candidates of {@code mode} (the mode the call's move will run in) with the
+   * live {@link Signals}. A signal the model does not split on is not read, so a sampler that
+   * nobody reads never starts ({@link Signals}).
+   */
+  public Decision decide(long payloadBytes, int reuseWindow, Mode mode) {
     Signals s = signals;
     if (s == null) {
-      return fallback(payloadBytes, "no Signals configured for decide(size, reuse)");
+      return fallback(payloadBytes, "no Signals configured for decide(size, reuse)", mode);
     }
-    return decide(payloadBytes, reuseWindow, s.pageFaultRate(), s.llcPressure(), s.activeStreams());
+    return decide(payloadBytes, reuseWindow, usesPf ? s.pageFaultRate() : 0,
+        usesLlc ? s.llcPressure() : 0, s.activeStreams(), mode);
   }
 
   public Decision decide(CallFeatures f) {
-    return decide(f.payloadBytes(), f.reuseWindow(), f.pageFaultRate(), f.llcPressure(),
-        f.activeStreams());
+    return decide(f, deploymentMode);
   }
 
-  private Decision decide(long size, int reuse, double pf, double llc, int streams) {
+  /** Decides among the candidates of {@code mode} for these features. */
+  public Decision decide(CallFeatures f, Mode mode) {
+    return decide(f.payloadBytes(), f.reuseWindow(), f.pageFaultRate(), f.llcPressure(),
+        f.activeStreams(), mode);
+  }
+
+  /** Whether the model uses the sampled page-fault rate or LLC pressure. */
+  public boolean usesSampledSignals() {
+    return usesPf || usesLlc;
+  }
+
+  private Decision decide(long size, int reuse, double pf, double llc, int streams, Mode mode) {
+    if (mode == null) {
+      mode = deploymentMode;
+    }
     try {
       if (model == null) {
-        return fallback(size, status);
+        return fallback(size, status, mode);
       }
       String problem = problem(size, reuse, pf, llc, streams);
       if (problem != null) {
-        return fallback(size, problem);
+        return fallback(size, problem, mode);
       }
       int sb = Buckets.sizeBucket(size);
       int rb = Buckets.reuseBucket(reuse);
@@ -365,10 +413,11 @@ public final class PolicyEngine {
       int lb = Buckets.llcBucket(llc);
       int nb = Buckets.streamsBucket(streams);
       Entry[] t = cache;
+      int mi = mode.ordinal();
       if (t == null) {
-        return compute(sb, rb, pb, lb, nb);
+        return compute(sb, rb, pb, lb, nb, mi);
       }
-      long key = Buckets.key(sb, rb, pb, lb, nb);
+      long key = Buckets.key(sb, rb, pb, lb, nb) | ((long) mi << Buckets.KEY_BITS);
       int slot = (int) ((key * 0x9E3779B97F4A7C15L) >>> cacheShift);
       Entry e = t[slot];
       if (e != null && e.key() == key) {
@@ -378,18 +427,14 @@ public final class PolicyEngine {
       if (other != null && other.key() == key) {
         return other.decision();
       }
-      Decision d = memo.getIfPresent(key);
-      if (d == null) {
-        d = compute(sb, rb, pb, lb, nb);
-        memo.put(key, d);
-      }
+      Decision d = compute(sb, rb, pb, lb, nb, mi);
       if (e != null) {
         t[slot ^ 1] = e; // the set's other way now holds the previous occupant
       }
       t[slot] = new Entry(key, d);
       return d;
     } catch (RuntimeException e) {
-      return fallback(size, "decision failed: " + e);
+      return fallback(size, "decision failed: " + e, mode);
     }
   }
 
@@ -402,7 +447,7 @@ public final class PolicyEngine {
     return null;
   }
 
-  private Decision compute(int sb, int rb, int pb, int lb, int nb) {
+  private Decision compute(int sb, int rb, int pb, int lb, int nb, int mi) {
     Scratch sc = scratch.get();
     int[] off = null;
     double[] x = null;
@@ -430,12 +475,13 @@ public final class PolicyEngine {
       contextOf(x, sb, rb, pb, lb, nb);
     }
     double[] y = sc.y;
+    int[] deployed = byMode[mi];
     scoreAll(deployed, off, x, y);
     double bestDeployed = Double.POSITIVE_INFINITY;
     int bestDeployedIdx = -1;
     for (int k = 0; k < deployed.length; k++) {
       int i = deployed[k];
-      double v = y[k] + (correction ? corr[i][sb] : 0);
+      double v = y[k] + baseLog[i][sb] + (correction ? corr[i][sb] : 0);
       if (v < bestDeployed) {
         bestDeployed = v;
         bestDeployedIdx = i;
@@ -446,12 +492,13 @@ public final class PolicyEngine {
     }
     Mode hint = modeHintBySize[sb];
     if (hint == null) {
-      scoreAll(others, off, x, y);
+      int[] rest = others[mi];
+      scoreAll(rest, off, x, y);
       double bestAll = bestDeployed;
-      hint = deploymentMode;
-      for (int k = 0; k < others.length; k++) {
-        int i = others[k];
-        double v = y[k] + (correction ? corr[i][sb] : 0);
+      hint = candidates[bestDeployedIdx].mode();
+      for (int k = 0; k < rest.length; k++) {
+        int i = rest[k];
+        double v = y[k] + baseLog[i][sb] + (correction ? corr[i][sb] : 0);
         if (v < bestAll) {
           bestAll = v;
           hint = candidates[i].mode();
@@ -487,7 +534,7 @@ public final class PolicyEngine {
     Schema.context(x, f.payloadBytes(), f.reuseWindow(), f.pageFaultRate(), f.llcPressure(),
         f.activeStreams());
     Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
-    return Math.expm1(model.predict(x));
+    return Math.expm1(artifact.predictLog(x));
   }
 
   /**
@@ -501,7 +548,7 @@ public final class PolicyEngine {
       return;
     }
     int idx = -1;
-    for (int i : deployed) {
+    for (int i : byMode[deploymentMode.ordinal()]) {
       if (candidates[i].mover() == d.mover() && candidates[i].cacheInjection() == d.cacheInjection()) {
         idx = i;
       }
@@ -515,21 +562,24 @@ public final class PolicyEngine {
         Buckets.llcBucket(f.llcPressure()), Buckets.streamsBucket(f.activeStreams()));
     Candidate c = candidates[idx];
     Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
-    double residual = Math.log1p(latencyMicros) - model.predict(x);
+    double residual = Math.log1p(latencyMicros) - artifact.predictLog(x);
     double v = (1 - CORRECTION_ALPHA) * corr[idx][sb] + CORRECTION_ALPHA * residual;
     corr[idx][sb] = v;
     if (Math.abs(v - corrAtInvalidate[idx][sb]) > CORRECTION_INVALIDATE) {
       corrAtInvalidate[idx][sb] = v;
       if (cache != null) {
-        memo.invalidateAll();
         java.util.Arrays.fill(cache, null);
       }
       java.util.Arrays.fill(modeHintBySize, null);
     }
   }
 
-  /** The documented size-threshold rule; logs why the model was not used. */
   Decision fallback(long size, String why) {
+    return fallback(size, why, deploymentMode);
+  }
+
+  /** The documented size-threshold rule in {@code mode}; logs why the model was not used. */
+  Decision fallback(long size, String why, Mode mode) {
     String kind = why.length() > 24 ? why.substring(0, 24) : why;
     if (warned.add(kind)) {
       LOG.warning("policy fallback (size-threshold rule): " + why);
@@ -540,10 +590,10 @@ public final class PolicyEngine {
     if (size >= fallbackThreshold) {
       if (hostMovers.contains(MoverKind.DSA)) {
         m = MoverKind.DSA;
-      } else if (deploymentMode != Mode.SYNC && hostMovers.contains(MoverKind.SOFTWARE)) {
+      } else if (mode != Mode.SYNC && hostMovers.contains(MoverKind.SOFTWARE)) {
         m = MoverKind.SOFTWARE;
       }
     }
-    return new Decision(m, false, deploymentMode, Double.NaN, Decision.Basis.FALLBACK, why);
+    return new Decision(m, false, mode, Double.NaN, Decision.Basis.FALLBACK, why);
   }
 }

@@ -13,6 +13,10 @@ import java.util.concurrent.locks.LockSupport;
  * and measures LLC pressure, and publishes both in volatile fields. The request path only reads
  * those fields and asks the transport's {@link SignalSource} for active streams (nanoseconds).
  *
+ * <p>The thread starts on the first read of a sampled signal ({@link #pageFaultRate},
+ * {@link #llcPressure}, {@link #features}, {@link #awaitSamples}), not before: a policy whose
+ * model does not split on either signal never reads them, so nothing is sampled for it.
+ *
  * <p>LLC pressure comes from hardware counters (LLC misses per 1000 loads of a pointer chase,
  * through {@code perf_event_open}) where the kernel allows, otherwise from a measured proxy:
  * ns per load of the same chase. The two have different units: {@link #llcSource()} says which
@@ -35,6 +39,8 @@ public final class Signals implements AutoCloseable {
 
   private final SignalSource streams;
   private final Thread sampler;
+  private final java.util.concurrent.atomic.AtomicBoolean started =
+      new java.util.concurrent.atomic.AtomicBoolean();
   private volatile double pfRate;
   private volatile double llc;
   private volatile long samples;
@@ -59,10 +65,21 @@ public final class Signals implements AutoCloseable {
     long periodNanos = Math.max(1_000_000L, interval.toNanos());
     sampler = Thread.ofPlatform().daemon().name("policy-signals").unstarted(
         () -> run(periodNanos));
-    sampler.start();
   }
 
-  /** Starts sampling every 20 ms. */
+  /** Starts the sampler on first use (a volatile read once started). */
+  private void ensureSampling() {
+    if (sampler != null && !started.get() && !stop && started.compareAndSet(false, true)) {
+      sampler.start();
+    }
+  }
+
+  /** Whether the sampling thread has been started (a sampled signal was read). */
+  public boolean sampling() {
+    return started.get();
+  }
+
+  /** Samples every 20 ms once a sampled signal is first read. */
   public static Signals start(SignalSource streams) {
     return start(streams, Duration.ofMillis(20));
   }
@@ -131,11 +148,17 @@ public final class Signals implements AutoCloseable {
     }
   }
 
-  /** Page faults per ms in this process (smoothed). */
-  public double pageFaultRate() { return pfRate; }
+  /** Page faults per ms in this process (smoothed); 0 until the first sample. */
+  public double pageFaultRate() {
+    ensureSampling();
+    return pfRate;
+  }
 
-  /** LLC pressure in the unit of {@link #llcSource()} (smoothed). */
-  public double llcPressure() { return llc; }
+  /** LLC pressure in the unit of {@link #llcSource()} (smoothed); 0 until the first sample. */
+  public double llcPressure() {
+    ensureSampling();
+    return llc;
+  }
 
   /** From the transport's {@link SignalSource}. */
   public int activeStreams() { return streams.activeStreams(); }
@@ -159,6 +182,7 @@ public final class Signals implements AutoCloseable {
     if (sampler == null) {
       return true;
     }
+    ensureSampling();
     long target = samples + n;
     long deadline = System.nanoTime() + timeout.toNanos();
     while (samples < target) {
@@ -172,6 +196,7 @@ public final class Signals implements AutoCloseable {
 
   /** The feature vector for a call right now. */
   public CallFeatures features(long payloadBytes, int reuseWindow) {
+    ensureSampling();
     return new CallFeatures(payloadBytes, reuseWindow, pfRate, llc, streams.activeStreams());
   }
 
@@ -179,7 +204,7 @@ public final class Signals implements AutoCloseable {
   @Override
   public void close() {
     stop = true;
-    if (sampler != null) {
+    if (sampler != null && started.get()) {
       LockSupport.unpark(sampler);
       boolean interrupted = false;
       while (sampler.isAlive()) {

@@ -129,6 +129,160 @@ public final class Evaluation {
         misses == 0 ? 0 : missSum / misses);
   }
 
+
+  /**
+   * Decision instances over the full candidate set: one per workload, every (mover, mode) the
+   * traces measured there ({@link Instance#mode()} is null). Complete workloads only.
+   */
+  public static List<Instance> fullInstances(List<TraceCsv.Row> rows) {
+    Map<String, Map<String, TraceCsv.Row>> by = new LinkedHashMap<>();
+    TreeSet<String> labels = new TreeSet<>();
+    for (TraceCsv.Row r : rows) {
+      labels.add(label(r));
+      by.computeIfAbsent(r.workloadId(), k -> new LinkedHashMap<>()).put(label(r), r);
+    }
+    List<Instance> out = new ArrayList<>();
+    for (var e : by.entrySet()) {
+      if (e.getValue().size() == labels.size()) {
+        out.add(new Instance(e.getKey(), null, new ArrayList<>(e.getValue().values())));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * A single size threshold: candidate {@code below} (a {@link #label}) under
+   * {@code thresholdBytes}, {@code above} from there on.
+   */
+  public record ThresholdRule(long thresholdBytes, String below, String above) {
+    public Function<Instance, TraceCsv.Row> chooser() {
+      return in -> {
+        String want = in.rows().get(0).payloadBytes() < thresholdBytes ? below : above;
+        for (TraceCsv.Row r : in.rows()) {
+          if (label(r).equals(want)) {
+            return r;
+          }
+        }
+        return in.rows().get(0);
+      };
+    }
+
+    @Override
+    public String toString() {
+      return below.equals(above) ? "always " + below
+          : String.format(Locale.ROOT, "%s below %d B, else %s", below, thresholdBytes, above);
+    }
+  }
+
+  /**
+   * The best single-threshold rule for {@code train}: over every pair of candidates and every
+   * threshold between two profiled sizes, the one with the lowest mean regret (% of the
+   * oracle), ties to the lower total latency.
+   */
+  public static ThresholdRule fitRule(List<Instance> train) {
+    TreeSet<String> labels = new TreeSet<>();
+    TreeSet<Long> sizes = new TreeSet<>();
+    for (Instance in : train) {
+      in.rows().forEach(r -> labels.add(label(r)));
+      sizes.add(in.rows().get(0).payloadBytes());
+    }
+    List<Long> cuts = new ArrayList<>();
+    cuts.add(0L);
+    Long prev = null;
+    for (long sz : sizes) {
+      if (prev != null) {
+        cuts.add(prev + (sz - prev) / 2 + 1);
+      }
+      prev = sz;
+    }
+    ThresholdRule best = null;
+    double bestRegret = Double.POSITIVE_INFINITY;
+    double bestTotal = Double.POSITIVE_INFINITY;
+    for (String lo : labels) {
+      for (String hi : labels) {
+        for (long cut : cuts) {
+          if (cut == 0 && !lo.equals(hi)) {
+            continue; // "always hi" is the pair (hi, hi)
+          }
+          ThresholdRule r = new ThresholdRule(cut, lo, hi);
+          double[] rt = regretAndTotal(train, r.chooser());
+          if (rt[0] < bestRegret - 1e-12
+              || (Math.abs(rt[0] - bestRegret) <= 1e-12 && rt[1] < bestTotal)) {
+            best = r;
+            bestRegret = rt[0];
+            bestTotal = rt[1];
+          }
+        }
+      }
+    }
+    return best;
+  }
+
+  /** Mean regret (% of the oracle) and total chosen latency (µs). */
+  static double[] regretAndTotal(List<Instance> inst, Function<Instance, TraceCsv.Row> c) {
+    double regret = 0;
+    double total = 0;
+    for (Instance in : inst) {
+      double chosen = c.apply(in).latencyUs();
+      double best = in.oracle().latencyUs();
+      regret += best > 0 ? (chosen - best) / best * 100 : 0;
+      total += chosen;
+    }
+    return new double[] {inst.isEmpty() ? 0 : regret / inst.size(), total};
+  }
+
+  /** Total latency (µs) of the chooser's picks. */
+  public static double totalLatency(List<Instance> inst, Function<Instance, TraceCsv.Row> c) {
+    return regretAndTotal(inst, c)[1];
+  }
+
+  /**
+   * A 95 % percentile interval of mean regret (% of oracle) of {@code a} minus {@code b}, from a
+   * cluster bootstrap that resamples payload sizes (all instances of a size together: the
+   * workloads of one size share its measurements' quirks, so they are not independent).
+   *
+   * @return {point estimate, low, high}
+   */
+  public static double[] bootstrapDifference(List<Instance> inst,
+      Function<Instance, TraceCsv.Row> a, Function<Instance, TraceCsv.Row> b, int resamples,
+      long seed) {
+    Map<Long, double[]> bySize = new TreeMap<>(); // size -> {sum of differences, count}
+    for (Instance in : inst) {
+      double best = in.oracle().latencyUs();
+      double ra = best > 0 ? (a.apply(in).latencyUs() - best) / best * 100 : 0;
+      double rb = best > 0 ? (b.apply(in).latencyUs() - best) / best * 100 : 0;
+      double[] c = bySize.computeIfAbsent(in.rows().get(0).payloadBytes(), k -> new double[2]);
+      c[0] += ra - rb;
+      c[1]++;
+    }
+    double[][] clusters = bySize.values().toArray(double[][]::new);
+    double sum = 0;
+    double n = 0;
+    for (double[] c : clusters) {
+      sum += c[0];
+      n += c[1];
+    }
+    double point = n == 0 ? 0 : sum / n;
+    if (clusters.length == 0) {
+      return new double[] {0, 0, 0};
+    }
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+    double[] stats = new double[resamples];
+    for (int r = 0; r < resamples; r++) {
+      double s = 0;
+      double k = 0;
+      for (int i = 0; i < clusters.length; i++) {
+        double[] c = clusters[rnd.nextInt(clusters.length)];
+        s += c[0];
+        k += c[1];
+      }
+      stats[r] = s / k;
+    }
+    Arrays.sort(stats);
+    return new double[] {point, stats[(int) Math.floor(0.025 * (resamples - 1))],
+        stats[(int) Math.ceil(0.975 * (resamples - 1))]};
+  }
+
   /** Regression figures. */
   public record Regression(int rows, double rmseLog, double maeUs, double rmseUs, double r2) {}
 
@@ -156,15 +310,15 @@ public final class Evaluation {
         ss == 0 ? 0 : 1 - seUs / ss);
   }
 
-  /** Argmin of the model's prediction. */
-  public static Function<Instance, TraceCsv.Row> modelChooser(GbdtModel model) {
+  /** Argmin of the model's prediction (trees plus the mover's baseline, if any). */
+  public static Function<Instance, TraceCsv.Row> modelChooser(ModelArtifact model) {
     double[] x = new double[Schema.WIDTH];
     return in -> {
       TraceCsv.Row best = null;
       double bestY = Double.POSITIVE_INFINITY;
       for (TraceCsv.Row r : in.rows()) {
         r.features(x);
-        double y = model.predict(x);
+        double y = model.predictLog(x);
         if (y < bestY) {
           bestY = y;
           best = r;

@@ -76,6 +76,15 @@ public final class GbdtModel {
 
   public List<String> featureNames() { return featureNames; }
 
+  /** Per input feature, whether any split of any tree tests it. */
+  public boolean[] usedFeatures() {
+    boolean[] used = new boolean[numFeatures];
+    for (int f : feature) {
+      used[f] = true;
+    }
+    return used;
+  }
+
   /** Raw score (for our regression: predicted log(1+latency_us)). Allocation-free. */
   public double predict(double[] x) {
     if (simple && noNaN(x)) {

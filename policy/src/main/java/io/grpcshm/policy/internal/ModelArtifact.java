@@ -9,8 +9,15 @@ import java.util.Map;
  * The policy model file: a few {@code policy.*} header lines that say what the model was trained
  * on (schema, signal sources, candidates, provenance), a {@code ---} line, then LightGBM's own
  * model text unchanged (so LightGBM can load the tail, which the identity test does).
+ *
+ * <p>With a {@code policy.baseline} line the trees predict the residual over each mover's
+ * calibrated line on the profiled host, in log space: log(1 + latency) = log(1 + L_fixed +
+ * α·size) + trees. Beyond the profiled sizes the trees' last leaves hold, so the prediction
+ * grows with α instead of stopping at the largest size seen. Without it (older models) the trees
+ * predict log(1 + latency) directly.
  */
-public record ModelArtifact(Map<String, String> meta, String lightgbmText, GbdtModel model) {
+public record ModelArtifact(Map<String, String> meta, String lightgbmText, GbdtModel model,
+    Baseline baseline) {
   public static final String MAGIC = "# grpc-shm policy model";
   public static final String SEPARATOR = "---";
 
@@ -66,7 +73,83 @@ public record ModelArtifact(Map<String, String> meta, String lightgbmText, GbdtM
       throw new ModelFormatException("incompatible model: tree feature_names " + names
           + " differ from " + Schema.FEATURES);
     }
-    return new ModelArtifact(Map.copyOf(meta), lgbm, model);
+    Baseline base = meta.containsKey("baseline") ? Baseline.parse(meta.get("baseline"))
+        : Baseline.NONE;
+    return new ModelArtifact(Map.copyOf(meta), lgbm, model, base);
+  }
+
+  /** Predicted log(1 + latency µs) of the full feature vector {@code x} (Schema layout). */
+  public double predictLog(double[] x) {
+    return model.predict(x) + baseline.log1p((int) x[Schema.MOVER], x[Schema.PAYLOAD_BYTES]);
+  }
+
+  /**
+   * Per mover (by {@link io.grpcshm.dsa.MoverKind} ordinal) the calibrated line the trees
+   * correct: µs fixed and µs per MiB. A mover without a line has offset 0.
+   */
+  public record Baseline(double[] fixedUs, double[] usPerMib) {
+    public static final Baseline NONE = new Baseline(new double[0], new double[0]);
+
+    /** {@code cpu:2.000+52.4288,software:191.6+96.0} (µs + µs/MiB per mover). */
+    public static Baseline parse(String text) {
+      int n = io.grpcshm.dsa.MoverKind.values().length;
+      double[] f = new double[n];
+      double[] a = new double[n];
+      java.util.Arrays.fill(f, Double.NaN);
+      java.util.Arrays.fill(a, Double.NaN);
+      for (String part : text.split(",")) {
+        String t = part.trim();
+        int colon = t.indexOf(':');
+        int plus = t.indexOf('+', colon + 1);
+        if (colon < 0 || plus < 0) {
+          throw new ModelFormatException("corrupt policy.baseline entry '" + t
+              + "' (expected mover:fixed_us+us_per_mib)");
+        }
+        io.grpcshm.dsa.MoverKind k;
+        try {
+          k = io.grpcshm.dsa.MoverKind.valueOf(t.substring(0, colon).toUpperCase(
+              java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+          throw new ModelFormatException("policy.baseline: unknown mover '"
+              + t.substring(0, colon) + "'");
+        }
+        double fixed;
+        double slope;
+        try {
+          fixed = Double.parseDouble(t.substring(colon + 1, plus));
+          slope = Double.parseDouble(t.substring(plus + 1));
+        } catch (NumberFormatException e) {
+          throw new ModelFormatException("policy.baseline: not a number in '" + t + "'");
+        }
+        if (!(fixed >= 0 && fixed < 1e9) || !(slope > 0 && slope < 1e9)) {
+          throw new ModelFormatException("policy.baseline: implausible line '" + t + "'");
+        }
+        f[k.ordinal()] = fixed;
+        a[k.ordinal()] = slope;
+      }
+      return new Baseline(f, a);
+    }
+
+    public static String format(Map<io.grpcshm.dsa.MoverKind, double[]> lines) {
+      StringBuilder b = new StringBuilder();
+      lines.forEach((k, v) -> b.append(b.isEmpty() ? "" : ",")
+          .append(k.name().toLowerCase(java.util.Locale.ROOT)).append(':')
+          .append(String.format(java.util.Locale.ROOT, "%.3f+%.4f", v[0], v[1])));
+      return b.toString();
+    }
+
+    /** True when {@code mover} (ordinal) has a line. */
+    public boolean has(int mover) {
+      return mover < fixedUs.length && !Double.isNaN(fixedUs[mover]);
+    }
+
+    /** log(1 + baseline µs) of {@code mover} (ordinal) at {@code bytes}; 0 without a line. */
+    public double log1p(int mover, double bytes) {
+      if (!has(mover)) {
+        return 0;
+      }
+      return Math.log1p(fixedUs[mover] + usPerMib[mover] * bytes / (1 << 20));
+    }
   }
 
   public String meta(String key) {

@@ -24,18 +24,39 @@ public final class TraceCsv {
   public static final List<String> COLUMNS = List.of("run_id", "workload_id", "payload_bytes",
       "reuse_window", "pf_rate", "llc_pressure", "active_streams", "mover", "cache_injection",
       "mode", "latency_us", "hogs", "clients", "fresh_buffers", "pf_source", "llc_source", "reps",
-      "spread", "load1");
+      "spread", "load1", "base_fixed_us", "base_us_per_mib");
 
   /** What training and evaluation need. */
   public static final List<String> REQUIRED = List.of("workload_id", "payload_bytes",
       "reuse_window", "pf_rate", "llc_pressure", "active_streams", "mover", "cache_injection",
       "mode", "latency_us");
 
-  /** One measured (workload, candidate). */
+  /**
+   * One measured (workload, candidate). {@code baseFixedUs} and {@code baseUsPerMib} are the
+   * mover's calibrated line (dsa-bindings' {@code Calibration}, L_fixed + α·size) on the
+   * profiled host, NaN in traces recorded before the profiler wrote them.
+   */
   public record Row(String runId, String workloadId, long payloadBytes, int reuseWindow,
       double pfRate, double llcPressure, int activeStreams, MoverKind mover,
       boolean cacheInjection, Mode mode, double latencyUs, int hogs, int clients, boolean fresh,
-      String pfSource, String llcSource, int reps, double spread, double load1) {
+      String pfSource, String llcSource, int reps, double spread, double load1,
+      double baseFixedUs, double baseUsPerMib) {
+
+    /** A row without the mover's calibrated line (NaN: unknown). */
+    public Row(String runId, String workloadId, long payloadBytes, int reuseWindow,
+        double pfRate, double llcPressure, int activeStreams, MoverKind mover,
+        boolean cacheInjection, Mode mode, double latencyUs, int hogs, int clients,
+        boolean fresh, String pfSource, String llcSource, int reps, double spread,
+        double load1) {
+      this(runId, workloadId, payloadBytes, reuseWindow, pfRate, llcPressure, activeStreams,
+          mover, cacheInjection, mode, latencyUs, hogs, clients, fresh, pfSource, llcSource,
+          reps, spread, load1, Double.NaN, Double.NaN);
+    }
+
+    /** True when the row carries its mover's calibrated line. */
+    public boolean hasBaseline() {
+      return baseFixedUs >= 0 && baseUsPerMib > 0;
+    }
 
     /** A row without the measurement-quality columns (reps 0, spread and load1 -1: unknown). */
     public Row(String runId, String workloadId, long payloadBytes, int reuseWindow,
@@ -57,7 +78,9 @@ public final class TraceCsv {
           Integer.toString(reuseWindow), fmt(pfRate), fmt(llcPressure),
           Integer.toString(activeStreams), mover.name(), cacheInjection ? "1" : "0", mode.name(),
           fmt(latencyUs), Integer.toString(hogs), Integer.toString(clients), fresh ? "1" : "0",
-          pfSource, llcSource, Integer.toString(reps), fmt(spread), fmt(load1));
+          pfSource, llcSource, Integer.toString(reps), fmt(spread), fmt(load1),
+          Double.isNaN(baseFixedUs) ? "" : fmt(baseFixedUs),
+          Double.isNaN(baseUsPerMib) ? "" : String.format(Locale.ROOT, "%.6f", baseUsPerMib));
     }
   }
 
@@ -106,7 +129,8 @@ public final class TraceCsv {
             c.num("cache_injection") != 0, c.mode(), c.num("latency_us"),
             (int) c.numOr("hogs", 0), (int) c.numOr("clients", 1), c.numOr("fresh_buffers", 0) != 0,
             c.str("pf_source", ""), c.str("llc_source", ""), (int) c.numOr("reps", 0),
-            c.numOr("spread", -1), c.numOr("load1", -1)));
+            c.numOr("spread", -1), c.numOr("load1", -1), c.optional("base_fixed_us"),
+            c.optional("base_us_per_mib")));
       }
       return rows;
     }
@@ -159,6 +183,12 @@ public final class TraceCsv {
             + " (NaN/infinite features are not allowed)");
       }
       return d;
+    }
+
+    /** NaN where the column is absent or empty (not measured). */
+    double optional(String col) {
+      String v = raw(col);
+      return v == null || v.isEmpty() ? Double.NaN : num(col);
     }
 
     double numOr(String col, double dflt) {

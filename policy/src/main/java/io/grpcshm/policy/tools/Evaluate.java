@@ -28,6 +28,11 @@ public final class Evaluate implements Callable<Integer> {
   @Option(names = "--model", description = "model file (default: the shipped default model)")
   Path model;
 
+  @Option(names = "--train-traces", split = ",",
+      description = "the run the model was trained on: fits the best size-threshold rule that the"
+          + " model is judged against")
+  List<Path> trainTraces;
+
   @Option(names = "--out", description = "also write the report here") Path out;
 
   @Option(names = "--predictions", description = "write each row with its predicted latency (CSV)")
@@ -65,19 +70,29 @@ public final class Evaluate implements Callable<Integer> {
     b.append("model: ").append(model == null ? "default resource" : model).append(", trained ")
         .append(a.meta("trained")).append(" on ").append(a.meta("traces")).append("\n\n");
     b.append("traces: ").append(traces).append(" (").append(rows.size()).append(" rows)\n\n");
-    b.append(Reports.full(a.model(), null, rows));
+    b.append(Reports.full(a, null, rows));
     b.append(Evaluation.decisions(inst, Reports.engineChooser(text, false, movers))
         .table("Runtime engine (bucketed features, decision cache)")).append('\n');
     b.append(Evaluation.decisions(inst, Reports.engineChooser(text, true, movers))
         .table("Runtime engine + online correction (fed the chosen candidate's latency)"))
         .append('\n');
-    b.append(Reports.modeHints(rows, a.model()));
+    b.append(Reports.modeHints(rows, a)).append('\n');
+    if (trainTraces != null && !trainTraces.isEmpty()) {
+      List<TraceCsv.Row> train = new ArrayList<>();
+      for (Path p : trainTraces) {
+        train.addAll(TraceCsv.read(p));
+      }
+      b.append(Reports.comparison(a, text, movers, train, rows));
+    } else {
+      b.append("(no --train-traces: the comparison with the best size-threshold rule is"
+          + " skipped)\n");
+    }
     if (predictions != null) {
       StringBuilder p = new StringBuilder(TraceCsv.header()).append(",predicted_us\n");
       double[] x = new double[io.grpcshm.policy.internal.Schema.WIDTH];
       for (TraceCsv.Row r : rows) {
         r.features(x);
-        p.append(r.toCsv()).append(',').append(Math.expm1(a.model().predict(x))).append('\n');
+        p.append(r.toCsv()).append(',').append(Math.expm1(a.predictLog(x))).append('\n');
       }
       Files.writeString(predictions, p.toString(), StandardCharsets.UTF_8);
     }

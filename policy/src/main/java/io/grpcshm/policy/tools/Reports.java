@@ -6,7 +6,7 @@ import io.grpcshm.policy.CallFeatures;
 import io.grpcshm.policy.Decision;
 import io.grpcshm.policy.PolicyEngine;
 import io.grpcshm.policy.internal.Evaluation;
-import io.grpcshm.policy.internal.GbdtModel;
+import io.grpcshm.policy.internal.ModelArtifact;
 import io.grpcshm.policy.internal.Schema;
 import io.grpcshm.policy.internal.TraceCsv;
 import java.util.ArrayList;
@@ -14,17 +14,18 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 
 /** The Table-5.3-shaped report shared by {@code train} and {@code evaluate}. */
 final class Reports {
   private Reports() {}
 
-  static String full(GbdtModel model, List<TraceCsv.Row> train, List<TraceCsv.Row> test) {
+  static String full(ModelArtifact model, List<TraceCsv.Row> train, List<TraceCsv.Row> test) {
     double[] x = new double[Schema.WIDTH];
     java.util.function.ToDoubleFunction<TraceCsv.Row> pred = r -> {
       r.features(x);
-      return model.predict(x);
+      return model.predictLog(x);
     };
     StringBuilder b = new StringBuilder();
     b.append("| Regression | |\n|---|---|\n");
@@ -49,6 +50,95 @@ final class Reports {
         .table("Baseline: always SOFTWARE")).append('\n');
     return b.toString();
   }
+
+
+  /**
+   * The model against the baselines that matter: always CPU, the best single size threshold
+   * fitted on {@code train} (per mode, and over the full candidate set), the model's argmin, the
+   * runtime engine, and the oracle; with a cluster-bootstrap interval (over payload sizes) of
+   * the model's mean regret minus the rule's.
+   */
+  static String comparison(ModelArtifact model, String modelText, Set<MoverKind> movers,
+      List<TraceCsv.Row> train, List<TraceCsv.Row> test) {
+    StringBuilder b = new StringBuilder();
+    b.append("## Against the best rule\n\n");
+    b.append("Rules fitted on the training run only (lowest mean regret there):\n\n");
+    Map<Mode, Evaluation.ThresholdRule> rules = new EnumMap<>(Mode.class);
+    List<Evaluation.Instance> trainInst = Evaluation.instances(train);
+    for (Mode m : Mode.values()) {
+      List<Evaluation.Instance> tm = trainInst.stream().filter(i -> i.mode() == m).toList();
+      if (!tm.isEmpty()) {
+        rules.put(m, Evaluation.fitRule(tm));
+        b.append("- ").append(m).append(": ").append(rules.get(m)).append('\n');
+      }
+    }
+    Evaluation.ThresholdRule fullRule = Evaluation.fitRule(Evaluation.fullInstances(train));
+    b.append("- full candidate set: ").append(fullRule).append("\n\n");
+
+    List<Evaluation.Instance> inst = Evaluation.instances(test);
+    Function<Evaluation.Instance, TraceCsv.Row> rule = in -> rules.containsKey(in.mode())
+        ? rules.get(in.mode()).chooser().apply(in) : in.rows().get(0);
+    Function<Evaluation.Instance, TraceCsv.Row> argmin = Evaluation.modelChooser(model);
+    Function<Evaluation.Instance, TraceCsv.Row> engine = engineChooser(modelText, false, movers);
+    Function<Evaluation.Instance, TraceCsv.Row> cpu = fixedChooser(MoverKind.CPU);
+    Function<Evaluation.Instance, TraceCsv.Row> oracle = Evaluation.Instance::oracle;
+    b.append("| per-mode decisions (").append(inst.size())
+        .append(" workload × mode instances) | exact choice | mean regret | total chosen latency |\n")
+        .append("|---|---|---|---|\n");
+    row(b, "always CPU", inst, cpu);
+    row(b, "best threshold rule per mode", inst, rule);
+    row(b, "model argmin", inst, argmin);
+    row(b, "runtime engine", inst, engine);
+    row(b, "oracle", inst, oracle);
+    b.append('\n');
+    ci(b, "model − rule", inst, argmin, rule);
+    ci(b, "engine − rule", inst, engine, rule);
+    ci(b, "model − always CPU", inst, argmin, cpu);
+    b.append('\n');
+
+    List<Evaluation.Instance> full = Evaluation.fullInstances(test);
+    Function<Evaluation.Instance, TraceCsv.Row> syncCpu = in -> in.rows().stream()
+        .filter(r -> r.mover() == MoverKind.CPU && r.mode() == Mode.SYNC).findFirst()
+        .orElse(in.rows().get(0));
+    b.append("| full candidate set (").append(full.size())
+        .append(" workloads, every mover × mode) | exact choice | mean regret | total chosen latency |\n")
+        .append("|---|---|---|---|\n");
+    row(b, "always sync CPU", full, syncCpu);
+    row(b, "best threshold rule", full, fullRule.chooser());
+    row(b, "model argmin", full, argmin);
+    row(b, "oracle", full, oracle);
+    b.append('\n');
+    ci(b, "model − rule", full, argmin, fullRule.chooser());
+    b.append('\n');
+
+    b.append("Oracle's choice per candidate (test run): ");
+    Map<String, Integer> wins = new java.util.TreeMap<>();
+    inst.forEach(in -> wins.merge(Evaluation.label(in.oracle()), 1, Integer::sum));
+    b.append("per mode ").append(wins);
+    Map<String, Integer> fullWins = new java.util.TreeMap<>();
+    full.forEach(in -> fullWins.merge(Evaluation.label(in.oracle()), 1, Integer::sum));
+    b.append("; full set ").append(fullWins).append("\n");
+    return b.toString();
+  }
+
+  private static void row(StringBuilder b, String name, List<Evaluation.Instance> inst,
+      Function<Evaluation.Instance, TraceCsv.Row> c) {
+    Evaluation.Decisions d = Evaluation.decisions(inst, c);
+    b.append(String.format(Locale.ROOT, "| %s | %.1f %% | %.2f %% | %.1f ms |%n", name,
+        d.accuracy() * 100, d.meanRegretPct(), Evaluation.totalLatency(inst, c) / 1000));
+  }
+
+  private static void ci(StringBuilder b, String name, List<Evaluation.Instance> inst,
+      Function<Evaluation.Instance, TraceCsv.Row> x, Function<Evaluation.Instance, TraceCsv.Row> y) {
+    double[] d = Evaluation.bootstrapDifference(inst, x, y, BOOTSTRAP_RESAMPLES, 1);
+    b.append(String.format(Locale.ROOT, "- mean regret, %s: %+.2f points, 95 %% interval [%+.2f,"
+        + " %+.2f] (cluster bootstrap over %d sizes, %d resamples)%s%n", name, d[0], d[1], d[2],
+        inst.stream().mapToLong(i -> i.rows().get(0).payloadBytes()).distinct().count(),
+        BOOTSTRAP_RESAMPLES, d[2] < 0 ? ": lower, interval excludes 0"
+            : d[1] > 0 ? ": higher, interval excludes 0" : ": not significant"));
+  }
+
+  static final int BOOTSTRAP_RESAMPLES = 2000;
 
   static Function<Evaluation.Instance, TraceCsv.Row> fixedChooser(MoverKind k) {
     return in -> in.rows().stream().filter(r -> r.mover() == k).findFirst()
@@ -97,7 +187,7 @@ final class Reports {
   }
 
   /** Mode hint: per workload, the mode of the global argmin (all candidates, all modes). */
-  static String modeHints(List<TraceCsv.Row> rows, GbdtModel model) {
+  static String modeHints(List<TraceCsv.Row> rows, ModelArtifact model) {
     Map<String, List<TraceCsv.Row>> by = new java.util.LinkedHashMap<>();
     for (TraceCsv.Row r : rows) {
       by.computeIfAbsent(r.workloadId(), k -> new ArrayList<>()).add(r);
@@ -119,7 +209,7 @@ final class Reports {
           oracle = r;
         }
         r.features(x);
-        double y = model.predict(x);
+        double y = model.predictLog(x);
         if (y < best) {
           best = y;
           chosen = r;

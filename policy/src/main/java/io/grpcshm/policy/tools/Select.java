@@ -217,11 +217,16 @@ public final class Select implements Callable<Integer> {
       long seed = 7;
       String params = Train.params(s.objective(), s.leaves(), s.lr(), s.minData(), seed,
           s.params());
+      Map<String, String> meta = new java.util.LinkedHashMap<>();
+      ModelArtifact.Baseline base = f.train().stream().allMatch(TraceCsv.Row::hasBaseline)
+          ? Train.baseline(f.train(), meta) : ModelArtifact.Baseline.NONE;
       Train.Fit fit = Train.fit(f.train(), params, s.trees(),
-          Train.featureIndexes(s.drop()), List.of());
-      String artifact = ModelArtifact.write(Map.of("candidates", "cpu,software",
-          "llc_source", "proxy"), fit.text());
-      GbdtModel m = ModelArtifact.parse(artifact).model();
+          Train.featureIndexes(s.drop()), List.of(), base);
+      meta.put("candidates", String.join(",", movers.stream()
+          .map(k -> k.name().toLowerCase(Locale.ROOT)).toList()));
+      meta.put("llc_source", "proxy");
+      String artifact = ModelArtifact.write(meta, fit.text());
+      ModelArtifact m = ModelArtifact.parse(artifact);
       List<Evaluation.Instance> inst = Evaluation.instances(f.test());
       Evaluation.Decisions a = Evaluation.decisions(inst, Evaluation.modelChooser(m));
       Evaluation.Decisions e = Evaluation.decisions(inst,

@@ -60,6 +60,12 @@ public final class Train implements Callable<Integer> {
       description = "regression (L2) or regression_l1 (L1), on log(1+latency_us)")
   String objective;
 
+  @Option(names = "--target", defaultValue = "residual",
+      description = "residual: log(1+latency) minus log(1+ the mover's calibrated line, from the"
+          + " traces' base_* columns), so predictions beyond the profiled sizes follow the line;"
+          + " raw: log(1+latency)")
+  String target;
+
   @Option(names = "--drop", split = ",", defaultValue = "",
       description = "context features the model may not use (held at 0 in training), e.g. pf_rate")
   List<String> drop;
@@ -131,15 +137,57 @@ public final class Train implements Callable<Integer> {
   /** A trained model: LightGBM's text and its predictions for {@code predict} (may be empty). */
   record Fit(String text, double[] predictions) {}
 
-  /** Trains on {@code rows} (label log(1+latency_us)); deterministic for the same inputs. */
+  /**
+   * Per mover, the calibrated line of the traces (µs fixed, µs per MiB): the median over the
+   * rows, so one line per mover even where runs were calibrated apart. Every row must have one.
+   */
+  static ModelArtifact.Baseline baseline(List<TraceCsv.Row> rows, Map<String, String> meta) {
+    Map<io.grpcshm.dsa.MoverKind, List<double[]>> by = new java.util.EnumMap<>(
+        io.grpcshm.dsa.MoverKind.class);
+    for (TraceCsv.Row r : rows) {
+      if (!r.hasBaseline()) {
+        throw new IllegalArgumentException("--target residual needs the movers' calibrated lines"
+            + " (base_fixed_us, base_us_per_mib): workload " + r.workloadId() + " has none"
+            + " (traces from before they were recorded, or --no-calibrate); use --target raw");
+      }
+      by.computeIfAbsent(r.mover(), k -> new ArrayList<>())
+          .add(new double[] {r.baseFixedUs(), r.baseUsPerMib()});
+    }
+    Map<io.grpcshm.dsa.MoverKind, double[]> lines = new java.util.EnumMap<>(
+        io.grpcshm.dsa.MoverKind.class);
+    by.forEach((k, v) -> lines.put(k, new double[] {
+        median(v.stream().mapToDouble(d -> d[0]).toArray()),
+        median(v.stream().mapToDouble(d -> d[1]).toArray())}));
+    String text = ModelArtifact.Baseline.format(lines);
+    meta.put("baseline", text);
+    return ModelArtifact.Baseline.parse(text);
+  }
+
+  private static double median(double[] v) {
+    double[] s = v.clone();
+    Arrays.sort(s);
+    return s[s.length / 2];
+  }
+
+  /** Training label of a row: log(1+latency), less the baseline's log(1+line) if any. */
+  static double label(TraceCsv.Row r, ModelArtifact.Baseline base) {
+    return Math.log1p(r.latencyUs()) - base.log1p(r.mover().ordinal(), r.payloadBytes());
+  }
+
   static Fit fit(List<TraceCsv.Row> rows, String params, int trees, int[] dropped,
       List<TraceCsv.Row> predict) throws Exception {
+    return fit(rows, params, trees, dropped, predict, ModelArtifact.Baseline.NONE);
+  }
+
+  /** Trains on {@code rows} (label: {@link #label}); deterministic for the same inputs. */
+  static Fit fit(List<TraceCsv.Row> rows, String params, int trees, int[] dropped,
+      List<TraceCsv.Row> predict, ModelArtifact.Baseline base) throws Exception {
     try (LGBMDataset ds = LGBMDataset.createFromMat(matrix(rows, dropped), rows.size(),
         Schema.WIDTH, true, params, null)) {
       ds.setFeatureNames(Schema.FEATURES.toArray(String[]::new));
       float[] label = new float[rows.size()];
       for (int i = 0; i < label.length; i++) {
-        label[i] = (float) Math.log1p(rows.get(i).latencyUs());
+        label[i] = (float) label(rows.get(i), base);
       }
       ds.setField("label", label);
       try (LGBMBooster booster = LGBMBooster.create(ds, params)) {
@@ -174,7 +222,13 @@ public final class Train implements Callable<Integer> {
     }
     int[] dropped = featureIndexes(drop);
     String params = params(objective, leaves, learningRate, minData, seed, extra);
-    Fit fit = fit(train, params, trees, dropped, test);
+    Map<String, String> meta = new LinkedHashMap<>();
+    ModelArtifact.Baseline base = switch (target) {
+      case "residual" -> baseline(all, meta);
+      case "raw" -> ModelArtifact.Baseline.NONE;
+      default -> throw new IllegalArgumentException("--target " + target + ": residual or raw");
+    };
+    Fit fit = fit(train, params, trees, dropped, test, base);
     String text = fit.text();
     double[] lgbmTest = fit.predictions();
     TreeSet<String> cands = new TreeSet<>();
@@ -185,7 +239,6 @@ public final class Train implements Callable<Integer> {
           : r.mover().name().toLowerCase(Locale.ROOT));
       llcSources.add(r.llcSource());
     }
-    Map<String, String> meta = new LinkedHashMap<>();
     meta.put("candidates", String.join(",", cands));
     meta.put("llc_source", String.join(",", llcSources));
     meta.put("trained", Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
@@ -220,7 +273,7 @@ public final class Train implements Callable<Integer> {
         .append(" bytes)\n\n");
     rep.append(String.format(Locale.ROOT,
         "pure-Java vs LightGBM on held-out rows: max |diff| = %.3g%n%n", maxDiff));
-    rep.append(Reports.full(model, train, test));
+    rep.append(Reports.full(ModelArtifact.parse(artifact), train, test));
     Files.writeString(out.resolve("report.md"), rep.toString(), StandardCharsets.UTF_8);
     System.out.println(rep);
     System.err.println("train: wrote " + modelFile + " and " + out.resolve("report.md"));

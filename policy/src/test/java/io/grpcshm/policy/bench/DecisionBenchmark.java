@@ -10,23 +10,32 @@ import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * Cost of one decision with the shipped model, including the signal reads (live sampler).
- * {@code hit}: same bucket every call. {@code miss}: cache disabled, so every call evaluates
- * the model for the deployment mode's candidates. {@code missThroughCache}: a new bucket every
- * call (active streams cycle over 256 values × 16 sizes) in a 256-entry cache, so the lookup,
- * insert and eviction are paid on every call.
+ * Cost of one decision with the shipped model, including the signal reads. {@code hit}: same
+ * bucket every call. {@code miss}: cache disabled, so every call evaluates the model for the
+ * call mode's candidates. {@code missThroughCache}: a new bucket every call (active streams
+ * cycle over 256 values × 16 sizes) in a 256-entry cache, so the lookup, the computation and the
+ * insert are paid on every call. {@code load=busy} keeps every core busy with spinning threads
+ * (one per available processor) for the whole trial, so the decisions compete for the cores.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode({org.openjdk.jmh.annotations.Mode.SampleTime,
     org.openjdk.jmh.annotations.Mode.AverageTime})
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 public class DecisionBenchmark {
+  @Param({"quiet", "busy"})
+  public String load;
+
+  private final java.util.List<Thread> spinners = new java.util.ArrayList<>();
+  private volatile boolean stopSpinning;
+  public static volatile long spun;
+
   Signals signals;
   PolicyEngine cached;
   PolicyEngine uncached;
@@ -46,10 +55,30 @@ public class DecisionBenchmark {
     if (!cached.hasModel()) {
       throw new IllegalStateException(cached.status());
     }
+    if (load.equals("busy")) {
+      stopSpinning = false;
+      for (int t = 0; t < Runtime.getRuntime().availableProcessors(); t++) {
+        Thread th = Thread.ofPlatform().daemon().name("bench-load-" + t).start(() -> {
+          long x = 0;
+          while (!stopSpinning) {
+            for (int k = 0; k < 10_000; k++) {
+              x = x * 6364136223846793005L + 1442695040888963407L;
+            }
+          }
+          spun += x;
+        });
+        spinners.add(th);
+      }
+    }
   }
 
   @TearDown(Level.Trial)
-  public void tearDown() {
+  public void tearDown() throws InterruptedException {
+    stopSpinning = true;
+    for (Thread t : spinners) {
+      t.join();
+    }
+    spinners.clear();
     signals.close();
   }
 

@@ -2,7 +2,10 @@ package io.grpcshm.internal.movement;
 
 import java.util.concurrent.atomic.AtomicInteger;
 
-/** Shared-memory streams open in this process: the policy's concurrency signal. */
+/**
+ * Shared-memory streams open in this process (idle ones included). Not the policy's concurrency
+ * signal: that is {@link MovesInFlight}, which counts what the profiler counted.
+ */
 public final class ActiveStreams {
   private ActiveStreams() {}
 

@@ -165,38 +165,56 @@ public final class BulkSession {
     }
   }
 
+  /**
+   * The mode a move runs in: a {@link DataMovement#scopedMode} on this thread, else the call's
+   * option, else the configuration's, else SYNC: without one the marshaller collects the move
+   * before it returns, so nothing overlaps it and the caller waits as in SYNC.
+   */
+  private Mode effectiveMode(MoveContext ctx, DataMovement dm) {
+    Mode mode = modeDepth > 0 ? modes[modeDepth - 1]
+        : ctx.callMode() != null ? ctx.callMode() : dm.configuredMode();
+    return mode == null ? Mode.SYNC : mode;
+  }
+
   private void move(BulkTarget t, MemorySegment from, ByteBuffer keepAlive, long at, long n) {
     MoveContext ctx = t.context();
     DataMovement dm = ctx.movement();
-    Mode mode = modeDepth > 0 ? modes[modeDepth - 1]
-        : ctx.callMode() != null ? ctx.callMode() : dm.configuredMode();
     if (n < dm.threshold()) {
       MemorySegment.copy(from, 0, t.memory(), at, n);
       return;
     }
+    Mode mode = effectiveMode(ctx, dm);
     long t0 = System.nanoTime();
-    if (!dm.ready()) {
-      new Move(t, from, keepAlive, at, n, Choice.warmUp(), t0).copyOnCpu(dm.notReadyReason());
+    MovesInFlight.begin(); // ended by the Move's finish
+    Move m;
+    try {
+      if (!dm.ready()) {
+        new Move(t, from, keepAlive, at, n, Choice.warmUp(), t0).copyOnCpu(dm.notReadyReason());
+        return;
+      }
+      PolicyEngine policy = dm.fixedMover() == null ? dm.policy() : null;
+      Choice choice;
+      if (policy != null) {
+        Decision d = policy.decide(n, ctx.reuseWindow(), mode);
+        choice = new Choice(d.mover(), d.cacheInjection(), mode,
+            d.basis() == Decision.Basis.MODEL ? "model" : "fallback", d.predictedMicros(),
+            d.reason());
+      } else {
+        choice = new Choice(dm.fixedMover() == null ? MoverKind.CPU : dm.fixedMover(), false,
+            mode, "fixed", Double.NaN, "");
+      }
+      m = new Move(t, from, keepAlive, at, n, choice, t0);
+    } catch (RuntimeException | Error e) {
+      MovesInFlight.end();
+      throw e;
+    }
+    if (m.choice.kind == MoverKind.CPU) {
+      // A copy on this thread, as the profiler measured the CPU candidate (the PARALLEL mover
+      // is the split copy); no completion handle needed.
+      m.copyOnCaller(m.choice.note);
       return;
     }
-    PolicyEngine policy = dm.fixedMover() == null ? dm.policy() : null;
-    Choice choice;
-    if (policy != null) {
-      Decision d = policy.decide(n, ctx.reuseWindow());
-      choice = new Choice(d.mover(), d.cacheInjection(), mode == null ? d.modeHint() : mode,
-          d.basis() == Decision.Basis.MODEL ? "model" : "fallback", d.predictedMicros(),
-          d.reason());
-    } else {
-      choice = new Choice(dm.fixedMover() == null ? MoverKind.CPU : dm.fixedMover(), false,
-          mode == null ? Mode.SYNC : mode, "fixed", Double.NaN, "");
-    }
-    Move m = new Move(t, from, keepAlive, at, n, choice, t0);
-    if (choice.kind == MoverKind.CPU) {
-      // The CPU's move is a plain copy (two threads from 4 MiB), done here: the CPU mover of
-      // dsa-bindings would copy on this thread alone and add a completion handle.
-      m.copyOnCpu(choice.note);
-      return;
-    }
+    Choice choice = m.choice;
     DataMover mover = dm.movers().get(choice.kind);
     if (mover == null || !mover.isAvailable()) {
       m.cpuCopy(choice.kind + " unavailable: " + (mover == null ? "no such mover"
@@ -378,6 +396,12 @@ public final class BulkSession {
       finish("", why);
     }
 
+    /** The policy's CPU candidate: one copy on the calling thread. */
+    void copyOnCaller(String why) {
+      MemorySegment.copy(from, 0, target.memory(), at, length);
+      finish("", why);
+    }
+
     /** @param note empty, or why the CPU copied instead of the chosen mover */
     private void finish(String note) {
       finish(note, choice.note);
@@ -385,6 +409,7 @@ public final class BulkSession {
 
     private void finish(String note, String decisionNote) {
       done = true;
+      MovesInFlight.end();
       keepAlive = null;
       target.moveDone(this);
       long nanos = System.nanoTime() - startNanos;

@@ -11,7 +11,9 @@ import java.util.concurrent.Executors;
  * first half while one shared helper thread copies the second. A single core does not saturate
  * memory bandwidth; on this project's 2-vCPU machines 16 MiB took 1.2–1.4 ms on one thread and
  * 0.75–1.0 ms on two. Used for heap payloads written by grpc's framer and for off-heap payloads
- * whose move the CPU does (the policy chose it, or another mover failed).
+ * the CPU copies outside the policy (another mover failed, or the movers are still being
+ * opened). The policy's own choices are the CPU candidate (one thread) and dsa-bindings'
+ * PARALLEL mover, the candidates it was profiled with.
  */
 public final class ParallelCopy {
   private ParallelCopy() {}
