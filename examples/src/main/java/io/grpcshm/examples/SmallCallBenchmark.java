@@ -241,6 +241,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         System.out.println("round " + (round + 1) + " of " + rounds + " done");
       }
       print(table, workloads);
+      transportAllocation(contenders, small, kib);
       Contender shm = contenders.stream().filter(c -> c.label().equals("shm")).findFirst()
           .orElse(null);
       if (shm != null && idleConnections > 0) {
@@ -438,6 +439,37 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     cell.clientCpuNanos += cpu1 - cpu0;
     cell.serverCpuNanos += server1 - server0;
     cell.allocatedBytes += alloc1 - alloc0;
+  }
+
+  /**
+   * A separate pass with JFR allocation sampling on (not during the timed runs, which it would
+   * slow): bytes per call or message that each transport's own code allocates in this JVM.
+   */
+  private void transportAllocation(List<Contender> contenders, byte[] small, byte[] kib)
+      throws Exception {
+    System.out.println();
+    System.out.println("Client-JVM allocation by the transport's own code (JFR allocation samples,"
+        + " first non-JDK frame in the transport's packages; separate 2 s passes):");
+    StringBuilder md = new StringBuilder("| B allocated by transport code | ");
+    md.append(String.join(" | ", contenders.stream().map(Contender::label).toList()))
+        .append(" |\n|---|").append("---|".repeat(contenders.size())).append('\n');
+    String[] rows = {"100 B unary c=" + concurrency + " per call", "1 KiB bidi per message"};
+    for (int r = 0; r < rows.length; r++) {
+      md.append("| ").append(rows[r]).append(" |");
+      for (Contender c : contenders) {
+        Cell cell = new Cell();
+        TransportAllocation jfr = TransportAllocation.start();
+        if (r == 0) {
+          closedLoop(c, small, concurrency, 2, cell);
+        } else {
+          bidi(c, kib, 2, cell);
+        }
+        long bytes = jfr.stop(TransportAllocation.packagesOf(c.label()));
+        md.append(' ').append(fmt(bytes / (double) Math.max(1, cell.operations))).append(" |");
+      }
+      md.append('\n');
+    }
+    System.out.print(md);
   }
 
   private static void print(Map<String, Map<String, Cell>> table, String[] workloads) {

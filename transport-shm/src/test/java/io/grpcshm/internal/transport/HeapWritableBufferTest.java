@@ -7,9 +7,29 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
+/** Each test runs on a fresh thread: the recycling cache is per thread. */
 class HeapWritableBufferTest {
+  private static void onFreshThread(Runnable test) throws Throwable {
+    Throwable[] failure = new Throwable[1];
+    Thread t = Thread.ofPlatform().start(() -> {
+      try {
+        test.run();
+      } catch (Throwable e) {
+        failure[0] = e;
+      }
+    });
+    t.join();
+    if (failure[0] != null) {
+      throw failure[0];
+    }
+  }
+
   @Test
-  void releasedBufferServesTheThreadsNextSmallMessageEmpty() {
+  void releasedBufferServesTheThreadsNextSmallMessageEmpty() throws Throwable {
+    onFreshThread(HeapWritableBufferTest::releasedBufferServesTheThreadsNextSmallMessageEmptyBody);
+  }
+
+  private static void releasedBufferServesTheThreadsNextSmallMessageEmptyBody() {
     HeapWritableBuffer a = HeapWritableBuffer.obtain(100);
     a.write(new byte[] {1, 2, 3}, 0, 3);
     a.release();
@@ -23,7 +43,11 @@ class HeapWritableBufferTest {
   }
 
   @Test
-  void releaseTwiceRecyclesOnce() {
+  void releaseTwiceRecyclesOnce() throws Throwable {
+    onFreshThread(HeapWritableBufferTest::releaseTwiceRecyclesOnceBody);
+  }
+
+  private static void releaseTwiceRecyclesOnceBody() {
     HeapWritableBuffer a = HeapWritableBuffer.obtain(64);
     a.release();
     a.release();
@@ -36,7 +60,11 @@ class HeapWritableBufferTest {
   }
 
   @Test
-  void bufferTooSmallOrTooLargeIsNotReused() {
+  void bufferTooSmallOrTooLargeIsNotReused() throws Throwable {
+    onFreshThread(HeapWritableBufferTest::bufferTooSmallOrTooLargeIsNotReusedBody);
+  }
+
+  private static void bufferTooSmallOrTooLargeIsNotReusedBody() {
     HeapWritableBuffer small = HeapWritableBuffer.obtain(64);
     small.release();
     HeapWritableBuffer bigger = HeapWritableBuffer.obtain(1000);
