@@ -84,8 +84,8 @@ final class ShmClientStream extends AbstractClientStream {
       }
       synchronized (transport.lock) {
         state.sendData(frame, endOfStream);
-      }
-      if (numMessages > 0) {
+        // Under the lock: grpc's TransportTracer is not thread-safe, and channelz reads it.
+        transport.dataBytesSent += bytes;
         getTransportTracer().reportMessageSent(numMessages);
       }
     }
@@ -122,6 +122,7 @@ final class ShmClientStream extends AbstractClientStream {
       this.outbound = new OutboundFlow(transport.connection(), id,
           transport.connection().peerStreamWindow(), this::onSentBytes);
       onStreamAllocated();
+      getTransportTracer().reportLocalStreamStarted();
       if (hasEarlyFrame) {
         hasEarlyFrame = false;
         outbound.data(earlyFrame, earlyEndOfStream);

@@ -1,8 +1,8 @@
 package io.grpcshm.internal.transport;
 
 import com.google.common.base.Stopwatch;
+import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
-import com.google.common.util.concurrent.SettableFuture;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Attributes;
 import io.grpc.CallOptions;
@@ -35,6 +35,8 @@ import io.grpcshm.internal.loop.Workers;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.movement.ActiveStreams;
+import io.grpcshm.internal.nativeio.Linux;
+import io.grpcshm.internal.nativeio.UnixSeqpacketSocket.PeerCredentials;
 import io.grpcshm.internal.ring.FrameLayout;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -124,6 +126,11 @@ public final class ShmClientTransport
   /** grpc requires transportShutdown before transportTerminated; see {@link #reportShutdown}. */
   @GuardedBy("lock") private boolean shutdownReported;
   @GuardedBy("lock") private boolean terminatedNotified;
+  /** Message bytes (grpc frames) handed to the connection and received from it, for channelz. */
+  @GuardedBy("lock") long dataBytesSent;
+  @GuardedBy("lock") private long dataBytesReceived;
+  /** The server process, as the kernel reported it at connect; null before. */
+  private volatile PeerCredentials peer;
   private volatile ShmConnection connection;
   private volatile Attributes attributes = Attributes.EMPTY;
   private Listener listener;
@@ -264,8 +271,7 @@ public final class ShmClientTransport
     ShmConnection conn = new ShmConnection("client:" + rendezvous, established.socket(),
         established.mapping(), established.layout(), false, config,
         established.peerStreamWindow());
-    ShmAddress local = new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(),
-        io.grpcshm.internal.nativeio.Linux.getuid());
+    ShmAddress local = localAddress();
     Attributes attrs = Attributes.newBuilder()
         .set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, remoteAddress)
         .set(Grpc.TRANSPORT_ATTR_LOCAL_ADDR, local)
@@ -280,6 +286,7 @@ public final class ShmClientTransport
         return;
       }
       connection = conn;
+      peer = established.peer();
       attributes = listener.filterTransport(attrs);
       state = state.to(State.READY);
       if (keepAliveTimeNanos != GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED) {
@@ -468,6 +475,7 @@ public final class ShmClientTransport
       ping.addCallback(callback, executor);
       if (send) {
         connection.send(FrameLayout.TYPE_PING, 0, 0, FrameCodec.encodeLong(ping.payload()), 0, 8);
+        transportTracer.reportKeepAliveSent(); // as grpc's Netty transport counts every PING
       }
     }
   }
@@ -536,9 +544,22 @@ public final class ShmClientTransport
 
   @Override
   public ListenableFuture<SocketStats> getStats() {
-    SettableFuture<SocketStats> f = SettableFuture.create();
-    f.set(null);
-    return f;
+    PeerCredentials server = peer;
+    String name = rendezvous;
+    // Connected: the server process at the rendezvous; before: the address the channel aims at.
+    SocketAddress remote = server == null ? remoteAddress
+        : new ShmAddress(name, server.pid(), server.uid());
+    synchronized (lock) {
+      return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(),
+          localAddress(), remote, name, server == null ? -1 : server.pid(),
+          server == null ? -1 : server.uid(), dataBytesSent, dataBytesReceived,
+          config.movement()));
+    }
+  }
+
+  /** This process at the rendezvous name (all the candidates until connected). */
+  private ShmAddress localAddress() {
+    return new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(), Linux.getuid());
   }
 
   @Override
@@ -707,6 +728,7 @@ public final class ShmClientTransport
         keepAliveManager.onDataReceived();
       }
       synchronized (lock) {
+        dataBytesReceived += wireBytes;
         ShmClientStream.TransportState ts = streams.get(streamId);
         if (ts == null) {
           data.close();

@@ -81,8 +81,8 @@ final class ShmServerStream extends AbstractServerStream {
           return;
         }
         state.outbound.data(frame, false);
-      }
-      if (numMessages > 0) {
+        // Under the lock: grpc's TransportTracer is not thread-safe, and channelz reads it.
+        transport.dataBytesSent += bytes;
         transportTracer.reportMessageSent(numMessages);
       }
     }

@@ -1,7 +1,7 @@
 package io.grpcshm.internal.transport;
 
+import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
-import com.google.common.util.concurrent.SettableFuture;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Attributes;
 import io.grpc.Grpc;
@@ -51,6 +51,8 @@ public final class ShmServerTransport implements ServerTransport {
   private final ScheduledExecutorService scheduler;
   private final TransportTracer transportTracer = new TransportTracer();
   private final Attributes baseAttributes;
+  private final ShmAddress local;
+  private final ShmAddress remote;
   private ServerTransportListener listener;
   private Attributes attributes;
 
@@ -59,6 +61,9 @@ public final class ShmServerTransport implements ServerTransport {
   @GuardedBy("lock") private int lastStreamId;
   @GuardedBy("lock") private boolean goAwaySent;
   @GuardedBy("lock") private boolean terminated;
+  /** Message bytes (grpc frames) handed to the connection and received from it, for channelz. */
+  @GuardedBy("lock") long dataBytesSent;
+  @GuardedBy("lock") private long dataBytesReceived;
 
   public ShmServerTransport(ShmConnection connection, ShmAddress local, ShmAddress remote,
       List<? extends ServerStreamTracer.Factory> tracerFactories, ShmTransportConfig config) {
@@ -68,6 +73,8 @@ public final class ShmServerTransport implements ServerTransport {
     // Held for this transport's life: grpc's server schedules call deadlines on it.
     this.scheduler = SharedResourceHolder.get(GrpcUtil.TIMER_SERVICE);
     this.logId = InternalLogId.allocate(getClass(), remote.toString());
+    this.local = local;
+    this.remote = remote;
     this.baseAttributes = Attributes.newBuilder()
         .set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, remote)
         .set(Grpc.TRANSPORT_ATTR_LOCAL_ADDR, local)
@@ -168,9 +175,11 @@ public final class ShmServerTransport implements ServerTransport {
 
   @Override
   public ListenableFuture<SocketStats> getStats() {
-    SettableFuture<SocketStats> f = SettableFuture.create();
-    f.set(null);
-    return f;
+    synchronized (lock) {
+      return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(), local,
+          remote, remote.rendezvous(), remote.pid(), remote.uid(), dataBytesSent,
+          dataBytesReceived, config.movement()));
+    }
   }
 
   @Override
@@ -332,6 +341,7 @@ public final class ShmServerTransport implements ServerTransport {
     @Override
     public void onData(int streamId, boolean endOfStream, ReadableBuffer data, int wireBytes) {
       synchronized (lock) {
+        dataBytesReceived += wireBytes;
         ShmServerStream.TransportState ts = streams.get(streamId);
         if (ts == null) {
           data.close();
