@@ -271,7 +271,8 @@ public final class ShmClientTransport
     ShmConnection conn = new ShmConnection("client:" + rendezvous, established.socket(),
         established.mapping(), established.layout(), false, config,
         established.peerStreamWindow());
-    ShmAddress local = localAddress();
+    ShmAddress local = new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(),
+        Linux.getuid());
     Attributes attrs = Attributes.newBuilder()
         .set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, remoteAddress)
         .set(Grpc.TRANSPORT_ATTR_LOCAL_ADDR, local)
@@ -557,9 +558,13 @@ public final class ShmClientTransport
     }
   }
 
-  /** This process at the rendezvous name (all the candidates until connected). */
+  /**
+   * This process at the rendezvous name (all the candidates until connected); its uid once
+   * connected (a transport that never connects may run where native calls are denied).
+   */
   private ShmAddress localAddress() {
-    return new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(), Linux.getuid());
+    return new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(),
+        connection == null ? -1 : Linux.getuid());
   }
 
   @Override
