@@ -76,6 +76,11 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       description = "subset of shm,uds,tcp,inproc (${DEFAULT-VALUE})")
   List<String> transports = List.of("shm", "uds", "tcp", "inproc");
 
+  @Option(names = "--workloads", split = ",",
+      description = "subset of unary100,unary1k,latency,bidi (${DEFAULT-VALUE}); a profile of one"
+          + " workload is easier to read")
+  List<String> workloads = List.of("unary100", "unary1k", "latency", "bidi");
+
   private static final OperatingSystemMXBean OS =
       (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
   private static final ThreadMXBean THREADS = (ThreadMXBean) ManagementFactory.getThreadMXBean();
@@ -178,8 +183,21 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       byte[] small = payload(100);
       byte[] kib = payload(1024);
       Map<String, Map<String, Cell>> table = new LinkedHashMap<>();
-      String[] workloads = {"100 B unary c=" + concurrency, "1 KiB unary c=" + concurrency,
+      String[] all = {"100 B unary c=" + concurrency, "1 KiB unary c=" + concurrency,
           "100 B unary c=1", "1 KiB bidi stream"};
+      List<String> keys = List.of("unary100", "unary1k", "latency", "bidi");
+      for (String w : this.workloads) {
+        if (!keys.contains(w)) {
+          throw new CommandLine.ParameterException(new CommandLine(this),
+              "unknown workload " + w + " (expected one of " + keys + ")");
+        }
+      }
+      boolean[] on = new boolean[4];
+      for (int i = 0; i < 4; i++) {
+        on[i] = this.workloads.contains(keys.get(i));
+      }
+      String[] workloads = java.util.stream.IntStream.range(0, 4).filter(i -> on[i])
+          .mapToObj(i -> all[i]).toArray(String[]::new);
       for (String w : workloads) {
         table.put(w, new LinkedHashMap<>());
         for (Contender c : contenders) {
@@ -189,20 +207,36 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       System.out.println("warming up every server on every workload...");
       for (int warm = 0; warm < 2; warm++) {
         for (Contender c : contenders) {
-          closedLoop(c, small, concurrency, Math.max(2, seconds / 2), new Cell());
-          closedLoop(c, kib, concurrency, 1, new Cell());
-          closedLoop(c, small, 1, 1, new Cell());
-          bidi(c, kib, 1, new Cell());
+          if (on[0]) {
+            closedLoop(c, small, concurrency, Math.max(2, seconds / 2), new Cell());
+          }
+          if (on[1]) {
+            closedLoop(c, kib, concurrency, 1, new Cell());
+          }
+          if (on[2]) {
+            closedLoop(c, small, 1, 1, new Cell());
+          }
+          if (on[3]) {
+            bidi(c, kib, 1, new Cell());
+          }
         }
       }
       for (int round = 0; round < rounds; round++) {
         List<Contender> order = new ArrayList<>(contenders);
         java.util.Collections.rotate(order, -round);
         for (Contender c : order) {
-          closedLoop(c, small, concurrency, seconds, table.get(workloads[0]).get(c.label()));
-          closedLoop(c, kib, concurrency, seconds, table.get(workloads[1]).get(c.label()));
-          closedLoop(c, small, 1, seconds, table.get(workloads[2]).get(c.label()));
-          bidi(c, kib, seconds, table.get(workloads[3]).get(c.label()));
+          if (on[0]) {
+            closedLoop(c, small, concurrency, seconds, table.get(all[0]).get(c.label()));
+          }
+          if (on[1]) {
+            closedLoop(c, kib, concurrency, seconds, table.get(all[1]).get(c.label()));
+          }
+          if (on[2]) {
+            closedLoop(c, small, 1, seconds, table.get(all[2]).get(c.label()));
+          }
+          if (on[3]) {
+            bidi(c, kib, seconds, table.get(all[3]).get(c.label()));
+          }
         }
         System.out.println("round " + (round + 1) + " of " + rounds + " done");
       }
@@ -419,19 +453,20 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         .append("---|".repeat(labels.size() + 2)).append('\n');
     for (int w = 0; w < workloads.length; w++) {
       Map<String, Cell> row = table.get(workloads[w]);
-      boolean latency = w == 2;
+      boolean latency = workloads[w].equals("100 B unary c=1");
+      boolean stream = workloads[w].contains("bidi");
       if (latency) {
         line(md, workloads[w] + " p50 (us)", labels, row, c -> c.latencies.p50() / 1e3, false);
         line(md, workloads[w] + " p99 (us)", labels, row, c -> c.latencies.p99() / 1e3, false);
         continue;
       }
-      String unit = w == 3 ? " msgs/s" : " calls/s";
+      String unit = stream ? " msgs/s" : " calls/s";
       line(md, workloads[w] + unit, labels, row, Cell::perSecond, true);
-      String per = w == 3 ? "/msg" : "/call";
+      String per = stream ? "/msg" : "/call";
       line(md, "  client CPU us" + per, labels, row, Cell::clientCpuMicros, false);
       line(md, "  server CPU us" + per, labels, row, Cell::serverCpuMicros, false);
       line(md, "  client alloc B" + per, labels, row, Cell::allocatedPerOperation, false);
-      if (w != 3) {
+      if (!stream) {
         line(md, "  client ctx switches" + per, labels, row, Cell::clientSwitchesPer, false);
         line(md, "  server ctx switches" + per, labels, row, Cell::serverSwitchesPer, false);
       }

@@ -5,6 +5,7 @@ import io.grpcshm.DataMovement;
 import io.grpcshm.ShmCallOptions;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.policy.CallFeatures;
+import java.util.function.Supplier;
 
 /**
  * The data-movement settings of one stream.
@@ -21,5 +22,26 @@ public record MoveContext(String method, DataMovement movement, Mode callMode, i
 
   public static MoveContext server(String method, DataMovement movement) {
     return new MoveContext(method, movement, null, CallFeatures.REUSE_UNKNOWN);
+  }
+
+  /**
+   * A stream's context, built on first use: only payloads large enough for shared-memory extents
+   * need one, and reading call options for every small call showed in profiles. A race between
+   * two writers of one stream builds it twice, harmlessly (the record is immutable).
+   */
+  public static Supplier<MoveContext> lazily(Supplier<MoveContext> factory) {
+    return new Supplier<>() {
+      private MoveContext built;
+
+      @Override
+      public MoveContext get() {
+        MoveContext c = built;
+        if (c == null) {
+          c = factory.get();
+          built = c;
+        }
+        return c;
+      }
+    };
   }
 }

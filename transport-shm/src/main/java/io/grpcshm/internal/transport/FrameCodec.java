@@ -37,6 +37,27 @@ final class FrameCodec {
     return ByteBuffer.allocate(capacity).order(ByteOrder.LITTLE_ENDIAN);
   }
 
+  /** Scratch bodies up to this size are kept per thread; larger ones are allocated each time. */
+  private static final int MAX_CACHED_SCRATCH = 64 * 1024;
+  private static final ThreadLocal<ByteBuffer> SCRATCH =
+      ThreadLocal.withInitial(() -> newBody(1024));
+
+  /**
+   * The calling thread's reusable body buffer (cleared, at least {@code capacity} bytes). Valid
+   * until the thread's next call: {@link ShmConnection#send} copies the body before returning,
+   * so headers and block references are encoded here without an allocation per frame.
+   */
+  static ByteBuffer scratchBody(int capacity) {
+    ByteBuffer b = SCRATCH.get();
+    if (b.capacity() < capacity) {
+      b = newBody(capacity);
+      if (capacity <= MAX_CACHED_SCRATCH) {
+        SCRATCH.set(b);
+      }
+    }
+    return b.clear();
+  }
+
   /** Serialised metadata and its size as grpc's limits count it. */
   record EncodedMetadata(byte[][] entries, int bodyLength, int listSize) {}
 
@@ -151,16 +172,6 @@ final class FrameCodec {
 
   static void putString16(ByteBuffer out, byte[] utf8) {
     out.putShort((short) utf8.length).put(utf8);
-  }
-
-  static String getString16(ByteBuffer in, String what) {
-    int len = in.getShort() & 0xffff;
-    if (len > in.remaining()) {
-      throw new ProtocolException(what + " length " + len + " exceeds frame");
-    }
-    byte[] b = new byte[len];
-    in.get(b);
-    return new String(b, StandardCharsets.UTF_8);
   }
 
   static byte[] encodeStatus(Status status) {

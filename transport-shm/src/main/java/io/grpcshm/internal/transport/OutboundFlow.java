@@ -20,7 +20,8 @@ final class OutboundFlow {
   private final ShmConnection connection;
   private final int streamId;
   private final SentListener sentListener;
-  private final ArrayDeque<Item> queue = new ArrayDeque<>();
+  /** Created when something must wait: most streams of small calls never queue. */
+  private ArrayDeque<Item> queue;
   private int window;
   private boolean cancelled;
 
@@ -39,7 +40,12 @@ final class OutboundFlow {
       }
       return;
     }
-    queue.add(new Item(data, endOfStream, null));
+    int bytes = data == null ? 0 : data.readableBytes();
+    if (isEmpty() && (bytes == 0 || window > 0)) {
+      sendNow(data, endOfStream, bytes); // the common case: nothing ahead of it, window open
+      return;
+    }
+    enqueue(new Item(data, endOfStream, null));
     drain();
   }
 
@@ -48,7 +54,11 @@ final class OutboundFlow {
     if (cancelled) {
       return;
     }
-    queue.add(new Item(null, false, action));
+    if (isEmpty()) {
+      action.run();
+      return;
+    }
+    enqueue(new Item(null, false, action));
     drain();
   }
 
@@ -58,12 +68,26 @@ final class OutboundFlow {
   }
 
   boolean hasQueued() {
-    return !queue.isEmpty();
+    return !isEmpty();
+  }
+
+  private boolean isEmpty() {
+    return queue == null || queue.isEmpty();
+  }
+
+  private void enqueue(Item item) {
+    if (queue == null) {
+      queue = new ArrayDeque<>(4);
+    }
+    queue.add(item);
   }
 
   /** Drops everything queued, returning shared-memory extents to the pool. */
   void cancel() {
     cancelled = true;
+    if (queue == null) {
+      return;
+    }
     Item item;
     while ((item = queue.poll()) != null) {
       if (item.data() != null) {
@@ -73,6 +97,9 @@ final class OutboundFlow {
   }
 
   private void drain() {
+    if (queue == null) {
+      return;
+    }
     Item item;
     while ((item = queue.peek()) != null) {
       if (item.action() != null) {
@@ -85,11 +112,15 @@ final class OutboundFlow {
         return;
       }
       queue.poll();
-      window -= bytes;
-      connection.sendData(streamId, item.endOfStream(), item.data());
-      if (bytes > 0) {
-        sentListener.onSent(bytes);
-      }
+      sendNow(item.data(), item.endOfStream(), bytes);
+    }
+  }
+
+  private void sendNow(WritableBuffer data, boolean endOfStream, int bytes) {
+    window -= bytes;
+    connection.sendData(streamId, endOfStream, data);
+    if (bytes > 0) {
+      sentListener.onSent(bytes);
     }
   }
 }

@@ -33,8 +33,8 @@ final class ShmClientStream extends AbstractClientStream {
       int maxInboundMessageSize,
       String authority,
       Attributes attributes) {
-    super(transport.connection().allocator(MoveContext.client(method.getFullMethodName(),
-            transport.config().movement(), callOptions)),
+    super(transport.connection().allocator(MoveContext.lazily(() -> MoveContext.client(
+            method.getFullMethodName(), transport.config().movement(), callOptions))),
         statsTraceCtx, transportTracer, headers, callOptions, false);
     this.transport = transport;
     this.method = method;
@@ -84,8 +84,8 @@ final class ShmClientStream extends AbstractClientStream {
       }
       synchronized (transport.lock) {
         state.sendData(frame, endOfStream);
-        // Under the lock: grpc's TransportTracer is not thread-safe, and channelz reads it.
-        transport.dataBytesSent += bytes;
+        // Under the lock: grpc's TransportTracer is not thread-safe.
+        transport.dataBytesSent.add(bytes);
         getTransportTracer().reportMessageSent(numMessages);
       }
     }
@@ -108,6 +108,8 @@ final class ShmClientStream extends AbstractClientStream {
     @GuardedBy("transport.lock") private boolean cancelSent;
     @GuardedBy("transport.lock") private boolean closed;
     @GuardedBy("transport.lock") private int unacknowledgedBytes;
+    /** Whether it counts for grpc's in-use accounting (idle-mode decisions). */
+    @GuardedBy("transport.lock") boolean countedInUse;
     private final int inboundWindow;
 
     TransportState(int maxMessageSize, StatsTraceContext statsTraceCtx,

@@ -38,18 +38,21 @@ import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket.PeerCredentials;
 import io.grpcshm.internal.ring.FrameLayout;
+import io.netty.util.collection.IntObjectHashMap;
+import io.netty.util.collection.IntObjectMap;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -104,6 +107,9 @@ public final class ShmClientTransport
   private final InetSocketAddress target;
   private final SocketAddress remoteAddress;
   private final String defaultAuthority;
+  private final byte[] defaultAuthorityBytes;
+  private static final int MAX_CACHED_PATHS = 1024;
+  private final Map<String, byte[]> encodedPaths = new ConcurrentHashMap<>();
   private final String userAgent;
   private final ShmTransportConfig config;
   private final ScheduledExecutorService scheduler;
@@ -113,22 +119,22 @@ public final class ShmClientTransport
   private final boolean keepAliveWithoutCalls;
   private final Attributes eagAttributes;
 
-  @GuardedBy("lock") private State state = State.NEW;
-  @GuardedBy("lock") private final Map<Integer, ShmClientStream.TransportState> streams =
-      new HashMap<>();
+  /** Written under {@link #lock}; volatile so that {@link #newStream} can check it without it. */
+  @GuardedBy("lock") private volatile State state = State.NEW;
+  @GuardedBy("lock") private final IntObjectMap<ShmClientStream.TransportState> streams =
+      new IntObjectHashMap<>();
   @GuardedBy("lock") private int nextStreamId = 1;
   @GuardedBy("lock") private int inUseStreams;
-  /** Whether each open stream counts for grpc's in-use accounting (idle-mode decisions). */
-  @GuardedBy("lock") private final Map<Integer, Boolean> inUse = new HashMap<>();
-  @GuardedBy("lock") private Status shutdownStatus;
+  /** Written under {@link #lock}; volatile like {@link #state}. */
+  @GuardedBy("lock") private volatile Status shutdownStatus;
   @GuardedBy("lock") private Http2Ping outstandingPing;
   @GuardedBy("lock") private boolean goAwayReceived;
   /** grpc requires transportShutdown before transportTerminated; see {@link #reportShutdown}. */
   @GuardedBy("lock") private boolean shutdownReported;
   @GuardedBy("lock") private boolean terminatedNotified;
   /** Message bytes (grpc frames) handed to the connection and received from it, for channelz. */
-  @GuardedBy("lock") long dataBytesSent;
-  @GuardedBy("lock") private long dataBytesReceived;
+  final LongAdder dataBytesSent = new LongAdder();
+  private final LongAdder dataBytesReceived = new LongAdder();
   /** The server process, as the kernel reported it at connect; null before. */
   private volatile PeerCredentials peer;
   private volatile ShmConnection connection;
@@ -206,6 +212,8 @@ public final class ShmClientTransport
     this.target = target;
     this.remoteAddress = remoteAddress;
     this.defaultAuthority = authority;
+    this.defaultAuthorityBytes =
+        authority == null ? new byte[0] : authority.getBytes(StandardCharsets.UTF_8);
     this.userAgent = GrpcUtil.getGrpcUserAgent("shm", userAgent);
     this.eagAttributes = eagAttributes;
     this.config = config;
@@ -346,18 +354,30 @@ public final class ShmClientTransport
       CallOptions callOptions, ClientStreamTracer[] tracers) {
     Attributes attrs = attributes;
     StatsTraceContext statsTraceCtx = StatsTraceContext.newClientContext(tracers, attrs, headers);
-    synchronized (lock) {
-      if (shutdownStatus != null) {
-        return new FailingClientStream(shutdownStatus, RpcProgress.MISCARRIED, tracers);
-      }
-      if (state != State.READY) {
-        return new FailingClientStream(
-            Status.UNAVAILABLE.withDescription("shared-memory transport not ready"), tracers);
-      }
+    // Without the lock (every caller thread passes here): start() checks again under it.
+    Status shutdown = shutdownStatus;
+    if (shutdown != null) {
+      return new FailingClientStream(shutdown, RpcProgress.MISCARRIED, tracers);
+    }
+    if (state != State.READY) {
+      return new FailingClientStream(
+          Status.UNAVAILABLE.withDescription("shared-memory transport not ready"), tracers);
     }
     int maxInbound = config.maxInboundMessageSize();
     return new ShmClientStream(this, method, headers, callOptions, statsTraceCtx,
         transportTracer, maxInbound, defaultAuthority, attrs);
+  }
+
+  /** The UTF-8 path of a method, cached: a channel calls few methods, each of them often. */
+  private byte[] encodedPath(String fullMethodName) {
+    byte[] path = encodedPaths.get(fullMethodName);
+    if (path == null) {
+      path = ("/" + fullMethodName).getBytes(StandardCharsets.UTF_8);
+      if (encodedPaths.size() < MAX_CACHED_PATHS) {
+        encodedPaths.putIfAbsent(fullMethodName, path);
+      }
+    }
+    return path;
   }
 
   /** Allocates the stream id and sends the request headers (from the stream's start()). */
@@ -365,9 +385,10 @@ public final class ShmClientTransport
     headers.discardAll(GrpcUtil.USER_AGENT_KEY);
     headers.put(GrpcUtil.USER_AGENT_KEY, userAgent);
     FrameCodec.EncodedMetadata md = FrameCodec.prepare(headers);
-    byte[] path = ("/" + stream.methodName()).getBytes(StandardCharsets.UTF_8);
-    byte[] auth = (authority == null ? defaultAuthority : authority)
-        .getBytes(StandardCharsets.UTF_8);
+    byte[] path = encodedPath(stream.methodName());
+    byte[] auth = authority == null || authority.equals(defaultAuthority)
+        ? defaultAuthorityBytes
+        : authority.getBytes(StandardCharsets.UTF_8);
     int bodyLength = 4 + path.length + auth.length + md.bodyLength();
     ShmClientStream.TransportState ts = stream.transportState();
     synchronized (lock) {
@@ -392,10 +413,6 @@ public final class ShmClientTransport
             Status.UNAVAILABLE.withDescription("shared-memory stream ids exhausted")));
         return;
       }
-      ByteBuffer body = FrameCodec.newBody(bodyLength);
-      FrameCodec.putString16(body, path);
-      FrameCodec.putString16(body, auth);
-      FrameCodec.putMetadata(body, md);
       int id = nextStreamId;
       nextStreamId += 2;
       streams.put(id, ts);
@@ -406,7 +423,12 @@ public final class ShmClientTransport
           keepAliveManager.onTransportActive();
         }
       }
-      inUse.put(id, stream.shouldBeCountedForInUse());
+      ts.countedInUse = stream.shouldBeCountedForInUse();
+      // Encoded last: the scratch body is the thread's, and the listener calls above may send.
+      ByteBuffer body = FrameCodec.scratchBody(bodyLength);
+      FrameCodec.putString16(body, path);
+      FrameCodec.putString16(body, auth);
+      FrameCodec.putMetadata(body, md);
       connection.send(FrameLayout.TYPE_REQUEST_HEADERS, 0, id, body.array(), 0, bodyLength);
       ts.getStatsTraceContext().clientOutboundHeaders();
       ts.allocated(id);
@@ -436,8 +458,7 @@ public final class ShmClientTransport
       return false;
     }
     ActiveStreams.closed();
-    Boolean counted = inUse.remove(id);
-    if (Boolean.TRUE.equals(counted) && --inUseStreams == 0) {
+    if (ts.countedInUse && --inUseStreams == 0) {
       listener.transportInUse(false);
       if (keepAliveManager != null) {
         keepAliveManager.onTransportIdle();
@@ -553,7 +574,7 @@ public final class ShmClientTransport
     synchronized (lock) {
       return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(),
           localAddress(), remote, name, server == null ? -1 : server.pid(),
-          server == null ? -1 : server.uid(), dataBytesSent, dataBytesReceived,
+          server == null ? -1 : server.uid(), dataBytesSent.sum(), dataBytesReceived.sum(),
           config.movement()));
     }
   }
@@ -733,7 +754,7 @@ public final class ShmClientTransport
         keepAliveManager.onDataReceived();
       }
       synchronized (lock) {
-        dataBytesReceived += wireBytes;
+        dataBytesReceived.add(wireBytes);
         ShmClientStream.TransportState ts = streams.get(streamId);
         if (ts == null) {
           data.close();

@@ -43,6 +43,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -172,6 +173,10 @@ public final class ShmConnection implements EventLoop.Member {
 
   /** Loop-thread scratch for record bodies (a private copy: each field is read once). */
   private byte[] scratch = new byte[4096];
+  /** Little-endian view of {@link #scratch}, reset for each record. */
+  private ByteBuffer scratchView = ByteBuffer.wrap(scratch).order(ByteOrder.LITTLE_ENDIAN);
+  /** Bound once: a method reference made per poll would allocate on every spin of the loop. */
+  private final RingConsumer.RecordHandler recordHandler = this::onRecord;
   /** Loop-thread scratch for control messages on the socket. */
   private final byte[] controlBuffer = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
   private final int[] controlFds = new int[UnixSeqpacketSocket.MAX_FDS];
@@ -431,7 +436,7 @@ public final class ShmConnection implements EventLoop.Member {
         shm.release();
         return send(FrameLayout.TYPE_DATA_INLINE, flags, streamId, null, 0, 0);
       }
-      ByteBuffer body = FrameCodec.newBody(16);
+      ByteBuffer body = FrameCodec.scratchBody(16);
       body.putInt(shm.segmentId).putInt(length).putLong(shm.offset);
       shm.handOver(); // waits for data movers still writing into it
       boolean sent = send(FrameLayout.TYPE_DATA_BLOCK, flags, streamId, body.array(), 0, 16);
@@ -441,19 +446,24 @@ public final class ShmConnection implements EventLoop.Member {
       return sent;
     }
     HeapWritableBuffer heap = (HeapWritableBuffer) buffer;
-    int remaining = heap.readableBytes();
-    int offset = 0;
-    int chunk = maxInlinePayload();
-    do {
-      int n = Math.min(remaining, chunk);
-      boolean last = n == remaining;
-      if (!send(FrameLayout.TYPE_DATA_INLINE, last ? flags : 0, streamId, heap.bytes, offset, n)) {
-        return false;
-      }
-      offset += n;
-      remaining -= n;
-    } while (remaining > 0);
-    return true;
+    try {
+      int remaining = heap.readableBytes();
+      int offset = 0;
+      int chunk = maxInlinePayload();
+      do {
+        int n = Math.min(remaining, chunk);
+        boolean last = n == remaining;
+        if (!send(FrameLayout.TYPE_DATA_INLINE, last ? flags : 0, streamId, heap.bytes, offset,
+            n)) {
+          return false;
+        }
+        offset += n;
+        remaining -= n;
+      } while (remaining > 0);
+      return true;
+    } finally {
+      heap.release(); // its bytes are in the ring (or dropped): reusable
+    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -464,30 +474,30 @@ public final class ShmConnection implements EventLoop.Member {
    * ring); large ones an extent of the pool or of a persistent segment, so the framer writes the
    * message straight into shared memory.
    */
-  WritableBuffer allocate(int capacityHint, MoveContext moves) {
+  WritableBuffer allocate(int capacityHint, Supplier<MoveContext> moves) {
     int hint = Math.max(capacityHint, 0);
     if (hint <= inlineThreshold) {
       // Known-length messages ask for exactly their size; streams of unknown length ask per
       // write and grpc grows the next buffer, so a small floor is enough.
-      return new HeapWritableBuffer(Math.max(hint, 64));
+      return HeapWritableBuffer.obtain(hint);
     }
     if (state.get() == State.OPEN) {
       long offset = txPool.allocate(hint);
       if (offset >= 0) {
         return new ShmWritableBuffer(this, 0, offset, txPoolMemory.asSlice(offset, hint),
-            moves);
+            moves.get());
       }
       TxSegment segment = acquireSegment(hint);
       if (segment != null) {
         return new ShmWritableBuffer(this, segment.id, 0, segment.memory.asSlice(0, hint),
-            moves);
+            moves.get());
       }
     }
-    return new HeapWritableBuffer(Math.min(hint, MAX_HEAP_CHUNK));
+    return HeapWritableBuffer.obtain(Math.min(hint, MAX_HEAP_CHUNK));
   }
 
   /** grpc's buffer allocator for one stream, whose data-movement settings its buffers carry. */
-  WritableBufferAllocator allocator(MoveContext moves) {
+  WritableBufferAllocator allocator(Supplier<MoveContext> moves) {
     return hint -> allocate(hint, moves);
   }
 
@@ -591,7 +601,7 @@ public final class ShmConnection implements EventLoop.Member {
   /** Called when the last buffer reading a received extent closes. */
   void releaseLease(int segmentId, long offset) {
     if (state.get() == State.OPEN) {
-      ByteBuffer body = FrameCodec.newBody(16);
+      ByteBuffer body = FrameCodec.scratchBody(16);
       body.putInt(segmentId).putInt(0).putLong(offset);
       send(FrameLayout.TYPE_RELEASE, 0, 0, body.array(), 0, 16);
     }
@@ -626,8 +636,9 @@ public final class ShmConnection implements EventLoop.Member {
     }
     int work;
     try {
-      work = rx.poll(this::onRecord, POLL_BATCH);
-      if (rx.takeProducerWaiting()) {
+      work = rx.poll(recordHandler, POLL_BATCH);
+      // Space frees only when we consume: a producer waiting for it needs a wake only then.
+      if (work > 0 && rx.takeProducerWaiting()) {
         tx.wakeConsumer(wakePeer);
       }
       if (hasPending) {
@@ -791,10 +802,11 @@ public final class ShmConnection implements EventLoop.Member {
     }
     if (scratch.length < bodyLength) {
       scratch = new byte[Math.max(bodyLength, scratch.length * 2)];
+      scratchView = ByteBuffer.wrap(scratch).order(ByteOrder.LITTLE_ENDIAN);
     }
     MemorySegment.copy(data, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH, scratch, 0,
         bodyLength);
-    ByteBuffer body = ByteBuffer.wrap(scratch, 0, bodyLength).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer body = scratchView.clear().limit(bodyLength);
     try {
       switch (type) {
         case FrameLayout.TYPE_DATA_BLOCK -> onDataBlock(streamId, flags, body);

@@ -23,8 +23,8 @@ final class ShmServerStream extends AbstractServerStream {
   ShmServerStream(ShmServerTransport transport, int streamId, String method,
       StatsTraceContext statsTraceCtx, TransportTracer transportTracer, int maxInboundMessageSize,
       Attributes attributes, String authority) {
-    super(transport.connection().allocator(
-        MoveContext.server(method, transport.config().movement())), statsTraceCtx);
+    super(transport.connection().allocator(MoveContext.lazily(
+        () -> MoveContext.server(method, transport.config().movement()))), statsTraceCtx);
     this.transport = transport;
     this.attributes = attributes;
     this.authority = authority;
@@ -61,10 +61,10 @@ final class ShmServerStream extends AbstractServerStream {
   private final class Sink implements AbstractServerStream.Sink {
     @Override
     public void writeHeaders(Metadata headers, boolean flush) {
-      synchronized (transport.lock) {
+      synchronized (state.lock) {
         if (!state.cancelled) {
           transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_RESPONSE_HEADERS,
-              state.streamId, headers);
+              state, headers);
         }
       }
     }
@@ -75,27 +75,26 @@ final class ShmServerStream extends AbstractServerStream {
       if (bytes > 0) {
         onSendingBytes(bytes);
       }
-      synchronized (transport.lock) {
+      synchronized (state.lock) {
         if (state.cancelled) {
           frame.release();
           return;
         }
         state.outbound.data(frame, false);
-        // Under the lock: grpc's TransportTracer is not thread-safe, and channelz reads it.
-        transport.dataBytesSent += bytes;
+        transport.dataBytesSent.add(bytes);
         transportTracer.reportMessageSent(numMessages);
       }
     }
 
     @Override
     public void writeTrailers(Metadata trailers, boolean headersSent, Status status) {
-      synchronized (transport.lock) {
+      synchronized (state.lock) {
         if (state.cancelled) {
           return;
         }
         state.outbound.afterData(() -> {
           transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_TRAILERS,
-              state.streamId, trailers);
+              state, trailers);
           transport.removeStream(state);
           state.complete();
         });
@@ -106,20 +105,28 @@ final class ShmServerStream extends AbstractServerStream {
     public void cancel(Status status) {
       // The application (or its deadline) cancelled: like an HTTP/2 RST_STREAM(CANCEL), the client
       // sees CANCELLED and maps it to its own view (e.g. DEADLINE_EXCEEDED past its deadline).
-      synchronized (transport.lock) {
+      synchronized (state.lock) {
         state.cancel(status, Status.CANCELLED.withDescription(
             "server cancelled the call: " + status.getCode()));
       }
     }
   }
 
-  /** Per-stream transport state; all methods run under the transport lock. */
+  /**
+   * Per-stream transport state; all methods run under its {@link #lock}. A lock per stream, not
+   * the transport's: with one lock, every call in flight on a connection queued behind the
+   * others' frames (and behind the loop), and threads parked on it more often than they ran.
+   */
   final class TransportState extends AbstractServerStream.TransportState {
+    /** Guards this stream's transport state; taken before the transport lock (see there). */
+    final Object lock = new Object();
     final int streamId;
-    @GuardedBy("transport.lock") final OutboundFlow outbound;
-    @GuardedBy("transport.lock") boolean cancelled;
-    @GuardedBy("transport.lock") private boolean receivedEndOfStream;
-    @GuardedBy("transport.lock") private int unacknowledgedBytes;
+    @GuardedBy("lock") final OutboundFlow outbound;
+    @GuardedBy("lock") boolean cancelled;
+    /** Forgotten by the transport (finished or cancelled): late frames for it are dropped. */
+    @GuardedBy("lock") boolean removed;
+    @GuardedBy("lock") private boolean receivedEndOfStream;
+    @GuardedBy("lock") private int unacknowledgedBytes;
     private final int inboundWindow;
 
     TransportState(int streamId, int maxMessageSize, StatsTraceContext statsTraceCtx,
@@ -136,8 +143,12 @@ final class ShmServerStream extends AbstractServerStream {
       return listener() != null;
     }
 
-    @GuardedBy("transport.lock")
+    @GuardedBy("lock")
     void dataReceived(ReadableBuffer data, boolean endOfStream) {
+      if (removed) {
+        data.close(); // finished or cancelled while this frame was on its way: nobody reads it
+        return;
+      }
       if (receivedEndOfStream) {
         data.close();
         throw new ProtocolException("data on stream " + streamId + " after its END_STREAM");
@@ -154,10 +165,10 @@ final class ShmServerStream extends AbstractServerStream {
      * Cancels the stream: tells the client {@code toClient} (null: the client already knows) and
      * the application {@code status}.
      */
-    @GuardedBy("transport.lock")
+    @GuardedBy("lock")
     void cancel(Status status, Status toClient) {
-      if (cancelled) {
-        return;
+      if (cancelled || removed) {
+        return; // removed: finished normally while a cancellation was on its way
       }
       cancelled = true;
       outbound.cancel();
@@ -169,7 +180,7 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @Override
-    @GuardedBy("transport.lock")
+    @GuardedBy("lock")
     public void bytesRead(int processedBytes) {
       if (cancelled) {
         return;
@@ -182,7 +193,7 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @Override
-    @GuardedBy("transport.lock")
+    @GuardedBy("lock")
     public void deframeFailed(Throwable cause) {
       // A bad inbound message (too large, undecompressable): the client learns the real status.
       Status status = Status.fromThrowable(cause);
@@ -191,7 +202,7 @@ final class ShmServerStream extends AbstractServerStream {
 
     @Override
     public void runOnTransportThread(Runnable r) {
-      synchronized (transport.lock) {
+      synchronized (lock) {
         r.run();
       }
     }

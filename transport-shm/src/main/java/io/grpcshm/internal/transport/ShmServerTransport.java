@@ -23,21 +23,24 @@ import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
 import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.ring.FrameLayout;
+import io.netty.util.collection.IntObjectHashMap;
+import io.netty.util.collection.IntObjectMap;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
  * Server side of one shared-memory connection, a grpc {@link ServerTransport}.
  *
- * <p>Lock order: {@link #lock} (streams and their transport state), then the connection's producer
- * lock.
+ * <p>Lock order: a stream's lock ({@code ShmServerStream.TransportState.lock}: its transport
+ * state), then {@link #lock} (the stream table and connection-wide state), then the connection's
+ * producer lock. {@link #lock} is held briefly and never while calling into grpc or taking a
+ * stream's lock, so calls on one connection do not queue behind each other.
  */
 public final class ShmServerTransport implements ServerTransport {
   private static final RateLimitedLog REFUSALS = new RateLimitedLog(
@@ -56,14 +59,22 @@ public final class ShmServerTransport implements ServerTransport {
   private ServerTransportListener listener;
   private Attributes attributes;
 
-  @GuardedBy("lock") private final Map<Integer, ShmServerStream.TransportState> streams =
-      new HashMap<>();
+  @GuardedBy("lock") private final IntObjectMap<ShmServerStream.TransportState> streams =
+      new IntObjectHashMap<>();
   @GuardedBy("lock") private int lastStreamId;
   @GuardedBy("lock") private boolean goAwaySent;
   @GuardedBy("lock") private boolean terminated;
-  /** Message bytes (grpc frames) handed to the connection and received from it, for channelz. */
-  @GuardedBy("lock") long dataBytesSent;
-  @GuardedBy("lock") private long dataBytesReceived;
+  /**
+   * A stream admitted (its id counted in {@link #lastStreamId}) but not yet in {@link #streams}:
+   * a graceful shutdown must not close the connection under it. The loop creates one at a time.
+   */
+  @GuardedBy("lock") private boolean streamBeingCreated;
+  /**
+   * Message bytes (grpc frames) handed to the connection and received from it, for channelz.
+   * Adders: streams write under their own locks.
+   */
+  final LongAdder dataBytesSent = new LongAdder();
+  private final LongAdder dataBytesReceived = new LongAdder();
 
   public ShmServerTransport(ShmConnection connection, ShmAddress local, ShmAddress remote,
       List<? extends ServerStreamTracer.Factory> tracerFactories, ShmTransportConfig config) {
@@ -98,22 +109,19 @@ public final class ShmServerTransport implements ServerTransport {
     connection.start(new Handler());
   }
 
-  @GuardedBy("lock")
-  void sendMetadataFrame(int type, int streamId, Metadata metadata) {
+  @GuardedBy("ts.lock")
+  void sendMetadataFrame(int type, ShmServerStream.TransportState ts, Metadata metadata) {
     FrameCodec.EncodedMetadata md = FrameCodec.prepare(metadata);
     if (FrameLayout.HEADER_LENGTH + md.bodyLength() > connection.maxInlinePayload()) {
       // Cannot be framed: fail the call rather than the connection.
       Status st = Status.INTERNAL.withDescription(
           "response metadata of " + md.bodyLength() + " bytes exceeds the shared-memory frame limit");
-      ShmServerStream.TransportState ts = streams.get(streamId);
-      if (ts != null) {
-        ts.cancel(st, st);
-      }
+      ts.cancel(st, st);
       return;
     }
-    ByteBuffer body = FrameCodec.newBody(md.bodyLength());
+    ByteBuffer body = FrameCodec.scratchBody(md.bodyLength());
     FrameCodec.putMetadata(body, md);
-    connection.send(type, 0, streamId, body.array(), 0, md.bodyLength());
+    connection.send(type, 0, ts.streamId, body.array(), 0, md.bodyLength());
   }
 
   void sendRst(int streamId, Status status) {
@@ -126,13 +134,35 @@ public final class ShmServerTransport implements ServerTransport {
         4);
   }
 
-  @GuardedBy("lock")
+  @GuardedBy("ts.lock")
   void removeStream(ShmServerStream.TransportState ts) {
-    if (streams.remove(ts.streamId) != null) {
-      ActiveStreams.closed();
+    ts.removed = true;
+    boolean closeNow;
+    synchronized (lock) {
+      if (streams.remove(ts.streamId) != null) {
+        ActiveStreams.closed();
+      }
+      closeNow = goAwaySent && streams.isEmpty() && !streamBeingCreated;
     }
-    if (goAwaySent && streams.isEmpty()) {
+    if (closeNow) {
       connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
+    }
+  }
+
+  /** The stream a frame names, or null; its lock is not held (take it next). */
+  private ShmServerStream.TransportState stream(int streamId) {
+    synchronized (lock) {
+      return streams.get(streamId);
+    }
+  }
+
+  /** Cancels every stream, each under its own lock (never under {@link #lock}). */
+  private void cancelAll(List<ShmServerStream.TransportState> toCancel, Status status,
+      Status toClient) {
+    for (ShmServerStream.TransportState ts : toCancel) {
+      synchronized (ts.lock) {
+        ts.cancel(status, toClient);
+      }
     }
   }
 
@@ -146,7 +176,7 @@ public final class ShmServerTransport implements ServerTransport {
       byte[] body = FrameCodec.encodeGoAway(lastStreamId,
           Status.UNAVAILABLE.withDescription("server is shutting down"));
       connection.send(FrameLayout.TYPE_GOAWAY, 0, 0, body, 0, body.length);
-      if (streams.isEmpty()) {
+      if (streams.isEmpty() && !streamBeingCreated) {
         connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
       }
     }
@@ -154,12 +184,12 @@ public final class ShmServerTransport implements ServerTransport {
 
   @Override
   public void shutdownNow(Status reason) {
+    List<ShmServerStream.TransportState> toCancel;
     synchronized (lock) {
       goAwaySent = true;
-      for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
-        ts.cancel(reason, reason);
-      }
+      toCancel = new ArrayList<>(streams.values());
     }
+    cancelAll(toCancel, reason, reason);
     connection.close(reason);
   }
 
@@ -175,11 +205,10 @@ public final class ShmServerTransport implements ServerTransport {
 
   @Override
   public ListenableFuture<SocketStats> getStats() {
-    synchronized (lock) {
-      return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(), local,
-          remote, remote.rendezvous(), remote.pid(), remote.uid(), dataBytesSent,
-          dataBytesReceived, config.movement()));
-    }
+    // Streams update grpc's tracer under their own locks: these are counters read on the fly.
+    return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(), local,
+        remote, remote.rendezvous(), remote.pid(), remote.uid(), dataBytesSent.sum(),
+        dataBytesReceived.sum(), config.movement()));
   }
 
   @Override
@@ -191,7 +220,6 @@ public final class ShmServerTransport implements ServerTransport {
    * Fails a stream before it reaches the gRPC layer: RST_STREAM with {@code status}, and at most
    * one log line per {@code key} a minute process-wide (a peer can cause these at will).
    */
-  @GuardedBy("lock")
   private void refuse(int streamId, String key, Status status) {
     sendRst(streamId, status);
     REFUSALS.log(Level.WARNING, key,
@@ -226,15 +254,17 @@ public final class ShmServerTransport implements ServerTransport {
   }
 
   private final class Handler implements ShmConnection.Handler {
+    private final DecodedStrings strings = new DecodedStrings();
+
     @Override
     public void onFrame(int type, int flags, int streamId, ByteBuffer body) {
       switch (type) {
         case FrameLayout.TYPE_REQUEST_HEADERS -> onRequestHeaders(streamId, body);
         case FrameLayout.TYPE_RST_STREAM -> {
           Status status = FrameCodec.getStatus(body);
-          synchronized (lock) {
-            ShmServerStream.TransportState ts = streams.get(streamId);
-            if (ts != null) {
+          ShmServerStream.TransportState ts = stream(streamId);
+          if (ts != null) {
+            synchronized (ts.lock) {
               ts.cancel(status.getCode() == Status.Code.OK ? Status.CANCELLED : status, null);
             }
           }
@@ -244,10 +274,12 @@ public final class ShmServerTransport implements ServerTransport {
           if (delta <= 0) {
             throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
           }
-          synchronized (lock) {
-            ShmServerStream.TransportState ts = streams.get(streamId);
-            if (ts != null) {
-              ts.outbound.windowUpdate(delta);
+          ShmServerStream.TransportState ts = stream(streamId);
+          if (ts != null) {
+            synchronized (ts.lock) {
+              if (!ts.removed) {
+                ts.outbound.windowUpdate(delta);
+              }
             }
           }
         }
@@ -262,9 +294,10 @@ public final class ShmServerTransport implements ServerTransport {
     }
 
     private void onRequestHeaders(int streamId, ByteBuffer body) {
-      String path = FrameCodec.getString16(body, "path");
-      String authority = FrameCodec.getString16(body, "authority");
+      String path = strings.getString16(body, "path");
+      String authority = strings.getString16(body, "authority");
       FrameCodec.RequestMetadata md = FrameCodec.getRequestMetadata(body);
+      Metadata headers;
       synchronized (lock) {
         if (streamId <= lastStreamId || (streamId & 1) == 0) {
           throw new ProtocolException("stream id " + streamId + " not above " + lastStreamId);
@@ -297,26 +330,50 @@ public final class ShmServerTransport implements ServerTransport {
                   config.maxInboundMetadataSize(), md.listSize())));
           return;
         }
-        Metadata headers = md.metadata();
+        headers = md.metadata();
         Status badTimeout = checkTimeout(headers);
         if (badTimeout != null) {
           refuse(streamId, "bad-request", badTimeout);
           return;
         }
-        String method = path.substring(1);
-        StatsTraceContext statsTraceCtx;
-        try {
-          // Stream tracer factories read the metadata too, and may reject it.
-          statsTraceCtx = StatsTraceContext.newServerContext(tracerFactories, method, headers);
-        } catch (RuntimeException e) {
-          refuse(streamId, "call-start", callStartFailed(e));
-          return;
+        streamBeingCreated = true;
+      }
+      boolean registered = false;
+      try {
+        registered = createStream(streamId, path.substring(1), authority, headers);
+      } finally {
+        if (!registered) {
+          abandonCreation();
         }
-        ShmServerStream stream = new ShmServerStream(ShmServerTransport.this, streamId, method,
-            statsTraceCtx, transportTracer, config.maxInboundMessageSize(), attributes,
-            authority);
-        ShmServerStream.TransportState ts = stream.transportState();
-        streams.put(streamId, ts);
+      }
+    }
+
+    /**
+     * Creates an admitted stream and hands it to grpc's server, under the stream's own lock (so
+     * a concurrent shutdown cancels it only once grpc knows it). False if it was not registered.
+     */
+    private boolean createStream(int streamId, String method, String authority,
+        Metadata headers) {
+      StatsTraceContext statsTraceCtx;
+      try {
+        // Stream tracer factories read the metadata too, and may reject it.
+        statsTraceCtx = StatsTraceContext.newServerContext(tracerFactories, method, headers);
+      } catch (RuntimeException e) {
+        refuse(streamId, "call-start", callStartFailed(e));
+        return false;
+      }
+      ShmServerStream stream = new ShmServerStream(ShmServerTransport.this, streamId, method,
+          statsTraceCtx, transportTracer, config.maxInboundMessageSize(), attributes,
+          authority);
+      ShmServerStream.TransportState ts = stream.transportState();
+      synchronized (ts.lock) {
+        synchronized (lock) {
+          if (terminated) {
+            return false; // closed meanwhile: the client learns it from the connection
+          }
+          streamBeingCreated = false;
+          streams.put(streamId, ts);
+        }
         ActiveStreams.opened();
         try {
           listener.streamCreated(stream, method, headers);
@@ -332,36 +389,51 @@ public final class ShmServerTransport implements ServerTransport {
           }
           REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
               + " failed: " + brief(st) + " (" + e.getClass().getName() + ")");
-          return;
+          return true;
         }
         ts.onStreamAllocated();
+      }
+      return true;
+    }
+
+    /** An admitted stream that never joined the table: a graceful shutdown may finish now. */
+    private void abandonCreation() {
+      boolean closeNow;
+      synchronized (lock) {
+        streamBeingCreated = false;
+        closeNow = goAwaySent && streams.isEmpty();
+      }
+      if (closeNow) {
+        connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
       }
     }
 
     @Override
     public void onData(int streamId, boolean endOfStream, ReadableBuffer data, int wireBytes) {
-      synchronized (lock) {
-        dataBytesReceived += wireBytes;
-        ShmServerStream.TransportState ts = streams.get(streamId);
-        if (ts == null) {
-          data.close();
-          return;
-        }
+      dataBytesReceived.add(wireBytes);
+      ShmServerStream.TransportState ts = stream(streamId);
+      if (ts == null) {
+        data.close();
+        return;
+      }
+      synchronized (ts.lock) {
         ts.dataReceived(data, endOfStream);
       }
     }
 
     @Override
     public void onClosed(Status status) {
+      List<ShmServerStream.TransportState> toCancel;
+      boolean alreadyTerminated;
       synchronized (lock) {
         goAwaySent = true;
-        for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
-          ts.cancel(status, null);
-        }
-        if (terminated) {
-          return;
-        }
+        toCancel = new ArrayList<>(streams.values());
+        alreadyTerminated = terminated;
         terminated = true;
+      }
+      cancelAll(toCancel, status, null);
+      if (alreadyTerminated) {
+        return;
       }
       listener.transportTerminated();
       SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);

@@ -66,8 +66,9 @@ class DecodingFuzzTest {
           case 0 -> FrameCodec.getResponseMetadata(body);
           case 1 -> FrameCodec.getStatus(body);
           default -> {
-            FrameCodec.getString16(body, "path");
-            FrameCodec.getString16(body, "authority");
+            DecodedStrings strings = new DecodedStrings();
+            strings.getString16(body, "path");
+            strings.getString16(body, "authority");
             FrameCodec.getRequestMetadata(body);
           }
         }

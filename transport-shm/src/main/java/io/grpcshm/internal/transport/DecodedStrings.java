@@ -1,0 +1,46 @@
+package io.grpcshm.internal.transport;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * Decodes the short strings every request repeats (method path, authority) without allocating
+ * when they were seen recently: a small direct-mapped cache from UTF-8 bytes to the decoded
+ * string. One thread only (the connection's event loop).
+ */
+final class DecodedStrings {
+  private static final int SLOTS = 64; // a power of two
+  /** Longer strings are decoded each time (a path is usually well under this). */
+  private static final int MAX_CACHED_LENGTH = 256;
+
+  private final byte[][] keys = new byte[SLOTS][];
+  private final String[] values = new String[SLOTS];
+
+  /** Reads a 16-bit length and that many UTF-8 bytes from {@code in} (array-backed). */
+  String getString16(ByteBuffer in, String what) {
+    int len = in.getShort() & 0xffff;
+    if (len > in.remaining()) {
+      throw new ProtocolException(what + " length " + len + " exceeds frame");
+    }
+    byte[] array = in.array();
+    int from = in.arrayOffset() + in.position();
+    in.position(in.position() + len);
+    if (len > MAX_CACHED_LENGTH) {
+      return new String(array, from, len, StandardCharsets.UTF_8);
+    }
+    int hash = len;
+    for (int i = from; i < from + len; i++) {
+      hash = 31 * hash + array[i];
+    }
+    int slot = (hash ^ (hash >>> 16)) & (SLOTS - 1);
+    byte[] key = keys[slot];
+    if (key != null && Arrays.equals(key, 0, key.length, array, from, from + len)) {
+      return values[slot];
+    }
+    String value = new String(array, from, len, StandardCharsets.UTF_8);
+    keys[slot] = Arrays.copyOfRange(array, from, from + len);
+    values[slot] = value;
+    return value;
+  }
+}
