@@ -18,6 +18,11 @@ public interface PeerAuthorizationPolicy {
 
   /** The default: the peer must run as the same user as this process. */
   static PeerAuthorizationPolicy sameUser() {
+    String noNative = io.grpcshm.internal.nativeio.NativeAccess.unavailableReason();
+    if (noNative != null) {
+      // Shared memory is off in this process; nothing will ask (refuse if something does).
+      return (pid, uid, gid) -> Status.PERMISSION_DENIED.withDescription(noNative);
+    }
     int self = io.grpcshm.internal.nativeio.Linux.getuid();
     return (pid, uid, gid) -> uid == self
         ? Status.OK

@@ -81,8 +81,18 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
             + " (TLS), which shared memory does not provide; call usePlaintext(), or"
             + " sharedMemoryWithTransportSecurity(true) to accept the server's peer credentials"
             + " instead");
+    TransportMode effective = mode;
+    String noNative = io.grpcshm.internal.nativeio.NativeAccess.unavailableReason();
+    if (noNative != null) {
+      if (mode == TransportMode.AUTO) {
+        effective = TransportMode.TCP_ONLY;
+      } else if (mode == TransportMode.SHM_ONLY) {
+        forbidden = io.grpc.Status.UNAVAILABLE.withDescription(
+            "shared memory is unavailable: " + noNative);
+      }
+    }
     return new RoutingClientTransportFactory(tcp, new RoutingClientTransportFactory.ShmSettings(
-        mode, config,
+        effective, config,
         target -> fixed != null ? List.of(fixed) : ShmAddress.clientRendezvous(target),
         keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, negativeCacheTtl,
         forbidden, rendezvousDirectory));

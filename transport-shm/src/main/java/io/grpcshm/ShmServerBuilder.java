@@ -336,7 +336,7 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
   @Override
   public Server build() {
     Server tcpServer = netty.build();
-    if (!shmEnabled) {
+    if (!shmEnabled || io.grpcshm.internal.nativeio.NativeAccess.unavailableReason() != null) {
       return tcpServer;
     }
     List<Consumer<ServerBuilder<?>>> options = List.copyOf(common);

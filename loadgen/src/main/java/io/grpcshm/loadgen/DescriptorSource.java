@@ -8,12 +8,14 @@ import com.google.protobuf.Descriptors.FileDescriptor;
 import com.google.protobuf.Descriptors.MethodDescriptor;
 import com.google.protobuf.Descriptors.ServiceDescriptor;
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.reflection.v1alpha.ServerReflectionGrpc;
-import io.grpc.reflection.v1alpha.ServerReflectionRequest;
-import io.grpc.reflection.v1alpha.ServerReflectionResponse;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,10 +32,27 @@ import java.util.concurrent.TimeUnit;
  * Finds the protobuf descriptor of the method to call: from a FileDescriptorSet file
  * ({@code --protoset}, as ghz; build it with {@code protoc --include_imports --descriptor_set_out}),
  * from .proto sources through a {@code protoc} executable ({@code --proto}), or, when neither is
- * given, from the server's reflection service ({@code grpc.reflection.v1alpha}).
+ * given, from the server's reflection service ({@code grpc.reflection.v1}, or
+ * {@code grpc.reflection.v1alpha} from servers without v1).
  */
 final class DescriptorSource {
   private DescriptorSource() {}
+
+  /** Server reflection v1. */
+  private static final io.grpc.MethodDescriptor<ServerReflectionRequest, ServerReflectionResponse>
+      REFLECTION_V1 = ServerReflectionGrpc.getServerReflectionInfoMethod();
+  /** v1alpha: the same messages, field for field, under the older service name. */
+  private static final io.grpc.MethodDescriptor<ServerReflectionRequest, ServerReflectionResponse>
+      REFLECTION_V1ALPHA = REFLECTION_V1.toBuilder()
+          .setFullMethodName("grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+          .build();
+
+  /** The server has no such reflection service (UNIMPLEMENTED). */
+  private static final class NoReflection extends RuntimeException {
+    NoReflection(Throwable cause) {
+      super(cause);
+    }
+  }
 
   /** Well-known types bundled with protobuf-java: a protoset or a server may leave them out. */
   private static final Map<String, FileDescriptor> WELL_KNOWN = new HashMap<>();
@@ -125,12 +144,31 @@ final class DescriptorSource {
     }
   }
 
-  /** Asks the server's reflection service for the file defining the service, and its imports. */
+  /**
+   * Asks the server's reflection service for the file defining the service, and its imports:
+   * reflection v1 first, v1alpha if the server has no v1.
+   */
   static MethodDescriptor fromReflection(Channel channel, String call, long timeoutMillis) {
+    try {
+      return fromReflection(channel, REFLECTION_V1, call, timeoutMillis);
+    } catch (NoReflection v1Missing) {
+      try {
+        return fromReflection(channel, REFLECTION_V1ALPHA, call, timeoutMillis);
+      } catch (NoReflection neither) {
+        throw new IllegalStateException("server reflection failed: UNIMPLEMENTED (the server has"
+            + " neither grpc.reflection.v1 nor grpc.reflection.v1alpha: pass --protoset or"
+            + " --proto)", neither.getCause());
+      }
+    }
+  }
+
+  private static MethodDescriptor fromReflection(Channel channel,
+      io.grpc.MethodDescriptor<ServerReflectionRequest, ServerReflectionResponse> method,
+      String call, long timeoutMillis) {
     String service = splitCall(call)[0];
     LinkedBlockingQueue<Object> answers = new LinkedBlockingQueue<>();
-    StreamObserver<ServerReflectionRequest> requests =
-        ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
+    StreamObserver<ServerReflectionRequest> requests = ClientCalls.asyncBidiStreamingCall(
+        channel.newCall(method, CallOptions.DEFAULT), new StreamObserver<>() {
           @Override public void onNext(ServerReflectionResponse r) {
             answers.add(r);
           }
@@ -190,11 +228,11 @@ final class DescriptorSource {
     }
     if (answer instanceof Throwable t) {
       Status s = Status.fromThrowable(t);
-      String hint = s.getCode() == Status.Code.UNIMPLEMENTED
-          ? " (the server has no grpc.reflection.v1alpha service: pass --protoset or --proto)"
-          : "";
+      if (s.getCode() == Status.Code.UNIMPLEMENTED) {
+        throw new NoReflection(t);
+      }
       throw new IllegalStateException("server reflection failed: " + s.getCode()
-          + (s.getDescription() == null ? "" : ": " + s.getDescription()) + hint, t);
+          + (s.getDescription() == null ? "" : ": " + s.getDescription()), t);
     }
     if (answer instanceof Status s) {
       throw new StatusRuntimeException(s);

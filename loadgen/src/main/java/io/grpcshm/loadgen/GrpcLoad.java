@@ -156,9 +156,16 @@ public final class GrpcLoad implements Callable<Integer> {
   @Option(names = "--name", description = "A name for the run (shown in the report).")
   String name;
 
-  @Option(names = "--insecure", description = "Accepted for ghz compatibility (plaintext is "
-      + "the only mode).")
-  boolean insecure;
+  @Mixin ConnectionFlags connection = new ConnectionFlags();
+
+  @Option(names = "--count-errors", description = "Include failed calls in the latency "
+      + "statistics (as ghz, they are left out by default; they always count in Count, "
+      + "Requests/sec and the status distribution).")
+  boolean countErrors;
+
+  @Option(names = "--cpus", paramLabel = "N", description = "Run on N of the CPUs this process "
+      + "may use (its CPU affinity, for every thread; ghz's GOMAXPROCS). Default: all.")
+  Integer cpus;
 
   @Option(names = "--no-progress", description = "No progress bar even on a terminal.")
   boolean noProgress;
@@ -194,7 +201,8 @@ public final class GrpcLoad implements Callable<Integer> {
   }
 
   /** The validated plan of a run. */
-  record Plan(Runner.Config config, Set<String> formats, TransportMode mode) {}
+  record Plan(Runner.Config config, Set<String> formats, TransportMode mode,
+      ConnectionFlags.Settings connection) {}
 
   /** Checks the flags; throws ParameterException with a message a person can act on. */
   Plan validate() {
@@ -312,15 +320,23 @@ public final class GrpcLoad implements Callable<Integer> {
     if (output != null && outputDir != null) {
       throw new ParameterException(cl, "-o and --output-dir are exclusive");
     }
+    if (cpus != null && (cpus < 1 || cpus > CpuAffinity.allowed().size())) {
+      throw new ParameterException(cl, "--cpus must be between 1 and the "
+          + CpuAffinity.allowed().size() + " CPUs this process may use, got " + cpus);
+    }
+    ConnectionFlags.Settings conn = connection.settings(cl, mode);
     Runner.Config config = new Runner.Config(concurrencySchedule, n, duration, maxDuration,
-        rateSchedule, timeout, fmts.contains("csv"), skipFirst, stream);
-    return new Plan(config, fmts, mode);
+        rateSchedule, timeout, fmts.contains("csv"), skipFirst, stream, countErrors);
+    return new Plan(config, fmts, mode, conn);
   }
 
 
   @Override
   public Integer call() throws Exception {
     Plan plan = validate();
+    if (cpus != null) {
+      CpuAffinity.restrictProcess(cpus);
+    }
     byte[] binaryData = readBinary();
     String dataJson = binaryData == null ? readData() : null;
     String metadataJson = metadataFile != null
@@ -328,8 +344,12 @@ public final class GrpcLoad implements Callable<Integer> {
     List<ManagedChannel> channels = new ArrayList<>();
     try {
       for (int i = 0; i < connections; i++) {
-        channels.add(Calls.channel(target, plan.mode(),
-            maxRecvMessageSize == null ? Calls.MAX_MESSAGE_BYTES : maxRecvMessageSize));
+        channels.add(ConnectionFlags.channel(target, plan.mode(),
+            maxRecvMessageSize == null ? Calls.MAX_MESSAGE_BYTES : maxRecvMessageSize,
+            plan.connection()));
+      }
+      for (ManagedChannel ch : channels) {
+        ConnectionFlags.awaitReady(ch, target, plan.connection().connectTimeout());
       }
       com.google.protobuf.Descriptors.MethodDescriptor md;
       if (protoset != null) {
@@ -407,6 +427,12 @@ public final class GrpcLoad implements Callable<Integer> {
     o.put("maxRecvMessageSize", maxRecvMessageSize == null ? Calls.MAX_MESSAGE_BYTES
         : maxRecvMessageSize);
     o.put("maxSendMessageSize", maxSendMessageSize);
+    o.put("connectTimeout", plan.connection().connectTimeout().toString());
+    o.put("keepalive", plan.connection().keepalive() == null ? null
+        : plan.connection().keepalive().toString());
+    o.put("tls", plan.connection().tls());
+    o.put("countErrors", countErrors);
+    o.put("cpus", cpus == null ? null : CpuAffinity.current().size());
     o.put("descriptorSource", protoset != null ? "protoset" : proto != null ? "proto"
         : "reflection");
     return o;

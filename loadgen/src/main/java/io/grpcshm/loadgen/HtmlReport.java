@@ -52,7 +52,7 @@ final class HtmlReport {
     b.append("<section id=\"summary\"><h2>Summary</h2><table>\n");
     row(b, "Count", Long.toString(r.count()));
     row(b, "Total", Report.duration(r.totalNanos()));
-    if (r.count() > 0) {
+    if (r.timedCount() > 0) {
       row(b, "Slowest", Report.duration(r.raw().getMaxValue()));
       row(b, "Fastest", Report.duration(r.raw().getMinValue()));
       row(b, "Average", Report.duration(r.averageNanos()));
@@ -65,7 +65,7 @@ final class HtmlReport {
     b.append("</table></section>\n");
 
     JsonObject charts = new JsonObject();
-    if (r.count() > 0) {
+    if (r.timedCount() > 0) {
       b.append("<section id=\"latency\"><h2>Latency distribution</h2>");
       if (r.corrected() != null) {
         b.append("<p class=\"note\">Corrected for coordinated omission (expected interval ")

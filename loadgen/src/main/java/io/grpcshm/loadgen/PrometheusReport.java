@@ -61,28 +61,29 @@ final class PrometheusReport {
       sample(out, "grpc_load_latency_seconds_bucket",
           labels(labels, "le", format(BOUNDS_SECONDS[i])), cumulative[i]);
     }
-    sample(out, "grpc_load_latency_seconds_bucket", labels(labels, "le", "+Inf"), r.count());
+    sample(out, "grpc_load_latency_seconds_bucket", labels(labels, "le", "+Inf"),
+        r.timedCount());
     sample(out, "grpc_load_latency_seconds_sum", base, r.sumNanos() / 1e9);
-    sample(out, "grpc_load_latency_seconds_count", base, r.count());
+    sample(out, "grpc_load_latency_seconds_count", base, r.timedCount());
 
     family(out, "grpc_load_latency_quantiles_seconds", "summary", "Latency percentiles"
         + (r.corrected() != null ? ", corrected for coordinated omission." : "."));
-    if (r.count() > 0) {
+    if (r.timedCount() > 0) {
       for (double p : Report.PERCENTILES) {
         sample(out, "grpc_load_latency_quantiles_seconds",
             labels(labels, "quantile", format(p / 100)), r.shown().getValueAtPercentile(p) / 1e9);
       }
     }
     sample(out, "grpc_load_latency_quantiles_seconds_sum", base, r.sumNanos() / 1e9);
-    sample(out, "grpc_load_latency_quantiles_seconds_count", base, r.count());
+    sample(out, "grpc_load_latency_quantiles_seconds_count", base, r.timedCount());
 
     gauge(out, base, "grpc_load_duration_seconds", "Wall time of the run.", r.totalNanos() / 1e9);
     gauge(out, base, "grpc_load_requests_per_second", "Reported calls per second of the run.",
         r.rps());
     gauge(out, base, "grpc_load_fastest_seconds", "Fastest call.",
-        r.count() == 0 ? 0 : r.raw().getMinValue() / 1e9);
+        r.timedCount() == 0 ? 0 : r.raw().getMinValue() / 1e9);
     gauge(out, base, "grpc_load_slowest_seconds", "Slowest call.",
-        r.count() == 0 ? 0 : r.raw().getMaxValue() / 1e9);
+        r.timedCount() == 0 ? 0 : r.raw().getMaxValue() / 1e9);
     gauge(out, base, "grpc_load_average_seconds", "Mean call latency.", r.averageNanos() / 1e9);
     family(out, "grpc_load_stream_messages_total", "counter",
         "Messages sent and received by the calls (1 each way for unary).");

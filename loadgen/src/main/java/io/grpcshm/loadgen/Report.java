@@ -64,7 +64,7 @@ final class Report {
     }
     out.printf("  Count:\t%d%n", r.count());
     out.printf("  Total:\t%s%n", duration(r.totalNanos()));
-    if (r.count() > 0) {
+    if (r.timedCount() > 0) {
       out.printf("  Slowest:\t%s%n", duration(r.raw().getMaxValue()));
       out.printf("  Fastest:\t%s%n", duration(r.raw().getMinValue()));
       out.printf("  Average:\t%s%n", duration(r.averageNanos()));
@@ -77,7 +77,7 @@ final class Report {
       out.printf("  Stream messages:\t%d sent, %d received%n", r.messagesSent(),
           r.messagesReceived());
     }
-    if (r.count() > 0) {
+    if (r.timedCount() > 0) {
       out.println();
       out.println("Response time histogram:");
       long[][] b = buckets(r.raw());
@@ -172,8 +172,8 @@ final class Report {
     o.addProperty("count", r.count());
     o.addProperty("total", r.totalNanos());
     o.addProperty("average", r.averageNanos());
-    o.addProperty("fastest", r.count() == 0 ? 0 : r.raw().getMinValue());
-    o.addProperty("slowest", r.count() == 0 ? 0 : r.raw().getMaxValue());
+    o.addProperty("fastest", r.timedCount() == 0 ? 0 : r.raw().getMinValue());
+    o.addProperty("slowest", r.timedCount() == 0 ? 0 : r.raw().getMaxValue());
     o.addProperty("rps", r.rps());
     o.addProperty("unit", "ns");
     JsonArray hist = new JsonArray();
@@ -181,17 +181,18 @@ final class Report {
       JsonObject x = new JsonObject();
       x.addProperty("mark", b[0]);
       x.addProperty("count", b[1]);
-      x.addProperty("frequency", r.count() == 0 ? 0 : (double) b[1] / r.count());
+      x.addProperty("frequency",
+          r.timedCount() == 0 ? 0 : (double) b[1] / r.timedCount());
       hist.add(x);
     }
     o.add("histogram", hist);
-    o.add("latencyDistribution", distribution(r.shown(), r.count()));
+    o.add("latencyDistribution", distribution(r.shown(), r.timedCount()));
     JsonObject co = new JsonObject();
     co.addProperty("corrected", r.corrected() != null);
     co.addProperty("expectedIntervalNanos", r.expectedIntervalNanos());
     o.add("coordinatedOmission", co);
     if (r.corrected() != null) {
-      o.add("latencyDistributionUncorrected", distribution(r.raw(), r.count()));
+      o.add("latencyDistributionUncorrected", distribution(r.raw(), r.timedCount()));
     }
     JsonObject codes = new JsonObject();
     r.codes().forEach((k, v) -> codes.addProperty(k.name(), v));

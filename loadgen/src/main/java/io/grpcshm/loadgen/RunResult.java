@@ -38,7 +38,17 @@ record RunResult(Instant startedAt, long totalNanos, long expectedIntervalNanos,
     }
   }
 
+  /** Calls in the statistics (failed ones too, timed or not). */
   long count() {
+    long n = 0;
+    for (long c : codes.values()) {
+      n += c;
+    }
+    return n;
+  }
+
+  /** Calls in the latency statistics: without --count-errors, the OK ones. */
+  long timedCount() {
     return raw.getTotalCount();
   }
 
@@ -48,7 +58,7 @@ record RunResult(Instant startedAt, long totalNanos, long expectedIntervalNanos,
 
   /** Exact mean latency (the histogram's mean is bucketed). */
   long averageNanos() {
-    return count() == 0 ? 0 : sumNanos / count();
+    return timedCount() == 0 ? 0 : sumNanos / timedCount();
   }
 
   /** The histogram the latency distribution shows: corrected when rate-limited. */
@@ -70,13 +80,16 @@ record RunResult(Instant startedAt, long totalNanos, long expectedIntervalNanos,
     long[] loadStepCalls = new long[1];
     long[] concurrencyStepCalls = new long[1];
 
+    /** One call; {@code timed}: its latency goes into the latency statistics. */
     void record(long latency, long expectedInterval, Status.Code code, String error,
-        TransportPath path, long sent, long received) {
-      raw.recordValue(latency);
-      if (expectedInterval > 0) {
-        corrected.recordValueWithExpectedInterval(latency, expectedInterval);
+        TransportPath path, long sent, long received, boolean timed) {
+      if (timed) {
+        raw.recordValue(latency);
+        if (expectedInterval > 0) {
+          corrected.recordValueWithExpectedInterval(latency, expectedInterval);
+        }
+        sumNanos += latency;
       }
-      sumNanos += latency;
       this.sent += sent;
       this.received += received;
       codes.merge(code, 1L, Long::sum);

@@ -27,14 +27,14 @@ final class Runner {
    */
   record Config(Schedule concurrencySchedule, long total, Duration duration,
       Duration maxDuration, Schedule rateSchedule, Duration timeout, boolean keepDetails,
-      long skipFirst, CallExecutor.StreamOptions stream) {
+      long skipFirst, CallExecutor.StreamOptions stream, boolean countErrors) {
 
-    /** A constant load: c workers, at rps (0 = unlimited). */
+    /** A constant load: c workers, at rps (0 = unlimited); failed calls timed too. */
     static Config simple(int c, long total, Duration duration, Duration maxDuration, double rps,
         Duration timeout, boolean keepDetails) {
       return new Config(Schedule.constant(c), total, duration, maxDuration,
           rps > 0 ? Schedule.constant(rps) : null, timeout, keepDetails, 0,
-          CallExecutor.StreamOptions.NONE);
+          CallExecutor.StreamOptions.NONE, true);
     }
 
     /** Workers at the start. */
@@ -277,7 +277,8 @@ final class Runner {
       }
       String error = status.isOk() ? null : "rpc error: code = " + status.getCode()
           + (status.getDescription() == null ? "" : " desc = " + status.getDescription());
-      part.record(latency, expectedInterval, status.getCode(), error, path, sent, received);
+      part.record(latency, expectedInterval, status.getCode(), error, path, sent, received,
+          status.isOk() || config.countErrors());
       if (config.keepDetails()) {
         part.details.add(new Detail(k, id, startEpoch, latency, status.getCode(), error, path));
       }

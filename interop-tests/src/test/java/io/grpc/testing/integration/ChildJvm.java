@@ -8,10 +8,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
- * A second JVM running a main class of this test class path. It prints {@code PORT <n>} when
- * ready and exits when its stdin closes; {@link #close} closes stdin, waits briefly, then kills.
+ * A second JVM running a main class of this test class path. It prints {@code PORT <n>} (or,
+ * like grpc's interop server, {@code Server started on port <n>}) when ready and exits when its
+ * stdin closes or on SIGTERM; {@link #close} closes stdin, waits briefly, then kills.
  */
 final class ChildJvm implements AutoCloseable {
   private final Process process;
@@ -22,11 +25,13 @@ final class ChildJvm implements AutoCloseable {
     this.port = port;
   }
 
-  static ChildJvm start(Class<?> mainClass, long timeoutSeconds) throws IOException {
+  static ChildJvm start(Class<?> mainClass, long timeoutSeconds, String... args)
+      throws IOException {
     String java = ProcessHandle.current().info().command().orElse("java");
     List<String> command = new ArrayList<>(List.of(java,
         "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
         "-Xmx1g", "-cp", System.getProperty("java.class.path"), mainClass.getName()));
+    command.addAll(List.of(args));
     Process process = new ProcessBuilder(command)
         .redirectError(ProcessBuilder.Redirect.INHERIT)
         .start();
@@ -41,10 +46,13 @@ final class ChildJvm implements AutoCloseable {
     });
     try {
       String line = firstLine.get(timeoutSeconds, TimeUnit.SECONDS);
-      if (line == null || !line.startsWith("PORT ")) {
+      Matcher port = line == null ? null
+          : Pattern.compile("(?:PORT|Server started on port) (\\d+)")
+              .matcher(line);
+      if (port == null || !port.matches()) {
         throw new IOException("child JVM did not report its port: " + line);
       }
-      return new ChildJvm(process, Integer.parseInt(line.substring(5).trim()));
+      return new ChildJvm(process, Integer.parseInt(port.group(1)));
     } catch (Exception e) {
       process.destroyForcibly();
       throw new IOException("child JVM failed to start", e);
@@ -63,6 +71,15 @@ final class ChildJvm implements AutoCloseable {
   void kill() throws InterruptedException {
     process.destroyForcibly();
     process.waitFor(10, TimeUnit.SECONDS);
+  }
+
+  /** SIGTERM, for a child that shuts down in a hook; killed if it has not exited in 10 s. */
+  void terminate() throws InterruptedException {
+    process.destroy();
+    if (!process.waitFor(10, TimeUnit.SECONDS)) {
+      process.destroyForcibly();
+      process.waitFor(10, TimeUnit.SECONDS);
+    }
   }
 
   @Override

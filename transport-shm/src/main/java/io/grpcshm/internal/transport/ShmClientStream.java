@@ -84,8 +84,10 @@ final class ShmClientStream extends AbstractClientStream {
       }
       synchronized (state.lock) {
         state.sendData(frame, endOfStream);
-      }
-      if (numMessages > 0) {
+        // grpc's TransportTracer is not thread-safe and grpc updates it from each stream's
+        // transport state, which runs under that stream's lock: channelz counts of concurrent
+        // streams may race (statistics only, never behaviour).
+        transport.dataBytesSent.add(bytes);
         getTransportTracer().reportMessageSent(numMessages);
       }
     }
@@ -136,6 +138,7 @@ final class ShmClientStream extends AbstractClientStream {
       this.outbound = new OutboundFlow(transport.connection(), id,
           transport.connection().peerStreamWindow(), this::onSentBytes);
       onStreamAllocated();
+      getTransportTracer().reportLocalStreamStarted();
       if (hasEarlyFrame) {
         hasEarlyFrame = false;
         outbound.data(earlyFrame, earlyEndOfStream);

@@ -1,8 +1,8 @@
 package io.grpcshm.internal.transport;
 
 import com.google.common.base.Stopwatch;
+import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
-import com.google.common.util.concurrent.SettableFuture;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Attributes;
 import io.grpc.CallOptions;
@@ -35,6 +35,8 @@ import io.grpcshm.internal.loop.Workers;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.movement.ActiveStreams;
+import io.grpcshm.internal.nativeio.Linux;
+import io.grpcshm.internal.nativeio.UnixSeqpacketSocket.PeerCredentials;
 import io.grpcshm.internal.ring.FrameLayout;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
@@ -50,6 +52,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -132,6 +135,11 @@ public final class ShmClientTransport
   /** grpc requires transportShutdown before transportTerminated; see {@link #reportShutdown}. */
   @GuardedBy("lock") private boolean shutdownReported;
   @GuardedBy("lock") private boolean terminatedNotified;
+  /** Message bytes (grpc frames) handed to the connection and received from it, for channelz. */
+  final LongAdder dataBytesSent = new LongAdder();
+  private final LongAdder dataBytesReceived = new LongAdder();
+  /** The server process, as the kernel reported it at connect; null before. */
+  private volatile PeerCredentials peer;
   private volatile ShmConnection connection;
   private volatile Attributes attributes = Attributes.EMPTY;
   private Listener listener;
@@ -275,7 +283,7 @@ public final class ShmClientTransport
         established.mapping(), established.layout(), false, config,
         established.peerStreamWindow());
     ShmAddress local = new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(),
-        io.grpcshm.internal.nativeio.Linux.getuid());
+        Linux.getuid());
     Attributes attrs = Attributes.newBuilder()
         .set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, remoteAddress)
         .set(Grpc.TRANSPORT_ATTR_LOCAL_ADDR, local)
@@ -290,6 +298,7 @@ public final class ShmClientTransport
         return;
       }
       connection = conn;
+      peer = established.peer();
       attributes = listener.filterTransport(attrs);
       state = state.to(State.READY);
       if (keepAliveTimeNanos != GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED) {
@@ -515,6 +524,7 @@ public final class ShmClientTransport
       ping.addCallback(callback, executor);
       if (send) {
         connection.send(FrameLayout.TYPE_PING, 0, 0, FrameCodec.encodeLong(ping.payload()), 0, 8);
+        transportTracer.reportKeepAliveSent(); // as grpc's Netty transport counts every PING
       }
     }
   }
@@ -587,9 +597,26 @@ public final class ShmClientTransport
 
   @Override
   public ListenableFuture<SocketStats> getStats() {
-    SettableFuture<SocketStats> f = SettableFuture.create();
-    f.set(null);
-    return f;
+    PeerCredentials server = peer;
+    String name = rendezvous;
+    // Connected: the server process at the rendezvous; before: the address the channel aims at.
+    SocketAddress remote = server == null ? remoteAddress
+        : new ShmAddress(name, server.pid(), server.uid());
+    synchronized (lock) {
+      return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(),
+          localAddress(), remote, name, server == null ? -1 : server.pid(),
+          server == null ? -1 : server.uid(), dataBytesSent.sum(), dataBytesReceived.sum(),
+          config.movement()));
+    }
+  }
+
+  /**
+   * This process at the rendezvous name (all the candidates until connected); its uid once
+   * connected (a transport that never connects may run where native calls are denied).
+   */
+  private ShmAddress localAddress() {
+    return new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(),
+        connection == null ? -1 : Linux.getuid());
   }
 
   @Override
@@ -779,6 +806,7 @@ public final class ShmClientTransport
       if (keepAliveManager != null) {
         keepAliveManager.onDataReceived();
       }
+      dataBytesReceived.add(wireBytes);
       ShmClientStream.TransportState ts = stream(streamId);
       if (ts == null) {
         data.close();

@@ -1,9 +1,13 @@
 package io.grpcshm.internal.transport;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
+import com.google.common.util.concurrent.Futures;
+import com.google.common.util.concurrent.ListenableFuture;
+import io.grpc.InternalChannelz;
 import io.grpc.InternalChannelz.SocketStats;
-import io.grpc.Status;
 import io.grpc.InternalInstrumented;
+import io.grpc.InternalLogId;
+import io.grpc.Status;
 import io.grpc.ServerStreamTracer;
 import io.grpc.internal.InternalServer;
 import io.grpc.internal.ServerListener;
@@ -23,6 +27,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -93,6 +98,10 @@ public final class ShmInternalServer implements InternalServer {
       new java.util.concurrent.ConcurrentHashMap<>();
   private final Object handOver = new Object();
   private volatile Thread acceptor;
+  /** Connections handed to grpc, and refused at accept (policy, limits, timeouts): channelz. */
+  private final AtomicLong connectionsEstablished = new AtomicLong();
+  private final AtomicLong connectionsRefused = new AtomicLong();
+  private final ListenSocket listenSocketStats;
 
   public ShmInternalServer(String rendezvous, ShmTransportConfig config,
       List<? extends ServerStreamTracer.Factory> tracerFactories) {
@@ -106,6 +115,7 @@ public final class ShmInternalServer implements InternalServer {
   public ShmInternalServer(String rendezvous, io.grpcshm.internal.handshake.ServedAddress served,
       ShmTransportConfig config, List<? extends ServerStreamTracer.Factory> tracerFactories) {
     this.rendezvous = rendezvous;
+    this.listenSocketStats = new ListenSocket();
     this.served = served;
     this.config = config;
     this.tracerFactories = tracerFactories;
@@ -123,6 +133,7 @@ public final class ShmInternalServer implements InternalServer {
     this.listener = listener;
     this.listenSocket = rendezvous.startsWith("@")
         ? UnixSeqpacketSocket.listen(rendezvous, 128) : listenOnPath(rendezvous);
+    InternalChannelz.instance().addListenSocket(listenSocketStats);
     Thread t = new Thread(this::acceptLoop, "grpc-shm-accept-" + rendezvous);
     t.setDaemon(true);
     acceptor = t;
@@ -224,6 +235,7 @@ public final class ShmInternalServer implements InternalServer {
       log.log(Level.WARNING, "shared-memory accept loop on " + rendezvous + " failed", e);
     } finally {
       listenSocket.close();
+      InternalChannelz.instance().removeListenSocket(listenSocketStats);
       unlinkOwnFile();
       synchronized (handOver) {
         stopped = true;
@@ -378,6 +390,7 @@ public final class ShmInternalServer implements InternalServer {
       transportListener = countedPerUid(established.peer().uid(),
           listener.transportCreated(transport));
     }
+    connectionsEstablished.incrementAndGet();
     transport.start(transportListener);
   }
 
@@ -434,6 +447,7 @@ public final class ShmInternalServer implements InternalServer {
    * close. Nothing else is kept for it; if too many linger, the oldest is closed now.
    */
   private void refuse(UnixSeqpacketSocket socket, Status status, long now) {
+    connectionsRefused.incrementAndGet();
     Handshakes.reject(socket, status);
     if (Handshakes.drain(socket)) {
       socket.close(); // the peer is gone already
@@ -480,7 +494,7 @@ public final class ShmInternalServer implements InternalServer {
 
   @Override
   public InternalInstrumented<SocketStats> getListenSocketStats() {
-    return null;
+    return listenSocketStats;
   }
 
   @Override
@@ -490,7 +504,33 @@ public final class ShmInternalServer implements InternalServer {
 
   @Override
   public List<InternalInstrumented<SocketStats>> getListenSocketStatsList() {
-    return null;
+    return List.of(listenSocketStats);
+  }
+
+  /** The rendezvous socket as channelz sees it (a listen socket of this server). */
+  private final class ListenSocket implements InternalInstrumented<SocketStats> {
+    private final InternalLogId logId = InternalLogId.allocate(getClass(), rendezvous);
+
+    @Override
+    public InternalLogId getLogId() {
+      return logId;
+    }
+
+    @Override
+    public ListenableFuture<SocketStats> getStats() {
+      return Futures.immediateFuture(ShmSocketStats.listener(getListenSocketAddress(),
+          connectionsEstablished.get(), connectionsRefused.get()));
+    }
+
+    @Override
+    public String toString() {
+      return "ShmListenSocket{logId=" + logId.getId() + ", " + getListenSocketAddress() + "}";
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "ShmInternalServer{" + getListenSocketAddress() + "}";
   }
 
   /** A refused socket and when to close it. */

@@ -81,8 +81,7 @@ final class ShmServerStream extends AbstractServerStream {
           return;
         }
         state.outbound.data(frame, false);
-      }
-      if (numMessages > 0) {
+        transport.dataBytesSent.add(bytes);
         transportTracer.reportMessageSent(numMessages);
       }
     }

@@ -1,7 +1,7 @@
 package io.grpcshm.internal.transport;
 
+import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
-import com.google.common.util.concurrent.SettableFuture;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Attributes;
 import io.grpc.Grpc;
@@ -30,6 +30,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -53,6 +54,8 @@ public final class ShmServerTransport implements ServerTransport {
   private final ScheduledExecutorService scheduler;
   private final TransportTracer transportTracer = new TransportTracer();
   private final Attributes baseAttributes;
+  private final ShmAddress local;
+  private final ShmAddress remote;
   private ServerTransportListener listener;
   private Attributes attributes;
 
@@ -66,6 +69,12 @@ public final class ShmServerTransport implements ServerTransport {
    * a graceful shutdown must not close the connection under it. The loop creates one at a time.
    */
   @GuardedBy("lock") private boolean streamBeingCreated;
+  /**
+   * Message bytes (grpc frames) handed to the connection and received from it, for channelz.
+   * Adders: streams write under their own locks.
+   */
+  final LongAdder dataBytesSent = new LongAdder();
+  private final LongAdder dataBytesReceived = new LongAdder();
 
   public ShmServerTransport(ShmConnection connection, ShmAddress local, ShmAddress remote,
       List<? extends ServerStreamTracer.Factory> tracerFactories, ShmTransportConfig config) {
@@ -75,6 +84,8 @@ public final class ShmServerTransport implements ServerTransport {
     // Held for this transport's life: grpc's server schedules call deadlines on it.
     this.scheduler = SharedResourceHolder.get(GrpcUtil.TIMER_SERVICE);
     this.logId = InternalLogId.allocate(getClass(), remote.toString());
+    this.local = local;
+    this.remote = remote;
     this.baseAttributes = Attributes.newBuilder()
         .set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, remote)
         .set(Grpc.TRANSPORT_ATTR_LOCAL_ADDR, local)
@@ -194,9 +205,10 @@ public final class ShmServerTransport implements ServerTransport {
 
   @Override
   public ListenableFuture<SocketStats> getStats() {
-    SettableFuture<SocketStats> f = SettableFuture.create();
-    f.set(null);
-    return f;
+    // Streams update grpc's tracer under their own locks: these are counters read on the fly.
+    return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(), local,
+        remote, remote.rendezvous(), remote.pid(), remote.uid(), dataBytesSent.sum(),
+        dataBytesReceived.sum(), config.movement()));
   }
 
   @Override
@@ -398,6 +410,7 @@ public final class ShmServerTransport implements ServerTransport {
 
     @Override
     public void onData(int streamId, boolean endOfStream, ReadableBuffer data, int wireBytes) {
+      dataBytesReceived.add(wireBytes);
       ShmServerStream.TransportState ts = stream(streamId);
       if (ts == null) {
         data.close();
