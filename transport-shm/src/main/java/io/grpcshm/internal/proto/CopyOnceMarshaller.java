@@ -9,7 +9,6 @@ import io.grpc.HasByteBuffer;
 import io.grpc.KnownLength;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
-import io.grpcshm.internal.movement.ParallelCopy;
 import io.grpcshm.internal.nativeio.SharedMapping;
 import java.io.IOException;
 import java.io.InputStream;
@@ -78,7 +77,9 @@ final class CopyOnceMarshaller<T> implements MethodDescriptor.PrototypeMarshalle
     }
     int size = (int) shared.byteSize();
     byte[] bytes = new byte[size];
-    ParallelCopy.copy(shared, 0, MemorySegment.ofArray(bytes), 0, size);
+    // One thread: a second one (ParallelCopy) measured slower here, on a busy 2-vCPU machine
+    // where the other core is not free, and the array was just zeroed by this thread anyway.
+    MemorySegment.copy(shared, 0, MemorySegment.ofArray(bytes), 0, size);
     try {
       // Consumed, as grpc's marshaller leaves it; closing the stream then releases the extent.
       stream.skip(size);
