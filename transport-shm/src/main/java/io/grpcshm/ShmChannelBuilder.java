@@ -60,7 +60,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
         () -> plaintext ? GrpcUtil.DEFAULT_PORT_PLAINTEXT : GrpcUtil.DEFAULT_PORT_SSL);
     // First in the list, so innermost: stubs and the application's interceptors see their own
     // method descriptors. The factory runs at build(), with the mode set by then.
-    interceptWithTarget(target2 -> ProtoParsing.forChannel(protobufParsing));
+    interceptWithTarget(unusedTarget -> ProtoParsing.forChannel(protobufParsing));
   }
 
   /** A channel to {@code target} (a name-resolver URI or "host:port"). */
