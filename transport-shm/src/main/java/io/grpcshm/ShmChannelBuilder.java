@@ -8,6 +8,7 @@ import io.grpc.internal.ManagedChannelImplBuilder;
 import io.grpc.netty.InternalNettyChannelBuilder;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpcshm.internal.fallback.RoutingClientTransportFactory;
+import io.grpcshm.internal.proto.ProtoParsing;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.time.Duration;
 import java.util.List;
@@ -51,11 +52,15 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
   private long keepAliveTimeoutNanos = GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS;
   private boolean keepAliveWithoutCalls;
   private Duration negativeCacheTtl = Duration.ofSeconds(10);
+  private ProtobufParsing protobufParsing = ProtobufParsing.COPY_ONCE;
 
   private ShmChannelBuilder(String target) {
     this.netty = NettyChannelBuilder.forTarget(target);
     this.delegate = new ManagedChannelImplBuilder(target, this::buildTransportFactory,
         () -> plaintext ? GrpcUtil.DEFAULT_PORT_PLAINTEXT : GrpcUtil.DEFAULT_PORT_SSL);
+    // First in the list, so innermost: stubs and the application's interceptors see their own
+    // method descriptors. The factory runs at build(), with the mode set by then.
+    interceptWithTarget(unusedTarget -> ProtoParsing.forChannel(protobufParsing));
   }
 
   /** A channel to {@code target} (a name-resolver URI or "host:port"). */
@@ -191,6 +196,19 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    */
   public ShmChannelBuilder dataMovement(DataMovement movement) {
     config = config.withMovement(movement);
+    return this;
+  }
+
+  /**
+   * How this channel parses responses of methods that use grpc's protobuf marshaller (generated
+   * stubs): {@link ProtobufParsing#COPY_ONCE} (default: a large response received over shared
+   * memory is copied once into the message; over TCP grpc's marshaller is used as is), {@link
+   * ProtobufParsing#STOCK} (grpc's marshaller exactly) or {@link ProtobufParsing#ZERO_COPY}
+   * (codec-zerocopy's aliasing, with its release contract, on every call of the channel).
+   */
+  public ShmChannelBuilder protobufParsing(ProtobufParsing mode) {
+    ProtoParsing.checkAvailable(Objects.requireNonNull(mode, "mode"));
+    this.protobufParsing = mode;
     return this;
   }
 

@@ -15,6 +15,7 @@ import io.grpc.ServerTransportFilter;
 import io.grpc.internal.ServerImplBuilder;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpcshm.internal.handshake.ServedAddress;
+import io.grpcshm.internal.proto.ProtoParsing;
 import io.grpcshm.internal.transport.ShmInternalServer;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.io.File;
@@ -51,6 +52,16 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
   private String rendezvous;
   private java.nio.file.Path rendezvousDirectory = ShmAddress.configuredDirectory();
   private boolean shmEnabled = true;
+  private ProtobufParsing protobufParsing = ProtobufParsing.COPY_ONCE;
+
+  /** A service added to both servers; the shared-memory one may get other marshallers. */
+  private record AddService(ServerServiceDefinition definition)
+      implements Consumer<ServerBuilder<?>> {
+    @Override
+    public void accept(ServerBuilder<?> builder) {
+      builder.addService(definition);
+    }
+  }
 
   private ShmServerBuilder(NettyServerBuilder netty) {
     this.netty = netty;
@@ -102,6 +113,20 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
   /** Serve TCP only (the server then behaves exactly like a stock Netty server). */
   public ShmServerBuilder sharedMemoryEnabled(boolean enabled) {
     this.shmEnabled = enabled;
+    return this;
+  }
+
+  /**
+   * How the shared-memory server parses requests of methods that use grpc's protobuf marshaller
+   * (generated services): {@link ProtobufParsing#COPY_ONCE} (default: a large request is copied
+   * once from shared memory into the message), {@link ProtobufParsing#STOCK} (grpc's marshaller
+   * exactly) or {@link ProtobufParsing#ZERO_COPY} (codec-zerocopy's aliasing, with its release
+   * contract). Applies to the services added with {@code addService}, whenever they were added;
+   * the TCP server always keeps grpc's marshallers.
+   */
+  public ShmServerBuilder protobufParsing(ProtobufParsing mode) {
+    ProtoParsing.checkAvailable(Objects.requireNonNull(mode, "mode"));
+    this.protobufParsing = mode;
     return this;
   }
 
@@ -183,14 +208,13 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
 
   @Override
   public ShmServerBuilder addService(ServerServiceDefinition service) {
-    return both(b -> b.addService(service));
+    return both(new AddService(service));
   }
 
   @Override
   public ShmServerBuilder addService(BindableService service) {
-    // Bind once so both servers share one service instance and definition.
-    ServerServiceDefinition definition = service.bindService();
-    return both(b -> b.addService(definition));
+    // Bind once so both servers share one service instance.
+    return both(new AddService(service.bindService()));
   }
 
   @Override
@@ -339,7 +363,12 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
     if (!shmEnabled || io.grpcshm.internal.nativeio.NativeAccess.unavailableReason() != null) {
       return tcpServer;
     }
-    List<Consumer<ServerBuilder<?>>> options = List.copyOf(common);
+    List<Consumer<ServerBuilder<?>>> options = new ArrayList<>(common.size());
+    for (Consumer<ServerBuilder<?>> option : common) {
+      options.add(option instanceof AddService add
+          ? new AddService(ProtoParsing.forServer(add.definition(), protobufParsing))
+          : option);
+    }
     ShmTransportConfig shmConfig = config;
     return new ShmServer(tcpServer, (bound, name) -> {
       ServedAddress served = new ServedAddress(bound);

@@ -2,6 +2,7 @@ package io.grpcshm.examples;
 
 import io.grpc.Server;
 import io.grpc.netty.NettyServerBuilder;
+import io.grpcshm.ProtobufParsing;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.codec.ZeroCopyServices;
 import java.io.IOException;
@@ -9,8 +10,10 @@ import java.util.List;
 
 /**
  * The {@link EchoService} server that the demo and the benchmark start in a child JVM.
- * Usage: {@code EchoServer [shm|shm-zerocopy|netty] [port]}: {@code shm} (default) is grpc-shm's
- * server (TCP and shared memory), {@code shm-zerocopy} the same with the upload service's
+ * Usage: {@code EchoServer [shm|shm-grpc-parsing|shm-zerocopy|netty|netty-uds] [port]}:
+ * {@code shm} (default) is grpc-shm's server (TCP and shared memory), {@code shm-grpc-parsing}
+ * the same with {@link ProtobufParsing#STOCK} (grpc's protobuf marshaller exactly, as before
+ * grpc-shm parsed large messages itself), {@code shm-zerocopy} the same with the upload service's
  * marshallers swapped for the zero-copy codec, {@code netty} is a stock grpc
  * {@code NettyServerBuilder} server with no grpc-shm code in its path, {@code netty-uds} the same
  * on the Unix socket {@link #udsPath}({@code port}). Port 0 (default) picks a free one.
@@ -29,6 +32,12 @@ public final class EchoServer {
     int port = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : 0;
     Server server = switch (stack) {
       case "shm" -> ShmServerBuilder.forPort(port)
+          .addService(EchoService.definition())
+          .addService(new BlobServiceImpl())
+          .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+          .build();
+      case "shm-grpc-parsing" -> ShmServerBuilder.forPort(port)
+          .protobufParsing(ProtobufParsing.STOCK)
           .addService(EchoService.definition())
           .addService(new BlobServiceImpl())
           .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
@@ -52,7 +61,7 @@ public final class EchoServer {
           .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
           .build();
       default -> throw new IllegalArgumentException(
-          "stack must be shm, shm-zerocopy, netty or netty-uds: " + stack);
+          "stack must be shm, shm-grpc-parsing, shm-zerocopy, netty or netty-uds: " + stack);
     };
     server.start();
     // A Unix-socket server has no port: it reports the number its socket path is derived from.

@@ -5,6 +5,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpcshm.DataMovement;
 import io.grpcshm.MoveEvent;
+import io.grpcshm.ProtobufParsing;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.codec.ZeroCopyServices;
@@ -32,14 +33,18 @@ import java.util.concurrent.TimeUnit;
  * <ul>
  *   <li><b>shm zero-copy</b>: grpc-shm, the server's marshallers swapped for codec-zerocopy, so
  *       the payload is parsed in place (aliases shared memory);
- *   <li><b>shm stock</b>: grpc-shm with grpc's stock protobuf marshaller (copies the payload
- *       out of shared memory);
+ *   <li><b>shm stock</b>: grpc-shm with unchanged generated stubs on both ends: what a service
+ *       gets from the builder swap alone (grpc-shm parses a large message straight from shared
+ *       memory into it, {@link ProtobufParsing#COPY_ONCE});
+ *   <li><b>shm grpc-parse</b>: the same with {@link ProtobufParsing#STOCK} on both ends: grpc's
+ *       protobuf marshaller exactly (copies the payload out of shared memory twice);
  *   <li><b>Netty TCP</b>: stock grpc on both ends.
  * </ul>
  *
  * Each server runs in its own child JVM; transports take turns in rounds. Besides latency it
  * reports the heap the server JVM allocated per call (all threads), the issue's "receiver heap
- * allocation per call". Options: {@code --rounds N --warmup-rounds N --calls N}.
+ * allocation per call". Options: {@code --rounds N --warmup-rounds N --calls N --mover-sweep 0|1}
+ * (0 skips the off-heap sweep over the data movers).
  */
 public final class ProtoBenchmark {
   private ProtoBenchmark() {}
@@ -68,7 +73,7 @@ public final class ProtoBenchmark {
 
   private static void run(String[] args) throws Exception {
     Map<String, Integer> opts = new LinkedHashMap<>(
-        Map.of("--rounds", 12, "--warmup-rounds", 4, "--calls", 4));
+        Map.of("--rounds", 12, "--warmup-rounds", 4, "--calls", 4, "--mover-sweep", 1));
     for (int i = 0; i + 1 < args.length; i += 2) {
       if (!opts.containsKey(args[i])) {
         throw new IllegalArgumentException("unknown option " + args[i] + "; options: "
@@ -80,14 +85,20 @@ public final class ProtoBenchmark {
     System.out.println("ProtoBenchmark " + Instant.now() + ", " + Runtime.getRuntime()
         .availableProcessors() + " CPUs, Java " + Runtime.version() + "; " + opts);
     Map<String, Cell> cells = new LinkedHashMap<>();
-    List<String> labels = List.of("shm zero-copy", "shm stock", "tcp stock");
+    List<String> labels = List.of("shm zero-copy", "shm stock", "shm grpc-parse", "tcp stock");
     try (ChildJvm zc = ChildJvm.start("shm-zc-server", EchoServer.class, "shm-zerocopy");
          ChildJvm shm = ChildJvm.start("shm-server", EchoServer.class, "shm");
+         ChildJvm grpcParse = ChildJvm.start("shm-grpc-parsing-server", EchoServer.class,
+             "shm-grpc-parsing");
          ChildJvm netty = ChildJvm.start("netty-server", EchoServer.class, "netty")) {
       List<Stack> stacks = List.of(
-          stack(labels.get(0), zc, shmChannel(zc.awaitPort(Duration.ofSeconds(60))), true),
-          stack(labels.get(1), shm, shmChannel(shm.awaitPort(Duration.ofSeconds(60))), false),
-          stack(labels.get(2), netty, NettyChannelBuilder.forAddress("localhost",
+          stack(labels.get(0), zc, shmChannel(zc.awaitPort(Duration.ofSeconds(60)),
+              ProtobufParsing.COPY_ONCE), true),
+          stack(labels.get(1), shm, shmChannel(shm.awaitPort(Duration.ofSeconds(60)),
+              ProtobufParsing.COPY_ONCE), false),
+          stack(labels.get(2), grpcParse, shmChannel(
+              grpcParse.awaitPort(Duration.ofSeconds(60)), ProtobufParsing.STOCK), false),
+          stack(labels.get(3), netty, NettyChannelBuilder.forAddress("localhost",
               netty.awaitPort(Duration.ofSeconds(60))).usePlaintext()
               .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), false));
       try {
@@ -122,7 +133,9 @@ public final class ProtoBenchmark {
           System.out.printf("  round %2d/%d%s%s%n", round + 1, rounds,
               measured ? "" : " (warm-up)", progress);
         }
-        moverSweep(zc.awaitPort(Duration.ofSeconds(1)), opts);
+        if (opts.get("--mover-sweep") != 0) {
+          moverSweep(zc.awaitPort(Duration.ofSeconds(1)), opts);
+        }
       } finally {
         for (Stack s : stacks) {
           s.channel().shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -248,9 +261,9 @@ public final class ProtoBenchmark {
     return list;
   }
 
-  private static ManagedChannel shmChannel(int port) {
+  private static ManagedChannel shmChannel(int port, ProtobufParsing parsing) {
     return ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
-        .transportMode(TransportMode.SHM_ONLY)
+        .transportMode(TransportMode.SHM_ONLY).protobufParsing(parsing)
         .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build();
   }
 
@@ -288,19 +301,22 @@ public final class ProtoBenchmark {
     System.out.println("server heap/call = bytes allocated by all threads of the server JVM per"
         + " call (includes grpc's own per-call objects and the ack).");
     System.out.println();
-    System.out.println("| request | shm zero-copy p50 | shm stock p50 | Netty TCP p50 |"
-        + " TCP / zero-copy | server heap/call zero-copy / stock / TCP |");
-    System.out.println("|---|---|---|---|---|---|");
+    System.out.println("| request | shm zero-copy p50 | shm stock p50 | shm grpc-parse p50 |"
+        + " Netty TCP p50 | TCP / zero-copy | TCP / stock | server heap/call zero-copy / stock"
+        + " / grpc-parse / TCP |");
+    System.out.println("|---|---|---|---|---|---|---|---|");
     for (Workload w : workloads) {
       Cell zc = cells.get(labels.get(0) + "/" + w.label());
       Cell st = cells.get(labels.get(1) + "/" + w.label());
-      Cell tcp = cells.get(labels.get(2) + "/" + w.label());
-      System.out.printf("| %s | %s | %s | %s | %.1fx | %s / %s / %s |%n", w.label(),
-          Latencies.format(zc.latencies.p50()), Latencies.format(st.latencies.p50()),
-          Latencies.format(tcp.latencies.p50()),
+      Cell gp = cells.get(labels.get(2) + "/" + w.label());
+      Cell tcp = cells.get(labels.get(3) + "/" + w.label());
+      System.out.printf("| %s | %s | %s | %s | %s | %.1fx | %.1fx | %s / %s / %s / %s |%n",
+          w.label(), Latencies.format(zc.latencies.p50()), Latencies.format(st.latencies.p50()),
+          Latencies.format(gp.latencies.p50()), Latencies.format(tcp.latencies.p50()),
           (double) tcp.latencies.p50() / zc.latencies.p50(),
+          (double) tcp.latencies.p50() / st.latencies.p50(),
           bytes(zc.serverAllocated / zc.calls), bytes(st.serverAllocated / st.calls),
-          bytes(tcp.serverAllocated / tcp.calls));
+          bytes(gp.serverAllocated / gp.calls), bytes(tcp.serverAllocated / tcp.calls));
     }
   }
 

@@ -51,6 +51,9 @@ public final class SharedMapping implements AutoCloseable {
    */
   private static final int LIMIT = Integer.getInteger("io.grpcshm.maxMappings",
       Math.max(256, readMaxMapCount() / 2));
+  /** The scopes of the mappings open now: every view of one of them carries its scope. */
+  private static final java.util.Set<MemorySegment.Scope> OPEN_SCOPES =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   private final long address;
   private final long size;
@@ -64,6 +67,16 @@ public final class SharedMapping implements AutoCloseable {
     this.size = size;
     this.memory = MemorySegment.ofAddress(address).reinterpret(size, arena, ignored -> retire());
     LIVE.incrementAndGet();
+    OPEN_SCOPES.add(memory.scope());
+  }
+
+  /**
+   * Whether {@code segment} (e.g. {@code MemorySegment.ofBuffer} of a received buffer) is a view
+   * of a shared mapping of this process that is still open. Its accesses stay checked: they throw
+   * once the mapping closes.
+   */
+  public static boolean isOpenMapping(MemorySegment segment) {
+    return OPEN_SCOPES.contains(segment.scope());
   }
 
   /** Mappings (and placeholders) held now. */
@@ -163,6 +176,7 @@ public final class SharedMapping implements AutoCloseable {
 
   /** The arena's cleanup action: runs once, while the scope is still strongly reachable. */
   private void retire() {
+    OPEN_SCOPES.remove(memory.scope());
     if (!aliased) {
       Linux.munmap(address, size);
       LIVE.decrementAndGet();
