@@ -241,7 +241,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         System.out.println("round " + (round + 1) + " of " + rounds + " done");
       }
       print(table, workloads);
-      transportAllocation(contenders, small, kib);
+      transportAllocation(contenders, small, kib, on[0], on[3]);
       Contender shm = contenders.stream().filter(c -> c.label().equals("shm")).findFirst()
           .orElse(null);
       if (shm != null && idleConnections > 0) {
@@ -445,8 +445,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
    * A separate pass with JFR allocation sampling on (not during the timed runs, which it would
    * slow): bytes per call or message that each transport's own code allocates in this JVM.
    */
-  private void transportAllocation(List<Contender> contenders, byte[] small, byte[] kib)
-      throws Exception {
+  private void transportAllocation(List<Contender> contenders, byte[] small, byte[] kib,
+      boolean unary, boolean stream) throws Exception {
     System.out.println();
     System.out.println("Client-JVM allocation by the transport's own code (JFR allocation samples,"
         + " first non-JDK frame in the transport's packages; separate 2 s passes):");
@@ -455,6 +455,9 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         .append(" |\n|---|").append("---|".repeat(contenders.size())).append('\n');
     String[] rows = {"100 B unary c=" + concurrency + " per call", "1 KiB bidi per message"};
     for (int r = 0; r < rows.length; r++) {
+      if (r == 0 ? !unary : !stream) {
+        continue;
+      }
       md.append("| ").append(rows[r]).append(" |");
       for (Contender c : contenders) {
         Cell cell = new Cell();

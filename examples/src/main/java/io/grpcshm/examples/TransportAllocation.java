@@ -3,7 +3,11 @@ package io.grpcshm.examples;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
 import jdk.jfr.consumer.RecordedFrame;
@@ -33,21 +37,21 @@ final class TransportAllocation {
     Path file = Files.createTempFile("transport-alloc", ".jfr");
     try {
       recording.dump(file);
-      long bytes = 0;
+      // A sample's weight is what its thread allocated since that thread's previous sample: a
+      // thread's first sample here also carries what it allocated before the recording, so it
+      // is dropped.
+      Map<Long, List<RecordedEvent>> byThread = new HashMap<>();
       for (RecordedEvent e : RecordingFile.readAllEvents(file)) {
-        if (e.getStackTrace() == null || !e.getEventType().getName().equals(
-            "jdk.ObjectAllocationSample")) {
-          continue;
+        if (e.getStackTrace() != null && e.getThread() != null
+            && e.getEventType().getName().equals("jdk.ObjectAllocationSample")) {
+          byThread.computeIfAbsent(e.getThread().getId(), k -> new ArrayList<>()).add(e);
         }
-        for (RecordedFrame f : e.getStackTrace().getFrames()) {
-          String type = f.getMethod().getType().getName();
-          if (type.startsWith("java.") || type.startsWith("jdk.") || type.startsWith("sun.")) {
-            continue;
-          }
-          if (packages.stream().anyMatch(type::startsWith)) {
-            bytes += e.getLong("weight");
-          }
-          break;
+      }
+      long bytes = 0;
+      for (List<RecordedEvent> samples : byThread.values()) {
+        samples.sort(Comparator.comparing(RecordedEvent::getStartTime));
+        for (RecordedEvent e : samples.subList(1, samples.size())) {
+          bytes += transportBytes(e, packages);
         }
       }
       return bytes;
@@ -55,6 +59,18 @@ final class TransportAllocation {
       recording.close();
       Files.deleteIfExists(file);
     }
+  }
+
+  /** The sample's weight if its first frame outside the JDK is transport code, else 0. */
+  private static long transportBytes(RecordedEvent e, List<String> packages) {
+    for (RecordedFrame f : e.getStackTrace().getFrames()) {
+      String type = f.getMethod().getType().getName();
+      if (type.startsWith("java.") || type.startsWith("jdk.") || type.startsWith("sun.")) {
+        continue;
+      }
+      return packages.stream().anyMatch(type::startsWith) ? e.getLong("weight") : 0;
+    }
+    return 0;
   }
 
   /** The packages of each contender's transport code. */

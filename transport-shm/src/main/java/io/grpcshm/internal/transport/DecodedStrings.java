@@ -19,6 +19,15 @@ final class DecodedStrings {
 
   /** Reads a 16-bit length and that many UTF-8 bytes from {@code in} (array-backed). */
   String getString16(ByteBuffer in, String what) {
+    return getString16(in, what, 0);
+  }
+
+  /**
+   * Like {@link #getString16(ByteBuffer, String)}, without the first {@code skip} characters
+   * (a path's leading '/'): the cached value is the part wanted, so no substring per call. One
+   * instance must always be asked with the same {@code skip}.
+   */
+  String getString16(ByteBuffer in, String what, int skip) {
     int len = in.getShort() & 0xffff;
     if (len > in.remaining()) {
       throw new ProtocolException(what + " length " + len + " exceeds frame");
@@ -27,7 +36,7 @@ final class DecodedStrings {
     int from = in.arrayOffset() + in.position();
     in.position(in.position() + len);
     if (len > MAX_CACHED_LENGTH) {
-      return new String(array, from, len, StandardCharsets.UTF_8);
+      return decode(array, from, len, skip);
     }
     int hash = len;
     for (int i = from; i < from + len; i++) {
@@ -38,9 +47,14 @@ final class DecodedStrings {
     if (key != null && Arrays.equals(key, 0, key.length, array, from, from + len)) {
       return values[slot];
     }
-    String value = new String(array, from, len, StandardCharsets.UTF_8);
+    String value = decode(array, from, len, skip);
     keys[slot] = Arrays.copyOfRange(array, from, from + len);
     values[slot] = value;
     return value;
+  }
+
+  private static String decode(byte[] array, int from, int len, int skip) {
+    String s = new String(array, from, len, StandardCharsets.UTF_8);
+    return skip == 0 ? s : s.substring(Math.min(skip, s.length()));
   }
 }

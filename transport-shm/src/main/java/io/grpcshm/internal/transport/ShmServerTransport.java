@@ -26,6 +26,7 @@ import io.grpcshm.internal.ring.FrameLayout;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ScheduledExecutorService;
@@ -255,6 +256,8 @@ public final class ShmServerTransport implements ServerTransport {
 
   private final class Handler implements ShmConnection.Handler {
     private final DecodedStrings strings = new DecodedStrings();
+    /** Paths, cached without their leading '/': grpc wants the method name. */
+    private final DecodedStrings methods = new DecodedStrings();
 
     @Override
     public void onFrame(int type, int flags, int streamId, ByteBuffer body) {
@@ -294,7 +297,10 @@ public final class ShmServerTransport implements ServerTransport {
     }
 
     private void onRequestHeaders(int streamId, ByteBuffer body) {
-      String path = strings.getString16(body, "path");
+      int pathAt = body.position();
+      String method = methods.getString16(body, "path", 1); // valid only if the path is "/..."
+      int pathLength = body.position() - pathAt - 2;
+      boolean wellFormed = pathLength >= 2 && body.get(pathAt + 2) == '/';
       String authority = strings.getString16(body, "authority");
       FrameCodec.RequestMetadata md = FrameCodec.getRequestMetadata(body);
       Metadata headers;
@@ -315,7 +321,9 @@ public final class ShmServerTransport implements ServerTransport {
                   + ", maxConcurrentCallsPerConnection)"));
           return;
         }
-        if (!path.startsWith("/") || path.length() < 2) {
+        if (!wellFormed) {
+          String path = new String(body.array(), body.arrayOffset() + pathAt + 2, pathLength,
+              StandardCharsets.UTF_8);
           refuse(streamId, "bad-request",
               Status.UNIMPLEMENTED.withDescription("malformed method path " + path));
           return;
@@ -340,7 +348,7 @@ public final class ShmServerTransport implements ServerTransport {
       }
       boolean registered = false;
       try {
-        registered = createStream(streamId, path.substring(1), authority, headers);
+        registered = createStream(streamId, method, authority, headers);
       } finally {
         if (!registered) {
           abandonCreation();

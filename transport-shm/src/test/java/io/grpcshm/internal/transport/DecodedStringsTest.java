@@ -56,6 +56,16 @@ class DecodedStringsTest {
   }
 
   @Test
+  void skippedPrefixIsCachedWithoutIt() {
+    DecodedStrings methods = new DecodedStrings();
+    String first = methods.getString16(body("/svc/Method"), "path", 1);
+    assertEquals("svc/Method", first);
+    assertSame(first, methods.getString16(body("/svc/Method"), "path", 1));
+    assertEquals("", methods.getString16(body("/"), "path", 1));
+    assertEquals("", methods.getString16(body(""), "path", 1));
+  }
+
+  @Test
   void lengthBeyondTheFrameIsAProtocolError() {
     ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
     b.putShort((short) 100).put((byte) 'x').flip();
