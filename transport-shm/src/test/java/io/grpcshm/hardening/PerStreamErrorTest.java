@@ -223,6 +223,15 @@ class PerStreamErrorTest {
     assertEquals(Status.Code.INTERNAL, st.getCode(), st.toString());
   }
 
+  /** A path that is not "/" and a method name: UNIMPLEMENTED for that stream, naming the path. */
+  @ParameterizedTest
+  @ValueSource(strings = {"", "/", "noSlash/Method", "x"})
+  void malformedPathFailsOnlyItsStream(String path) throws Exception {
+    Status st = badStreamBetweenGoodOnes(requestHeaders(path, List.of()));
+    assertEquals(Status.Code.UNIMPLEMENTED, st.getCode(), st.toString());
+    assertTrue(st.getDescription().endsWith("malformed method path " + path), st.toString());
+  }
+
   /** Any other refusal by the gRPC layer while it starts the call (here a stream tracer). */
   @Test
   void callStartFailureFailsOnlyItsStream() throws Exception {
