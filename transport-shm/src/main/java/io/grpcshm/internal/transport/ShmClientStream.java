@@ -82,7 +82,7 @@ final class ShmClientStream extends AbstractClientStream {
       if (bytes > 0) {
         onSendingBytes(bytes);
       }
-      synchronized (state.lock) {
+      synchronized (transport.lock) {
         state.sendData(frame, endOfStream);
         // grpc's TransportTracer is not thread-safe and grpc updates it from each stream's
         // transport state, which runs under that stream's lock: channelz counts of concurrent
@@ -94,33 +94,24 @@ final class ShmClientStream extends AbstractClientStream {
 
     @Override
     public void cancel(Status status) {
-      synchronized (state.lock) {
+      synchronized (transport.lock) {
         state.cancelFromApplication(status);
       }
     }
   }
 
-  /**
-   * Per-stream transport state; all methods run under its {@link #lock}. One lock per stream, so
-   * that callers starting calls do not queue behind the event loop delivering other calls'
-   * responses (they did, with one transport lock, in profiles of 8 concurrent calls).
-   */
+  /** Per-stream transport state; all methods run under the transport lock. */
   final class TransportState extends AbstractClientStream.TransportState {
-    /** Guards this stream's state; taken before the transport lock (see ShmClientTransport). */
-    final Object lock = new Object();
-    /** Forgotten by the transport (finished, failed or cancelled): late frames are dropped. */
-    @GuardedBy("lock") boolean removed;
-    /** Set under both locks before the stream enters the transport's table. */
-    private volatile int streamId = -1;
-    @GuardedBy("lock") private OutboundFlow outbound;
-    @GuardedBy("lock") private WritableBuffer earlyFrame;
-    @GuardedBy("lock") private boolean earlyEndOfStream;
-    @GuardedBy("lock") private boolean hasEarlyFrame;
-    @GuardedBy("lock") private boolean cancelSent;
-    @GuardedBy("lock") private boolean closed;
-    @GuardedBy("lock") private int unacknowledgedBytes;
+    @GuardedBy("transport.lock") private int streamId = -1;
+    @GuardedBy("transport.lock") private OutboundFlow outbound;
+    @GuardedBy("transport.lock") private WritableBuffer earlyFrame;
+    @GuardedBy("transport.lock") private boolean earlyEndOfStream;
+    @GuardedBy("transport.lock") private boolean hasEarlyFrame;
+    @GuardedBy("transport.lock") private boolean cancelSent;
+    @GuardedBy("transport.lock") private boolean closed;
+    @GuardedBy("transport.lock") private int unacknowledgedBytes;
     /** Whether it counts for grpc's in-use accounting (idle-mode decisions). */
-    @GuardedBy("lock") boolean countedInUse;
+    @GuardedBy("transport.lock") boolean countedInUse;
     private final int inboundWindow;
 
     TransportState(int maxMessageSize, StatsTraceContext statsTraceCtx,
@@ -129,12 +120,9 @@ final class ShmClientStream extends AbstractClientStream {
       this.inboundWindow = transport.inboundStreamWindow();
     }
 
-    void assignId(int id) {
-      this.streamId = id;
-    }
-
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void allocated(int id) {
+      this.streamId = id;
       this.outbound = new OutboundFlow(transport.connection(), id,
           transport.connection().peerStreamWindow(), this::onSentBytes);
       onStreamAllocated();
@@ -150,7 +138,7 @@ final class ShmClientStream extends AbstractClientStream {
       return streamId;
     }
 
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void sendData(WritableBuffer frame, boolean endOfStream) {
       if (cancelSent || closed) {
         if (frame != null) {
@@ -168,7 +156,7 @@ final class ShmClientStream extends AbstractClientStream {
       outbound.data(frame, endOfStream);
     }
 
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void cancelFromApplication(Status status) {
       if (cancelSent) {
         return;
@@ -184,24 +172,24 @@ final class ShmClientStream extends AbstractClientStream {
       transportReportStatus(status, true, new Metadata());
     }
 
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void windowUpdate(int delta) {
       if (outbound != null) {
         outbound.windowUpdate(delta);
       }
     }
 
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void headersReceived(Metadata headers) {
       inboundHeadersReceived(headers);
     }
 
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void dataReceived(ReadableBuffer data) {
       inboundDataReceived(data);
     }
 
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void trailersReceived(Metadata trailers, Status status) {
       closed = true;
       if (outbound != null) {
@@ -211,7 +199,7 @@ final class ShmClientStream extends AbstractClientStream {
     }
 
     /** The server reset the stream, or the connection failed. */
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void fail(Status status, RpcProgress progress) {
       closed = true;
       if (outbound != null) {
@@ -221,7 +209,7 @@ final class ShmClientStream extends AbstractClientStream {
     }
 
     @Override
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     public void bytesRead(int processedBytes) {
       if (closed || cancelSent || streamId < 0) {
         return;
@@ -234,7 +222,7 @@ final class ShmClientStream extends AbstractClientStream {
     }
 
     @Override
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     public void deframeFailed(Throwable cause) {
       Status status = Status.fromThrowable(cause);
       cancelFromApplication(status);
@@ -242,7 +230,7 @@ final class ShmClientStream extends AbstractClientStream {
 
     @Override
     public void runOnTransportThread(Runnable r) {
-      synchronized (lock) {
+      synchronized (transport.lock) {
         r.run();
       }
     }

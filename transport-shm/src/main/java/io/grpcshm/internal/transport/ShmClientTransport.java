@@ -59,12 +59,9 @@ import java.util.logging.Logger;
 /**
  * Client side of one shared-memory connection, a grpc {@link ConnectionClientTransport}.
  *
- * <p>Lock order: a stream's lock ({@code ShmClientStream.TransportState.lock}: its transport
- * state), then {@link #lock} (the stream table, stream ids, lifecycle, pings), then the
- * connection's producer lock. No thread takes a stream's lock while holding {@link #lock}: paths
- * that touch many streams copy the table under {@link #lock} and then visit each stream under its
- * own lock. Stream listener callbacks are made while holding that stream's lock; transport
- * listener callbacks while holding {@link #lock}; grpc's channel hops to its own executors. {@code transportShutdown} is
+ * <p>Lock order: {@link #lock} (guards streams and every stream's transport state), then the
+ * connection's producer lock. Listener callbacks are made while holding {@link #lock}, as the
+ * OkHttp transport does; grpc's channel hops to its own executors. {@code transportShutdown} is
  * reported in the same critical section that sets {@link #shutdownStatus}: a stream that ends
  * right after may close the connection and report {@code transportTerminated}, which grpc
  * refuses (IllegalStateException) unless shutdown came first.
@@ -394,15 +391,6 @@ public final class ShmClientTransport
         : authority.getBytes(StandardCharsets.UTF_8);
     int bodyLength = 4 + path.length + auth.length + md.bodyLength();
     ShmClientStream.TransportState ts = stream.transportState();
-    synchronized (ts.lock) {
-      startStreamLocked(stream, ts, path, auth, md, bodyLength);
-    }
-  }
-
-  @GuardedBy("ts.lock")
-  private void startStreamLocked(ShmClientStream stream, ShmClientStream.TransportState ts,
-      byte[] path, byte[] auth, FrameCodec.EncodedMetadata md, int bodyLength) {
-    int id;
     synchronized (lock) {
       if (shutdownStatus != null) {
         ts.fail(goAwayReceived
@@ -425,9 +413,8 @@ public final class ShmClientTransport
             Status.UNAVAILABLE.withDescription("shared-memory stream ids exhausted")));
         return;
       }
-      id = nextStreamId;
+      int id = nextStreamId;
       nextStreamId += 2;
-      ts.assignId(id); // before it is in the table: paths that scan the table read ids
       streams.put(id, ts);
       ActiveStreams.opened();
       if (stream.shouldBeCountedForInUse() && inUseStreams++ == 0) {
@@ -442,37 +429,30 @@ public final class ShmClientTransport
       FrameCodec.putString16(body, path);
       FrameCodec.putString16(body, auth);
       FrameCodec.putMetadata(body, md);
-      // Sent under the lock: stream ids must reach the server in increasing order.
       connection.send(FrameLayout.TYPE_REQUEST_HEADERS, 0, id, body.array(), 0, bodyLength);
+      ts.getStatsTraceContext().clientOutboundHeaders();
+      ts.allocated(id);
     }
-    ts.getStatsTraceContext().clientOutboundHeaders();
-    ts.allocated(id);
   }
 
   /**
    * Forgets a finished stream; once a shut-down transport has none left, closes the connection
    * (which may report the transport terminated before this returns).
    */
-  @GuardedBy("ts.lock")
+  @GuardedBy("lock")
   void removeStream(ShmClientStream.TransportState ts) {
-    boolean closeNow;
-    synchronized (lock) {
-      if (!forgetStream(ts)) {
-        return;
-      }
-      closeNow = streams.isEmpty() && shutdownStatus != null && connection != null;
+    if (!forgetStream(ts)) {
+      return;
     }
-    if (closeNow) {
-      // Graceful shutdown finished: the last stream is done. No stream is left for the close to
-      // visit, so closing while this stream's lock is held takes no other stream's lock.
+    if (streams.isEmpty() && shutdownStatus != null && connection != null) {
+      // Graceful shutdown finished: the last stream is done.
       connection.close(shutdownStatus);
     }
   }
 
   /** Stream bookkeeping only; false if the stream was not (or no longer) open here. */
-  @GuardedBy("lock") // and ts.lock
+  @GuardedBy("lock")
   private boolean forgetStream(ShmClientStream.TransportState ts) {
-    ts.removed = true;
     int id = ts.id();
     if (id < 0 || streams.remove(id) == null) {
       return false;
@@ -485,13 +465,6 @@ public final class ShmClientTransport
       }
     }
     return true;
-  }
-
-  /** The stream a frame names, or null; its lock is not held (take it next). */
-  private ShmClientStream.TransportState stream(int streamId) {
-    synchronized (lock) {
-      return streams.get(streamId);
-    }
   }
 
   void sendRst(int streamId, Status status) {
@@ -562,14 +535,10 @@ public final class ShmClientTransport
     List<ShmClientStream.TransportState> toFail;
     synchronized (lock) {
       toFail = new ArrayList<>(streams.values());
-    }
-    for (ShmClientStream.TransportState ts : toFail) {
-      synchronized (ts.lock) {
-        if (!ts.removed) {
-          sendRstIfConnected(ts.id(), reason);
-          ts.fail(reason, RpcProgress.PROCESSED);
-          removeStream(ts);
-        }
+      for (ShmClientStream.TransportState ts : toFail) {
+        sendRstIfConnected(ts.id(), reason);
+        ts.fail(reason, RpcProgress.PROCESSED);
+        removeStream(ts);
       }
     }
     ShmConnection conn = connection;
@@ -634,12 +603,9 @@ public final class ShmClientTransport
       switch (type) {
         case FrameLayout.TYPE_RESPONSE_HEADERS -> {
           FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
-          ShmClientStream.TransportState ts = stream(streamId);
-          if (ts == null) {
-            return;
-          }
-          synchronized (ts.lock) {
-            if (ts.removed) {
+          synchronized (lock) {
+            ShmClientStream.TransportState ts = streams.get(streamId);
+            if (ts == null) {
               return;
             }
             if (md.problem() != null) {
@@ -661,12 +627,10 @@ public final class ShmClientTransport
         case FrameLayout.TYPE_TRAILERS -> {
           FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
           if (md.problem() != null) {
-            ShmClientStream.TransportState ts = stream(streamId);
-            if (ts != null) {
-              synchronized (ts.lock) {
-                if (!ts.removed) {
-                  failStream(ts, streamId, md.problem());
-                }
+            synchronized (lock) {
+              ShmClientStream.TransportState ts = streams.get(streamId);
+              if (ts != null) {
+                failStream(ts, streamId, md.problem());
               }
             }
             return;
@@ -683,12 +647,9 @@ public final class ShmClientTransport
           }
           trailers.discardAll(InternalStatus.CODE_KEY);
           trailers.discardAll(InternalStatus.MESSAGE_KEY);
-          ShmClientStream.TransportState ts = stream(streamId);
-          if (ts == null) {
-            return;
-          }
-          synchronized (ts.lock) {
-            if (ts.removed) {
+          synchronized (lock) {
+            ShmClientStream.TransportState ts = streams.get(streamId);
+            if (ts == null) {
               return;
             }
             if (md.listSize() > config.maxInboundMetadataSize()) {
@@ -703,13 +664,11 @@ public final class ShmClientTransport
         }
         case FrameLayout.TYPE_RST_STREAM -> {
           Status status = FrameCodec.getStatus(body);
-          ShmClientStream.TransportState ts = stream(streamId);
-          if (ts != null) {
-            synchronized (ts.lock) {
-              if (!ts.removed) {
-                removeStream(ts);
-                ts.fail(status, RpcProgress.PROCESSED);
-              }
+          synchronized (lock) {
+            ShmClientStream.TransportState ts = streams.get(streamId);
+            if (ts != null) {
+              removeStream(ts);
+              ts.fail(status, RpcProgress.PROCESSED);
             }
           }
         }
@@ -718,12 +677,10 @@ public final class ShmClientTransport
           if (delta <= 0) {
             throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
           }
-          ShmClientStream.TransportState ts = stream(streamId);
-          if (ts != null) {
-            synchronized (ts.lock) {
-              if (!ts.removed) {
-                ts.windowUpdate(delta);
-              }
+          synchronized (lock) {
+            ShmClientStream.TransportState ts = streams.get(streamId);
+            if (ts != null) {
+              ts.windowUpdate(delta);
             }
           }
         }
@@ -751,18 +708,20 @@ public final class ShmClientTransport
     }
 
     /** Fails one stream for a fault of its own frames and tells the server to stop it. */
-    @GuardedBy("ts.lock")
+    @GuardedBy("lock")
     private void failStream(ShmClientStream.TransportState ts, int streamId, Status status) {
       sendRst(streamId, status);
+      forgetStream(ts);
       ts.fail(status, RpcProgress.PROCESSED);
-      removeStream(ts);
+      if (streams.isEmpty() && shutdownStatus != null) {
+        connection.close(shutdownStatus);
+      }
     }
 
     private void onGoAway(int lastStreamId, Status status) {
       Status reason = Status.UNAVAILABLE.withDescription(
           "server is going away: " + status.getDescription());
       boolean closeNow;
-      List<ShmClientStream.TransportState> refused = new ArrayList<>();
       synchronized (lock) {
         goAwayReceived = true;
         if (shutdownStatus == null) {
@@ -772,26 +731,14 @@ public final class ShmClientTransport
           }
         }
         reportShutdown(reason, new GoAwayDisconnectError(GrpcUtil.Http2Error.NO_ERROR));
-        for (ShmClientStream.TransportState ts : streams.values()) {
+        for (ShmClientStream.TransportState ts : new ArrayList<>(streams.values())) {
           if (ts.id() > lastStreamId) {
-            refused.add(ts);
-          }
-        }
-      }
-      for (ShmClientStream.TransportState ts : refused) {
-        synchronized (ts.lock) {
-          if (!ts.removed) {
-            // Never seen by the server: safe to retry elsewhere. Failed while still in the
-            // table, so no stream ending meanwhile finds it empty and closes the connection
-            // (terminating the transport) before the retry has left it.
+            // Never seen by the server: safe to retry elsewhere. Failed before the connection
+            // closes below, so the retry never sees this transport terminated under it.
+            forgetStream(ts);
             ts.fail(reason, RpcProgress.REFUSED);
-            synchronized (lock) {
-              forgetStream(ts);
-            }
           }
         }
-      }
-      synchronized (lock) {
         closeNow = streams.isEmpty();
         log.log(Level.FINE, "GOAWAY last={0} remaining streams={1}",
             new Object[] {lastStreamId, streams.keySet()});
@@ -807,13 +754,9 @@ public final class ShmClientTransport
         keepAliveManager.onDataReceived();
       }
       dataBytesReceived.add(wireBytes);
-      ShmClientStream.TransportState ts = stream(streamId);
-      if (ts == null) {
-        data.close();
-        return;
-      }
-      synchronized (ts.lock) {
-        if (ts.removed) {
+      synchronized (lock) {
+        ShmClientStream.TransportState ts = streams.get(streamId);
+        if (ts == null) {
           data.close();
           return;
         }
@@ -824,7 +767,6 @@ public final class ShmClientTransport
     @Override
     public void onClosed(Status status) {
       Http2Ping ping;
-      List<ShmClientStream.TransportState> toFail;
       synchronized (lock) {
         if (shutdownStatus == null) {
           shutdownStatus = status;
@@ -834,20 +776,12 @@ public final class ShmClientTransport
         if (state == State.READY || state == State.HANDSHAKING) {
           state = state.to(State.SHUTDOWN);
         }
-        toFail = new ArrayList<>(streams.values());
+        for (ShmClientStream.TransportState ts : new ArrayList<>(streams.values())) {
+          forgetStream(ts);
+          ts.fail(status, RpcProgress.PROCESSED);
+        }
         ping = outstandingPing;
         outstandingPing = null;
-      }
-      // Called with a stream's lock held only when no stream is left (see removeStream).
-      for (ShmClientStream.TransportState ts : toFail) {
-        synchronized (ts.lock) {
-          if (!ts.removed) {
-            ts.fail(status, RpcProgress.PROCESSED);
-            synchronized (lock) {
-              forgetStream(ts);
-            }
-          }
-        }
       }
       if (ping != null) {
         ping.failed(status);
