@@ -84,9 +84,7 @@ final class ShmClientStream extends AbstractClientStream {
       }
       synchronized (transport.lock) {
         state.sendData(frame, endOfStream);
-        // grpc's TransportTracer is not thread-safe and grpc updates it from each stream's
-        // transport state, which runs under that stream's lock: channelz counts of concurrent
-        // streams may race (statistics only, never behaviour).
+        // Under the lock: grpc's TransportTracer is not thread-safe.
         transport.dataBytesSent.add(bytes);
         getTransportTracer().reportMessageSent(numMessages);
       }

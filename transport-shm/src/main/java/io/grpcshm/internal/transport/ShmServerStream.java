@@ -61,10 +61,10 @@ final class ShmServerStream extends AbstractServerStream {
   private final class Sink implements AbstractServerStream.Sink {
     @Override
     public void writeHeaders(Metadata headers, boolean flush) {
-      synchronized (state.lock) {
+      synchronized (transport.lock) {
         if (!state.cancelled) {
           transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_RESPONSE_HEADERS,
-              state, headers);
+              state.streamId, headers);
         }
       }
     }
@@ -75,7 +75,7 @@ final class ShmServerStream extends AbstractServerStream {
       if (bytes > 0) {
         onSendingBytes(bytes);
       }
-      synchronized (state.lock) {
+      synchronized (transport.lock) {
         if (state.cancelled) {
           frame.release();
           return;
@@ -88,13 +88,13 @@ final class ShmServerStream extends AbstractServerStream {
 
     @Override
     public void writeTrailers(Metadata trailers, boolean headersSent, Status status) {
-      synchronized (state.lock) {
+      synchronized (transport.lock) {
         if (state.cancelled) {
           return;
         }
         state.outbound.afterData(() -> {
           transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_TRAILERS,
-              state, trailers);
+              state.streamId, trailers);
           transport.removeStream(state);
           state.complete();
         });
@@ -105,28 +105,20 @@ final class ShmServerStream extends AbstractServerStream {
     public void cancel(Status status) {
       // The application (or its deadline) cancelled: like an HTTP/2 RST_STREAM(CANCEL), the client
       // sees CANCELLED and maps it to its own view (e.g. DEADLINE_EXCEEDED past its deadline).
-      synchronized (state.lock) {
+      synchronized (transport.lock) {
         state.cancel(status, Status.CANCELLED.withDescription(
             "server cancelled the call: " + status.getCode()));
       }
     }
   }
 
-  /**
-   * Per-stream transport state; all methods run under its {@link #lock}. A lock per stream, not
-   * the transport's: with one lock, every call in flight on a connection queued behind the
-   * others' frames (and behind the loop), and threads parked on it more often than they ran.
-   */
+  /** Per-stream transport state; all methods run under the transport lock. */
   final class TransportState extends AbstractServerStream.TransportState {
-    /** Guards this stream's transport state; taken before the transport lock (see there). */
-    final Object lock = new Object();
     final int streamId;
-    @GuardedBy("lock") final OutboundFlow outbound;
-    @GuardedBy("lock") boolean cancelled;
-    /** Forgotten by the transport (finished or cancelled): late frames for it are dropped. */
-    @GuardedBy("lock") boolean removed;
-    @GuardedBy("lock") private boolean receivedEndOfStream;
-    @GuardedBy("lock") private int unacknowledgedBytes;
+    @GuardedBy("transport.lock") final OutboundFlow outbound;
+    @GuardedBy("transport.lock") boolean cancelled;
+    @GuardedBy("transport.lock") private boolean receivedEndOfStream;
+    @GuardedBy("transport.lock") private int unacknowledgedBytes;
     private final int inboundWindow;
 
     TransportState(int streamId, int maxMessageSize, StatsTraceContext statsTraceCtx,
@@ -143,12 +135,8 @@ final class ShmServerStream extends AbstractServerStream {
       return listener() != null;
     }
 
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void dataReceived(ReadableBuffer data, boolean endOfStream) {
-      if (removed) {
-        data.close(); // finished or cancelled while this frame was on its way: nobody reads it
-        return;
-      }
       if (receivedEndOfStream) {
         data.close();
         throw new ProtocolException("data on stream " + streamId + " after its END_STREAM");
@@ -165,10 +153,10 @@ final class ShmServerStream extends AbstractServerStream {
      * Cancels the stream: tells the client {@code toClient} (null: the client already knows) and
      * the application {@code status}.
      */
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     void cancel(Status status, Status toClient) {
-      if (cancelled || removed) {
-        return; // removed: finished normally while a cancellation was on its way
+      if (cancelled) {
+        return;
       }
       cancelled = true;
       outbound.cancel();
@@ -180,7 +168,7 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @Override
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     public void bytesRead(int processedBytes) {
       if (cancelled) {
         return;
@@ -193,7 +181,7 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @Override
-    @GuardedBy("lock")
+    @GuardedBy("transport.lock")
     public void deframeFailed(Throwable cause) {
       // A bad inbound message (too large, undecompressable): the client learns the real status.
       Status status = Status.fromThrowable(cause);
@@ -202,7 +190,7 @@ final class ShmServerStream extends AbstractServerStream {
 
     @Override
     public void runOnTransportThread(Runnable r) {
-      synchronized (lock) {
+      synchronized (transport.lock) {
         r.run();
       }
     }

@@ -38,10 +38,8 @@ import java.util.logging.Logger;
 /**
  * Server side of one shared-memory connection, a grpc {@link ServerTransport}.
  *
- * <p>Lock order: a stream's lock ({@code ShmServerStream.TransportState.lock}: its transport
- * state), then {@link #lock} (the stream table and connection-wide state), then the connection's
- * producer lock. {@link #lock} is held briefly and never while calling into grpc or taking a
- * stream's lock, so calls on one connection do not queue behind each other.
+ * <p>Lock order: {@link #lock} (streams and their transport state), then the connection's producer
+ * lock.
  */
 public final class ShmServerTransport implements ServerTransport {
   private static final RateLimitedLog REFUSALS = new RateLimitedLog(
@@ -65,15 +63,7 @@ public final class ShmServerTransport implements ServerTransport {
   @GuardedBy("lock") private int lastStreamId;
   @GuardedBy("lock") private boolean goAwaySent;
   @GuardedBy("lock") private boolean terminated;
-  /**
-   * A stream admitted (its id counted in {@link #lastStreamId}) but not yet in {@link #streams}:
-   * a graceful shutdown must not close the connection under it. The loop creates one at a time.
-   */
-  @GuardedBy("lock") private boolean streamBeingCreated;
-  /**
-   * Message bytes (grpc frames) handed to the connection and received from it, for channelz.
-   * Adders: streams write under their own locks.
-   */
+  /** Message bytes (grpc frames) handed to the connection and received from it, for channelz. */
   final LongAdder dataBytesSent = new LongAdder();
   private final LongAdder dataBytesReceived = new LongAdder();
 
@@ -110,19 +100,22 @@ public final class ShmServerTransport implements ServerTransport {
     connection.start(new Handler());
   }
 
-  @GuardedBy("ts.lock")
-  void sendMetadataFrame(int type, ShmServerStream.TransportState ts, Metadata metadata) {
+  @GuardedBy("lock")
+  void sendMetadataFrame(int type, int streamId, Metadata metadata) {
     FrameCodec.EncodedMetadata md = FrameCodec.prepare(metadata);
     if (FrameLayout.HEADER_LENGTH + md.bodyLength() > connection.maxInlinePayload()) {
       // Cannot be framed: fail the call rather than the connection.
       Status st = Status.INTERNAL.withDescription(
           "response metadata of " + md.bodyLength() + " bytes exceeds the shared-memory frame limit");
-      ts.cancel(st, st);
+      ShmServerStream.TransportState ts = streams.get(streamId);
+      if (ts != null) {
+        ts.cancel(st, st);
+      }
       return;
     }
     ByteBuffer body = FrameCodec.scratchBody(md.bodyLength());
     FrameCodec.putMetadata(body, md);
-    connection.send(type, 0, ts.streamId, body.array(), 0, md.bodyLength());
+    connection.send(type, 0, streamId, body.array(), 0, md.bodyLength());
   }
 
   void sendRst(int streamId, Status status) {
@@ -135,35 +128,13 @@ public final class ShmServerTransport implements ServerTransport {
         4);
   }
 
-  @GuardedBy("ts.lock")
+  @GuardedBy("lock")
   void removeStream(ShmServerStream.TransportState ts) {
-    ts.removed = true;
-    boolean closeNow;
-    synchronized (lock) {
-      if (streams.remove(ts.streamId) != null) {
-        ActiveStreams.closed();
-      }
-      closeNow = goAwaySent && streams.isEmpty() && !streamBeingCreated;
+    if (streams.remove(ts.streamId) != null) {
+      ActiveStreams.closed();
     }
-    if (closeNow) {
+    if (goAwaySent && streams.isEmpty()) {
       connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
-    }
-  }
-
-  /** The stream a frame names, or null; its lock is not held (take it next). */
-  private ShmServerStream.TransportState stream(int streamId) {
-    synchronized (lock) {
-      return streams.get(streamId);
-    }
-  }
-
-  /** Cancels every stream, each under its own lock (never under {@link #lock}). */
-  private void cancelAll(List<ShmServerStream.TransportState> toCancel, Status status,
-      Status toClient) {
-    for (ShmServerStream.TransportState ts : toCancel) {
-      synchronized (ts.lock) {
-        ts.cancel(status, toClient);
-      }
     }
   }
 
@@ -177,7 +148,7 @@ public final class ShmServerTransport implements ServerTransport {
       byte[] body = FrameCodec.encodeGoAway(lastStreamId,
           Status.UNAVAILABLE.withDescription("server is shutting down"));
       connection.send(FrameLayout.TYPE_GOAWAY, 0, 0, body, 0, body.length);
-      if (streams.isEmpty() && !streamBeingCreated) {
+      if (streams.isEmpty()) {
         connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
       }
     }
@@ -185,12 +156,12 @@ public final class ShmServerTransport implements ServerTransport {
 
   @Override
   public void shutdownNow(Status reason) {
-    List<ShmServerStream.TransportState> toCancel;
     synchronized (lock) {
       goAwaySent = true;
-      toCancel = new ArrayList<>(streams.values());
+      for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
+        ts.cancel(reason, reason);
+      }
     }
-    cancelAll(toCancel, reason, reason);
     connection.close(reason);
   }
 
@@ -221,6 +192,7 @@ public final class ShmServerTransport implements ServerTransport {
    * Fails a stream before it reaches the gRPC layer: RST_STREAM with {@code status}, and at most
    * one log line per {@code key} a minute process-wide (a peer can cause these at will).
    */
+  @GuardedBy("lock")
   private void refuse(int streamId, String key, Status status) {
     sendRst(streamId, status);
     REFUSALS.log(Level.WARNING, key,
@@ -265,9 +237,9 @@ public final class ShmServerTransport implements ServerTransport {
         case FrameLayout.TYPE_REQUEST_HEADERS -> onRequestHeaders(streamId, body);
         case FrameLayout.TYPE_RST_STREAM -> {
           Status status = FrameCodec.getStatus(body);
-          ShmServerStream.TransportState ts = stream(streamId);
-          if (ts != null) {
-            synchronized (ts.lock) {
+          synchronized (lock) {
+            ShmServerStream.TransportState ts = streams.get(streamId);
+            if (ts != null) {
               ts.cancel(status.getCode() == Status.Code.OK ? Status.CANCELLED : status, null);
             }
           }
@@ -277,12 +249,10 @@ public final class ShmServerTransport implements ServerTransport {
           if (delta <= 0) {
             throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
           }
-          ShmServerStream.TransportState ts = stream(streamId);
-          if (ts != null) {
-            synchronized (ts.lock) {
-              if (!ts.removed) {
-                ts.outbound.windowUpdate(delta);
-              }
+          synchronized (lock) {
+            ShmServerStream.TransportState ts = streams.get(streamId);
+            if (ts != null) {
+              ts.outbound.windowUpdate(delta);
             }
           }
         }
@@ -303,7 +273,6 @@ public final class ShmServerTransport implements ServerTransport {
       boolean wellFormed = pathLength >= 2 && body.get(pathAt + 2) == '/';
       String authority = strings.getString16(body, "authority");
       FrameCodec.RequestMetadata md = FrameCodec.getRequestMetadata(body);
-      Metadata headers;
       synchronized (lock) {
         if (streamId <= lastStreamId || (streamId & 1) == 0) {
           throw new ProtocolException("stream id " + streamId + " not above " + lastStreamId);
@@ -338,50 +307,25 @@ public final class ShmServerTransport implements ServerTransport {
                   config.maxInboundMetadataSize(), md.listSize())));
           return;
         }
-        headers = md.metadata();
+        Metadata headers = md.metadata();
         Status badTimeout = checkTimeout(headers);
         if (badTimeout != null) {
           refuse(streamId, "bad-request", badTimeout);
           return;
         }
-        streamBeingCreated = true;
-      }
-      boolean registered = false;
-      try {
-        registered = createStream(streamId, method, authority, headers);
-      } finally {
-        if (!registered) {
-          abandonCreation();
+        StatsTraceContext statsTraceCtx;
+        try {
+          // Stream tracer factories read the metadata too, and may reject it.
+          statsTraceCtx = StatsTraceContext.newServerContext(tracerFactories, method, headers);
+        } catch (RuntimeException e) {
+          refuse(streamId, "call-start", callStartFailed(e));
+          return;
         }
-      }
-    }
-
-    /**
-     * Creates an admitted stream and hands it to grpc's server, under the stream's own lock (so
-     * a concurrent shutdown cancels it only once grpc knows it). False if it was not registered.
-     */
-    private boolean createStream(int streamId, String method, String authority,
-        Metadata headers) {
-      StatsTraceContext statsTraceCtx;
-      try {
-        // Stream tracer factories read the metadata too, and may reject it.
-        statsTraceCtx = StatsTraceContext.newServerContext(tracerFactories, method, headers);
-      } catch (RuntimeException e) {
-        refuse(streamId, "call-start", callStartFailed(e));
-        return false;
-      }
-      ShmServerStream stream = new ShmServerStream(ShmServerTransport.this, streamId, method,
-          statsTraceCtx, transportTracer, config.maxInboundMessageSize(), attributes,
-          authority);
-      ShmServerStream.TransportState ts = stream.transportState();
-      synchronized (ts.lock) {
-        synchronized (lock) {
-          if (terminated) {
-            return false; // closed meanwhile: the client learns it from the connection
-          }
-          streamBeingCreated = false;
-          streams.put(streamId, ts);
-        }
+        ShmServerStream stream = new ShmServerStream(ShmServerTransport.this, streamId, method,
+            statsTraceCtx, transportTracer, config.maxInboundMessageSize(), attributes,
+            authority);
+        ShmServerStream.TransportState ts = stream.transportState();
+        streams.put(streamId, ts);
         ActiveStreams.opened();
         try {
           listener.streamCreated(stream, method, headers);
@@ -397,51 +341,36 @@ public final class ShmServerTransport implements ServerTransport {
           }
           REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
               + " failed: " + brief(st) + " (" + e.getClass().getName() + ")");
-          return true;
+          return;
         }
         ts.onStreamAllocated();
-      }
-      return true;
-    }
-
-    /** An admitted stream that never joined the table: a graceful shutdown may finish now. */
-    private void abandonCreation() {
-      boolean closeNow;
-      synchronized (lock) {
-        streamBeingCreated = false;
-        closeNow = goAwaySent && streams.isEmpty();
-      }
-      if (closeNow) {
-        connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
       }
     }
 
     @Override
     public void onData(int streamId, boolean endOfStream, ReadableBuffer data, int wireBytes) {
       dataBytesReceived.add(wireBytes);
-      ShmServerStream.TransportState ts = stream(streamId);
-      if (ts == null) {
-        data.close();
-        return;
-      }
-      synchronized (ts.lock) {
+      synchronized (lock) {
+        ShmServerStream.TransportState ts = streams.get(streamId);
+        if (ts == null) {
+          data.close();
+          return;
+        }
         ts.dataReceived(data, endOfStream);
       }
     }
 
     @Override
     public void onClosed(Status status) {
-      List<ShmServerStream.TransportState> toCancel;
-      boolean alreadyTerminated;
       synchronized (lock) {
         goAwaySent = true;
-        toCancel = new ArrayList<>(streams.values());
-        alreadyTerminated = terminated;
+        for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
+          ts.cancel(status, null);
+        }
+        if (terminated) {
+          return;
+        }
         terminated = true;
-      }
-      cancelAll(toCancel, status, null);
-      if (alreadyTerminated) {
-        return;
       }
       listener.transportTerminated();
       SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
