@@ -436,9 +436,10 @@ public final class ShmConnection implements EventLoop.Member {
         shm.release();
         return send(FrameLayout.TYPE_DATA_INLINE, flags, streamId, null, 0, 0);
       }
+      shm.handOver(); // waits for data movers still writing into it
+      // Encoded after the wait: the scratch body is this thread's until send() copies it.
       ByteBuffer body = FrameCodec.scratchBody(16);
       body.putInt(shm.segmentId).putInt(length).putLong(shm.offset);
-      shm.handOver(); // waits for data movers still writing into it
       boolean sent = send(FrameLayout.TYPE_DATA_BLOCK, flags, streamId, body.array(), 0, 16);
       if (!sent) {
         freeTxExtent(shm.segmentId, shm.offset);
