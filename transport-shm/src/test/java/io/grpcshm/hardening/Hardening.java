@@ -28,7 +28,9 @@ public final class Hardening {
   public static final String SERVICE = "grpcshm.hardening.Hardening";
   public static final int HEADER = 12;
 
-  static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
+  /** Raw bytes in and out: for methods that must stay away from any protobuf marshaller. */
+  public static final MethodDescriptor.Marshaller<byte[]> BYTES =
+      new MethodDescriptor.Marshaller<>() {
     @Override
     public InputStream stream(byte[] value) {
       return new ByteArrayInputStream(value);

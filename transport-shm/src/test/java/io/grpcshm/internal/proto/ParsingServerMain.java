@@ -16,6 +16,7 @@ import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
 import io.grpcshm.ProtobufParsing;
 import io.grpcshm.ShmServerBuilder;
+import io.grpcshm.hardening.Hardening;
 import io.grpcshm.internal.proto.testing.DigestRequest;
 import io.grpcshm.internal.proto.testing.Digests;
 import io.grpcshm.internal.proto.testing.Everything;
@@ -26,10 +27,6 @@ import io.grpcshm.internal.proto.testing.StateRequest;
 import io.grpcshm.internal.proto.testing2.Legacy;
 import io.grpcshm.internal.proto.testing2.LegacyServiceGrpc;
 import io.grpcshm.internal.proto.testing2.Parsing2;
-import java.io.ByteArrayInputStream;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.List;
@@ -54,27 +51,12 @@ public final class ParsingServerMain {
           .setResponseMarshaller(ProtoUtils.marshaller(
               DynamicMessage.getDefaultInstance(Everything.getDescriptor())))
           .build();
-  static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
-    @Override
-    public InputStream stream(byte[] value) {
-      return new ByteArrayInputStream(value);
-    }
-
-    @Override
-    public byte[] parse(InputStream stream) {
-      try {
-        return stream.readAllBytes();
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
-    }
-  };
   static final MethodDescriptor<byte[], byte[]> BYTES_ECHO =
       MethodDescriptor.<byte[], byte[]>newBuilder()
           .setType(MethodDescriptor.MethodType.UNARY)
           .setFullMethodName(MethodDescriptor.generateFullMethodName(RAW_SERVICE, "Bytes"))
-          .setRequestMarshaller(BYTES)
-          .setResponseMarshaller(BYTES)
+          .setRequestMarshaller(Hardening.BYTES)
+          .setResponseMarshaller(Hardening.BYTES)
           .build();
 
   private ParsingServerMain() {}

@@ -24,6 +24,7 @@ import io.grpcshm.ProtobufParsing;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportMode;
+import io.grpcshm.hardening.Hardening;
 import io.grpcshm.internal.proto.testing.DigestRequest;
 import io.grpcshm.internal.proto.testing.Everything;
 import io.grpcshm.internal.proto.testing.Kind;
@@ -445,7 +446,7 @@ class ProtobufParsingTest {
   private static List<String> refusals(ManagedChannel ch, ParsingGrpc.ParsingBlockingStub s) {
     List<String> statuses = new ArrayList<>();
     MethodDescriptor<byte[], byte[]> rawEcho = ParsingGrpc.getEchoMethod().toBuilder(
-        ParsingServerMain.BYTES, ParsingServerMain.BYTES).build();
+        Hardening.BYTES, Hardening.BYTES).build();
     byte[] garbage = new byte[5 * MIB];
     new SplittableRandom(9).nextBytes(garbage);
     garbage[0] = 0x0a; // field 1, length-delimited, with a length far beyond the message
