@@ -9,7 +9,6 @@ import io.grpc.netty.InternalNettyChannelBuilder;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpcshm.internal.fallback.RoutingClientTransportFactory;
 import io.grpcshm.internal.proto.ProtoParsing;
-import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -42,17 +41,14 @@ import java.util.function.Consumer;
 public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChannelBuilder> {
   private final ManagedChannelImplBuilder delegate;
   private final NettyChannelBuilder netty;
-  private ShmTransportConfig config = ShmTransportConfig.defaults();
+  private final SharedMemoryOptions options = new SharedMemoryOptions();
   private TransportMode mode = TransportMode.AUTO;
-  private String rendezvous;
-  private java.nio.file.Path rendezvousDirectory = ShmAddress.configuredDirectory();
   private boolean plaintext;
   private boolean shmWithTransportSecurity;
   private long keepAliveTimeNanos = GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED;
   private long keepAliveTimeoutNanos = GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS;
   private boolean keepAliveWithoutCalls;
   private Duration negativeCacheTtl = Duration.ofSeconds(10);
-  private ProtobufParsing protobufParsing = ProtobufParsing.COPY_ONCE;
 
   private ShmChannelBuilder(String target) {
     this.netty = NettyChannelBuilder.forTarget(target);
@@ -60,7 +56,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
         () -> plaintext ? GrpcUtil.DEFAULT_PORT_PLAINTEXT : GrpcUtil.DEFAULT_PORT_SSL);
     // First in the list, so innermost: stubs and the application's interceptors see their own
     // method descriptors. The factory runs at build(), with the mode set by then.
-    interceptWithTarget(unusedTarget -> ProtoParsing.forChannel(protobufParsing));
+    interceptWithTarget(unusedTarget -> ProtoParsing.forChannel(options.protobufParsing()));
   }
 
   /** A channel to {@code target} (a name-resolver URI or "host:port"). */
@@ -80,7 +76,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
 
   private ClientTransportFactory buildTransportFactory() {
     ClientTransportFactory tcp = InternalNettyChannelBuilder.buildTransportFactory(netty);
-    String fixed = rendezvous;
+    String fixed = options.rendezvous();
     io.grpc.Status forbidden = plaintext || shmWithTransportSecurity ? null
         : io.grpc.Status.UNAVAILABLE.withDescription("this channel asked for transport security"
             + " (TLS), which shared memory does not provide; call usePlaintext(), or"
@@ -97,10 +93,10 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
       }
     }
     return new RoutingClientTransportFactory(tcp, new RoutingClientTransportFactory.ShmSettings(
-        effective, config,
+        effective, options.config(),
         target -> fixed != null ? List.of(fixed) : ShmAddress.clientRendezvous(target),
         keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, negativeCacheTtl,
-        forbidden, rendezvousDirectory));
+        forbidden, options.rendezvousDirectory()));
   }
 
   // ---- shared-memory options ----
@@ -118,7 +114,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    * refuses it unless its TCP listener serves that address.
    */
   public ShmChannelBuilder rendezvous(String name) {
-    this.rendezvous = Objects.requireNonNull(name, "name");
+    options.rendezvous(name);
     return this;
   }
 
@@ -131,13 +127,13 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    * the target). Nothing published, or a stale file: TCP ({@link TransportMode#AUTO}).
    */
   public ShmChannelBuilder rendezvousDirectory(java.nio.file.Path directory) {
-    this.rendezvousDirectory = directory;
+    options.rendezvousDirectory(directory);
     return this;
   }
 
   /** How the event loops serving this channel's connections wait for frames. */
   public ShmChannelBuilder idleStrategy(IdleStrategy strategy) {
-    config = config.withIdleStrategy(strategy);
+    options.idleStrategy(strategy);
     return this;
   }
 
@@ -159,7 +155,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    * {@link TransportMode#SHM_ONLY}.
    */
   public ShmChannelBuilder serverAuthorizationPolicy(PeerAuthorizationPolicy policy) {
-    config = config.withPeerPolicy(policy);
+    options.peerPolicy(policy);
     return this;
   }
 
@@ -169,7 +165,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    * server that grants more than asked is refused.
    */
   public ShmChannelBuilder sharedMemorySizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
-    config = config.withSizes(ringCapacity, poolSize, maxSegmentBytes);
+    options.sizes(ringCapacity, poolSize, maxSegmentBytes);
     return this;
   }
 
@@ -180,13 +176,13 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    * again.
    */
   public ShmChannelBuilder idleMemoryTrim(java.time.Duration delay) {
-    config = config.withIdleTrimMillis(delay.toMillis());
+    options.idleMemoryTrim(delay);
     return this;
   }
 
   /** Per-stream flow-control window for data the server sends us. */
   public ShmChannelBuilder streamWindow(int bytes) {
-    config = config.withStreamWindow(bytes);
+    options.streamWindow(bytes);
     return this;
   }
 
@@ -195,7 +191,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    * mover and mode per call); default {@link DataMovement#defaults()}.
    */
   public ShmChannelBuilder dataMovement(DataMovement movement) {
-    config = config.withMovement(movement);
+    options.dataMovement(movement);
     return this;
   }
 
@@ -207,8 +203,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
    * (codec-zerocopy's aliasing, with its release contract, on every call of the channel).
    */
   public ShmChannelBuilder protobufParsing(ProtobufParsing mode) {
-    ProtoParsing.checkAvailable(Objects.requireNonNull(mode, "mode"));
-    this.protobufParsing = mode;
+    options.protobufParsing(mode);
     return this;
   }
 
@@ -248,14 +243,14 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
   @Override
   public ShmChannelBuilder maxInboundMessageSize(int bytes) {
     netty.maxInboundMessageSize(bytes);
-    config = config.withMaxInboundMessageSize(bytes);
+    options.maxInboundMessageSize(bytes);
     return this;
   }
 
   @Override
   public ShmChannelBuilder maxInboundMetadataSize(int bytes) {
     netty.maxInboundMetadataSize(bytes);
-    config = config.withMaxInboundMetadataSize(bytes);
+    options.maxInboundMetadataSize(bytes);
     return this;
   }
 

@@ -1,6 +1,7 @@
 package io.grpcshm;
 
 import io.grpc.BinaryLog;
+import io.grpc.ForwardingServerBuilder;
 import io.grpc.BindableService;
 import io.grpc.CompressorRegistry;
 import io.grpc.DecompressorRegistry;
@@ -18,13 +19,10 @@ import io.grpcshm.internal.handshake.ServedAddress;
 import io.grpcshm.internal.proto.ProtoParsing;
 import io.grpcshm.internal.transport.ShmInternalServer;
 import io.grpcshm.internal.transport.ShmTransportConfig;
-import java.io.File;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -44,15 +42,12 @@ import java.util.function.Consumer;
  * namespace, unless {@link #rendezvous} names another. Either way a client is only served if the
  * TCP address it aimed at is one the TCP listener serves (PROTOCOL.md 2, 3.3).
  */
-public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
+public final class ShmServerBuilder extends ForwardingServerBuilder<ShmServerBuilder> {
   private final NettyServerBuilder netty;
   /** Every option with a meaning on both paths, replayed onto the shared-memory server. */
   private final List<Consumer<ServerBuilder<?>>> common = new ArrayList<>();
-  private ShmTransportConfig config = ShmTransportConfig.defaults();
-  private String rendezvous;
-  private java.nio.file.Path rendezvousDirectory = ShmAddress.configuredDirectory();
+  private final SharedMemoryOptions options = new SharedMemoryOptions();
   private boolean shmEnabled = true;
-  private ProtobufParsing protobufParsing = ProtobufParsing.COPY_ONCE;
 
   /** A service added to both servers; the shared-memory one may get other marshallers. */
   private record AddService(ServerServiceDefinition definition)
@@ -80,6 +75,15 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
     return new ShmServerBuilder(NettyServerBuilder.forAddress(address));
   }
 
+  /**
+   * Options not overridden here (TLS, keepalive, connection age: TCP only) reach the Netty
+   * builder as they are.
+   */
+  @Override
+  protected ServerBuilder<?> delegate() {
+    return netty;
+  }
+
   private ShmServerBuilder both(Consumer<ServerBuilder<?>> option) {
     option.accept(netty);
     common.add(option);
@@ -90,7 +94,7 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
 
   /** Listen for shared-memory clients on this name ('@' = abstract namespace) instead. */
   public ShmServerBuilder rendezvous(String name) {
-    this.rendezvous = Objects.requireNonNull(name, "name");
+    options.rendezvous(name);
     return this;
   }
 
@@ -106,7 +110,7 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
    * checked by {@link #clientAuthorizationPolicy} and by the target they aimed at.
    */
   public ShmServerBuilder rendezvousDirectory(java.nio.file.Path directory) {
-    this.rendezvousDirectory = directory;
+    options.rendezvousDirectory(directory);
     return this;
   }
 
@@ -125,52 +129,43 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
    * the TCP server always keeps grpc's marshallers.
    */
   public ShmServerBuilder protobufParsing(ProtobufParsing mode) {
-    ProtoParsing.checkAvailable(Objects.requireNonNull(mode, "mode"));
-    this.protobufParsing = mode;
+    options.protobufParsing(mode);
     return this;
   }
 
   /** Which local client processes may connect over shared memory (default: same user id). */
   public ShmServerBuilder clientAuthorizationPolicy(PeerAuthorizationPolicy policy) {
-    config = config.withPeerPolicy(policy);
+    options.peerPolicy(policy);
     return this;
   }
 
-  /** How the event loops serving this server's connections wait for frames. */
+  /** As {@link ShmChannelBuilder#idleStrategy}, for this server's connections. */
   public ShmServerBuilder idleStrategy(IdleStrategy strategy) {
-    config = config.withIdleStrategy(strategy);
+    options.idleStrategy(strategy);
     return this;
   }
 
   /** Largest ring and pool a client may ask for, and the cap on extra payload segments. */
   public ShmServerBuilder sharedMemorySizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
-    config = config.withSizes(ringCapacity, poolSize, maxSegmentBytes);
+    options.sizes(ringCapacity, poolSize, maxSegmentBytes);
     return this;
   }
 
-  /**
-   * How long a shared-memory connection may be idle before it gives back the memory of its
-   * payload pool beyond the first MiB and of its idle extra segments, in both processes (default
-   * 10 s; {@link java.time.Duration#ZERO} never). The next large message pays the page faults
-   * again.
-   */
+  /** As {@link ShmChannelBuilder#idleMemoryTrim}, for this server's connections. */
   public ShmServerBuilder idleMemoryTrim(java.time.Duration delay) {
-    config = config.withIdleTrimMillis(delay.toMillis());
+    options.idleMemoryTrim(delay);
     return this;
   }
 
   /** Per-stream flow-control window for data clients send us. */
   public ShmServerBuilder streamWindow(int bytes) {
-    config = config.withStreamWindow(bytes);
+    options.streamWindow(bytes);
     return this;
   }
 
-  /**
-   * How this server's large off-heap response payloads are moved into shared memory (data
-   * mover and mode per call); default {@link DataMovement#defaults()}.
-   */
+  /** As {@link ShmChannelBuilder#dataMovement}, for this server's response payloads. */
   public ShmServerBuilder dataMovement(DataMovement movement) {
-    config = config.withMovement(movement);
+    options.dataMovement(movement);
     return this;
   }
 
@@ -249,8 +244,8 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
 
   @Override
   public ShmServerBuilder handshakeTimeout(long timeout, TimeUnit unit) {
-    // The shared-memory handshake too (it used to keep its 5 s default).
-    config = config.withHandshakeTimeoutMillis(Math.max(1, unit.toMillis(timeout)));
+    // Bounds the shared-memory handshake too.
+    options.handshakeTimeout(timeout, unit);
     return both(b -> b.handshakeTimeout(timeout, unit));
   }
 
@@ -262,14 +257,14 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
   @Override
   public ShmServerBuilder maxInboundMessageSize(int bytes) {
     netty.maxInboundMessageSize(bytes);
-    config = config.withMaxInboundMessageSize(bytes);
+    options.maxInboundMessageSize(bytes);
     return this;
   }
 
   @Override
   public ShmServerBuilder maxInboundMetadataSize(int bytes) {
     netty.maxInboundMetadataSize(bytes);
-    config = config.withMaxInboundMetadataSize(bytes);
+    options.maxInboundMetadataSize(bytes);
     return this;
   }
 
@@ -280,7 +275,7 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
    * ShmTransportConfig#DEFAULT_MAX_CONNECTIONS_PER_UID}.
    */
   public ShmServerBuilder maxConnectionsPerUid(int connections) {
-    config = config.withMaxConnectionsPerUid(connections);
+    options.maxConnectionsPerUid(connections);
     return this;
   }
 
@@ -293,67 +288,8 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
    * Default for shared memory: {@value ShmTransportConfig#DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION}.
    */
   public ShmServerBuilder maxConcurrentCallsPerConnection(int calls) {
-    if (calls <= 0) {
-      throw new IllegalArgumentException("max must be positive: " + calls);
-    }
+    options.maxConcurrentCallsPerConnection(calls);
     netty.maxConcurrentCallsPerConnection(calls);
-    config = config.withMaxConcurrentCallsPerConnection(calls);
-    return this;
-  }
-
-  // ---- TCP-only options ----
-
-  @Override
-  public ShmServerBuilder useTransportSecurity(File certChain, File privateKey) {
-    netty.useTransportSecurity(certChain, privateKey);
-    return this;
-  }
-
-  @Override
-  public ShmServerBuilder useTransportSecurity(InputStream certChain, InputStream privateKey) {
-    netty.useTransportSecurity(certChain, privateKey);
-    return this;
-  }
-
-  @Override
-  public ShmServerBuilder keepAliveTime(long time, TimeUnit unit) {
-    netty.keepAliveTime(time, unit);
-    return this;
-  }
-
-  @Override
-  public ShmServerBuilder keepAliveTimeout(long timeout, TimeUnit unit) {
-    netty.keepAliveTimeout(timeout, unit);
-    return this;
-  }
-
-  @Override
-  public ShmServerBuilder maxConnectionIdle(long idle, TimeUnit unit) {
-    netty.maxConnectionIdle(idle, unit);
-    return this;
-  }
-
-  @Override
-  public ShmServerBuilder maxConnectionAge(long age, TimeUnit unit) {
-    netty.maxConnectionAge(age, unit);
-    return this;
-  }
-
-  @Override
-  public ShmServerBuilder maxConnectionAgeGrace(long grace, TimeUnit unit) {
-    netty.maxConnectionAgeGrace(grace, unit);
-    return this;
-  }
-
-  @Override
-  public ShmServerBuilder permitKeepAliveTime(long time, TimeUnit unit) {
-    netty.permitKeepAliveTime(time, unit);
-    return this;
-  }
-
-  @Override
-  public ShmServerBuilder permitKeepAliveWithoutCalls(boolean permit) {
-    netty.permitKeepAliveWithoutCalls(permit);
     return this;
   }
 
@@ -363,22 +299,22 @@ public final class ShmServerBuilder extends ServerBuilder<ShmServerBuilder> {
     if (!shmEnabled || io.grpcshm.internal.nativeio.NativeAccess.unavailableReason() != null) {
       return tcpServer;
     }
-    List<Consumer<ServerBuilder<?>>> options = new ArrayList<>(common.size());
+    List<Consumer<ServerBuilder<?>>> replayed = new ArrayList<>(common.size());
     for (Consumer<ServerBuilder<?>> option : common) {
-      options.add(option instanceof AddService add
-          ? new AddService(ProtoParsing.forServer(add.definition(), protobufParsing))
+      replayed.add(option instanceof AddService add
+          ? new AddService(ProtoParsing.forServer(add.definition(), options.protobufParsing()))
           : option);
     }
-    ShmTransportConfig shmConfig = config;
+    ShmTransportConfig shmConfig = options.config();
     return new ShmServer(tcpServer, (bound, name) -> {
       ServedAddress served = new ServedAddress(bound);
       ServerImplBuilder builder = new ServerImplBuilder(
           (List<? extends ServerStreamTracer.Factory> tracers) ->
               new ShmInternalServer(name, served, shmConfig, tracers));
-      for (Consumer<ServerBuilder<?>> option : options) {
+      for (Consumer<ServerBuilder<?>> option : replayed) {
         option.accept(builder);
       }
       return builder.build();
-    }, rendezvous, rendezvousDirectory);
+    }, options.rendezvous(), options.rendezvousDirectory());
   }
 }

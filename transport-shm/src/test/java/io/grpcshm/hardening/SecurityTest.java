@@ -306,7 +306,7 @@ class SecurityTest {
         .addService(Hardening.service(new Hardening.Stats())).build().start();
     // A tiny pool: the server must attach a segment for a 1 MiB answer.
     try (HostilePeer p = new HostilePeer(server.getPort(),
-        ShmTransportConfig.defaults().withSizes(1 << 16, 4096, 1L << 30))) {
+        ShmTransportConfig.defaults().toBuilder().sizes(1 << 16, 4096, 1L << 30).build())) {
       p.startCall(1, Hardening.SERVER_STREAM, Map.of());
       p.sendMessage(1, Hardening.streamRequest(1, 1 << 20), true);
       byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];

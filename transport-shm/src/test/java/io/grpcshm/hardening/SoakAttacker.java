@@ -161,8 +161,8 @@ final class SoakAttacker implements Runnable {
         }
       }
       case UNANSWERED_OFFERS -> {
-        ShmTransportConfig small = ShmTransportConfig.defaults().withSizes(
-            ShmTransportConfig.DEFAULT_RING_CAPACITY, 256 << 10, 64L << 20);
+        ShmTransportConfig small = ShmTransportConfig.defaults().toBuilder().sizes(
+            ShmTransportConfig.DEFAULT_RING_CAPACITY, 256 << 10, 64L << 20).build();
         try (HostilePeer p = new HostilePeer(port, small)) {
           for (int i = 0; i < 4; i++) {
             int id = 2 * i + 1;

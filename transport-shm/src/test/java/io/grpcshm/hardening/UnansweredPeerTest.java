@@ -49,8 +49,8 @@ class UnansweredPeerTest {
   }
 
   private static ShmTransportConfig smallPool() {
-    return ShmTransportConfig.defaults().withSizes(ShmTransportConfig.DEFAULT_RING_CAPACITY, POOL,
-        64L << 20);
+    return ShmTransportConfig.defaults().toBuilder()
+        .sizes(ShmTransportConfig.DEFAULT_RING_CAPACITY, POOL, 64L << 20).build();
   }
 
   /**

@@ -96,6 +96,14 @@ public record ShmTransportConfig(
       throw new IllegalArgumentException("max concurrent calls per connection must be positive: "
           + maxConcurrentCallsPerConnection);
     }
+    if (handshakeTimeoutMillis <= 0) {
+      throw new IllegalArgumentException(
+          "handshake timeout must be positive: " + handshakeTimeoutMillis);
+    }
+    if (maxConnectionsPerUid <= 0) {
+      throw new IllegalArgumentException(
+          "max connections per uid must be positive: " + maxConnectionsPerUid);
+    }
   }
 
   public static ShmTransportConfig defaults() {
@@ -116,88 +124,32 @@ public record ShmTransportConfig(
         DEFAULT_MAX_CONNECTIONS_PER_UID);
   }
 
-  public ShmTransportConfig withMaxInboundMessageSize(int size) {
-    return edit(b -> b.maxInboundMessageSize = size);
+  /** A builder starting from this configuration's settings. */
+  public Builder toBuilder() {
+    return new Builder(this);
   }
 
-  public ShmTransportConfig withMaxInboundMetadataSize(int size) {
-    return edit(b -> b.maxInboundMetadataSize = size);
-  }
+  /**
+   * Changes some settings of a configuration; {@link #build} checks the result. The one place
+   * besides the record header that lists every setting.
+   */
+  public static final class Builder {
+    private int ringCapacity;
+    private long poolSize;
+    private long maxSegmentBytes;
+    private int inlineThreshold;
+    private int streamWindow;
+    private IdleStrategy idleStrategy;
+    private PeerAuthorizationPolicy peerPolicy;
+    private int maxInboundMessageSize;
+    private int maxInboundMetadataSize;
+    private long handshakeTimeoutMillis;
+    private DataMovement movement;
+    private long idleTrimMillis;
+    private int maxConcurrentCallsPerConnection;
+    private int maxConnectionsPerUid;
 
-  public ShmTransportConfig withIdleStrategy(IdleStrategy strategy) {
-    return edit(b -> b.idleStrategy = strategy);
-  }
-
-  public ShmTransportConfig withPeerPolicy(PeerAuthorizationPolicy policy) {
-    return edit(b -> b.peerPolicy = policy);
-  }
-
-  public ShmTransportConfig withSizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
-    return edit(b -> {
-      b.ringCapacity = ringCapacity;
-      b.poolSize = poolSize;
-      b.maxSegmentBytes = maxSegmentBytes;
-      b.inlineThreshold = Math.min(b.inlineThreshold, ringCapacity / 8);
-    });
-  }
-
-  public ShmTransportConfig withMovement(DataMovement movement) {
-    return edit(b -> b.movement = movement);
-  }
-
-  public ShmTransportConfig withStreamWindow(int window) {
-    return edit(b -> b.streamWindow = window);
-  }
-
-  public ShmTransportConfig withIdleTrimMillis(long millis) {
-    return edit(b -> b.idleTrimMillis = millis);
-  }
-
-  public ShmTransportConfig withHandshakeTimeoutMillis(long millis) {
-    if (millis <= 0) {
-      throw new IllegalArgumentException("handshake timeout must be positive: " + millis);
-    }
-    return edit(b -> b.handshakeTimeoutMillis = millis);
-  }
-
-  public ShmTransportConfig withMaxConnectionsPerUid(int connections) {
-    if (connections <= 0) {
-      throw new IllegalArgumentException("max must be positive: " + connections);
-    }
-    return edit(b -> b.maxConnectionsPerUid = connections);
-  }
-
-  public ShmTransportConfig withMaxConcurrentCallsPerConnection(int calls) {
-    return edit(b -> b.maxConcurrentCallsPerConnection = calls);
-  }
-
-  /** A copy with some settings changed: the one place that lists every setting twice. */
-  private ShmTransportConfig edit(java.util.function.Consumer<Editor> change) {
-    Editor e = new Editor(this);
-    change.accept(e);
-    return new ShmTransportConfig(e.ringCapacity, e.poolSize, e.maxSegmentBytes,
-        e.inlineThreshold, e.streamWindow, e.idleStrategy, e.peerPolicy, e.maxInboundMessageSize,
-        e.maxInboundMetadataSize, e.handshakeTimeoutMillis, e.movement, e.idleTrimMillis,
-        e.maxConcurrentCallsPerConnection, e.maxConnectionsPerUid);
-  }
-
-  private static final class Editor {
-    int ringCapacity;
-    long poolSize;
-    long maxSegmentBytes;
-    int inlineThreshold;
-    int streamWindow;
-    IdleStrategy idleStrategy;
-    PeerAuthorizationPolicy peerPolicy;
-    int maxInboundMessageSize;
-    int maxInboundMetadataSize;
-    long handshakeTimeoutMillis;
-    DataMovement movement;
-    long idleTrimMillis;
-    int maxConcurrentCallsPerConnection;
-    int maxConnectionsPerUid;
-
-    Editor(ShmTransportConfig c) {
+    private Builder(ShmTransportConfig c) {
       ringCapacity = c.ringCapacity;
       poolSize = c.poolSize;
       maxSegmentBytes = c.maxSegmentBytes;
@@ -212,6 +164,72 @@ public record ShmTransportConfig(
       idleTrimMillis = c.idleTrimMillis;
       maxConcurrentCallsPerConnection = c.maxConcurrentCallsPerConnection;
       maxConnectionsPerUid = c.maxConnectionsPerUid;
+    }
+
+    /** Ring and pool sizes; the inline threshold shrinks with a ring too small for it. */
+    public Builder sizes(int ringCapacity, long poolSize, long maxSegmentBytes) {
+      this.ringCapacity = ringCapacity;
+      this.poolSize = poolSize;
+      this.maxSegmentBytes = maxSegmentBytes;
+      this.inlineThreshold = Math.min(inlineThreshold, ringCapacity / 8);
+      return this;
+    }
+
+    public Builder streamWindow(int bytes) {
+      this.streamWindow = bytes;
+      return this;
+    }
+
+    public Builder idleStrategy(IdleStrategy strategy) {
+      this.idleStrategy = strategy;
+      return this;
+    }
+
+    public Builder peerPolicy(PeerAuthorizationPolicy policy) {
+      this.peerPolicy = policy;
+      return this;
+    }
+
+    public Builder maxInboundMessageSize(int bytes) {
+      this.maxInboundMessageSize = bytes;
+      return this;
+    }
+
+    public Builder maxInboundMetadataSize(int bytes) {
+      this.maxInboundMetadataSize = bytes;
+      return this;
+    }
+
+    public Builder handshakeTimeoutMillis(long millis) {
+      this.handshakeTimeoutMillis = millis;
+      return this;
+    }
+
+    public Builder movement(DataMovement movement) {
+      this.movement = movement;
+      return this;
+    }
+
+    public Builder idleTrimMillis(long millis) {
+      this.idleTrimMillis = millis;
+      return this;
+    }
+
+    public Builder maxConcurrentCallsPerConnection(int calls) {
+      this.maxConcurrentCallsPerConnection = calls;
+      return this;
+    }
+
+    public Builder maxConnectionsPerUid(int connections) {
+      this.maxConnectionsPerUid = connections;
+      return this;
+    }
+
+    public ShmTransportConfig build() {
+      return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
+          streamWindow, idleStrategy, peerPolicy, maxInboundMessageSize, maxInboundMetadataSize,
+          handshakeTimeoutMillis, movement, idleTrimMillis, maxConcurrentCallsPerConnection,
+          maxConnectionsPerUid);
     }
   }
 }

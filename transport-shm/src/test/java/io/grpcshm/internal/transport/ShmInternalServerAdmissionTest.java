@@ -207,8 +207,8 @@ class ShmInternalServerAdmissionTest {
 
   private String startServer(PeerAuthorizationPolicy policy, long handshakeTimeoutMillis)
       throws Exception {
-    ShmTransportConfig config = ShmTransportConfig.defaults().withPeerPolicy(policy)
-        .withHandshakeTimeoutMillis(handshakeTimeoutMillis);
+    ShmTransportConfig config = ShmTransportConfig.defaults().toBuilder().peerPolicy(policy)
+        .handshakeTimeoutMillis(handshakeTimeoutMillis).build();
     String name = "@grpc-shm-admission-test/" + ThreadLocalRandom.current().nextLong(1L << 40);
     server = new ShmInternalServer(name, config, List.of());
     server.start(new ServerListener() {
