@@ -15,7 +15,7 @@ import java.util.logging.Logger;
  * <p>Keys MUST come from a small fixed set chosen by the code (e.g. "stream-limit"), never from
  * peer data: one entry is kept per key for the life of the log. Thread-safe.
  */
-public final class RateLimitedLog {
+final class RateLimitedLog {
   private final Logger logger;
   private final long intervalNanos;
   private final LongSupplier clock;

@@ -62,7 +62,7 @@ import java.util.logging.Logger;
  * (SEGMENT_ATTACH) and joins the rotation when its SEGMENT_ACK arrives on the loop; payloads go
  * through the pool or inline meanwhile.
  */
-public final class ShmConnection implements EventLoop.Member {
+final class ShmConnection implements EventLoop.Member {
   private static final Logger log = Logger.getLogger(ShmConnection.class.getName());
   /** Limits a peer runs into: one line per kind and 10 s, however hard it tries. */
   /** When a loop failure was last logged with its stack trace (see {@link #failed}). */

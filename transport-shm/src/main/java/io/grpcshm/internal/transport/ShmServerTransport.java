@@ -41,7 +41,7 @@ import java.util.logging.Logger;
  * <p>Lock order: {@link #lock} (streams and their transport state), then the connection's producer
  * lock.
  */
-public final class ShmServerTransport implements ServerTransport {
+final class ShmServerTransport implements ServerTransport {
   private static final RateLimitedLog REFUSALS = new RateLimitedLog(
       Logger.getLogger(ShmServerTransport.class.getName()), TimeUnit.MINUTES.toNanos(1));
 
