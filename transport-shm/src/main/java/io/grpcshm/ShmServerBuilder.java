@@ -1,10 +1,10 @@
 package io.grpcshm;
 
 import io.grpc.BinaryLog;
-import io.grpc.ForwardingServerBuilder;
 import io.grpc.BindableService;
 import io.grpc.CompressorRegistry;
 import io.grpc.DecompressorRegistry;
+import io.grpc.ForwardingServerBuilder;
 import io.grpc.HandlerRegistry;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;

@@ -1,5 +1,6 @@
 package io.grpcshm;
 
+import io.grpcshm.childjvm.ChildJvm;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -3,17 +3,23 @@ package io.grpcshm.examples;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.TransportPath;
+import io.grpcshm.childjvm.ChildJvm;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine;
 
 /**
  * The README demo: starts an echo server in a child JVM, calls it over shared memory and over
  * TCP loopback with growing payloads, checks every response and every call's path, and prints
  * the medians side by side. No arguments; about 30-45 s on a 2-core VM.
  */
-public final class Demo {
+@Command(name = "Demo", mixinStandardHelpOptions = true,
+    description = "Unary echo to a server in another JVM, shared memory vs TCP loopback.")
+public final class Demo implements Callable<Integer> {
   private record Payload(int bytes, int calls) {}
 
   private record Row(int bytes, long calls, long shmP50, long tcpP50) {}
@@ -26,25 +32,33 @@ public final class Demo {
   private static final Duration WARM_UP = Duration.ofSeconds(20);
   private static final Duration TIME_LIMIT = Duration.ofMinutes(2);
 
-  private Demo() {}
+  Demo() {}
 
   public static void main(String[] args) {
     Watchdog.exitAfter(TIME_LIMIT, "demo");
     // Exit explicitly either way: a failed run must not wait for lingering library threads.
+    int code;
     try {
-      run();
-      System.exit(0);
+      code = new CommandLine(new Demo()).execute(args);
     } catch (Throwable t) {
       t.printStackTrace();
-      System.exit(1);
+      code = 1;
     }
+    System.exit(code);
   }
+
+  @Override
+  public Integer call() throws Exception {
+    run();
+    return 0;
+  }
+
 
   private static void run() throws Exception {
     System.out.println("grpc-shm demo: unary echo to a server in another JVM,"
         + " shared memory vs TCP loopback");
     List<Row> rows = new ArrayList<>();
-    try (ChildJvm server = ChildJvm.start("server", EchoServer.class, "shm")) {
+    try (ChildJvm server = ExitWithParent.startServer("server", EchoServer.class, "shm")) {
       int port = server.awaitPort(Duration.ofSeconds(60));
       System.out.println("client pid " + ProcessHandle.current().pid() + " -> server pid "
           + server.pid() + " on port " + port);

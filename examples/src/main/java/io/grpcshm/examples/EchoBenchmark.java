@@ -10,6 +10,7 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.TransportPath;
+import io.grpcshm.childjvm.ChildJvm;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
@@ -19,7 +20,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * Unary calls with a small and a large request (each answered by a 100-byte ack) over three
@@ -28,30 +36,35 @@ import java.util.concurrent.TimeUnit;
  * in-process transport inside this JVM. Same service, same marshaller, default executors.
  *
  * <p>Transports take turns in rounds (rotating who goes first) so that machine noise spreads
- * over all of them; the first rounds only warm up. Options: {@code --rounds N --warmup-rounds N
- * --small-calls N --large-calls N --small-bytes N --large-bytes N} (calls are per batch).
+ * over all of them; the first rounds only warm up. Options: {@code --help}.
  */
-public final class EchoBenchmark {
-  private EchoBenchmark() {}
+@Command(name = "EchoBenchmark", mixinStandardHelpOptions = true,
+    description = "Unary echo over shared memory, Netty TCP and in-process, side by side.")
+public final class EchoBenchmark implements Callable<Integer> {
+  @Option(names = "--rounds", description = "measured rounds (${DEFAULT-VALUE})")
+  int rounds = 20;
+
+  @Option(names = "--warmup-rounds", description = "rounds before measuring (${DEFAULT-VALUE})")
+  int warmupRounds = 8;
+
+  @Option(names = "--small-calls", description = "small calls per batch (${DEFAULT-VALUE})")
+  int smallCalls = 500;
+
+  @Option(names = "--large-calls", description = "large calls per batch (${DEFAULT-VALUE})")
+  int largeCalls = 6;
+
+  @Option(names = "--small-bytes", description = "small request size (${DEFAULT-VALUE})")
+  int smallBytes = 100;
+
+  @Option(names = "--large-bytes", description = "large request size (${DEFAULT-VALUE})")
+  int largeBytes = 16 << 20;
+
+  @Spec CommandSpec spec;
+
+  EchoBenchmark() {}
 
   private record Options(int rounds, int warmupRounds, int smallCalls, int largeCalls,
-      int smallBytes, int largeBytes) {
-    static Options parse(String[] args) {
-      Map<String, Integer> values = new LinkedHashMap<>(Map.of(
-          "--rounds", 20, "--warmup-rounds", 8, "--small-calls", 500, "--large-calls", 6,
-          "--small-bytes", 100, "--large-bytes", 16 << 20));
-      for (int i = 0; i < args.length; i += 2) {
-        if (!values.containsKey(args[i]) || i + 1 >= args.length) {
-          throw new IllegalArgumentException("unknown option or missing value: " + args[i]
-              + "; options: " + values.keySet());
-        }
-        values.put(args[i], Integer.parseInt(args[i + 1]));
-      }
-      return new Options(values.get("--rounds"), values.get("--warmup-rounds"),
-          values.get("--small-calls"), values.get("--large-calls"),
-          values.get("--small-bytes"), values.get("--large-bytes"));
-    }
-  }
+      int smallBytes, int largeBytes) {}
 
   /**
    * One measured workload: a request size and the method that receives it. The large request is
@@ -98,14 +111,27 @@ public final class EchoBenchmark {
   public static void main(String[] args) {
     Watchdog.exitAfter(Duration.ofMinutes(10), "EchoBenchmark");
     // Exit explicitly either way: a failed run must not wait for lingering library threads.
+    int code;
     try {
-      run(Options.parse(args));
-      System.exit(0);
+      code = new CommandLine(new EchoBenchmark()).execute(args);
     } catch (Throwable t) {
       t.printStackTrace();
-      System.exit(1);
+      code = 1;
     }
+    System.exit(code);
   }
+
+  @Override
+  public Integer call() throws Exception {
+    if (rounds < 1 || warmupRounds < 0 || smallCalls < 1 || largeCalls < 1 || smallBytes < 0
+        || largeBytes < 0) {
+      throw new ParameterException(spec.commandLine(), "need --rounds, --small-calls and"
+          + " --large-calls >= 1, the others >= 0");
+    }
+    run(new Options(rounds, warmupRounds, smallCalls, largeCalls, smallBytes, largeBytes));
+    return 0;
+  }
+
 
   private static void run(Options options) throws Exception {
     printSetup(options);
@@ -123,8 +149,8 @@ public final class EchoBenchmark {
         .addService(EchoService.definition())
         .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
         .build().start();
-    try (ChildJvm shmServer = ChildJvm.start("shm-server", EchoServer.class, "shm");
-         ChildJvm nettyServer = ChildJvm.start("netty-server", EchoServer.class, "netty");
+    try (ChildJvm shmServer = ExitWithParent.startServer("shm-server", EchoServer.class, "shm");
+         ChildJvm nettyServer = ExitWithParent.startServer("netty-server", EchoServer.class, "netty");
          Route shm = shmRoute(shmServer.awaitPort(Duration.ofSeconds(60)));
          Route tcp = nettyRoute(nettyServer.awaitPort(Duration.ofSeconds(60)));
          Route inProcess = inProcessRoute(inProcessName)) {

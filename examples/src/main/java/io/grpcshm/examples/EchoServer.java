@@ -7,6 +7,14 @@ import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.codec.ZeroCopyServices;
 import java.io.IOException;
 import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * The {@link EchoService} server that the demo and the benchmark start in a child JVM.
@@ -18,18 +26,44 @@ import java.util.List;
  * {@code NettyServerBuilder} server with no grpc-shm code in its path, {@code netty-uds} the same
  * on the Unix socket {@link #udsPath}({@code port}). Port 0 (default) picks a free one.
  */
-public final class EchoServer {
-  private EchoServer() {}
+@Command(name = "EchoServer", mixinStandardHelpOptions = true,
+    description = "The echo server of the demo and the benchmarks; prints its port when ready.")
+public final class EchoServer implements Callable<Integer> {
+  private static final List<String> STACKS =
+      List.of("shm", "shm-grpc-parsing", "shm-zerocopy", "netty", "netty-uds");
+
+  @Parameters(index = "0", defaultValue = "shm", paramLabel = "STACK",
+      description = "shm, shm-grpc-parsing, shm-zerocopy, netty or netty-uds (${DEFAULT-VALUE})")
+  String stack;
+
+  @Parameters(index = "1", defaultValue = "0", paramLabel = "PORT",
+      description = "TCP port, or the number of the Unix socket (0: a free port)")
+  int port;
+
+  @Mixin ExitWithParent.Flag exitWithParent;
+
+  @Spec CommandSpec spec;
+
+  EchoServer() {}
 
   /** The Unix socket a {@code netty-uds} server with this number listens on. */
   static String udsPath(int number) {
     return System.getProperty("java.io.tmpdir") + "/grpc-shm-bench-" + number + ".sock";
   }
 
-  public static void main(String[] args) throws IOException, InterruptedException {
-    List<String> rest = ExitWithParent.withoutFlag(args);
-    String stack = rest.isEmpty() ? "shm" : rest.get(0);
-    int port = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : 0;
+  public static void main(String[] args) {
+    int code = new CommandLine(new EchoServer()).execute(args);
+    if (code != 0) {
+      System.exit(code);
+    }
+  }
+
+  @Override
+  public Integer call() throws IOException, InterruptedException {
+    if (!STACKS.contains(stack)) {
+      throw new ParameterException(spec.commandLine(),
+          "STACK must be one of " + STACKS + ": " + stack);
+    }
     Server server = switch (stack) {
       case "shm" -> ShmServerBuilder.forPort(port)
           .addService(EchoService.definition())
@@ -60,14 +94,14 @@ public final class EchoServer {
           .addService(EchoService.definition())
           .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
           .build();
-      default -> throw new IllegalArgumentException(
-          "stack must be shm, shm-grpc-parsing, shm-zerocopy, netty or netty-uds: " + stack);
+      default -> throw new AssertionError(stack);
     };
     server.start();
     // A Unix-socket server has no port: it reports the number its socket path is derived from.
     int reported = stack.equals("netty-uds") ? port : server.getPort();
     System.out.println("EchoServer (" + stack + ", pid " + ProcessHandle.current().pid()
         + ") listening on port " + reported);
-    ExitWithParent.serveUntilStopped(server, args, "echo-server-shutdown");
+    ExitWithParent.serveUntilStopped(server, exitWithParent, "echo-server-shutdown");
+    return 0;
   }
 }

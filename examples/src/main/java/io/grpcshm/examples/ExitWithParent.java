@@ -1,31 +1,40 @@
 package io.grpcshm.examples;
 
+import io.grpcshm.childjvm.ChildJvm;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
-import java.util.Arrays;
-import java.util.List;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Option;
 
 /**
- * Child side of {@link ChildJvm}: a server started with {@link #FLAG} exits when its standard
- * input reaches end-of-file. The parent holds the write end of that pipe, and the kernel closes it
- * however the parent ends (normal exit, exception, kill -9), so no orphaned server outlives a demo,
- * a benchmark or a test.
+ * The servers of the demos and benchmarks in a second JVM ({@link #startServer}). A server
+ * started with {@link #FLAG} exits when its standard input reaches end-of-file. The parent holds
+ * the write end of that pipe, and the kernel closes it however the parent ends (normal exit,
+ * exception, kill -9), so no orphaned server outlives a demo, a benchmark or a test.
  */
 final class ExitWithParent {
   static final String FLAG = "--exit-on-stdin-eof";
+  private static final Pattern LISTENING = Pattern.compile("listening on port (\\d+)");
 
   private ExitWithParent() {}
 
-  /** True when {@code args} asks for this behaviour. */
-  static boolean requested(String[] args) {
-    return Arrays.asList(args).contains(FLAG);
+  /**
+   * Starts a server main of this module in a second JVM with this JVM's flags, echoing its
+   * output under {@code label}; it exits when the returned child is closed or this JVM ends.
+   * The server prints "listening on port N" when ready ({@link ChildJvm#awaitPort}).
+   */
+  static ChildJvm startServer(String label, Class<?> mainClass, String... args)
+      throws IOException {
+    return ChildJvm.of(mainClass).label(label).inheritJvmFlags().args(args).args(FLAG)
+        .portLine(LISTENING).echoOutput().start();
   }
 
-  /** The arguments without {@link #FLAG}, so mains can parse the rest positionally. */
-  static List<String> withoutFlag(String[] args) {
-    return Arrays.stream(args).filter(a -> !a.equals(FLAG)).toList();
+  /** The hidden {@link #FLAG} option of the server mains (a picocli mixin). */
+  static final class Flag {
+    @Option(names = FLAG, hidden = true, description = "exit when stdin reaches end-of-file")
+    boolean requested;
   }
 
   /** Starts a daemon thread that runs {@code cleanup} and exits the JVM once stdin closes. */
@@ -70,12 +79,11 @@ final class ExitWithParent {
     halter.start();
   }
 
-  /** One line with this JVM's GC totals; the parent prints it next to its own figures. */
   /**
    * Serves until the JVM is stopped (shutdown hook named {@code hookName}) or, when the parent
    * asked for it ({@link #FLAG}), until the parent's end of stdin closes.
    */
-  static void serveUntilStopped(io.grpc.Server server, String[] args, String hookName)
+  static void serveUntilStopped(io.grpc.Server server, Flag flag, String hookName)
       throws InterruptedException {
     Runnable stop = () -> {
       try {
@@ -84,13 +92,14 @@ final class ExitWithParent {
         Thread.currentThread().interrupt();
       }
     };
-    if (requested(args)) {
+    if (flag.requested) {
       exitWhenStdinCloses(stop);
     }
     Runtime.getRuntime().addShutdownHook(new Thread(stop, hookName));
     server.awaitTermination();
   }
 
+  /** One line with this JVM's GC totals; the parent prints it next to its own figures. */
   static String gcSummary() {
     long count = 0;
     long millis = 0;

@@ -7,25 +7,49 @@ import io.grpcshm.TransportPath;
 import io.grpcshm.examples.hello.GreeterGrpc;
 import io.grpcshm.examples.hello.HelloReply;
 import io.grpcshm.examples.hello.HelloRequest;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine;
 
 /**
  * The hello-world client. Usage: {@code HelloClient [target] [name] [AUTO|SHM_ONLY|TCP_ONLY]},
  * default {@code localhost:50051 world AUTO}. Prints the reply and the path the call took.
  */
-public final class HelloClient {
-  private HelloClient() {}
+@Command(name = "HelloClient", mixinStandardHelpOptions = true,
+    description = "Says hello and prints the reply and the path the call took.")
+public final class HelloClient implements Callable<Integer> {
+  @Parameters(index = "0", defaultValue = "localhost:50051", paramLabel = "TARGET",
+      description = "the server (${DEFAULT-VALUE})")
+  String target;
+
+  @Parameters(index = "1", defaultValue = "world", paramLabel = "NAME",
+      description = "who to greet (${DEFAULT-VALUE})")
+  String name;
+
+  @Parameters(index = "2", defaultValue = "AUTO", paramLabel = "MODE",
+      description = "${COMPLETION-CANDIDATES} (${DEFAULT-VALUE})")
+  TransportMode mode;
+
+  HelloClient() {}
 
   /** What one call returned, and over which path it travelled. */
   record Greeting(String message, long serverPid, TransportPath path) {}
 
-  public static void main(String[] args) throws InterruptedException {
-    String target = args.length > 0 ? args[0] : "localhost:50051";
-    String name = args.length > 1 ? args[1] : "world";
-    TransportMode mode = args.length > 2 ? TransportMode.valueOf(args[2]) : TransportMode.AUTO;
+  public static void main(String[] args) {
+    int code = new CommandLine(new HelloClient()).execute(args);
+    if (code != 0) {
+      System.exit(code);
+    }
+  }
+
+  @Override
+  public Integer call() throws InterruptedException {
     Greeting greeting = greet(target, name, mode);
     System.out.println(greeting.message() + "  (server pid " + greeting.serverPid()
         + ", client pid " + ProcessHandle.current().pid() + ", path " + greeting.path() + ")");
+    return 0;
   }
 
   static Greeting greet(String target, String name, TransportMode mode)

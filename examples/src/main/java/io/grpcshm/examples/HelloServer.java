@@ -4,20 +4,38 @@ import io.grpc.Server;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.ShmServerBuilder;
 import java.io.IOException;
-import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine;
 
 /**
  * The hello-world server. Usage: {@code HelloServer [port]} (default 50051; 0 picks a free port).
  * It answers stock grpc clients over TCP on the port, and co-located grpc-shm clients over shared
  * memory.
  */
-public final class HelloServer {
-  private HelloServer() {}
+@Command(name = "HelloServer", mixinStandardHelpOptions = true,
+    description = "The hello-world server: TCP, and shared memory for co-located clients.")
+public final class HelloServer implements Callable<Integer> {
+  @Parameters(index = "0", defaultValue = "50051", paramLabel = "PORT",
+      description = "TCP port (${DEFAULT-VALUE}; 0: a free port)")
+  int port;
 
-  public static void main(String[] args) throws IOException, InterruptedException {
-    List<String> rest = ExitWithParent.withoutFlag(args);
-    int port = rest.isEmpty() ? 50051 : Integer.parseInt(rest.get(0));
+  @Mixin ExitWithParent.Flag exitWithParent;
+
+  HelloServer() {}
+
+  public static void main(String[] args) {
+    int code = new CommandLine(new HelloServer()).execute(args);
+    if (code != 0) {
+      System.exit(code);
+    }
+  }
+
+  @Override
+  public Integer call() throws IOException, InterruptedException {
     Server server = start(port);
     System.out.println("HelloServer listening on port " + server.getPort()
         + " (TCP, and shared memory at " + ShmAddress.defaultRendezvous(server.getPort()) + ")");
@@ -29,10 +47,11 @@ public final class HelloServer {
       }
     };
     Runtime.getRuntime().addShutdownHook(new Thread(stop, "hello-server-shutdown"));
-    if (ExitWithParent.requested(args)) {
+    if (exitWithParent.requested) {
       ExitWithParent.exitWhenStdinCloses(stop);
     }
     server.awaitTermination();
+    return 0;
   }
 
   static Server start(int port) throws IOException {

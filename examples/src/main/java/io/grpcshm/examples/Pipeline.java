@@ -5,6 +5,7 @@ import io.grpc.stub.StreamObserver;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.TransportPath;
+import io.grpcshm.childjvm.ChildJvm;
 import io.grpcshm.codec.ZeroCopyServices;
 import io.grpcshm.examples.pipeline.InferenceGrpc;
 import io.grpcshm.examples.pipeline.InferenceResult;
@@ -15,8 +16,15 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * The multimodal pipeline example (and the README's demo): a pre-processing stage
@@ -31,13 +39,35 @@ import java.util.concurrent.TimeUnit;
  * [--warmup-seconds 6] [--stream-batches 8]}. Without {@code --target} it starts
  * {@link PipelineServer} in a child JVM (killed when the pipeline ends, however it ends).
  */
-public final class Pipeline {
+@Command(name = "Pipeline", mixinStandardHelpOptions = true,
+    description = "Image-tensor batches to an inference service over shared memory and TCP.")
+public final class Pipeline implements Callable<Integer> {
   private static final Duration TIME_LIMIT = Duration.ofMinutes(3);
   private static final long CALL_DEADLINE_SECONDS = 60;
   /** Below the 256 MiB message limit of both ends, with room for the message's other fields. */
   static final int MAX_BATCH_MB = 250;
 
-  private Pipeline() {}
+  @Option(names = "--target", paramLabel = "host:port",
+      description = "a running PipelineServer (default: start one in a child JVM)")
+  String target;
+
+  @Option(names = "--sizes-mb", split = "\\s*,\\s*", paramLabel = "MB",
+      description = "batch sizes in MB, comma-separated (default: 1,5,20,40,80,120)")
+  List<Double> sizesMb = new ArrayList<>(Options.defaults().sizesMb());
+
+  @Option(names = "--calls", description = "calls per size and path (${DEFAULT-VALUE})")
+  int calls = Options.defaults().calls();
+
+  @Option(names = "--warmup-seconds", description = "warm-up before measuring (${DEFAULT-VALUE})")
+  int warmupSeconds = Options.defaults().warmupSeconds();
+
+  @Option(names = "--stream-batches",
+      description = "batches of the streaming comparison, 0 skips it (${DEFAULT-VALUE})")
+  int streamBatches = Options.defaults().streamBatches();
+
+  @Spec CommandSpec spec;
+
+  Pipeline() {}
 
   /** Command-line options. */
   record Options(String target, List<Double> sizesMb, int calls, int warmupSeconds,
@@ -45,44 +75,29 @@ public final class Pipeline {
     static Options defaults() {
       return new Options(null, List.of(1.0, 5.0, 20.0, 40.0, 80.0, 120.0), 5, 6, 8);
     }
+  }
 
-    static Options parse(String[] args) {
-      Options o = defaults();
-      for (int i = 0; i < args.length; i++) {
-        String name = args[i];
-        if (i + 1 >= args.length) {
-          throw new IllegalArgumentException("missing value for " + name);
-        }
-        String value = args[++i];
-        o = switch (name) {
-          case "--target" -> new Options(value, o.sizesMb, o.calls, o.warmupSeconds,
-              o.streamBatches);
-          case "--sizes-mb" -> new Options(o.target, Arrays.stream(value.split(","))
-              .map(String::trim).map(Double::parseDouble).toList(), o.calls, o.warmupSeconds,
-              o.streamBatches);
-          case "--calls" -> new Options(o.target, o.sizesMb, Integer.parseInt(value),
-              o.warmupSeconds, o.streamBatches);
-          case "--warmup-seconds" -> new Options(o.target, o.sizesMb, o.calls,
-              Integer.parseInt(value), o.streamBatches);
-          case "--stream-batches" -> new Options(o.target, o.sizesMb, o.calls, o.warmupSeconds,
-              Integer.parseInt(value));
-          default -> throw new IllegalArgumentException("unknown option " + name + "; options: "
-              + "--target host:port, --sizes-mb 1,5,20, --calls N, --warmup-seconds N, "
-              + "--stream-batches N");
-        };
-      }
-      if (o.calls < 1 || o.warmupSeconds < 0 || o.streamBatches < 0 || o.sizesMb.isEmpty()) {
-        throw new IllegalArgumentException("need --calls >= 1, --warmup-seconds >= 0, "
-            + "--stream-batches >= 0 and at least one size: " + o);
-      }
-      for (double mb : o.sizesMb) {
-        if (!(mb > 0 && mb <= MAX_BATCH_MB)) {
-          throw new IllegalArgumentException("--sizes-mb values must be in (0, " + MAX_BATCH_MB
-              + "]: " + mb);
-        }
-      }
-      return o;
+  /** The options of a command line, checked. */
+  static Options parse(String... args) {
+    Pipeline command = new Pipeline();
+    CommandLine cl = new CommandLine(command);
+    cl.parseArgs(args);
+    return command.options(cl);
+  }
+
+  private Options options(CommandLine cl) {
+    Options o = new Options(target, List.copyOf(sizesMb), calls, warmupSeconds, streamBatches);
+    if (o.calls < 1 || o.warmupSeconds < 0 || o.streamBatches < 0 || o.sizesMb.isEmpty()) {
+      throw new ParameterException(cl, "need --calls >= 1, --warmup-seconds >= 0, "
+          + "--stream-batches >= 0 and at least one size: " + o);
     }
+    for (double mb : o.sizesMb) {
+      if (!(mb > 0 && mb <= MAX_BATCH_MB)) {
+        throw new ParameterException(cl, "--sizes-mb values must be in (0, " + MAX_BATCH_MB
+            + "]: " + mb);
+      }
+    }
+    return o;
   }
 
   /** One checked call: which batch, over which path, how long. */
@@ -100,15 +115,22 @@ public final class Pipeline {
   public static void main(String[] args) {
     Watchdog.exitAfter(TIME_LIMIT, "pipeline");
     // Exit explicitly either way: a failed run must not wait for lingering library threads.
+    int code;
     try {
-      Options options = Options.parse(args);
-      run(options, System.out);
-      System.exit(0);
+      code = new CommandLine(new Pipeline()).execute(args);
     } catch (Throwable t) {
       t.printStackTrace();
-      System.exit(1);
+      code = 1;
     }
+    System.exit(code);
   }
+
+  @Override
+  public Integer call() throws Exception {
+    run(options(spec.commandLine()), System.out);
+    return 0;
+  }
+
 
   /** Runs the pipeline, printing to {@code out}; throws if any result or path is wrong. */
   static Report run(Options options, PrintStream out) throws Exception {
@@ -119,7 +141,7 @@ public final class Pipeline {
     if (options.target() != null) {
       return runAgainst(options.target(), options, out);
     }
-    try (ChildJvm server = ChildJvm.start("inference", PipelineServer.class, "0")) {
+    try (ChildJvm server = ExitWithParent.startServer("inference", PipelineServer.class, "0")) {
       int port = server.awaitPort(Duration.ofSeconds(60));
       out.println("client pid " + ProcessHandle.current().pid() + " -> inference server pid "
           + server.pid() + " on port " + port);

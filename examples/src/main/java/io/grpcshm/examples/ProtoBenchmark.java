@@ -8,6 +8,7 @@ import io.grpcshm.MoveEvent;
 import io.grpcshm.ProtobufParsing;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
+import io.grpcshm.childjvm.ChildJvm;
 import io.grpcshm.codec.ZeroCopyServices;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
@@ -24,7 +25,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * Protobuf uploads (one large {@code bytes} field of 1, 16 and 64 MiB, and a message of many
@@ -42,12 +50,28 @@ import java.util.concurrent.TimeUnit;
  * </ul>
  *
  * Each server runs in its own child JVM; transports take turns in rounds. Besides latency it
- * reports the heap the server JVM allocated per call (all threads), the issue's "receiver heap
- * allocation per call". Options: {@code --rounds N --warmup-rounds N --calls N --mover-sweep 0|1}
- * (0 skips the off-heap sweep over the data movers).
+ * reports the heap the server JVM allocated per call (all threads): what a receiver pays for
+ * each message besides time. Options: {@code --help}.
  */
-public final class ProtoBenchmark {
-  private ProtoBenchmark() {}
+@Command(name = "ProtoBenchmark", mixinStandardHelpOptions = true,
+    description = "Protobuf uploads over shm (zero-copy, stock, grpc parsing) and Netty TCP.")
+public final class ProtoBenchmark implements Callable<Integer> {
+  @Option(names = "--rounds", description = "measured rounds (${DEFAULT-VALUE})")
+  int rounds = 12;
+
+  @Option(names = "--warmup-rounds", description = "rounds before measuring (${DEFAULT-VALUE})")
+  int warmupRounds = 4;
+
+  @Option(names = "--calls", description = "calls per workload per round (${DEFAULT-VALUE})")
+  int calls = 4;
+
+  @Option(names = "--mover-sweep", paramLabel = "0|1",
+      description = "1 runs the off-heap sweep over the data movers (${DEFAULT-VALUE})")
+  int moverSweep = 1;
+
+  @Spec CommandSpec spec;
+
+  ProtoBenchmark() {}
 
   private record Workload(String label, Blob request, Ack expected) {}
 
@@ -62,35 +86,43 @@ public final class ProtoBenchmark {
 
   public static void main(String[] args) {
     Watchdog.exitAfter(Duration.ofMinutes(10), "ProtoBenchmark");
+    int code;
     try {
-      run(args);
-      System.exit(0);
+      code = new CommandLine(new ProtoBenchmark()).execute(args);
     } catch (Throwable t) {
       t.printStackTrace();
-      System.exit(1);
+      code = 1;
     }
+    System.exit(code);
   }
 
-  private static void run(String[] args) throws Exception {
-    Map<String, Integer> opts = new LinkedHashMap<>(
-        Map.of("--rounds", 12, "--warmup-rounds", 4, "--calls", 4, "--mover-sweep", 1));
-    for (int i = 0; i + 1 < args.length; i += 2) {
-      if (!opts.containsKey(args[i])) {
-        throw new IllegalArgumentException("unknown option " + args[i] + "; options: "
-            + opts.keySet());
-      }
-      opts.put(args[i], Integer.parseInt(args[i + 1]));
+  @Override
+  public String toString() {
+    return "--rounds " + rounds + " --warmup-rounds " + warmupRounds + " --calls " + calls
+        + " --mover-sweep " + moverSweep;
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    if (rounds < 1 || warmupRounds < 0 || calls < 1 || (moverSweep != 0 && moverSweep != 1)) {
+      throw new ParameterException(spec.commandLine(),
+          "need --rounds >= 1, --warmup-rounds >= 0, --calls >= 1, --mover-sweep 0 or 1");
     }
+    run(this);
+    return 0;
+  }
+
+  private static void run(ProtoBenchmark opts) throws Exception {
     List<Workload> workloads = workloads();
     System.out.println("ProtoBenchmark " + Instant.now() + ", " + Runtime.getRuntime()
         .availableProcessors() + " CPUs, Java " + Runtime.version() + "; " + opts);
     Map<String, Cell> cells = new LinkedHashMap<>();
     List<String> labels = List.of("shm zero-copy", "shm stock", "shm grpc-parse", "tcp stock");
-    try (ChildJvm zc = ChildJvm.start("shm-zc-server", EchoServer.class, "shm-zerocopy");
-         ChildJvm shm = ChildJvm.start("shm-server", EchoServer.class, "shm");
-         ChildJvm grpcParse = ChildJvm.start("shm-grpc-parsing-server", EchoServer.class,
+    try (ChildJvm zc = ExitWithParent.startServer("shm-zc-server", EchoServer.class, "shm-zerocopy");
+         ChildJvm shm = ExitWithParent.startServer("shm-server", EchoServer.class, "shm");
+         ChildJvm grpcParse = ExitWithParent.startServer("shm-grpc-parsing-server", EchoServer.class,
              "shm-grpc-parsing");
-         ChildJvm netty = ChildJvm.start("netty-server", EchoServer.class, "netty")) {
+         ChildJvm netty = ExitWithParent.startServer("netty-server", EchoServer.class, "netty")) {
       List<Stack> stacks = List.of(
           stack(labels.get(0), zc, shmChannel(zc.awaitPort(Duration.ofSeconds(60)),
               ProtobufParsing.COPY_ONCE), true),
@@ -102,9 +134,9 @@ public final class ProtoBenchmark {
               netty.awaitPort(Duration.ofSeconds(60))).usePlaintext()
               .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), false));
       try {
-        int rounds = opts.get("--rounds") + opts.get("--warmup-rounds");
+        int rounds = opts.rounds + opts.warmupRounds;
         for (int round = 0; round < rounds; round++) {
-          boolean measured = round >= opts.get("--warmup-rounds");
+          boolean measured = round >= opts.warmupRounds;
           StringBuilder progress = new StringBuilder();
           for (Workload w : workloads) {
             List<Stack> order = new ArrayList<>(stacks);
@@ -115,7 +147,7 @@ public final class ProtoBenchmark {
                   ? cells.computeIfAbsent(s.label() + "/" + w.label(), k -> new Cell())
                   : new Cell();
               long before = allocated(s);
-              for (int i = 0; i < opts.get("--calls"); i++) {
+              for (int i = 0; i < opts.calls; i++) {
                 long t0 = System.nanoTime();
                 Ack ack = s.stub().withDeadlineAfter(60, TimeUnit.SECONDS).upload(w.request());
                 long t = System.nanoTime() - t0;
@@ -133,7 +165,7 @@ public final class ProtoBenchmark {
           System.out.printf("  round %2d/%d%s%s%n", round + 1, rounds,
               measured ? "" : " (warm-up)", progress);
         }
-        if (opts.get("--mover-sweep") != 0) {
+        if (opts.moverSweep != 0) {
           moverSweep(zc.awaitPort(Duration.ofSeconds(1)), opts);
         }
       } finally {
@@ -154,7 +186,7 @@ public final class ProtoBenchmark {
    * zero-copy stack, moved into shared memory by: the policy's choice (shipped model, this
    * host's movers), always the CPU, always the software copy engine. Same server, interleaved.
    */
-  private static void moverSweep(int port, Map<String, Integer> opts) throws Exception {
+  private static void moverSweep(int port, ProtoBenchmark opts) throws Exception {
     MoverRegistry movers = MoverRegistry.open();
     Map<String, List<MoveEvent>> events = new LinkedHashMap<>();
     Map<String, DataMovement> configs = new LinkedHashMap<>();
@@ -177,9 +209,9 @@ public final class ProtoBenchmark {
     int[] sizes = {1, 16, 64};
     String report;
     try {
-      int rounds = opts.get("--rounds") + opts.get("--warmup-rounds");
+      int rounds = opts.rounds + opts.warmupRounds;
       for (int round = 0; round < rounds; round++) {
-        boolean measured = round >= opts.get("--warmup-rounds");
+        boolean measured = round >= opts.warmupRounds;
         for (int mib : sizes) {
           java.nio.ByteBuffer direct = java.nio.ByteBuffer.allocateDirect(mib << 20);
           byte[] chunk = new byte[1 << 20];
@@ -195,7 +227,7 @@ public final class ProtoBenchmark {
           for (String key : order) {
             Cell cell = measured ? cells.computeIfAbsent(key + "/" + mib, k -> new Cell())
                 : new Cell();
-            for (int i = 0; i < opts.get("--calls"); i++) {
+            for (int i = 0; i < opts.calls; i++) {
               long t0 = System.nanoTime();
               Ack ack = stubs.get(key).withDeadlineAfter(60, TimeUnit.SECONDS).upload(blob);
               cell.latencies.record(System.nanoTime() - t0);

@@ -15,6 +15,7 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCalls;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
+import io.grpcshm.childjvm.ChildJvm;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,9 +31,11 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * What small calls cost on each transport, in one run: grpc-shm to a server in a child JVM,
@@ -80,6 +83,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       description = "subset of unary100,unary1k,latency,bidi (${DEFAULT-VALUE}); a profile of one"
           + " workload is easier to read")
   List<String> workloads = List.of("unary100", "unary1k", "latency", "bidi");
+
+  @Spec CommandSpec spec;
 
   private static final OperatingSystemMXBean OS =
       (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
@@ -171,6 +176,13 @@ public final class SmallCallBenchmark implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    List<String> keys = List.of("unary100", "unary1k", "latency", "bidi");
+    for (String w : this.workloads) {
+      if (!keys.contains(w)) {
+        throw new CommandLine.ParameterException(spec.commandLine(),
+            "unknown workload " + w + " (expected one of " + keys + ")");
+      }
+    }
     System.out.printf("SmallCallBenchmark %s: %d cores, java %s, %d round(s) x %d s per workload,"
         + " %d in flight%n", Instant.now(), Runtime.getRuntime().availableProcessors(),
         Runtime.version(), rounds, seconds, concurrency);
@@ -185,13 +197,6 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       Map<String, Map<String, Cell>> table = new LinkedHashMap<>();
       String[] all = {"100 B unary c=" + concurrency, "1 KiB unary c=" + concurrency,
           "100 B unary c=1", "1 KiB bidi stream"};
-      List<String> keys = List.of("unary100", "unary1k", "latency", "bidi");
-      for (String w : this.workloads) {
-        if (!keys.contains(w)) {
-          throw new CommandLine.ParameterException(new CommandLine(this),
-              "unknown workload " + w + " (expected one of " + keys + ")");
-        }
-      }
       boolean[] on = new boolean[4];
       for (int i = 0; i < 4; i++) {
         on[i] = this.workloads.contains(keys.get(i));
@@ -264,7 +269,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   private Contender start(String transport, List<AutoCloseable> resources) throws Exception {
     switch (transport) {
       case "shm" -> {
-        ChildJvm server = ChildJvm.start("shm server", EchoServer.class, "shm");
+        ChildJvm server = ExitWithParent.startServer("shm server", EchoServer.class, "shm");
         resources.add(server);
         int port = server.awaitPort(Duration.ofSeconds(60));
         return new Contender("shm", ShmChannelBuilder.forAddress("localhost", port)
@@ -272,7 +277,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
             .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), server);
       }
       case "tcp" -> {
-        ChildJvm server = ChildJvm.start("netty server", EchoServer.class, "netty");
+        ChildJvm server = ExitWithParent.startServer("netty server", EchoServer.class, "netty");
         resources.add(server);
         int port = server.awaitPort(Duration.ofSeconds(60));
         return new Contender("tcp", NettyChannelBuilder.forAddress("localhost", port)
@@ -280,7 +285,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       }
       case "uds" -> {
         Files.deleteIfExists(Path.of(EchoServer.udsPath(UDS_NUMBER)));
-        ChildJvm server = ChildJvm.start("netty uds server", EchoServer.class, "netty-uds",
+        ChildJvm server = ExitWithParent.startServer("netty uds server", EchoServer.class, "netty-uds",
             Integer.toString(UDS_NUMBER));
         resources.add(server);
         resources.add(() -> Files.deleteIfExists(Path.of(EchoServer.udsPath(UDS_NUMBER))));
@@ -304,7 +309,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         return new Contender("inproc", InProcessChannelBuilder.forName(name)
             .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), null);
       }
-      default -> throw new CommandLine.ParameterException(new CommandLine(this),
+      default -> throw new CommandLine.ParameterException(spec.commandLine(),
           "unknown transport " + transport + " (shm, uds, tcp, inproc)");
     }
   }

@@ -1,5 +1,6 @@
 package io.grpcshm.examples;
 
+import io.grpcshm.childjvm.ChildJvm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
@@ -20,7 +21,7 @@ class HelloEndToEndTest {
 
   @BeforeAll
   static void startServer() throws Exception {
-    server = ChildJvm.start("hello-server", HelloServer.class, "0");
+    server = ExitWithParent.startServer("hello-server", HelloServer.class, "0");
     target = "localhost:" + server.awaitPort(Duration.ofSeconds(60));
   }
 

@@ -1,5 +1,6 @@
 package io.grpcshm.examples;
 
+import io.grpcshm.childjvm.ChildJvm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -38,7 +39,7 @@ class PipelineEndToEndTest {
 
   @BeforeAll
   static void startServer() throws Exception {
-    server = ChildJvm.start("inference", PipelineServer.class, "0");
+    server = ExitWithParent.startServer("inference", PipelineServer.class, "0");
     target = "localhost:" + server.awaitPort(Duration.ofSeconds(60));
   }
 

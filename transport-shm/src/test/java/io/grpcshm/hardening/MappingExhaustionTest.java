@@ -3,9 +3,9 @@ package io.grpcshm.hardening;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.ManagedChannel;
-import io.grpcshm.ChildJvm;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
+import io.grpcshm.childjvm.ChildJvm;
 import io.grpcshm.internal.nativeio.Linux;
 import java.nio.file.Files;
 import java.nio.file.Path;

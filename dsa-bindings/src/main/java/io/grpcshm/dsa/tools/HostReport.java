@@ -9,36 +9,68 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * Prints which data movers this host has, why the others are missing, which of the DSA path's
  * checks ran here (and which did not), and each mover's calibration (L_fixed, α, break-even
  * size against the CPU copy).
- *
- * <p>Options: {@code --no-calibrate}, {@code --sysfs DIR}, {@code --dev DIR},
- * {@code --workers N}.
  */
-public final class HostReport {
+@Command(name = "HostReport", mixinStandardHelpOptions = true,
+    description = "Data movers of this host, the DSA path's checks and each mover's calibration.")
+public final class HostReport implements Runnable {
+  @Option(names = "--no-calibrate", negatable = false,
+      description = "skip the calibration copies (discovery and checks only)")
+  private boolean noCalibrate;
+
+  @Option(names = "--sysfs", paramLabel = "DIR", description = "sysfs root to scan for DSA devices")
+  private Path sysfsRoot;
+
+  @Option(names = "--dev", paramLabel = "DIR", description = "directory of the work-queue devices")
+  private Path devDir;
+
+  @Option(names = "--workers", paramLabel = "N", description = "software copy engine threads")
+  private Integer workers;
+
+  @Spec CommandSpec spec;
+
   private HostReport() {}
 
+  /** Exits with 0, or 2 for bad arguments. */
   public static void main(String[] args) {
+    int code = run(args);
+    if (code != 0) {
+      System.exit(code);
+    }
+  }
+
+  /** Runs the report; the exit status (2: bad arguments), without exiting. */
+  static int run(String... args) {
+    return new CommandLine(new HostReport()).execute(args);
+  }
+
+  @Override
+  public void run() {
     MoverRegistry.Options o = MoverRegistry.Options.defaults();
-    for (int i = 0; i < args.length; i++) {
-      switch (args[i]) {
-        case "--no-calibrate" -> o.calibrate(false);
-        case "--sysfs" -> o.sysfsRoot(Path.of(args[++i]));
-        case "--dev" -> o.devDir(Path.of(args[++i]));
-        case "--workers" -> o.softwareWorkers(Integer.parseInt(args[++i]));
-        case "-h", "--help" -> {
-          System.out.println("usage: HostReport [--no-calibrate] [--sysfs DIR] [--dev DIR]"
-              + " [--workers N]");
-          return;
-        }
-        default -> {
-          System.err.println("unknown option " + args[i] + " (try --help)");
-          System.exit(2);
-        }
+    if (noCalibrate) {
+      o.calibrate(false);
+    }
+    if (sysfsRoot != null) {
+      o.sysfsRoot(sysfsRoot);
+    }
+    if (devDir != null) {
+      o.devDir(devDir);
+    }
+    if (workers != null) {
+      if (workers < 1) {
+        throw new ParameterException(spec.commandLine(), "--workers must be at least 1");
       }
+      o.softwareWorkers(workers);
     }
     System.out.println("grpc-shm data movers on " + host());
     long before = TimerSlack.current();

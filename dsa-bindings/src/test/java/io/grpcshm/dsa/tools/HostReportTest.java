@@ -38,4 +38,27 @@ class HostReportTest {
     assertTrue(report.contains("[not run] copies on the device: no DSA work queue here"), report);
     assertTrue(report.contains("[not run] page-fault resume"), report);
   }
+
+  @Test
+  void badArgumentsExitWithTwoAndHelpWithZero() {
+    PrintStream oldOut = System.out;
+    PrintStream oldErr = System.err;
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+    try {
+      assertEquals(2, HostReport.run("--bogus"));
+      assertEquals(2, HostReport.run("--workers", "many"));
+      assertEquals(2, HostReport.run("--workers", "0"));
+      assertEquals(0, HostReport.run("--help"));
+    } finally {
+      System.setOut(oldOut);
+      System.setErr(oldErr);
+    }
+    String errors = err.toString(StandardCharsets.UTF_8);
+    assertTrue(errors.contains("Unknown option: '--bogus'"), errors);
+    assertTrue(errors.contains("--workers must be at least 1"), errors);
+    assertTrue(out.toString(StandardCharsets.UTF_8).contains("--no-calibrate"), out.toString());
+  }
 }

@@ -1,5 +1,8 @@
 package io.grpc.testing.integration;
 
+import java.util.regex.Pattern;
+import java.time.Duration;
+import io.grpcshm.childjvm.ChildJvm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,8 +24,11 @@ class InteropEntryPointsTest {
 
   @BeforeAll
   static void startServer() throws Exception {
-    server = ChildJvm.start(ShmInteropServer.class, 60,
-        "--port=0", "--use_tls=false", "--transport=auto");
+    // grpc's interop server announces itself as grpc's does.
+    server = ChildJvm.of(ShmInteropServer.class).jvmOptions("-Xmx1g")
+        .args("--port=0", "--use_tls=false", "--transport=auto")
+        .portLine(Pattern.compile("Server started on port (\\d+)"))
+        .startReady(Duration.ofSeconds(60));
   }
 
   @AfterAll

@@ -5,6 +5,8 @@ import io.grpcshm.InternalShm;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.TransportPath;
+import io.grpcshm.childjvm.ChildJvm;
+import java.time.Duration;
 import org.junit.After;
 import org.junit.AfterClass;
 import org.junit.BeforeClass;
@@ -23,7 +25,8 @@ public class ShmCrossProcessInteropTest extends AbstractInteropTest {
 
   @BeforeClass
   public static void startServerProcess() throws Exception {
-    server = ChildJvm.start(ShmInteropServerMain.class, 60);
+    server = ChildJvm.of(ShmInteropServerMain.class).jvmOptions("-Xmx1g")
+        .startReady(Duration.ofSeconds(60));
   }
 
   @AfterClass

@@ -1,9 +1,9 @@
 package io.grpcshm.internal.transport;
 
+import io.grpc.internal.GrpcUtil;
 import io.grpcshm.DataMovement;
 import io.grpcshm.IdleStrategy;
 import io.grpcshm.PeerAuthorizationPolicy;
-import io.grpc.internal.GrpcUtil;
 import java.util.Objects;
 
 /**
