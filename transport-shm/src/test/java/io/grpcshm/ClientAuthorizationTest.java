@@ -25,9 +25,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Issue #14 part 2, client side: the client checks the server's peer credentials, a refused
- * server means TCP (logged once), and a channel that asked for TLS never silently uses shared
- * memory.
+ * Server authorization on the client side: the client checks the server's peer credentials, a
+ * refused server means TCP (logged once), and a channel that asked for TLS never silently uses
+ * shared memory.
  */
 class ClientAuthorizationTest {
   private static final int NOBODY = 65534;

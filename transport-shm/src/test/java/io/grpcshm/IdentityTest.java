@@ -34,8 +34,8 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
- * Issue #14 part 1: a channel reaches exactly the server a TCP connection to its target would
- * reach; shared memory is only taken to the server that owns the target address.
+ * A channel reaches exactly the server a TCP connection to its target would reach; shared memory is
+ * only taken to the server that owns the target address.
  */
 class IdentityTest {
   private static final MethodDescriptor<byte[], byte[]> WHO =
@@ -135,7 +135,10 @@ class IdentityTest {
     }
   }
 
-  /** The bug of issue #14: on HEAD the channel to 127.0.0.2 got the shm server on 127.0.0.1. */
+  /**
+   * A grpc-shm server on 127.0.0.1 and a stock Netty server on 127.0.0.2, one port: the channel
+   * to 127.0.0.2 must reach Netty over TCP, not the shared-memory listener of the other address.
+   */
   @Test
   void specificBindsRouteEachTargetToItsOwner() throws Exception {
     Server shm = shmServer(at("127.0.0.1", 0), "shm@127.0.0.1");

@@ -19,7 +19,7 @@ import java.util.zip.CRC32;
 import org.junit.jupiter.api.Test;
 
 /**
- * A 1 GiB message, as the issue asks, without 1 GiB heap arrays: the client's marshaller
+ * A 1 GiB message (four times the default pool) without 1 GiB heap arrays: the client's marshaller
  * generates the bytes from a seed as grpc's framer drains it (straight into shared memory), the
  * server's marshaller checksums the stream as it parses it in place.
  */

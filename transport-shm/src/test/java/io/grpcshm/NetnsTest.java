@@ -18,12 +18,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Issue #14 part 3: containers on one node. Three network namespaces made by the test (A, B, C;
- * veth pairs A-B and C-B in 10.213.7.0/29, a range that exists only inside them): servers in A
- * (10.213.7.1) and C (10.213.7.5) on the same port, the client in B. Through the node-local
- * rendezvous directory the client reaches each over shared memory, the right one each time;
- * without the directory it uses TCP; a server killed with SIGKILL fails the client's call at
- * once and leaves a stale file that is ignored, then replaced by a successor.
+ * Containers on one node. Three network namespaces made by the test (A, B, C; veth pairs A-B and
+ * C-B in 10.213.7.0/29, a range that exists only inside them): servers in A (10.213.7.1) and C
+ * (10.213.7.5) on the same port, the client in B. Through the node-local rendezvous directory the
+ * client reaches each over shared memory, the right one each time; without the directory it uses
+ * TCP; a server killed with SIGKILL fails the client's call at once and leaves a stale file that is
+ * ignored, then replaced by a successor.
  *
  * <p>Needs Linux, root and {@code ip} (iproute2) with network namespaces: skipped otherwise.
  */

@@ -45,15 +45,15 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Issue #13 C: a peer that opens many connections and never sends CLIENT_HELLO must not keep
- * authorised clients out. The attacker is a child process ({@link SilentPeersMain}) holding 160
- * silent connections and reconnecting each one the server closes; meanwhile an authorised client
- * of this process makes calls on fresh connections, each of which must complete promptly.
+ * A peer that opens many connections and never sends CLIENT_HELLO must not keep authorised clients
+ * out. The attacker is a child process ({@link SilentPeersMain}) holding 160 silent connections and
+ * reconnecting each one the server closes; meanwhile an authorised client of this process makes
+ * calls on fresh connections, each of which must complete promptly.
  *
- * <p>Before the fix the uid policy ran only after CLIENT_HELLO, on one of the server's 32
- * handshake slots, so the silent connections held every slot for the handshake timeout and the
- * acceptor blocked; later clients waited behind them in the backlog (or found it full) and failed
- * with UNAVAILABLE.
+ * <p>Why the policy runs at accept: were it checked only after CLIENT_HELLO, on one of the
+ * server's 32 handshake slots, the silent connections would hold every slot for the handshake
+ * timeout and block the acceptor; later clients would wait behind them in the backlog (or find it
+ * full) and fail with UNAVAILABLE.
  */
 class AcceptAdmissionTest {
   private static final int NOBODY = 65534;
@@ -304,7 +304,7 @@ class AcceptAdmissionTest {
     }
   }
 
-  /** The issue's case: uid 65534 is not allowed by the default policy (same uid only). */
+  /** The attacker runs as uid 65534, which the default policy (same uid only) refuses. */
   @Test
   void silentConnectionsOfAnotherUidDoNotLockOutAuthorisedClients() throws Exception {
     Assumptions.assumeTrue(canRunAsNobody(), "needs root and setpriv to run as uid 65534");

@@ -193,7 +193,7 @@ class SecurityTest {
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
-      // AUTO: the refused server is reached over TCP instead (#14 part 2).
+      // AUTO: the refused server is reached over TCP instead.
       ManagedChannel auto = ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
           .build();
       try {

@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The attacks of issue #13 in a loop, for the soak (-Dgrpcshm.soakHostile=true): a ping flood
+ * Hostile peers in a loop, for the soak (-Dgrpcshm.soakHostile=true): a ping flood
  * with the reply ring unread, segment-attach spam over many connections, silent connections that
  * hold handshake slots, garbage in the ring, malformed grpc-timeouts, and segment offers never
  * answered. Each round ends with the attacker gone, so the soak can check that the server comes

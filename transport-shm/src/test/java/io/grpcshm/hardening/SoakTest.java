@@ -45,7 +45,7 @@ import org.junit.jupiter.api.Test;
 class SoakTest {
   static final int SECONDS = Integer.getInteger("grpcshm.soakSeconds", 60);
   static final int CLIENTS = Integer.getInteger("grpcshm.soakClients", 16);
-  /** Runs the attacks of issue #13 against the same server throughout (SoakAttacker). */
+  /** Runs hostile peers against the same server throughout (SoakAttacker). */
   static final boolean HOSTILE = Boolean.getBoolean("grpcshm.soakHostile");
   /** At most two payloads above 8 MiB in flight, so 16 clients fit the test heap. */
   static final Semaphore HUGE = new Semaphore(2);

@@ -33,7 +33,7 @@ class UnansweredPeerTest {
   @BeforeEach
   void start() throws Exception {
     // A small pool, so a 1 MiB response needs an extra segment; a long handshake timeout, so a
-    // wait for the peer's segment ack (the old behaviour) would be unmistakable.
+    // wait for the peer's segment ack would be unmistakable.
     server = ShmServerBuilder.forPort(0).addService(Hardening.service(new Hardening.Stats()))
         .sharedMemorySizes(ShmTransportConfig.DEFAULT_RING_CAPACITY, POOL, 64L << 20)
         .handshakeTimeout(30, TimeUnit.SECONDS).build().start();
@@ -100,8 +100,8 @@ class UnansweredPeerTest {
         p.startCall(id, Hardening.SERVER_STREAM, Map.of());
         p.sendMessage(id, Hardening.streamRequest(1, 1 << 20), true);
       }
-      // The old transport parked the responding thread in acquireSegment until the offer timed
-      // out (seconds): watch for any thread waiting there while the responses are produced.
+      // A transport that waits for the ack parks the responding thread in acquireSegment until
+      // the offer times out (seconds): watch for any thread waiting there meanwhile.
       String parked = null;
       long watchUntil = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
       while (parked == null && System.nanoTime() < watchUntil) {

@@ -44,9 +44,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Admission at accept (issue #13 C): the handshake slots' per-uid fairness and bounds, refusals a
- * peer reads whether or not it sent its hello, and silent connections of one uid that are capped,
- * refused at once beyond the cap and dropped within the handshake timeout.
+ * Admission at accept: the handshake slots' per-uid fairness and bounds, refusals a peer reads
+ * whether or not it sent its hello, and silent connections of one uid that are capped, refused at
+ * once beyond the cap and dropped within the handshake timeout.
  */
 class ShmInternalServerAdmissionTest {
   private static final int SILENT = 160;
