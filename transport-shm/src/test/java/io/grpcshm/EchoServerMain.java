@@ -1,6 +1,8 @@
 package io.grpcshm;
 
 import io.grpc.Server;
+import io.grpcshm.childjvm.ChildJvm;
+import java.util.concurrent.TimeUnit;
 
 /** An echo server process for cross-process tests: prints PORT n, exits when stdin closes. */
 public final class EchoServerMain {
@@ -12,12 +14,7 @@ public final class EchoServerMain {
         .addService(EchoService.definition())
         .build()
         .start();
-    System.out.println("PORT " + server.getPort());
-    System.out.flush();
-    while (System.in.read() != -1) {
-      // until the parent closes stdin or dies
-    }
-    server.shutdownNow();
-    System.exit(0);
+    ChildJvm.reportPortAndServe(server.getPort(),
+        () -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
   }
 }

@@ -4,10 +4,12 @@ import io.grpc.MethodDescriptor;
 import io.grpc.Server;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.ServerCalls;
+import io.grpcshm.childjvm.ChildJvm;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A server process for {@link NetnsTest}, run inside a network namespace: args {@code bindIp port
@@ -47,12 +49,7 @@ public final class NetnsServerMain {
         .addService(EchoService.definition()) // smoke calls: blocks, segments, streams
         .build()
         .start();
-    System.out.println("PORT " + server.getPort());
-    System.out.flush();
-    while (System.in.read() != -1) {
-      // until the parent closes stdin or dies
-    }
-    server.shutdownNow();
-    System.exit(0);
+    ChildJvm.reportPortAndServe(server.getPort(),
+        () -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
   }
 }

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -82,6 +83,21 @@ public final class ChildJvm implements AutoCloseable {
       String... args) throws IOException {
     return of(mainClass).commandPrefix(prefix).jvmOptions(jvmOption).args(args)
         .startReady(DEFAULT_READY_TIMEOUT);
+  }
+
+  /**
+   * The child's side of {@link #PORT_LINE}: prints {@code PORT <port>}, serves until the parent
+   * closes this process's stdin (or dies), then calls {@code stop} and exits with status 0. A
+   * {@code stop} that waits (bounded) for the server to terminate lets its cleanup finish first.
+   */
+  public static void reportPortAndServe(int port, Callable<?> stop) throws Exception {
+    System.out.println("PORT " + port);
+    System.out.flush();
+    while (System.in.read() != -1) {
+      // Input is not used: its end is the signal.
+    }
+    stop.call();
+    System.exit(0);
   }
 
   /** A child running {@code mainClass}, to configure. */

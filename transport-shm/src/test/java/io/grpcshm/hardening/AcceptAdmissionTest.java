@@ -8,6 +8,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpcshm.LogCapture;
 import io.grpcshm.PeerAuthorizationPolicy;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.ShmChannelBuilder;
@@ -33,7 +34,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -65,19 +65,7 @@ class AcceptAdmissionTest {
       Logger.getLogger("io.grpcshm.internal.transport.ShmInternalServer");
   private static Path sandbox;
 
-  private final List<LogRecord> serverLog = new CopyOnWriteArrayList<>();
-  private final Handler capture = new Handler() {
-    @Override
-    public void publish(LogRecord r) {
-      serverLog.add(r);
-    }
-
-    @Override
-    public void flush() {}
-
-    @Override
-    public void close() {}
-  };
+  private final LogCapture capture = new LogCapture();
 
   @BeforeEach
   void captureLog() {
@@ -238,9 +226,9 @@ class AcceptAdmissionTest {
 
   /** One log line per kind of breach, never a stack trace. */
   private void assertQuietLog() {
-    List<LogRecord> warnings = serverLog.stream()
+    List<LogRecord> warnings = capture.records().stream()
         .filter(r -> r.getLevel().intValue() >= Level.WARNING.intValue()).toList();
-    for (LogRecord r : serverLog) {
+    for (LogRecord r : capture.records()) {
       assertEquals(null, r.getThrown(), "no stack trace in the server log: " + r.getMessage());
     }
     assertTrue(warnings.size() <= 3, "at most one line per kind of breach, got "

@@ -7,6 +7,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportMode;
+import io.grpcshm.childjvm.ChildJvm;
 import io.grpcshm.internal.nativeio.Linux;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,13 +27,8 @@ public final class ForeignUserMain {
     if (args[0].equals("server")) {
       Server server = ShmServerBuilder.forPort(0)
           .addService(Hardening.service(new Hardening.Stats())).build().start();
-      System.out.println("PORT " + server.getPort());
-      System.out.flush();
-      while (System.in.read() != -1) {
-        // until the parent closes stdin or dies
-      }
-      server.shutdownNow();
-      System.exit(0);
+      ChildJvm.reportPortAndServe(server.getPort(),
+          () -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
     }
     System.out.println("UID " + Linux.getuid());
     ManagedChannel channel = ShmChannelBuilder.forAddress("localhost",

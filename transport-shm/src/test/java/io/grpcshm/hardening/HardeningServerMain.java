@@ -2,6 +2,8 @@ package io.grpcshm.hardening;
 
 import io.grpc.Server;
 import io.grpcshm.ShmServerBuilder;
+import io.grpcshm.childjvm.ChildJvm;
+import java.util.concurrent.TimeUnit;
 
 /** Child-JVM server: the checksummed service; prints PORT n, exits when stdin closes. */
 public final class HardeningServerMain {
@@ -10,12 +12,7 @@ public final class HardeningServerMain {
   public static void main(String[] args) throws Exception {
     Server server = ShmServerBuilder.forPort(0).maxInboundMessageSize(64 << 20)
         .addService(Hardening.service(new Hardening.Stats())).build().start();
-    System.out.println("PORT " + server.getPort());
-    System.out.flush();
-    while (System.in.read() != -1) {
-      // until the parent closes stdin or dies
-    }
-    server.shutdownNow();
-    System.exit(0);
+    ChildJvm.reportPortAndServe(server.getPort(),
+        () -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
   }
 }

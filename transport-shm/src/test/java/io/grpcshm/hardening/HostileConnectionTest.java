@@ -8,6 +8,7 @@ import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
+import io.grpcshm.LogCapture;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportMode;
@@ -19,7 +20,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -27,9 +27,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Handler;
 import java.util.logging.Level;
-import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -65,22 +63,7 @@ class HostileConnectionTest {
   private final AtomicLong honestCalls = new AtomicLong();
   private final AtomicLong slowestHonestMillis = new AtomicLong();
   private final List<Future<?>> trafficTasks = new ArrayList<>();
-  private final ConcurrentLinkedQueue<Status> closings = new ConcurrentLinkedQueue<>();
-  private final Handler capture = new Handler() {
-    @Override
-    public void publish(LogRecord r) {
-      if (r.getParameters() != null && r.getParameters().length == 2
-          && r.getParameters()[1] instanceof Status s) {
-        closings.add(s);
-      }
-    }
-
-    @Override
-    public void flush() {}
-
-    @Override
-    public void close() {}
-  };
+  private final LogCapture capture = new LogCapture();
 
   @BeforeEach
   void start() throws Exception {
@@ -224,6 +207,11 @@ class HostileConnectionTest {
       long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
       assertTrue(ms < 1000, attack + ": hung up after " + ms + " ms");
     }
+    // Each close is logged with the connection and its status as parameters.
+    List<Status> closings = capture.records().stream()
+        .filter(r -> r.getParameters() != null && r.getParameters().length == 2)
+        .map(r -> r.getParameters()[1]).filter(Status.class::isInstance).map(Status.class::cast)
+        .toList();
     Status closing = closings.stream().filter(s -> s.getCode() == Status.Code.INTERNAL)
         .findFirst().orElseThrow(() -> new AssertionError(
             attack + ": no INTERNAL close was logged: " + closings));

@@ -9,6 +9,7 @@ import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
+import io.grpcshm.LogCapture;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportMode;
@@ -18,10 +19,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
-import java.util.logging.Handler;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
@@ -42,19 +41,7 @@ class StreamLimitTest {
 
   private Hardening.Stats stats;
   private Server server;
-  private final ConcurrentLinkedQueue<LogRecord> logged = new ConcurrentLinkedQueue<>();
-  private final Handler capture = new Handler() {
-    @Override
-    public void publish(LogRecord r) {
-      logged.add(r);
-    }
-
-    @Override
-    public void flush() {}
-
-    @Override
-    public void close() {}
-  };
+  private final LogCapture capture = new LogCapture();
 
   @BeforeEach
   void start() throws Exception {
@@ -142,7 +129,7 @@ class StreamLimitTest {
       await(() -> stats.cancellations.size() == LIMIT, "every open call ends by its cancel");
       assertEquals(0, stats.active.get());
     }
-    List<LogRecord> lines = logged.stream()
+    List<LogRecord> lines = capture.records().stream()
         .filter(r -> r.getMessage().contains("too many concurrent calls")).toList();
     assertTrue(lines.size() <= 1, EXCESS + " refusals logged " + lines.size() + " lines");
     for (LogRecord r : lines) {

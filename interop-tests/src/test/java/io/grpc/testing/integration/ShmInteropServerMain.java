@@ -3,8 +3,10 @@ package io.grpc.testing.integration;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpcshm.ShmServerBuilder;
+import io.grpcshm.childjvm.ChildJvm;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The interop test server as its own process: serves grpc's TestService over TCP and shared
@@ -22,13 +24,9 @@ public final class ShmInteropServerMain {
             new TestServiceImpl(executor), TestServiceImpl.interceptors()))
         .build()
         .start();
-    System.out.println("PORT " + server.getPort());
-    System.out.flush();
-    while (System.in.read() != -1) {
-      // Wait for the parent to close our stdin (or die).
-    }
-    server.shutdownNow();
-    executor.shutdownNow();
-    System.exit(0);
+    ChildJvm.reportPortAndServe(server.getPort(), () -> {
+      executor.shutdownNow();
+      return server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    });
   }
 }

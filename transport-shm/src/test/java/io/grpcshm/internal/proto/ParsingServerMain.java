@@ -16,6 +16,7 @@ import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
 import io.grpcshm.ProtobufParsing;
 import io.grpcshm.ShmServerBuilder;
+import io.grpcshm.childjvm.ChildJvm;
 import io.grpcshm.hardening.Hardening;
 import io.grpcshm.internal.proto.testing.DigestRequest;
 import io.grpcshm.internal.proto.testing.Digests;
@@ -33,6 +34,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The server of {@link ProtobufParsingTest}, in its own JVM: generated services left exactly as
@@ -97,13 +99,8 @@ public final class ParsingServerMain {
         .addService(raw)
         .build()
         .start();
-    System.out.println("PORT " + server.getPort());
-    System.out.flush();
-    while (System.in.read() != -1) {
-      // until the parent closes stdin or dies
-    }
-    server.shutdownNow();
-    System.exit(0);
+    ChildJvm.reportPortAndServe(server.getPort(),
+        () -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
   }
 
   private static final Map<String, MethodDescriptor.Marshaller<?>> ORIGINAL =

@@ -13,6 +13,7 @@ import io.grpc.internal.ServerListener;
 import io.grpc.internal.ServerStream;
 import io.grpc.internal.ServerTransport;
 import io.grpc.internal.ServerTransportListener;
+import io.grpcshm.LogCapture;
 import io.grpcshm.PeerAuthorizationPolicy;
 import io.grpcshm.ResourceSnapshot;
 import io.grpcshm.internal.handshake.Handshakes;
@@ -35,7 +36,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -52,19 +52,7 @@ class ShmInternalServerAdmissionTest {
   private static final int SILENT = 160;
   private static final Logger SERVER_LOG = Logger.getLogger(ShmInternalServer.class.getName());
 
-  private final List<LogRecord> serverLog = new CopyOnWriteArrayList<>();
-  private final Handler capture = new Handler() {
-    @Override
-    public void publish(LogRecord r) {
-      serverLog.add(r);
-    }
-
-    @Override
-    public void flush() {}
-
-    @Override
-    public void close() {}
-  };
+  private final LogCapture capture = new LogCapture();
   private final List<UnixSeqpacketSocket> sockets = new ArrayList<>();
   private final List<ServerTransport> transports = new CopyOnWriteArrayList<>();
   private final CountDownLatch serverShutdown = new CountDownLatch(1);
@@ -283,13 +271,13 @@ class ShmInternalServerAdmissionTest {
   }
 
   private void assertQuietLog() {
-    for (LogRecord r : serverLog) {
+    for (LogRecord r : capture.records()) {
       assertNull(r.getThrown(), "no stack trace in the server log: " + r.getMessage());
     }
-    long warnings = serverLog.stream()
+    long warnings = capture.records().stream()
         .filter(r -> r.getLevel().intValue() >= Level.WARNING.intValue()).count();
     assertTrue(warnings <= 2, "one line per kind of refusal: "
-        + serverLog.stream().map(LogRecord::getMessage).toList());
+        + capture.records().stream().map(LogRecord::getMessage).toList());
   }
 
   /**
