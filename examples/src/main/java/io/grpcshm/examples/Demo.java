@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine;
 
 /**
  * The README demo: starts an echo server in a child JVM, calls it over shared memory and over
@@ -35,17 +34,9 @@ public final class Demo implements Callable<Integer> {
   Demo() {}
 
   public static void main(String[] args) {
-    Watchdog.exitAfter(TIME_LIMIT, "demo");
-    // Exit explicitly either way: a failed run must not wait for lingering library threads.
-    int code;
-    try {
-      code = new CommandLine(new Demo()).execute(args);
-    } catch (Throwable t) {
-      t.printStackTrace();
-      code = 1;
-    }
-    System.exit(code);
+    Mains.runBounded(new Demo(), TIME_LIMIT, args);
   }
+
 
   @Override
   public Integer call() throws Exception {

@@ -27,7 +27,6 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine;
 
 /**
  * Unary calls with a small and a large request (each answered by a 100-byte ack) over three
@@ -109,17 +108,9 @@ public final class EchoBenchmark implements Callable<Integer> {
       (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
   public static void main(String[] args) {
-    Watchdog.exitAfter(Duration.ofMinutes(10), "EchoBenchmark");
-    // Exit explicitly either way: a failed run must not wait for lingering library threads.
-    int code;
-    try {
-      code = new CommandLine(new EchoBenchmark()).execute(args);
-    } catch (Throwable t) {
-      t.printStackTrace();
-      code = 1;
-    }
-    System.exit(code);
+    Mains.runBounded(new EchoBenchmark(), Duration.ofMinutes(10), args);
   }
+
 
   @Override
   public Integer call() throws Exception {

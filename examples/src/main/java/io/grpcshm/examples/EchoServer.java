@@ -14,7 +14,6 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine;
 
 /**
  * The {@link EchoService} server that the demo and the benchmark start in a child JVM.
@@ -52,11 +51,9 @@ public final class EchoServer implements Callable<Integer> {
   }
 
   public static void main(String[] args) {
-    int code = new CommandLine(new EchoServer()).execute(args);
-    if (code != 0) {
-      System.exit(code);
-    }
+    Mains.run(new EchoServer(), args);
   }
+
 
   @Override
   public Integer call() throws IOException, InterruptedException {

@@ -11,7 +11,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine;
 
 /**
  * The hello-world client. Usage: {@code HelloClient [target] [name] [AUTO|SHM_ONLY|TCP_ONLY]},
@@ -38,11 +37,9 @@ public final class HelloClient implements Callable<Integer> {
   record Greeting(String message, long serverPid, TransportPath path) {}
 
   public static void main(String[] args) {
-    int code = new CommandLine(new HelloClient()).execute(args);
-    if (code != 0) {
-      System.exit(code);
-    }
+    Mains.run(new HelloClient(), args);
   }
+
 
   @Override
   public Integer call() throws InterruptedException {

@@ -9,7 +9,6 @@ import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine;
 
 /**
  * The hello-world server. Usage: {@code HelloServer [port]} (default 50051; 0 picks a free port).
@@ -28,11 +27,9 @@ public final class HelloServer implements Callable<Integer> {
   HelloServer() {}
 
   public static void main(String[] args) {
-    int code = new CommandLine(new HelloServer()).execute(args);
-    if (code != 0) {
-      System.exit(code);
-    }
+    Mains.run(new HelloServer(), args);
   }
+
 
   @Override
   public Integer call() throws IOException, InterruptedException {

@@ -113,17 +113,9 @@ public final class Pipeline implements Callable<Integer> {
   record Report(List<CallRecord> calls, List<CallRecord> streamed, List<String> moverNotes) {}
 
   public static void main(String[] args) {
-    Watchdog.exitAfter(TIME_LIMIT, "pipeline");
-    // Exit explicitly either way: a failed run must not wait for lingering library threads.
-    int code;
-    try {
-      code = new CommandLine(new Pipeline()).execute(args);
-    } catch (Throwable t) {
-      t.printStackTrace();
-      code = 1;
-    }
-    System.exit(code);
+    Mains.runBounded(new Pipeline(), TIME_LIMIT, args);
   }
+
 
   @Override
   public Integer call() throws Exception {

@@ -9,7 +9,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine;
 
 /**
  * The pipeline's inference server. Usage: {@code PipelineServer [port]} (default 0: a free port).
@@ -28,11 +27,9 @@ public final class PipelineServer implements Callable<Integer> {
   PipelineServer() {}
 
   public static void main(String[] args) {
-    int code = new CommandLine(new PipelineServer()).execute(args);
-    if (code != 0) {
-      System.exit(code);
-    }
+    Mains.run(new PipelineServer(), args);
   }
+
 
   @Override
   public Integer call() throws IOException, InterruptedException {

@@ -32,7 +32,6 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine;
 
 /**
  * Protobuf uploads (one large {@code bytes} field of 1, 16 and 64 MiB, and a message of many
@@ -85,16 +84,9 @@ public final class ProtoBenchmark implements Callable<Integer> {
   }
 
   public static void main(String[] args) {
-    Watchdog.exitAfter(Duration.ofMinutes(10), "ProtoBenchmark");
-    int code;
-    try {
-      code = new CommandLine(new ProtoBenchmark()).execute(args);
-    } catch (Throwable t) {
-      t.printStackTrace();
-      code = 1;
-    }
-    System.exit(code);
+    Mains.runBounded(new ProtoBenchmark(), Duration.ofMinutes(10), args);
   }
+
 
   @Override
   public String toString() {

@@ -163,16 +163,9 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   }
 
   public static void main(String[] args) {
-    Watchdog.exitAfter(Duration.ofMinutes(30), "SmallCallBenchmark");
-    int code;
-    try {
-      code = new CommandLine(new SmallCallBenchmark()).execute(args);
-    } catch (Throwable t) {
-      t.printStackTrace();
-      code = 1;
-    }
-    System.exit(code);
+    Mains.runBounded(new SmallCallBenchmark(), Duration.ofMinutes(30), args);
   }
+
 
   @Override
   public Integer call() throws Exception {
