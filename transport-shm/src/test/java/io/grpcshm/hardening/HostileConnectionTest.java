@@ -11,7 +11,7 @@ import io.grpc.Status;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportMode;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -12,7 +12,7 @@ import io.grpc.Status;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportMode;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;

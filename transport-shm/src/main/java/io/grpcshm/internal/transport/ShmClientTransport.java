@@ -1,5 +1,7 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.ProtocolException;
+import io.grpcshm.internal.frame.FrameCodec;
 import com.google.common.base.Stopwatch;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
@@ -37,7 +39,7 @@ import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket.PeerCredentials;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
 import java.net.InetSocketAddress;
@@ -474,8 +476,8 @@ public final class ShmClientTransport
   }
 
   void sendWindowUpdate(int streamId, int delta) {
-    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, FrameCodec.encodeInt(delta), 0,
-        4);
+    ByteBuffer body = FrameCodec.scratchBody(FrameLayout.WINDOW_UPDATE_BODY_LENGTH).putInt(delta);
+    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, body.array(), 0, body.position());
   }
 
   @Override
@@ -497,7 +499,8 @@ public final class ShmClientTransport
       ping = outstandingPing;
       ping.addCallback(callback, executor);
       if (send) {
-        connection.send(FrameLayout.TYPE_PING, 0, 0, FrameCodec.encodeLong(ping.payload()), 0, 8);
+        connection.send(FrameLayout.TYPE_PING, 0, 0, FrameCodec.encodeLong(ping.payload()), 0,
+            FrameLayout.PING_BODY_LENGTH);
         transportTracer.reportKeepAliveSent(); // as grpc's Netty transport counts every PING
       }
     }
@@ -687,7 +690,8 @@ public final class ShmClientTransport
         }
         case FrameLayout.TYPE_PING -> {
           long payload = body.getLong();
-          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0, 8);
+          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0,
+            FrameLayout.PING_BODY_LENGTH);
         }
         case FrameLayout.TYPE_PING_ACK -> {
           long payload = body.getLong();

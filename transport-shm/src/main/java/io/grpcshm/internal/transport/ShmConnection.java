@@ -1,5 +1,7 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.ProtocolException;
+import io.grpcshm.internal.frame.FrameCodec;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Status;
 import io.grpc.internal.ReadableBuffer;
@@ -20,7 +22,7 @@ import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.NativeException;
 import io.grpcshm.internal.nativeio.SharedMapping;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingCorruptedException;
 import io.grpcshm.internal.ring.RingProducer;
@@ -438,7 +440,7 @@ public final class ShmConnection implements EventLoop.Member {
       }
       shm.handOver(); // waits for data movers still writing into it
       // Encoded after the wait: the scratch body is this thread's until send() copies it.
-      ByteBuffer body = FrameCodec.scratchBody(16);
+      ByteBuffer body = FrameCodec.scratchBody(FrameLayout.BLOCK_REFERENCE_BODY_LENGTH);
       body.putInt(shm.segmentId).putInt(length).putLong(shm.offset);
       boolean sent = send(FrameLayout.TYPE_DATA_BLOCK, flags, streamId, body.array(), 0, 16);
       if (!sent) {
@@ -602,7 +604,7 @@ public final class ShmConnection implements EventLoop.Member {
   /** Called when the last buffer reading a received extent closes. */
   void releaseLease(int segmentId, long offset) {
     if (state.get() == State.OPEN) {
-      ByteBuffer body = FrameCodec.scratchBody(16);
+      ByteBuffer body = FrameCodec.scratchBody(FrameLayout.BLOCK_REFERENCE_BODY_LENGTH);
       body.putInt(segmentId).putInt(0).putLong(offset);
       send(FrameLayout.TYPE_RELEASE, 0, 0, body.array(), 0, 16);
     }

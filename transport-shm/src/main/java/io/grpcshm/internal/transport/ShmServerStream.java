@@ -1,5 +1,7 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.FrameLayout;
+import io.grpcshm.internal.frame.ProtocolException;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Attributes;
 import io.grpc.Metadata;
@@ -63,7 +65,7 @@ final class ShmServerStream extends AbstractServerStream {
     public void writeHeaders(Metadata headers, boolean flush) {
       synchronized (transport.lock) {
         if (!state.cancelled) {
-          transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_RESPONSE_HEADERS,
+          transport.sendMetadataFrame(FrameLayout.TYPE_RESPONSE_HEADERS,
               state.streamId, headers);
         }
       }
@@ -93,7 +95,7 @@ final class ShmServerStream extends AbstractServerStream {
           return;
         }
         state.outbound.afterData(() -> {
-          transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_TRAILERS,
+          transport.sendMetadataFrame(FrameLayout.TYPE_TRAILERS,
               state.streamId, trailers);
           transport.removeStream(state);
           state.complete();

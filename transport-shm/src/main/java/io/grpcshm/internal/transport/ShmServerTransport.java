@@ -1,5 +1,8 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.ProtocolException;
+import io.grpcshm.internal.frame.DecodedStrings;
+import io.grpcshm.internal.frame.FrameCodec;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
@@ -22,7 +25,7 @@ import io.grpc.internal.TransportTracer;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
 import io.grpcshm.internal.movement.ActiveStreams;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
 import java.nio.ByteBuffer;
@@ -124,8 +127,8 @@ public final class ShmServerTransport implements ServerTransport {
   }
 
   void sendWindowUpdate(int streamId, int delta) {
-    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, FrameCodec.encodeInt(delta), 0,
-        4);
+    ByteBuffer body = FrameCodec.scratchBody(FrameLayout.WINDOW_UPDATE_BODY_LENGTH).putInt(delta);
+    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, body.array(), 0, body.position());
   }
 
   @GuardedBy("lock")
@@ -258,7 +261,8 @@ public final class ShmServerTransport implements ServerTransport {
         }
         case FrameLayout.TYPE_PING -> {
           long payload = body.getLong();
-          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0, 8);
+          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0,
+            FrameLayout.PING_BODY_LENGTH);
         }
         case FrameLayout.TYPE_PING_ACK -> { }
         default -> throw new ProtocolException(

@@ -1,4 +1,4 @@
-package io.grpcshm.internal.transport;
+package io.grpcshm.internal.frame;
 
 import io.grpc.InternalMetadata;
 import io.grpc.Metadata;
@@ -26,14 +26,14 @@ import java.nio.charset.StandardCharsets;
  *   GOAWAY          lastStreamId u32, code u32, descLen u32, description
  * </pre>
  */
-final class FrameCodec {
+public final class FrameCodec {
   private FrameCodec() {}
 
-  static final int MAX_DESCRIPTION = 8192;
-  static final int MAX_METADATA_ENTRIES = 4096;
-  static final int METADATA_ENTRY_OVERHEAD = 32; // as HTTP/2 counts header list size
+  public static final int MAX_DESCRIPTION = 8192;
+  public static final int MAX_METADATA_ENTRIES = 4096;
+  public static final int METADATA_ENTRY_OVERHEAD = 32; // as HTTP/2 counts header list size
 
-  static ByteBuffer newBody(int capacity) {
+  public static ByteBuffer newBody(int capacity) {
     return ByteBuffer.allocate(capacity).order(ByteOrder.LITTLE_ENDIAN);
   }
 
@@ -44,10 +44,10 @@ final class FrameCodec {
 
   /**
    * The calling thread's reusable body buffer (cleared, at least {@code capacity} bytes). Valid
-   * until the thread's next call: {@link ShmConnection#send} copies the body before returning,
+   * until the thread's next call: the connection's send copies the body before returning,
    * so headers and block references are encoded here without an allocation per frame.
    */
-  static ByteBuffer scratchBody(int capacity) {
+  public static ByteBuffer scratchBody(int capacity) {
     ByteBuffer b = SCRATCH.get();
     if (b.capacity() < capacity) {
       b = newBody(capacity);
@@ -59,9 +59,9 @@ final class FrameCodec {
   }
 
   /** Serialised metadata and its size as grpc's limits count it. */
-  record EncodedMetadata(byte[][] entries, int bodyLength, int listSize) {}
+  public record EncodedMetadata(byte[][] entries, int bodyLength, int listSize) {}
 
-  static EncodedMetadata prepare(Metadata metadata) {
+  public static EncodedMetadata prepare(Metadata metadata) {
     byte[][] entries = InternalMetadata.serialize(metadata);
     int body = 4;
     int listSize = 0;
@@ -72,7 +72,7 @@ final class FrameCodec {
     return new EncodedMetadata(entries, body, listSize);
   }
 
-  static void putMetadata(ByteBuffer out, EncodedMetadata md) {
+  public static void putMetadata(ByteBuffer out, EncodedMetadata md) {
     out.putInt(md.entries().length / 2);
     for (int i = 0; i + 1 < md.entries().length; i += 2) {
       out.putInt(md.entries()[i].length).put(md.entries()[i]);
@@ -88,14 +88,14 @@ final class FrameCodec {
    * block that cannot be framed (count beyond the body, a length past the end) is still a {@link
    * ProtocolException}. The whole block is consumed either way.
    */
-  record RequestMetadata(Metadata metadata, int listSize, Status problem) {}
+  public record RequestMetadata(Metadata metadata, int listSize, Status problem) {}
 
-  static RequestMetadata getRequestMetadata(ByteBuffer in) {
+  public static RequestMetadata getRequestMetadata(ByteBuffer in) {
     return decodeMetadata(in, false, "Request");
   }
 
   /** The same leniency for the client: bad response metadata fails its stream, not the rest. */
-  static RequestMetadata getResponseMetadata(ByteBuffer in) {
+  public static RequestMetadata getResponseMetadata(ByteBuffer in) {
     return decodeMetadata(in, false, "Response");
   }
 
@@ -170,11 +170,11 @@ final class FrameCodec {
     return len;
   }
 
-  static void putString16(ByteBuffer out, byte[] utf8) {
+  public static void putString16(ByteBuffer out, byte[] utf8) {
     out.putShort((short) utf8.length).put(utf8);
   }
 
-  static byte[] encodeStatus(Status status) {
+  public static byte[] encodeStatus(Status status) {
     byte[] desc = status.getDescription() == null
         ? new byte[0]
         : status.getDescription().getBytes(StandardCharsets.UTF_8);
@@ -184,7 +184,7 @@ final class FrameCodec {
     return b.array();
   }
 
-  static Status getStatus(ByteBuffer in) {
+  public static Status getStatus(ByteBuffer in) {
     int code = in.getInt();
     int len = in.getInt();
     if (len < 0 || len > in.remaining() || len > MAX_DESCRIPTION) {
@@ -196,18 +196,14 @@ final class FrameCodec {
     return len == 0 ? status : status.withDescription(new String(desc, StandardCharsets.UTF_8));
   }
 
-  static byte[] encodeGoAway(int lastStreamId, Status status) {
+  public static byte[] encodeGoAway(int lastStreamId, Status status) {
     byte[] st = encodeStatus(status);
     ByteBuffer b = newBody(4 + st.length);
     b.putInt(lastStreamId).put(st);
     return b.array();
   }
 
-  static byte[] encodeInt(int value) {
-    return newBody(4).putInt(value).array();
-  }
-
-  static byte[] encodeLong(long value) {
-    return newBody(8).putLong(value).array();
+  public static byte[] encodeLong(long value) {
+    return newBody(FrameLayout.PING_BODY_LENGTH).putLong(value).array();
   }
 }
