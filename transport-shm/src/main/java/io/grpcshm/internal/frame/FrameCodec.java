@@ -39,8 +39,10 @@ public final class FrameCodec {
 
   /** Scratch bodies up to this size are kept per thread; larger ones are allocated each time. */
   private static final int MAX_CACHED_SCRATCH = 64 * 1024;
+  /** First scratch body of a thread: most headers fit, larger ones grow it once. */
+  private static final int INITIAL_SCRATCH = 1024;
   private static final ThreadLocal<ByteBuffer> SCRATCH =
-      ThreadLocal.withInitial(() -> newBody(1024));
+      ThreadLocal.withInitial(() -> newBody(INITIAL_SCRATCH));
 
   /**
    * The calling thread's reusable body buffer (cleared, at least {@code capacity} bytes). Valid
@@ -63,10 +65,10 @@ public final class FrameCodec {
 
   public static EncodedMetadata prepare(Metadata metadata) {
     byte[][] entries = InternalMetadata.serialize(metadata);
-    int body = 4;
+    int body = FrameLayout.METADATA_COUNT_BYTES;
     int listSize = 0;
     for (int i = 0; i + 1 < entries.length; i += 2) {
-      body += 8 + entries[i].length + entries[i + 1].length;
+      body += FrameLayout.METADATA_ENTRY_LENGTHS_BYTES + entries[i].length + entries[i + 1].length;
       listSize += entries[i].length + entries[i + 1].length + METADATA_ENTRY_OVERHEAD;
     }
     return new EncodedMetadata(entries, body, listSize);
@@ -101,7 +103,7 @@ public final class FrameCodec {
 
   private static RequestMetadata decodeMetadata(ByteBuffer in, boolean strict, String kind) {
     int count = in.getInt();
-    if (count < 0 || count > in.remaining() / 8) {
+    if (count < 0 || count > in.remaining() / FrameLayout.METADATA_ENTRY_LENGTHS_BYTES) {
       throw new ProtocolException("metadata entry count " + count + " out of bounds");
     }
     Status problem = null;
@@ -170,6 +172,12 @@ public final class FrameCodec {
     return len;
   }
 
+  /** REQUEST_HEADERS body length for these path, authority and metadata. */
+  public static int requestHeadersLength(byte[] path, byte[] authority, EncodedMetadata md) {
+    return 2 * FrameLayout.STRING16_LENGTH_BYTES + path.length + authority.length
+        + md.bodyLength();
+  }
+
   public static void putString16(ByteBuffer out, byte[] utf8) {
     out.putShort((short) utf8.length).put(utf8);
   }
@@ -179,7 +187,7 @@ public final class FrameCodec {
         ? new byte[0]
         : status.getDescription().getBytes(StandardCharsets.UTF_8);
     int len = Math.min(desc.length, MAX_DESCRIPTION);
-    ByteBuffer b = newBody(8 + len);
+    ByteBuffer b = newBody(FrameLayout.STATUS_FIXED_BYTES + len);
     b.putInt(status.getCode().value()).putInt(len).put(desc, 0, len);
     return b.array();
   }
@@ -198,7 +206,7 @@ public final class FrameCodec {
 
   public static byte[] encodeGoAway(int lastStreamId, Status status) {
     byte[] st = encodeStatus(status);
-    ByteBuffer b = newBody(4 + st.length);
+    ByteBuffer b = newBody(FrameLayout.GOAWAY_LAST_STREAM_BYTES + st.length);
     b.putInt(lastStreamId).put(st);
     return b.array();
   }

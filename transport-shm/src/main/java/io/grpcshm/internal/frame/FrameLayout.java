@@ -52,6 +52,18 @@ public final class FrameLayout {
   /** WINDOW_UPDATE bodies: the delta i32. */
   public static final int WINDOW_UPDATE_BODY_LENGTH = 4;
 
+  // Fixed parts of the variable-length bodies (FrameCodec, PROTOCOL.md § frame bodies).
+  /** The u16 length before a path or an authority. */
+  public static final int STRING16_LENGTH_BYTES = 2;
+  /** A metadata block's entry count u32. */
+  public static final int METADATA_COUNT_BYTES = 4;
+  /** A metadata entry's nameLen u32 and valueLen u32. */
+  public static final int METADATA_ENTRY_LENGTHS_BYTES = 8;
+  /** A status's code u32 and descLen u32 (RST_STREAM, TRAILERS' status, GOAWAY). */
+  public static final int STATUS_FIXED_BYTES = 8;
+  /** GOAWAY's lastStreamId u32 before its status. */
+  public static final int GOAWAY_LAST_STREAM_BYTES = 4;
+
   public static String typeName(int type) {
     return switch (type) {
       case TYPE_PADDING -> "PADDING";

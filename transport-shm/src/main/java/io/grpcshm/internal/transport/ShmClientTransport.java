@@ -62,7 +62,7 @@ import java.util.logging.Logger;
  * Client side of one shared-memory connection, a grpc {@link ConnectionClientTransport}.
  *
  * <p>Lock order: {@link #lock} (guards streams and every stream's transport state), then the
- * connection's producer lock. Listener callbacks are made while holding {@link #lock}, as the
+ * connection's sender lock. Listener callbacks are made while holding {@link #lock}, as the
  * OkHttp transport does; grpc's channel hops to its own executors. {@code transportShutdown} is
  * reported in the same critical section that sets {@link #shutdownStatus}: a stream that ends
  * right after may close the connection and report {@code transportTerminated}, which grpc
@@ -392,7 +392,7 @@ public final class ShmClientTransport
     byte[] auth = authority == null || authority.equals(defaultAuthority)
         ? defaultAuthorityBytes
         : authority.getBytes(StandardCharsets.UTF_8);
-    int bodyLength = 4 + path.length + auth.length + md.bodyLength();
+    int bodyLength = FrameCodec.requestHeadersLength(path, auth, md);
     ShmClientStream.TransportState ts = stream.transportState();
     synchronized (lock) {
       if (shutdownStatus != null) {

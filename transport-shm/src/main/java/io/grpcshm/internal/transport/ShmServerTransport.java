@@ -41,12 +41,14 @@ import java.util.logging.Logger;
 /**
  * Server side of one shared-memory connection, a grpc {@link ServerTransport}.
  *
- * <p>Lock order: {@link #lock} (streams and their transport state), then the connection's producer
+ * <p>Lock order: {@link #lock} (streams and their transport state), then the connection's sender
  * lock.
  */
 public final class ShmServerTransport implements ServerTransport {
   private static final RateLimitedLog REFUSALS = new RateLimitedLog(
       Logger.getLogger(ShmServerTransport.class.getName()), TimeUnit.MINUTES.toNanos(1));
+  /** Characters of a peer-influenced status description that a log line carries. */
+  private static final int MAX_LOGGED_DESCRIPTION = 200;
 
   final Object lock = new Object();
   private final ShmConnection connection;
@@ -223,8 +225,8 @@ public final class ShmServerTransport implements ServerTransport {
   /** A status for a log line: code and at most 200 characters of its (peer-influenced) text. */
   private static String brief(Status status) {
     String d = status.getDescription();
-    if (d != null && d.length() > 200) {
-      d = d.substring(0, 200) + "...";
+    if (d != null && d.length() > MAX_LOGGED_DESCRIPTION) {
+      d = d.substring(0, MAX_LOGGED_DESCRIPTION) + "...";
     }
     return d == null ? status.getCode().toString() : status.getCode() + ": " + d;
   }
@@ -273,8 +275,10 @@ public final class ShmServerTransport implements ServerTransport {
     private void onRequestHeaders(int streamId, ByteBuffer body) {
       int pathAt = body.position();
       String method = methods.getString16(body, "path", 1); // valid only if the path is "/..."
-      int pathLength = body.position() - pathAt - 2;
-      boolean wellFormed = pathLength >= 2 && body.get(pathAt + 2) == '/';
+      int pathStart = pathAt + FrameLayout.STRING16_LENGTH_BYTES;
+      int pathLength = body.position() - pathStart;
+      // "/" plus at least one character; the cached method name is the part after the "/".
+      boolean wellFormed = pathLength >= 2 && body.get(pathStart) == '/';
       String authority = strings.getString16(body, "authority");
       FrameCodec.RequestMetadata md = FrameCodec.getRequestMetadata(body);
       synchronized (lock) {
@@ -295,7 +299,7 @@ public final class ShmServerTransport implements ServerTransport {
           return;
         }
         if (!wellFormed) {
-          String path = new String(body.array(), body.arrayOffset() + pathAt + 2, pathLength,
+          String path = new String(body.array(), body.arrayOffset() + pathStart, pathLength,
               StandardCharsets.UTF_8);
           refuse(streamId, "bad-request",
               Status.UNIMPLEMENTED.withDescription("malformed method path " + path));
