@@ -63,11 +63,14 @@ final class ShmServerStream extends AbstractServerStream {
   private final class Sink implements AbstractServerStream.Sink {
     @Override
     public void writeHeaders(Metadata headers, boolean flush) {
-      synchronized (transport.lock) {
-        if (!state.cancelled) {
-          transport.sendMetadataFrame(FrameLayout.TYPE_RESPONSE_HEADERS,
-              state.streamId, headers);
+      if (state.serializer.tryEnter()) {
+        try {
+          state.writeHeaders(headers);
+        } finally {
+          state.serializer.exit();
         }
+      } else {
+        state.serializer.defer(() -> state.writeHeaders(headers));
       }
     }
 
@@ -77,56 +80,49 @@ final class ShmServerStream extends AbstractServerStream {
       if (bytes > 0) {
         onSendingBytes(bytes);
       }
-      synchronized (transport.lock) {
-        if (state.cancelled) {
-          frame.release();
-          return;
+      if (state.serializer.tryEnter()) {
+        try {
+          state.writeFrame(frame, bytes, numMessages);
+        } finally {
+          state.serializer.exit();
         }
-        state.outbound.data(frame, false);
-        transport.dataBytesSent.add(bytes);
-        transportTracer.reportMessageSent(numMessages);
+      } else {
+        state.serializer.defer(() -> state.writeFrame(frame, bytes, numMessages));
       }
     }
 
     @Override
     public void writeTrailers(Metadata trailers, boolean headersSent, Status status) {
-      synchronized (transport.lock) {
-        if (state.cancelled) {
-          return;
-        }
-        state.outbound.afterData(() -> {
-          transport.sendMetadataFrame(FrameLayout.TYPE_TRAILERS,
-              state.streamId, trailers);
-          transport.removeStream(state);
-          state.complete();
-        });
-      }
+      state.serializer.execute(() -> state.writeTrailers(trailers));
     }
 
     @Override
     public void cancel(Status status) {
       // The application (or its deadline) cancelled: like an HTTP/2 RST_STREAM(CANCEL), the client
       // sees CANCELLED and maps it to its own view (e.g. DEADLINE_EXCEEDED past its deadline).
-      synchronized (transport.lock) {
-        state.cancel(status, Status.CANCELLED.withDescription(
-            "server cancelled the call: " + status.getCode()));
-      }
+      state.serializer.execute(() -> state.cancel(status, Status.CANCELLED.withDescription(
+          "server cancelled the call: " + status.getCode())));
     }
   }
 
-  /** Per-stream transport state; all methods run under the transport lock. */
+  /**
+   * Per-stream transport state. Every method runs as an operation of {@link #serializer}, grpc's
+   * transport thread for this stream; none is called with the transport's lock held.
+   */
   final class TransportState extends AbstractServerStream.TransportState {
     final int streamId;
-    @GuardedBy("transport.lock") final OutboundFlow outbound;
-    @GuardedBy("transport.lock") boolean cancelled;
-    @GuardedBy("transport.lock") private boolean receivedEndOfStream;
-    @GuardedBy("transport.lock") private int unacknowledgedBytes;
+    final StreamSerializer serializer;
+    @GuardedBy("serializer") final OutboundFlow outbound;
+    @GuardedBy("serializer") private boolean cancelled;
+    @GuardedBy("serializer") private boolean receivedEndOfStream;
+    @GuardedBy("serializer") private int unacknowledgedBytes;
     private final int inboundWindow;
 
     TransportState(int streamId, int maxMessageSize, StatsTraceContext statsTraceCtx,
         TransportTracer transportTracer) {
       super(maxMessageSize, statsTraceCtx, transportTracer);
       this.streamId = streamId;
+      this.serializer = new StreamSerializer(transport.connection()::failed);
       this.inboundWindow = transport.inboundStreamWindow();
       this.outbound = new OutboundFlow(transport.connection(), streamId,
           transport.connection().peerStreamWindow(), this::onSentBytes);
@@ -137,7 +133,37 @@ final class ShmServerStream extends AbstractServerStream {
       return listener() != null;
     }
 
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
+    void writeHeaders(Metadata headers) {
+      if (!cancelled) {
+        transport.sendMetadataFrame(FrameLayout.TYPE_RESPONSE_HEADERS, this, headers);
+      }
+    }
+
+    @GuardedBy("serializer")
+    void writeFrame(WritableBuffer frame, int bytes, int numMessages) {
+      if (cancelled) {
+        frame.release();
+        return;
+      }
+      outbound.data(frame, false);
+      transport.dataBytesSent.add(bytes);
+      transportTracer.reportMessageSent(numMessages);
+    }
+
+    @GuardedBy("serializer")
+    void writeTrailers(Metadata trailers) {
+      if (cancelled) {
+        return;
+      }
+      outbound.afterData(() -> {
+        transport.sendMetadataFrame(FrameLayout.TYPE_TRAILERS, this, trailers);
+        transport.removeStream(this);
+        complete();
+      });
+    }
+
+    @GuardedBy("serializer")
     void dataReceived(ReadableBuffer data, boolean endOfStream) {
       if (receivedEndOfStream) {
         data.close();
@@ -155,7 +181,7 @@ final class ShmServerStream extends AbstractServerStream {
      * Cancels the stream: tells the client {@code toClient} (null: the client already knows) and
      * the application {@code status}.
      */
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     void cancel(Status status, Status toClient) {
       if (cancelled) {
         return;
@@ -170,7 +196,7 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @Override
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     public void bytesRead(int processedBytes) {
       if (cancelled) {
         return;
@@ -183,7 +209,7 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @Override
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     public void deframeFailed(Throwable cause) {
       // A bad inbound message (too large, undecompressable): the client learns the real status.
       Status status = Status.fromThrowable(cause);
@@ -192,9 +218,7 @@ final class ShmServerStream extends AbstractServerStream {
 
     @Override
     public void runOnTransportThread(Runnable r) {
-      synchronized (transport.lock) {
-        r.run();
-      }
+      serializer.execute(r);
     }
   }
 }

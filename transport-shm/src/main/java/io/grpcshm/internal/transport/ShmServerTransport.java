@@ -41,8 +41,10 @@ import java.util.logging.Logger;
 /**
  * Server side of one shared-memory connection, a grpc {@link ServerTransport}.
  *
- * <p>Lock order: {@link #lock} (streams and their transport state), then the connection's sender
- * lock.
+ * <p>Each stream's transport state is driven by its own {@link StreamSerializer}, which never
+ * waits; {@link #lock} guards only the stream table and the transport's own state, and nothing
+ * calls out (to grpc's listeners or the application) while holding it. Lock order: a stream's
+ * serializer (held, never waited for), then {@link #lock}, then the connection's sender lock.
  */
 public final class ShmServerTransport implements ServerTransport {
   private static final RateLimitedLog REFUSALS = new RateLimitedLog(
@@ -67,6 +69,10 @@ public final class ShmServerTransport implements ServerTransport {
       new IntObjectHashMap<>();
   @GuardedBy("lock") private int lastStreamId;
   @GuardedBy("lock") private boolean goAwaySent;
+  /** The loop is between accepting a stream id and adding the stream (see onRequestHeaders). */
+  @GuardedBy("lock") private boolean creatingStream;
+  /** The connection closed: grpc hears transportTerminated once the last stream is gone. */
+  @GuardedBy("lock") private boolean closed;
   @GuardedBy("lock") private boolean terminated;
   /** Message bytes (grpc frames) handed to the connection and received from it, for channelz. */
   final LongAdder dataBytesSent = new LongAdder();
@@ -105,22 +111,19 @@ public final class ShmServerTransport implements ServerTransport {
     connection.start(new Handler());
   }
 
-  @GuardedBy("lock")
-  void sendMetadataFrame(int type, int streamId, Metadata metadata) {
+  /** Sends response headers or trailers of {@code ts} (one of its serializer's operations). */
+  void sendMetadataFrame(int type, ShmServerStream.TransportState ts, Metadata metadata) {
     FrameCodec.EncodedMetadata md = FrameCodec.prepare(metadata);
     if (FrameLayout.HEADER_LENGTH + md.bodyLength() > connection.maxInlinePayload()) {
       // Cannot be framed: fail the call rather than the connection.
       Status st = Status.INTERNAL.withDescription(
           "response metadata of " + md.bodyLength() + " bytes exceeds the shared-memory frame limit");
-      ShmServerStream.TransportState ts = streams.get(streamId);
-      if (ts != null) {
-        ts.cancel(st, st);
-      }
+      ts.cancel(st, st);
       return;
     }
     ByteBuffer body = FrameCodec.scratchBody(md.bodyLength());
     FrameCodec.putMetadata(body, md);
-    connection.send(type, 0, streamId, body.array(), 0, md.bodyLength());
+    connection.send(type, 0, ts.streamId, body.array(), 0, md.bodyLength());
   }
 
   void sendRst(int streamId, Status status) {
@@ -133,18 +136,43 @@ public final class ShmServerTransport implements ServerTransport {
     connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, body.array(), 0, body.position());
   }
 
-  @GuardedBy("lock")
+  /** The stream is done (from its serializer); the last one after GOAWAY closes the connection. */
   void removeStream(ShmServerStream.TransportState ts) {
-    if (streams.remove(ts.streamId) != null) {
-      ActiveStreams.closed();
+    boolean closeNow;
+    boolean terminateNow;
+    synchronized (lock) {
+      if (streams.remove(ts.streamId) != null) {
+        ActiveStreams.closed();
+      }
+      closeNow = goAwaySent && !closed && !creatingStream && streams.isEmpty();
+      terminateNow = takeTerminationLocked();
     }
-    if (goAwaySent && streams.isEmpty()) {
+    if (closeNow) {
       connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
     }
+    if (terminateNow) {
+      terminated();
+    }
+  }
+
+  /** True once, when the connection closed and every stream is gone. */
+  @GuardedBy("lock")
+  private boolean takeTerminationLocked() {
+    if (closed && !terminated && streams.isEmpty()) {
+      terminated = true;
+      return true;
+    }
+    return false;
+  }
+
+  private void terminated() {
+    listener.transportTerminated();
+    SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
   }
 
   @Override
   public void shutdown() {
+    boolean closeNow;
     synchronized (lock) {
       if (goAwaySent) {
         return;
@@ -153,21 +181,37 @@ public final class ShmServerTransport implements ServerTransport {
       byte[] body = FrameCodec.encodeGoAway(lastStreamId,
           Status.UNAVAILABLE.withDescription("server is shutting down"));
       connection.send(FrameLayout.TYPE_GOAWAY, 0, 0, body, 0, body.length);
-      if (streams.isEmpty()) {
-        connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
-      }
+      closeNow = streams.isEmpty() && !creatingStream;
+    }
+    if (closeNow) {
+      connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
+    }
+  }
+
+  private int openStreams() {
+    synchronized (lock) {
+      return streams.size();
     }
   }
 
   @Override
   public void shutdownNow(Status reason) {
+    List<ShmServerStream.TransportState> open;
     synchronized (lock) {
       goAwaySent = true;
-      for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
-        ts.cancel(reason, reason);
-      }
+      open = new ArrayList<>(streams.values());
+    }
+    for (ShmServerStream.TransportState ts : open) {
+      ts.serializer.execute(() -> ts.cancel(reason, reason));
     }
     connection.close(reason);
+  }
+
+  /** The stream {@code streamId} if it is open; null for one that ended or never existed. */
+  private ShmServerStream.TransportState stream(int streamId) {
+    synchronized (lock) {
+      return streams.get(streamId);
+    }
   }
 
   @Override
@@ -197,7 +241,6 @@ public final class ShmServerTransport implements ServerTransport {
    * Fails a stream before it reaches the gRPC layer: RST_STREAM with {@code status}, and at most
    * one log line per {@code key} a minute process-wide (a peer can cause these at will).
    */
-  @GuardedBy("lock")
   private void refuse(int streamId, String key, Status status) {
     sendRst(streamId, status);
     REFUSALS.log(Level.WARNING, key,
@@ -242,11 +285,10 @@ public final class ShmServerTransport implements ServerTransport {
         case FrameLayout.TYPE_REQUEST_HEADERS -> onRequestHeaders(streamId, body);
         case FrameLayout.TYPE_RST_STREAM -> {
           Status status = FrameCodec.getStatus(body);
-          synchronized (lock) {
-            ShmServerStream.TransportState ts = streams.get(streamId);
-            if (ts != null) {
-              ts.cancel(status.getCode() == Status.Code.OK ? Status.CANCELLED : status, null);
-            }
+          Status cancelled = status.getCode() == Status.Code.OK ? Status.CANCELLED : status;
+          ShmServerStream.TransportState ts = stream(streamId);
+          if (ts != null) {
+            ts.serializer.execute(() -> ts.cancel(cancelled, null));
           }
         }
         case FrameLayout.TYPE_WINDOW_UPDATE -> {
@@ -254,10 +296,16 @@ public final class ShmServerTransport implements ServerTransport {
           if (delta <= 0) {
             throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
           }
-          synchronized (lock) {
-            ShmServerStream.TransportState ts = streams.get(streamId);
-            if (ts != null) {
-              ts.outbound.windowUpdate(delta);
+          ShmServerStream.TransportState ts = stream(streamId);
+          if (ts != null) {
+            if (ts.serializer.tryEnter()) {
+              try {
+                ts.outbound.windowUpdate(delta);
+              } finally {
+                ts.serializer.exit();
+              }
+            } else {
+              ts.serializer.defer(() -> ts.outbound.windowUpdate(delta));
             }
           }
         }
@@ -289,99 +337,145 @@ public final class ShmServerTransport implements ServerTransport {
           return; // the client fails it as refused when it reads our GOAWAY
         }
         lastStreamId = streamId;
-        // From here on every error belongs to this stream alone (PROTOCOL.md §8, §12).
-        int limit = config.maxConcurrentCallsPerConnection();
-        if (streams.size() >= limit) {
-          // HTTP/2 would answer REFUSED_STREAM, which grpc reads as UNAVAILABLE: nothing ran.
-          refuse(streamId, "stream-limit", Status.UNAVAILABLE.withDescription(
-              "too many concurrent calls on this shared-memory connection (limit " + limit
-                  + ", maxConcurrentCallsPerConnection)"));
-          return;
-        }
-        if (!wellFormed) {
-          String path = new String(body.array(), body.arrayOffset() + pathStart, pathLength,
-              StandardCharsets.UTF_8);
-          refuse(streamId, "bad-request",
-              Status.UNIMPLEMENTED.withDescription("malformed method path " + path));
-          return;
-        }
-        if (md.problem() != null) {
-          refuse(streamId, "bad-request", md.problem());
-          return;
-        }
-        if (md.listSize() > config.maxInboundMetadataSize()) {
-          refuse(streamId, "bad-request", Status.RESOURCE_EXHAUSTED.withDescription(
-              String.format("Request metadata larger than %d: %d",
-                  config.maxInboundMetadataSize(), md.listSize())));
-          return;
-        }
-        Metadata headers = md.metadata();
-        Status badTimeout = checkTimeout(headers);
-        if (badTimeout != null) {
-          refuse(streamId, "bad-request", badTimeout);
-          return;
-        }
-        StatsTraceContext statsTraceCtx;
-        try {
-          // Stream tracer factories read the metadata too, and may reject it.
-          statsTraceCtx = StatsTraceContext.newServerContext(tracerFactories, method, headers);
-        } catch (RuntimeException e) {
-          refuse(streamId, "call-start", callStartFailed(e));
-          return;
-        }
-        ShmServerStream stream = new ShmServerStream(ShmServerTransport.this, streamId, method,
-            statsTraceCtx, transportTracer, config.maxInboundMessageSize(), attributes,
-            authority);
-        ShmServerStream.TransportState ts = stream.transportState();
-        streams.put(streamId, ts);
-        ActiveStreams.opened();
-        try {
-          listener.streamCreated(stream, method, headers);
-        } catch (RuntimeException e) {
-          // Like grpc-java over Netty, which answers RST_STREAM(INTERNAL_ERROR) when the server
-          // layer throws while starting a call: this stream fails, the connection stays.
-          Status st = callStartFailed(e);
-          if (ts.hasListener()) {
-            ts.cancel(st, st); // the server layer knows the call: tell it too
-          } else {
-            sendRst(streamId, st);
-            removeStream(ts);
-          }
-          REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
-              + " failed: " + brief(st) + " (" + e.getClass().getName() + ")");
-          return;
-        }
-        ts.onStreamAllocated();
+        creatingStream = true;
       }
+      // From here on every error belongs to this stream alone (PROTOCOL.md §8, §12). The checks
+      // and the stream tracers (application code) run without the lock.
+      ShmServerStream stream = null;
+      try {
+        stream = newStream(streamId, wellFormed, method, pathStart, pathLength, authority, md,
+            body);
+      } finally {
+        boolean added = false;
+        boolean closeNow;
+        synchronized (lock) {
+          creatingStream = false;
+          if (stream != null && !closed) {
+            streams.put(streamId, stream.transportState());
+            added = true;
+          }
+          closeNow = goAwaySent && !closed && streams.isEmpty();
+        }
+        if (closeNow) {
+          connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
+        }
+        if (added) {
+          ActiveStreams.opened();
+          ShmServerStream started = stream;
+          // Nobody else knows the stream yet; from here on its serializer orders what happens
+          // to it (a shutdownNow or a RST arriving meanwhile waits its turn).
+          started.transportState().serializer.execute(
+              () -> startCall(started, method, md.metadata()));
+        }
+      }
+    }
+
+    /** The stream a request asks for, or null after refusing it with RST_STREAM. */
+    private ShmServerStream newStream(int streamId, boolean wellFormed, String method,
+        int pathStart, int pathLength, String authority, FrameCodec.RequestMetadata md,
+        ByteBuffer body) {
+      // Only this thread (the loop) adds streams, so the count cannot grow past the check.
+      int limit = config.maxConcurrentCallsPerConnection();
+      if (openStreams() >= limit) {
+        // HTTP/2 would answer REFUSED_STREAM, which grpc reads as UNAVAILABLE: nothing ran.
+        refuse(streamId, "stream-limit", Status.UNAVAILABLE.withDescription(
+            "too many concurrent calls on this shared-memory connection (limit " + limit
+                + ", maxConcurrentCallsPerConnection)"));
+        return null;
+      }
+      if (!wellFormed) {
+        String path = new String(body.array(), body.arrayOffset() + pathStart, pathLength,
+            StandardCharsets.UTF_8);
+        refuse(streamId, "bad-request",
+            Status.UNIMPLEMENTED.withDescription("malformed method path " + path));
+        return null;
+      }
+      if (md.problem() != null) {
+        refuse(streamId, "bad-request", md.problem());
+        return null;
+      }
+      if (md.listSize() > config.maxInboundMetadataSize()) {
+        refuse(streamId, "bad-request", Status.RESOURCE_EXHAUSTED.withDescription(
+            String.format("Request metadata larger than %d: %d",
+                config.maxInboundMetadataSize(), md.listSize())));
+        return null;
+      }
+      Metadata headers = md.metadata();
+      Status badTimeout = checkTimeout(headers);
+      if (badTimeout != null) {
+        refuse(streamId, "bad-request", badTimeout);
+        return null;
+      }
+      StatsTraceContext statsTraceCtx;
+      try {
+        // Stream tracer factories read the metadata too, and may reject it.
+        statsTraceCtx = StatsTraceContext.newServerContext(tracerFactories, method, headers);
+      } catch (RuntimeException e) {
+        refuse(streamId, "call-start", callStartFailed(e));
+        return null;
+      }
+      return new ShmServerStream(ShmServerTransport.this, streamId, method, statsTraceCtx,
+          transportTracer, config.maxInboundMessageSize(), attributes, authority);
+    }
+
+    private void startCall(ShmServerStream stream, String method, Metadata headers) {
+      ShmServerStream.TransportState ts = stream.transportState();
+      int streamId = ts.streamId;
+      try {
+        listener.streamCreated(stream, method, headers);
+      } catch (RuntimeException e) {
+        // Like grpc-java over Netty, which answers RST_STREAM(INTERNAL_ERROR) when the server
+        // layer throws while starting a call: this stream fails, the connection stays.
+        Status st = callStartFailed(e);
+        if (ts.hasListener()) {
+          ts.cancel(st, st); // the server layer knows the call: tell it too
+        } else {
+          sendRst(streamId, st);
+          removeStream(ts);
+        }
+        REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
+            + " failed: " + brief(st) + " (" + e.getClass().getName() + ")");
+        return;
+      }
+      ts.onStreamAllocated();
     }
 
     @Override
     public void onData(int streamId, boolean endOfStream, ReadableBuffer data, int wireBytes) {
       dataBytesReceived.add(wireBytes);
-      synchronized (lock) {
-        ShmServerStream.TransportState ts = streams.get(streamId);
-        if (ts == null) {
-          data.close();
-          return;
+      ShmServerStream.TransportState ts = stream(streamId);
+      if (ts == null) {
+        data.close();
+        return;
+      }
+      if (ts.serializer.tryEnter()) {
+        try {
+          ts.dataReceived(data, endOfStream);
+        } finally {
+          ts.serializer.exit();
         }
-        ts.dataReceived(data, endOfStream);
+      } else {
+        ts.serializer.defer(() -> ts.dataReceived(data, endOfStream));
       }
     }
 
     @Override
     public void onClosed(Status status) {
+      List<ShmServerStream.TransportState> open;
+      boolean terminateNow;
       synchronized (lock) {
         goAwaySent = true;
-        for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
-          ts.cancel(status, null);
-        }
-        if (terminated) {
-          return;
-        }
-        terminated = true;
+        closed = true;
+        open = new ArrayList<>(streams.values());
+        terminateNow = takeTerminationLocked();
       }
-      listener.transportTerminated();
-      SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
+      // Each cancel removes its stream; the last removal reports the termination.
+      for (ShmServerStream.TransportState ts : open) {
+        ts.serializer.execute(() -> ts.cancel(status, null));
+      }
+      if (terminateNow) {
+        terminated();
+      }
     }
   }
 

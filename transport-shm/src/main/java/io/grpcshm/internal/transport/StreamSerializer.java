@@ -1,0 +1,111 @@
+package io.grpcshm.internal.transport;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.Consumer;
+
+/**
+ * Runs one stream's transport-state operations one at a time, on whichever thread comes first,
+ * and never makes a thread wait for another: an operation that finds the stream busy is handed to
+ * the thread that holds it, which runs it before letting go (a combining lock, like grpc's
+ * {@code SerializingExecutor} run inline). This is grpc's "transport thread" of a stream.
+ *
+ * <p>Why not a lock: grpc calls stream listeners from transport-state operations, and with
+ * {@code directExecutor()} the application runs inside them and may act on other calls of the
+ * same connection, or take its own locks. A thread holding one stream and waiting for another
+ * (or for an application lock) can deadlock; a thread that never waits cannot.
+ *
+ * <p>Hot paths use {@link #tryEnter}/{@link #exit} around inline code and allocate only when
+ * contended ({@link #defer} takes a closure). Operations keep their order per submitting thread;
+ * a deferred one runs after every operation deferred before it. A deferred operation that throws
+ * is given to the failure handler (it must not escape into the unrelated thread that ran it).
+ */
+final class StreamSerializer {
+  private static final VarHandle BUSY;
+
+  static {
+    try {
+      BUSY = MethodHandles.lookup().findVarHandle(StreamSerializer.class, "busy", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  @SuppressWarnings("unused") // through BUSY
+  private volatile int busy;
+  /** Allocated on first contention: most streams of small calls never see one. */
+  private volatile ConcurrentLinkedQueue<Runnable> deferred;
+  private final Consumer<RuntimeException> onDeferredFailure;
+
+  StreamSerializer(Consumer<RuntimeException> onDeferredFailure) {
+    this.onDeferredFailure = onDeferredFailure;
+  }
+
+  /** Takes the stream if it is free; the caller then runs its operation and calls {@link #exit}. */
+  boolean tryEnter() {
+    return (int) BUSY.getVolatile(this) == 0 && BUSY.compareAndSet(this, 0, 1);
+  }
+
+  /** Lets go of the stream, first running what other threads deferred meanwhile. */
+  void exit() {
+    while (true) {
+      ConcurrentLinkedQueue<Runnable> queue = deferred;
+      if (queue != null) {
+        Runnable op;
+        while ((op = queue.poll()) != null) {
+          runDeferred(op);
+        }
+      }
+      BUSY.setVolatile(this, 0);
+      // An operation deferred after our last poll but before the release would be stranded:
+      // whoever takes the stream next runs it, and if nobody is coming, that is us.
+      queue = deferred;
+      if (queue == null || queue.isEmpty() || !tryEnter()) {
+        return;
+      }
+    }
+  }
+
+  /** Runs {@code op} now if the stream is free, else on the thread that holds it. */
+  void execute(Runnable op) {
+    if (tryEnter()) {
+      try {
+        op.run();
+      } finally {
+        exit();
+      }
+    } else {
+      defer(op);
+    }
+  }
+
+  /** Hands {@code op} to the thread holding the stream (or runs it, if that one just left). */
+  void defer(Runnable op) {
+    queue().add(op);
+    if (tryEnter()) {
+      exit();
+    }
+  }
+
+  private ConcurrentLinkedQueue<Runnable> queue() {
+    ConcurrentLinkedQueue<Runnable> queue = deferred;
+    if (queue == null) {
+      synchronized (this) {
+        queue = deferred;
+        if (queue == null) {
+          deferred = queue = new ConcurrentLinkedQueue<>();
+        }
+      }
+    }
+    return queue;
+  }
+
+  private void runDeferred(Runnable op) {
+    try {
+      op.run();
+    } catch (RuntimeException e) {
+      onDeferredFailure.accept(e);
+    }
+  }
+}
