@@ -165,7 +165,8 @@ public final class PolicyEngine {
       perCandidate[i] = model.specialize(Schema.CATEGORICAL, new double[] {c.mover().ordinal(),
           c.cacheInjection() ? 1 : 0, c.mode().ordinal()});
     }
-    this.scorer = leafMasks(perCandidate, rowByBucket);
+    this.scorer = leafMasks(perCandidate, rowByBucket,
+        a == null ? Double.POSITIVE_INFINITY : a.residualSizeCap());
     this.usedFeatures = scorer == null ? 0 : scorer.usedFeatures().length;
     this.byMode = new int[Mode.values().length][];
     this.others = new int[Mode.values().length][];
@@ -192,7 +193,9 @@ public final class PolicyEngine {
             deploymentMode, scorer != null
                 ? String.format(Locale.ROOT, "leaf masks (%d KiB)", scorer.footprintBytes() >> 10)
                 : "tree walks", a.baseline().has(MoverKind.CPU.ordinal())
-                ? ", residual over the movers' calibrated lines" : "");
+                ? ", residual over the movers' calibrated lines" + (a.residualSizeCap()
+                    < Double.POSITIVE_INFINITY ? String.format(Locale.ROOT,
+                    " (residual flat above %.0f KiB)", a.residualSizeCap() / 1024) : "") : "");
     if (a == null) {
       LOG.warning("policy model unusable, using the size-threshold fallback: " + why);
     }
@@ -210,9 +213,11 @@ public final class PolicyEngine {
 
   /**
    * Builds the leaf-mask scorer and the bucket → row tables, from the same representative
-   * values {@link #contextOf} feeds the tree walk. Null when the model does not qualify.
+   * values {@link #contextOf} feeds the tree walk (sizes capped at the model's residual size
+   * cap, as in training). Null when the model does not qualify.
    */
-  private static LeafMaskScorer leafMasks(GbdtModel[] models, int[][] rowByBucket) {
+  private static LeafMaskScorer leafMasks(GbdtModel[] models, int[][] rowByBucket,
+      double sizeCap) {
     if (models.length == 0) {
       return null;
     }
@@ -231,7 +236,8 @@ public final class PolicyEngine {
       int f = used[u];
       int[] tab = new int[buckets[f]];
       for (int b = 0; b < tab.length; b++) {
-        tab[b] = s.rowOffset(u, representative(f, b));
+        double v = representative(f, b);
+        tab[b] = s.rowOffset(u, f == Schema.PAYLOAD_BYTES ? Math.min(v, sizeCap) : v);
       }
       rowByBucket[f] = tab;
     }
@@ -473,6 +479,7 @@ public final class PolicyEngine {
     } else {
       x = sc.x;
       contextOf(x, sb, rb, pb, lb, nb);
+      x[Schema.PAYLOAD_BYTES] = artifact.treeSize(x[Schema.PAYLOAD_BYTES]);
     }
     double[] y = sc.y;
     int[] deployed = byMode[mi];
