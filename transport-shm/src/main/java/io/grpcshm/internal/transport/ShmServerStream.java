@@ -8,6 +8,7 @@ import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.internal.AbstractServerStream;
 import io.grpc.internal.ReadableBuffer;
+import io.grpc.internal.ServerStreamListener;
 import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpc.internal.WritableBuffer;
@@ -105,6 +106,36 @@ final class ShmServerStream extends AbstractServerStream {
     }
   }
 
+  /** Forwards to grpc's listener; once it closes, the stream's counts join the transport's. */
+  private final class CountingListener implements ServerStreamListener {
+    private final ServerStreamListener delegate;
+
+    CountingListener(ServerStreamListener delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public void messagesAvailable(MessageProducer producer) {
+      delegate.messagesAvailable(producer);
+    }
+
+    @Override
+    public void onReady() {
+      delegate.onReady();
+    }
+
+    @Override
+    public void halfClosed() {
+      delegate.halfClosed();
+    }
+
+    @Override
+    public void closed(Status status) {
+      transport.tracers.streamClosed(transportTracer);
+      delegate.closed(status);
+    }
+  }
+
   /**
    * Per-stream transport state. Every method runs as an operation of {@link #serializer}, grpc's
    * transport thread for this stream; none is called with the transport's lock held.
@@ -117,6 +148,8 @@ final class ShmServerStream extends AbstractServerStream {
     @GuardedBy("serializer") private boolean receivedEndOfStream;
     @GuardedBy("serializer") private int unacknowledgedBytes;
     private final int inboundWindow;
+    /** Created on first use, from the transport thread of this stream only. */
+    private ServerStreamListener countingListener;
 
     TransportState(int streamId, int maxMessageSize, StatsTraceContext statsTraceCtx,
         TransportTracer transportTracer) {
@@ -130,7 +163,24 @@ final class ShmServerStream extends AbstractServerStream {
 
     /** Whether the gRPC layer took the stream (set its listener). */
     boolean hasListener() {
-      return listener() != null;
+      return super.listener() != null;
+    }
+
+    /**
+     * grpc's listener, seen through one that folds this stream's tracer into the transport's
+     * totals when it closes (grpc counts the close in the tracer just before).
+     */
+    @Override
+    protected ServerStreamListener listener() {
+      ServerStreamListener wrapped = countingListener;
+      if (wrapped == null) {
+        ServerStreamListener listener = super.listener();
+        if (listener == null) {
+          return null;
+        }
+        countingListener = wrapped = new CountingListener(listener);
+      }
+      return wrapped;
     }
 
     @GuardedBy("serializer")

@@ -21,7 +21,6 @@ import io.grpc.internal.ServerTransport;
 import io.grpc.internal.ServerTransportListener;
 import io.grpc.internal.SharedResourceHolder;
 import io.grpc.internal.StatsTraceContext;
-import io.grpc.internal.TransportTracer;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
 import io.grpcshm.internal.movement.ActiveStreams;
@@ -58,7 +57,7 @@ public final class ShmServerTransport implements ServerTransport {
   private final List<? extends ServerStreamTracer.Factory> tracerFactories;
   private final ShmTransportConfig config;
   private final ScheduledExecutorService scheduler;
-  private final TransportTracer transportTracer = new TransportTracer();
+  final StreamTracers tracers = new StreamTracers();
   private final Attributes baseAttributes;
   private final ShmAddress local;
   private final ShmAddress remote;
@@ -226,8 +225,7 @@ public final class ShmServerTransport implements ServerTransport {
 
   @Override
   public ListenableFuture<SocketStats> getStats() {
-    // Streams update grpc's tracer under their own locks: these are counters read on the fly.
-    return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(), local,
+    return Futures.immediateFuture(ShmSocketStats.connection(tracers.stats(), local,
         remote, remote.rendezvous(), remote.pid(), remote.uid(), dataBytesSent.sum(),
         dataBytesReceived.sum(), config.movement()));
   }
@@ -415,7 +413,7 @@ public final class ShmServerTransport implements ServerTransport {
         return null;
       }
       return new ShmServerStream(ShmServerTransport.this, streamId, method, statsTraceCtx,
-          transportTracer, config.maxInboundMessageSize(), attributes, authority);
+          tracers.newStream(), config.maxInboundMessageSize(), attributes, authority);
     }
 
     private void startCall(ShmServerStream stream, String method, Metadata headers) {
