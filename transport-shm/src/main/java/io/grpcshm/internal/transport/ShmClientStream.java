@@ -228,18 +228,35 @@ final class ShmClientStream extends AbstractClientStream {
       }
     }
 
+    /**
+     * True once the stream ended here: frames the loop had already taken for it (it found the
+     * stream before the ending operation ran) are dropped.
+     */
+    private boolean ended() {
+      return closed || cancelSent;
+    }
+
     @GuardedBy("serializer")
     void headersReceived(Metadata headers) {
-      inboundHeadersReceived(headers);
+      if (!ended()) {
+        inboundHeadersReceived(headers);
+      }
     }
 
     @GuardedBy("serializer")
     void dataReceived(ReadableBuffer data) {
+      if (ended()) {
+        data.close();
+        return;
+      }
       inboundDataReceived(data);
     }
 
     @GuardedBy("serializer")
     void trailersReceived(Metadata trailers, Status status) {
+      if (ended()) {
+        return;
+      }
       closed = true;
       if (outbound != null) {
         outbound.cancel();

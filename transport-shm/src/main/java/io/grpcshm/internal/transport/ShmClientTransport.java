@@ -477,7 +477,7 @@ public final class ShmClientTransport
   void streamOperationFailed(RuntimeException e) {
     ShmConnection conn = connection;
     if (conn != null) {
-      conn.failed(e);
+      conn.streamOperationFailed(e);
     }
   }
 
@@ -677,16 +677,7 @@ public final class ShmClientTransport
                 config.maxInboundMetadataSize())));
             return;
           }
-          Metadata headers = md.metadata();
-          if (ts.serializer.tryEnter()) {
-            try {
-              ts.headersReceived(headers);
-            } finally {
-              ts.serializer.exit();
-            }
-          } else {
-            ts.serializer.defer(() -> ts.headersReceived(headers));
-          }
+          ts.serializer.run(ts, md.metadata(), ShmClientStream.TransportState::headersReceived);
         }
         case FrameLayout.TYPE_TRAILERS -> {
           FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
@@ -747,15 +738,7 @@ public final class ShmClientTransport
           }
           ShmClientStream.TransportState ts = stream(streamId);
           if (ts != null) {
-            if (ts.serializer.tryEnter()) {
-              try {
-                ts.windowUpdate(delta);
-              } finally {
-                ts.serializer.exit();
-              }
-            } else {
-              ts.serializer.defer(() -> ts.windowUpdate(delta));
-            }
+            ts.serializer.run(ts, delta, ShmClientStream.TransportState::windowUpdate);
           }
         }
         case FrameLayout.TYPE_PING -> {
@@ -832,15 +815,7 @@ public final class ShmClientTransport
         data.close();
         return;
       }
-      if (ts.serializer.tryEnter()) {
-        try {
-          ts.dataReceived(data);
-        } finally {
-          ts.serializer.exit();
-        }
-      } else {
-        ts.serializer.defer(() -> ts.dataReceived(data));
-      }
+      ts.serializer.run(ts, data, ShmClientStream.TransportState::dataReceived);
     }
 
     @Override

@@ -422,6 +422,20 @@ public final class ShmConnection implements EventLoop.Member {
     }
   }
 
+  /**
+   * A stream operation that ran on another thread than the one that brought it failed: a frame
+   * that broke the protocol closes the connection as the loop would have; anything else is a
+   * bug, handled like a loop failure.
+   */
+  void streamOperationFailed(RuntimeException e) {
+    if (e instanceof ProtocolException) {
+      close(Status.INTERNAL.withDescription(
+          "shared-memory peer violated the protocol: " + e.getMessage()));
+    } else {
+      failed(e);
+    }
+  }
+
   @Override
   public void failed(Throwable t) {
     // Always a bug (ours or a handler's): never swallowed, even on a connection already closing,

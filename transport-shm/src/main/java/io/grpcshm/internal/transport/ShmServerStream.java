@@ -64,15 +64,7 @@ final class ShmServerStream extends AbstractServerStream {
   private final class Sink implements AbstractServerStream.Sink {
     @Override
     public void writeHeaders(Metadata headers, boolean flush) {
-      if (state.serializer.tryEnter()) {
-        try {
-          state.writeHeaders(headers);
-        } finally {
-          state.serializer.exit();
-        }
-      } else {
-        state.serializer.defer(() -> state.writeHeaders(headers));
-      }
+      state.serializer.run(state, headers, TransportState::writeHeaders);
     }
 
     @Override
@@ -155,7 +147,7 @@ final class ShmServerStream extends AbstractServerStream {
         TransportTracer transportTracer) {
       super(maxMessageSize, statsTraceCtx, transportTracer);
       this.streamId = streamId;
-      this.serializer = new StreamSerializer(transport.connection()::failed);
+      this.serializer = new StreamSerializer(transport.connection()::streamOperationFailed);
       this.inboundWindow = transport.inboundStreamWindow();
       this.outbound = new OutboundFlow(transport.connection(), streamId,
           transport.connection().peerStreamWindow(), this::onSentBytes);
@@ -214,7 +206,22 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @GuardedBy("serializer")
-    void dataReceived(ReadableBuffer data, boolean endOfStream) {
+    void windowUpdate(int delta) {
+      outbound.windowUpdate(delta);
+    }
+
+    @GuardedBy("serializer")
+    void dataReceived(ReadableBuffer data) {
+      dataReceived(data, false);
+    }
+
+    @GuardedBy("serializer")
+    void lastDataReceived(ReadableBuffer data) {
+      dataReceived(data, true);
+    }
+
+    @GuardedBy("serializer")
+    private void dataReceived(ReadableBuffer data, boolean endOfStream) {
       if (receivedEndOfStream) {
         data.close();
         throw new ProtocolException("data on stream " + streamId + " after its END_STREAM");

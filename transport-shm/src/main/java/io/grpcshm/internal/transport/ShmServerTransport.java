@@ -296,15 +296,7 @@ public final class ShmServerTransport implements ServerTransport {
           }
           ShmServerStream.TransportState ts = stream(streamId);
           if (ts != null) {
-            if (ts.serializer.tryEnter()) {
-              try {
-                ts.outbound.windowUpdate(delta);
-              } finally {
-                ts.serializer.exit();
-              }
-            } else {
-              ts.serializer.defer(() -> ts.outbound.windowUpdate(delta));
-            }
+            ts.serializer.run(ts, delta, ShmServerStream.TransportState::windowUpdate);
           }
         }
         case FrameLayout.TYPE_PING -> {
@@ -446,15 +438,9 @@ public final class ShmServerTransport implements ServerTransport {
         data.close();
         return;
       }
-      if (ts.serializer.tryEnter()) {
-        try {
-          ts.dataReceived(data, endOfStream);
-        } finally {
-          ts.serializer.exit();
-        }
-      } else {
-        ts.serializer.defer(() -> ts.dataReceived(data, endOfStream));
-      }
+      ts.serializer.run(ts, data, endOfStream
+          ? ShmServerStream.TransportState::lastDataReceived
+          : ShmServerStream.TransportState::dataReceived);
     }
 
     @Override

@@ -3,7 +3,9 @@ package io.grpcshm.internal.transport;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.BiConsumer;
 import java.util.function.Consumer;
+import java.util.function.ObjIntConsumer;
 
 /**
  * Runs one stream's transport-state operations one at a time, on whichever thread comes first,
@@ -16,8 +18,9 @@ import java.util.function.Consumer;
  * same connection, or take its own locks. A thread holding one stream and waiting for another
  * (or for an application lock) can deadlock; a thread that never waits cannot.
  *
- * <p>Hot paths use {@link #tryEnter}/{@link #exit} around inline code and allocate only when
- * contended ({@link #defer} takes a closure). Operations keep their order per submitting thread;
+ * <p>Hot paths use {@link #run(Object, Object, BiConsumer)} with a method reference, or {@link
+ * #tryEnter}/{@link #exit} around inline code, and allocate only when contended ({@link #defer}
+ * takes a closure). Operations keep their order per submitting thread;
  * a deferred one runs after every operation deferred before it. A deferred operation that throws
  * is given to the failure handler (it must not escape into the unrelated thread that ran it).
  */
@@ -77,6 +80,36 @@ final class StreamSerializer {
       }
     } else {
       defer(op);
+    }
+  }
+
+  /**
+   * {@code op(target, argument)} now if the stream is free, else on the thread that holds it.
+   * With an {@code op} that captures nothing (a method reference such as {@code
+   * TransportState::dataReceived}), nothing is allocated unless the stream is busy.
+   */
+  <T, A> void run(T target, A argument, BiConsumer<T, A> op) {
+    if (tryEnter()) {
+      try {
+        op.accept(target, argument);
+      } finally {
+        exit();
+      }
+    } else {
+      defer(() -> op.accept(target, argument));
+    }
+  }
+
+  /** {@link #run(Object, Object, BiConsumer)} for an {@code int} argument, without boxing it. */
+  <T> void run(T target, int argument, ObjIntConsumer<T> op) {
+    if (tryEnter()) {
+      try {
+        op.accept(target, argument);
+      } finally {
+        exit();
+      }
+    } else {
+      defer(() -> op.accept(target, argument));
     }
   }
 
