@@ -20,6 +20,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BiConsumer;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
@@ -43,35 +44,11 @@ class ApplicationLockTest {
     try {
       Object appLock = new Object();
       AtomicInteger received = new AtomicInteger();
-      AtomicReference<Status> closed = new AtomicReference<>();
-      CountDownLatch done = new CountDownLatch(1);
-      ClientCall<byte[], byte[]> call = channel.newCall(EchoService.BIDI, CallOptions.DEFAULT);
-      call.start(new ClientCall.Listener<>() {
-        @Override
-        public void onMessage(byte[] message) {
-          synchronized (appLock) {
-            received.incrementAndGet();
-          }
-        }
-
-        @Override
-        public void onClose(Status status, Metadata trailers) {
-          closed.set(status);
-          done.countDown();
-        }
-      }, new Metadata());
-      call.request(MESSAGES);
-      byte[] payload = new byte[100];
-      for (int i = 0; i < MESSAGES; i++) {
+      bidiCall(channel, appLock, received, (call, payload) -> {
         synchronized (appLock) {
           call.sendMessage(payload);
         }
-      }
-      synchronized (appLock) {
-        call.halfClose();
-      }
-      awaitOrDump(done);
-      assertEquals(Status.Code.OK, closed.get().getCode(), closed.get().toString());
+      });
       assertEquals(MESSAGES, received.get());
     } finally {
       channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
@@ -121,35 +98,48 @@ class ApplicationLockTest {
         .usePlaintext().transportMode(TransportMode.SHM_ONLY).build();
     try {
       AtomicInteger received = new AtomicInteger();
-      AtomicReference<Status> closed = new AtomicReference<>();
-      CountDownLatch done = new CountDownLatch(1);
-      ClientCall<byte[], byte[]> call = channel.newCall(EchoService.BIDI, CallOptions.DEFAULT);
-      call.start(new ClientCall.Listener<>() {
-        @Override
-        public void onMessage(byte[] message) {
-          received.incrementAndGet();
-        }
-
-        @Override
-        public void onClose(Status status, Metadata trailers) {
-          closed.set(status);
-          done.countDown();
-        }
-      }, new Metadata());
-      call.request(MESSAGES);
-      byte[] payload = new byte[100];
-      for (int i = 0; i < MESSAGES; i++) {
-        call.sendMessage(payload);
-      }
-      call.halfClose();
-      awaitOrDump(done);
-      assertEquals(Status.Code.OK, closed.get().getCode(), closed.get().toString());
+      bidiCall(channel, new Object(), received, ClientCall::sendMessage);
       assertEquals(MESSAGES, received.get());
       assertTrue(serverReceived.get() > 0);
     } finally {
       channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
       server.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
     }
+  }
+
+  /**
+   * Sends {@link #MESSAGES} on a bidi call through {@code send}, half-closes, and waits (bounded)
+   * for OK; every message received is counted under {@code appLock}.
+   */
+  private static void bidiCall(ManagedChannel channel, Object appLock, AtomicInteger received,
+      BiConsumer<ClientCall<byte[], byte[]>, byte[]> send) throws InterruptedException {
+    AtomicReference<Status> closed = new AtomicReference<>();
+    CountDownLatch done = new CountDownLatch(1);
+    ClientCall<byte[], byte[]> call = channel.newCall(EchoService.BIDI, CallOptions.DEFAULT);
+    call.start(new ClientCall.Listener<>() {
+      @Override
+      public void onMessage(byte[] message) {
+        synchronized (appLock) {
+          received.incrementAndGet();
+        }
+      }
+
+      @Override
+      public void onClose(Status status, Metadata trailers) {
+        closed.set(status);
+        done.countDown();
+      }
+    }, new Metadata());
+    call.request(MESSAGES);
+    byte[] payload = new byte[100];
+    for (int i = 0; i < MESSAGES; i++) {
+      send.accept(call, payload);
+    }
+    synchronized (appLock) {
+      call.halfClose();
+    }
+    awaitOrDump(done);
+    assertEquals(Status.Code.OK, closed.get().getCode(), closed.get().toString());
   }
 
   /** A deadlock shows as a timeout; the failure then names the threads that hold what. */

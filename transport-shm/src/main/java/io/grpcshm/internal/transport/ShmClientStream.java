@@ -33,30 +33,15 @@ final class ShmClientStream extends AbstractClientStream {
       int maxInboundMessageSize,
       String authority,
       Attributes attributes) {
-    this(transport, method, headers, callOptions, statsTraceCtx, tracers, tracers.newStream(),
-        maxInboundMessageSize, authority, attributes);
-  }
-
-  private ShmClientStream(
-      ShmClientTransport transport,
-      MethodDescriptor<?, ?> method,
-      Metadata headers,
-      CallOptions callOptions,
-      StatsTraceContext statsTraceCtx,
-      StreamTracers tracers,
-      TransportTracer transportTracer,
-      int maxInboundMessageSize,
-      String authority,
-      Attributes attributes) {
     super(transport.connection().allocator(MoveContext.lazily(() -> MoveContext.client(
             method.getFullMethodName(), transport.config().movement(), callOptions))),
-        statsTraceCtx, transportTracer, headers, callOptions, false);
+        statsTraceCtx, tracers.newStream(), headers, callOptions, false);
     this.transport = transport;
     this.method = method;
     this.authority = authority;
     this.attributes = attributes;
     this.state = new TransportState(maxInboundMessageSize, statsTraceCtx, tracers,
-        transportTracer, callOptions);
+        getTransportTracer(), callOptions);
   }
 
   @Override

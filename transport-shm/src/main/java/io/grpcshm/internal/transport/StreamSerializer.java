@@ -45,26 +45,28 @@ final class StreamSerializer {
     this.onDeferredFailure = onDeferredFailure;
   }
 
-  /** Takes the stream if it is free; the caller then runs its operation and calls {@link #exit}. */
+  /**
+   * Takes the stream if it is free; the caller then runs its operation and calls {@link #exit}.
+   * Operations deferred before are run first, so a thread's operations keep their order even
+   * when an earlier one had to be deferred and this one finds the stream free.
+   */
   boolean tryEnter() {
-    return (int) BUSY.getVolatile(this) == 0 && BUSY.compareAndSet(this, 0, 1);
+    if ((int) BUSY.getVolatile(this) != 0 || !BUSY.compareAndSet(this, 0, 1)) {
+      return false;
+    }
+    runDeferred();
+    return true;
   }
 
   /** Lets go of the stream, first running what other threads deferred meanwhile. */
   void exit() {
     while (true) {
-      ConcurrentLinkedQueue<Runnable> queue = deferred;
-      if (queue != null) {
-        Runnable op;
-        while ((op = queue.poll()) != null) {
-          runDeferred(op);
-        }
-      }
+      runDeferred();
       BUSY.setVolatile(this, 0);
       // An operation deferred after our last poll but before the release would be stranded:
       // whoever takes the stream next runs it, and if nobody is coming, that is us.
-      queue = deferred;
-      if (queue == null || queue.isEmpty() || !tryEnter()) {
+      ConcurrentLinkedQueue<Runnable> queue = deferred;
+      if (queue == null || queue.isEmpty() || !BUSY.compareAndSet(this, 0, 1)) {
         return;
       }
     }
@@ -134,11 +136,19 @@ final class StreamSerializer {
     return queue;
   }
 
-  private void runDeferred(Runnable op) {
-    try {
-      op.run();
-    } catch (RuntimeException e) {
-      onDeferredFailure.accept(e);
+  /** Runs what was deferred, in order (the caller holds the stream). */
+  private void runDeferred() {
+    ConcurrentLinkedQueue<Runnable> queue = deferred;
+    if (queue == null) {
+      return;
+    }
+    Runnable op;
+    while ((op = queue.poll()) != null) {
+      try {
+        op.run();
+      } catch (RuntimeException e) {
+        onDeferredFailure.accept(e);
+      }
     }
   }
 }

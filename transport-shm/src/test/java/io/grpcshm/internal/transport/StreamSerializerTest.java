@@ -67,7 +67,7 @@ class StreamSerializerTest {
   @Test
   void concurrentSubmittersRunEveryOperationOnceAndNeverTwoAtATime() throws Exception {
     int threads = 4;
-    int perThread = 20_000;
+    int perThread = 50_000;
     AtomicInteger inside = new AtomicInteger();
     AtomicInteger overlaps = new AtomicInteger();
     int[] count = new int[1]; // guarded by the serializer itself
