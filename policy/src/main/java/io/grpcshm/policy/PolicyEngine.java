@@ -351,12 +351,6 @@ public final class PolicyEngine implements MoverPolicy {
 
   public Mode deploymentMode() { return deploymentMode; }
 
-  /** The full (unspecialised) model, for tests in this package; null without a model. */
-  GbdtModel modelForTest() { return model; }
-
-  /** The parsed model file (trees and baseline), for tests in this package. */
-  ModelArtifact artifactForTest() { return artifact; }
-
   /** Model metadata (provenance, signal sources it was trained with); empty without a model. */
   public String modelInfo(String key) { return artifact == null ? "" : artifact.meta(key); }
 

@@ -8,11 +8,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpcshm.DataMovement;
 import io.grpcshm.MoveEvent;
+import io.grpcshm.dsa.FaultyMovers;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverPolicy;
 import io.grpcshm.dsa.MoverRegistry;
-import io.grpcshm.dsa.internal.SoftwareCopyEngine;
+import io.grpcshm.dsa.internal.ArmedFaults;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -32,15 +33,15 @@ import org.junit.jupiter.api.Test;
 class BulkSessionTest {
   private static final int SIZE = 3 << 20;
   private static MoverRegistry movers;
-  private static SoftwareCopyEngine.Faults faults;
+  private static final ArmedFaults faults = new ArmedFaults();
   private final List<MoveEvent> events = new CopyOnWriteArrayList<>();
   private final DataMovement software = DataMovement.cpuOnly()
       .withFixedMover(MoverKind.SOFTWARE, movers()).withTracer(events::add);
 
   private static MoverRegistry movers() {
     if (movers == null) {
-      movers = MoverRegistry.open(MoverRegistry.Options.defaults().dsa(false).calibrate(false));
-      faults = movers.softwareFaults().orElseThrow();
+      movers = FaultyMovers.open(MoverRegistry.Options.defaults().dsa(false).calibrate(false),
+          faults);
     }
     return movers;
   }
