@@ -16,11 +16,9 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ServerCalls;
 import io.grpcshm.dsa.MoverPolicy;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.ServiceLoader;
@@ -61,11 +59,7 @@ class TransportWithoutPolicyTest {
 
         @Override
         public ByteBuffer parse(InputStream stream) {
-          try {
-            return ByteBuffer.wrap(stream.readAllBytes());
-          } catch (IOException e) {
-            throw new UncheckedIOException(e);
-          }
+          throw new UnsupportedOperationException("client-side only");
         }
       };
 
@@ -108,23 +102,6 @@ class TransportWithoutPolicyTest {
     }
   }
 
-  private static final MethodDescriptor.Marshaller<byte[]> BYTES =
-      new MethodDescriptor.Marshaller<>() {
-        @Override
-        public InputStream stream(byte[] value) {
-          return new ByteArrayInputStream(value);
-        }
-
-        @Override
-        public byte[] parse(InputStream stream) {
-          try {
-            return stream.readAllBytes();
-          } catch (IOException e) {
-            throw new UncheckedIOException(e);
-          }
-        }
-      };
-
   @Test
   void largeOffHeapPayloadsAreMovedByTheBuiltInRule() throws Exception {
     MethodDescriptor<ByteBuffer, byte[]> clientSide =
@@ -132,13 +109,13 @@ class TransportWithoutPolicyTest {
         .setType(MethodDescriptor.MethodType.UNARY)
         .setFullMethodName("grpcshm.test.Bulk/Echo")
         .setRequestMarshaller(OFF_HEAP)
-        .setResponseMarshaller(BYTES)
+        .setResponseMarshaller(EchoService.BYTES)
         .build();
     MethodDescriptor<byte[], byte[]> serverSide = MethodDescriptor.<byte[], byte[]>newBuilder()
         .setType(MethodDescriptor.MethodType.UNARY)
         .setFullMethodName("grpcshm.test.Bulk/Echo")
-        .setRequestMarshaller(BYTES)
-        .setResponseMarshaller(BYTES)
+        .setRequestMarshaller(EchoService.BYTES)
+        .setResponseMarshaller(EchoService.BYTES)
         .build();
     ServerServiceDefinition service = ServerServiceDefinition.builder("grpcshm.test.Bulk")
         .addMethod(serverSide, ServerCalls.asyncUnaryCall((req, obs) -> {

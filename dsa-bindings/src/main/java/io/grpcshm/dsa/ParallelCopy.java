@@ -18,7 +18,7 @@ import java.util.concurrent.Executors;
  * ({@link ParallelCpuMover}), the ones it was profiled with. Heap sources (which no mover
  * accepts) use the same routine through {@link #copy(byte[], int, MemorySegment, long, int)}.
  */
-public final class ParallelCopy extends AbstractMover {
+public final class ParallelCopy extends CallerCopyMover {
   /** Below this a second thread costs more (hand-off, cache traffic) than it saves. */
   static final int THRESHOLD = 4 << 20;
   private static final boolean ENABLED = Runtime.getRuntime().availableProcessors() >= 2
@@ -34,7 +34,7 @@ public final class ParallelCopy extends AbstractMover {
   }
 
   private ParallelCopy() {
-    super(MoverKind.CPU, 64);
+    super(MoverKind.CPU);
   }
 
   /** The process's instance (never closed: {@link #close()} would take it out of service). */
@@ -49,34 +49,6 @@ public final class ParallelCopy extends AbstractMover {
   }
 
   @Override
-  public long maxTransferSize() { return Long.MAX_VALUE; }
-
-  @Override
-  public int maxBatchSize() { return 1024; }
-
-  @Override
-  int start(Completion c, MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
-      long length, boolean cacheInjection) {
-    copy(src, srcOffset, dst, dstOffset, length);
-    c.succeed();
-    return ACCEPTED;
-  }
-
-  @Override
-  int startBatch(Completion c, Batch b) {
-    for (int i = 0; i < b.size; i++) {
-      copy(b.srcs[i], b.srcOffsets[i], b.dsts[i], b.dstOffsets[i], b.lengths[i]);
-    }
-    c.succeed();
-    return ACCEPTED;
-  }
-
-  @Override
-  void poll(Completion c) {
-    throw new IllegalStateException("CPU completions are never pending");
-  }
-
-  @Override
   void doClose() {}
 
   /** A fallback copy must never fail for want of a handle, however many threads copy. */
@@ -86,10 +58,15 @@ public final class ParallelCopy extends AbstractMover {
   /** Copies a heap array range into {@code dst} at {@code dstOffset}. */
   public static void copy(byte[] src, int srcIndex, MemorySegment dst, long dstOffset,
       int length) {
-    copy(MemorySegment.ofArray(src), srcIndex, dst, dstOffset, length);
+    split(MemorySegment.ofArray(src), srcIndex, dst, dstOffset, length);
   }
 
-  private static void copy(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
+  @Override
+  void copy(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long length) {
+    split(src, srcOffset, dst, dstOffset, length);
+  }
+
+  private static void split(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
       long length) {
     if (!ENABLED || length < THRESHOLD) {
       MemorySegment.copy(src, ValueLayout.JAVA_BYTE, srcOffset, dst, ValueLayout.JAVA_BYTE,
