@@ -1,7 +1,9 @@
 package io.grpcshm.policy;
 
 import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverChoice;
 import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.dsa.MoverPolicy;
 import io.grpcshm.dsa.MoverRegistry;
 import io.grpcshm.policy.internal.GbdtModel;
 import io.grpcshm.policy.internal.LeafMaskScorer;
@@ -34,7 +36,7 @@ import java.util.logging.Logger;
  * above → DSA (no cache injection) if present, else the software engine when the deployment mode
  * is ASYNC/PIPELINED (it only pays off with overlap), else CPU. Mode hint = deployment mode.
  */
-public final class PolicyEngine {
+public final class PolicyEngine implements MoverPolicy {
   private static final Logger LOG = Logger.getLogger(PolicyEngine.class.getName());
   /** Resource holding the model profiled and trained on the project's reference VM. */
   public static final String DEFAULT_MODEL_RESOURCE = "/io/grpcshm/policy/default-model.txt";
@@ -355,12 +357,6 @@ public final class PolicyEngine {
 
   public Mode deploymentMode() { return deploymentMode; }
 
-  /** The full (unspecialised) model, for tests in this package; null without a model. */
-  GbdtModel modelForTest() { return model; }
-
-  /** The parsed model file (trees and baseline), for tests in this package. */
-  ModelArtifact artifactForTest() { return artifact; }
-
   /** Model metadata (provenance, signal sources it was trained with); empty without a model. */
   public String modelInfo(String key) { return artifact == null ? "" : artifact.meta(key); }
 
@@ -394,6 +390,29 @@ public final class PolicyEngine {
   public Decision decide(CallFeatures f, Mode mode) {
     return decide(f.payloadBytes(), f.reuseWindow(), f.pageFaultRate(), f.llcPressure(),
         f.activeStreams(), mode);
+  }
+
+  /** {@link #decide(long, int, Mode)}: the transport's entry point. */
+  @Override
+  public Decision choose(long bytes, int reuseWindow, Mode mode) {
+    return decide(bytes, reuseWindow, mode);
+  }
+
+  /** {@link #observe(Decision, CallFeatures, double)} with the live signals. */
+  @Override
+  public void observe(MoverChoice choice, long bytes, int reuseWindow, Mode mode,
+      double observedMicros) {
+    Signals s = signals;
+    if (!correction || s == null || !(choice instanceof Decision d)) {
+      return;
+    }
+    observe(d, new CallFeatures(bytes, reuseWindow, usesPf ? s.pageFaultRate() : 0,
+        usesLlc ? s.llcPressure() : 0, s.activeStreams()), observedMicros);
+  }
+
+  @Override
+  public String describe() {
+    return "learned policy: " + status;
   }
 
   /** Whether the model uses the sampled page-fault rate or LLC pressure. */
