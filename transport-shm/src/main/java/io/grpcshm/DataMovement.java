@@ -3,16 +3,19 @@ package io.grpcshm;
 import io.grpc.Internal;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.dsa.MoverPolicy;
 import io.grpcshm.dsa.MoverRegistry;
 import io.grpcshm.dsa.WaitStrategy;
+import io.grpcshm.internal.movement.BulkSession;
+import io.grpcshm.internal.movement.MoveCounters;
+import io.grpcshm.internal.movement.MovementSettings;
 import io.grpcshm.internal.movement.MovesInFlight;
-import io.grpcshm.policy.PolicyEngine;
-import io.grpcshm.policy.Signals;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -20,8 +23,8 @@ import java.util.logging.Logger;
 /**
  * How a shared-memory connection moves large off-heap payloads into shared memory: which data
  * mover (a copy on the sending thread, a copy split over several threads, the software copy
- * engine, Intel DSA) in which mode (sync, async, pipelined), the mover chosen per payload by the
- * learned policy among the candidates of the move's mode, observable through a
+ * engine, Intel DSA) in which mode (sync, async, pipelined), the mover chosen per payload by a
+ * {@link MoverPolicy} among the candidates of the move's mode, observable through a
  * {@link MoveTracer} and per-mover {@link #counters}.
  *
  * <p>Movers work on native addresses, so only off-heap sources can be handed to them: a
@@ -42,35 +45,18 @@ public final class DataMovement {
   /** Below this, a copy is cheaper than asking the policy. */
   public static final int DEFAULT_THRESHOLD = 64 * 1024;
 
-  private final Supplier<MoverRegistry> movers;
-  private final Supplier<PolicyEngine> policy; // null: movers only by fixedMover / CPU
-  private final MoverKind fixedMover;
-  private final Mode mode;
-  private final int threshold;
-  private final MoveTracer tracer;
-  private final WaitStrategy wait;
-  private final Counters counters;
-  /** False while the movers and policy are still being opened (CPU copies meanwhile). */
-  private final BooleanSupplier ready;
+  private final MovementSettings settings;
 
-  private DataMovement(Supplier<MoverRegistry> movers, Supplier<PolicyEngine> policy,
-      MoverKind fixedMover, Mode mode, int threshold, MoveTracer tracer, WaitStrategy wait,
-      Counters counters, BooleanSupplier ready) {
-    this.movers = movers;
-    this.policy = policy;
-    this.fixedMover = fixedMover;
-    this.mode = mode;
-    this.threshold = threshold;
-    this.tracer = tracer;
-    this.wait = wait;
-    this.counters = counters;
-    this.ready = ready;
+  private DataMovement(MovementSettings settings) {
+    this.settings = settings;
   }
 
   /**
-   * The default: the shipped policy model over this host's movers (opened and calibrated once
-   * per process, on the first large off-heap payload), deciding in each move's effective mode.
-   * Every call returns the same instance.
+   * The default: this host's movers (opened and calibrated once per process, on the first large
+   * off-heap payload) and the learned policy of the {@code io.grpcshm:policy} artifact when it
+   * is on the class path ({@link MoverPolicy#forHost}), else the built-in break-even rule
+   * ({@link MoverPolicy#breakEven}); deciding in each move's effective mode. Every call returns
+   * the same instance.
    */
   public static DataMovement defaults() {
     return Defaults.INSTANCE;
@@ -78,30 +64,37 @@ public final class DataMovement {
 
   /** CPU copies only, no policy: the behaviour of a transport without data movers. */
   public static DataMovement cpuOnly() {
-    return new DataMovement(Defaults::cpuRegistry, null, MoverKind.CPU, Mode.SYNC,
-        DEFAULT_THRESHOLD, null, WaitStrategy.spin(), new Counters(), () -> true);
+    return new Editor(Defaults::cpuRegistry, null, WaitStrategy.spin(), () -> true)
+        .edit(e -> {
+          e.fixedMover = MoverKind.CPU;
+          e.mode = Mode.SYNC;
+        });
   }
 
-  /** This policy and these movers (the policy should have been built for these movers). */
-  public static DataMovement of(PolicyEngine policy, MoverRegistry movers) {
+  /** This policy and these movers (the policy should have been made for these movers). */
+  public static DataMovement of(MoverPolicy policy, MoverRegistry movers) {
     Objects.requireNonNull(policy, "policy");
     Objects.requireNonNull(movers, "movers");
-    return new DataMovement(() -> movers, () -> policy, null, null, DEFAULT_THRESHOLD, null,
-        WaitStrategy.hybrid(), new Counters(), () -> true);
+    return new Editor(() -> movers, () -> policy, WaitStrategy.hybrid(), () -> true).build();
   }
 
   /** Always this mover (if available; CPU otherwise), no policy: for benchmarks and tests. */
   public DataMovement withFixedMover(MoverKind mover, MoverRegistry registry) {
     Objects.requireNonNull(mover, "mover");
     Objects.requireNonNull(registry, "registry");
-    return new DataMovement(() -> registry, null, mover, mode, threshold, tracer, wait,
-        new Counters(), () -> true);
+    return edit(e -> {
+      e.movers = () -> registry;
+      e.policy = null;
+      e.fixedMover = mover;
+      e.counters = new MoveCounters();
+      e.ready = () -> true;
+    });
   }
 
   /** Every move of channels/servers using this configuration runs in {@code mode}. */
   public DataMovement withMode(Mode mode) {
-    return new DataMovement(movers, policy, fixedMover, Objects.requireNonNull(mode, "mode"),
-        threshold, tracer, wait, counters, ready);
+    Objects.requireNonNull(mode, "mode");
+    return edit(e -> e.mode = mode);
   }
 
   /** Payloads smaller than this are copied on the CPU without a decision. */
@@ -109,20 +102,19 @@ public final class DataMovement {
     if (bytes < 0) {
       throw new IllegalArgumentException("threshold < 0: " + bytes);
     }
-    return new DataMovement(movers, policy, fixedMover, mode, bytes, tracer, wait, counters,
-        ready);
+    return edit(e -> e.threshold = bytes);
   }
 
   /** Called once per move, on the sending thread, after the move completed. */
   public DataMovement withTracer(MoveTracer tracer) {
-    return new DataMovement(movers, policy, fixedMover, mode, threshold,
-        Objects.requireNonNull(tracer, "tracer"), wait, counters, ready);
+    Objects.requireNonNull(tracer, "tracer");
+    return edit(e -> e.tracer = tracer);
   }
 
   /** How the sending thread waits for a mover's completion (default: hybrid sleep-then-poll). */
   public DataMovement withWaitStrategy(WaitStrategy wait) {
-    return new DataMovement(movers, policy, fixedMover, mode, threshold, tracer,
-        Objects.requireNonNull(wait, "wait"), counters, ready);
+    Objects.requireNonNull(wait, "wait");
+    return edit(e -> e.wait = wait);
   }
 
   /**
@@ -131,7 +123,7 @@ public final class DataMovement {
    * stream). Scopes nest.
    */
   public static ModeScope scopedMode(Mode mode) {
-    return io.grpcshm.internal.movement.BulkSession.pushMode(Objects.requireNonNull(mode));
+    return BulkSession.pushMode(Objects.requireNonNull(mode))::run;
   }
 
   /** Closes a {@link #scopedMode} override. */
@@ -145,102 +137,82 @@ public final class DataMovement {
 
   /** Snapshot of the counters of {@code mover}. */
   public MoverCounters counters(MoverKind mover) {
-    return counters.snapshot(mover);
+    MoveCounters c = settings.counters();
+    return new MoverCounters(c.moves(mover), c.bytes(mover), c.micros(mover),
+        c.cpuFallbacks(mover));
   }
 
   /** Snapshot of every mover's counters. */
   public Map<MoverKind, MoverCounters> counters() {
     Map<MoverKind, MoverCounters> m = new EnumMap<>(MoverKind.class);
     for (MoverKind k : MoverKind.values()) {
-      m.put(k, counters.snapshot(k));
+      m.put(k, counters(k));
     }
     return m;
   }
 
-  // Accessors for the transport's io.grpcshm.internal.movement; not for applications.
-
+  /** The settings the transport's data movement reads; not for applications. */
   @Internal
-  public int threshold() { return threshold; }
-
-  @Internal
-  public Mode configuredMode() { return mode; }
-
-  @Internal
-  public MoverKind fixedMover() { return fixedMover; }
-
-  /** Null when this configuration has no policy. */
-  @Internal
-  public PolicyEngine policy() { return policy == null ? null : policy.get(); }
-
-  @Internal
-  public MoverRegistry movers() { return movers.get(); }
-
-  @Internal
-  public MoveTracer tracer() { return tracer; }
-
-  @Internal
-  public WaitStrategy waitStrategy() { return wait; }
-
-  /** False while the default movers are being opened in the background (or failed to open). */
-  @Internal
-  public boolean ready() { return ready.getAsBoolean(); }
-
-  /** Why {@link #ready()} is false. */
-  @Internal
-  public String notReadyReason() {
-    String f = Defaults.failure;
-    return f != null ? f : "movers are still being opened";
+  public MovementSettings settings() {
+    return settings;
   }
 
-  /** Records one completed move. */
-  @Internal
-  public void count(MoverKind mover, long bytes, long nanos, boolean cpuFallback) {
-    counters.add(mover, bytes, nanos, cpuFallback);
+  private DataMovement edit(Consumer<Editor> change) {
+    return new Editor(settings).edit(change);
   }
 
-  private static final class Counters {
-    private final LongAdder[] moves = adders();
-    private final LongAdder[] bytes = adders();
-    private final LongAdder[] nanos = adders();
-    private final LongAdder[] fallbacks = adders();
+  /** A mutable copy of the settings, so that each {@code with…} names only what it changes. */
+  private static final class Editor {
+    Supplier<MoverRegistry> movers;
+    Supplier<MoverPolicy> policy;
+    MoverKind fixedMover;
+    Mode mode;
+    int threshold = DEFAULT_THRESHOLD;
+    MoveTracer tracer;
+    WaitStrategy wait;
+    MoveCounters counters = new MoveCounters();
+    BooleanSupplier ready;
+    Supplier<String> notReadyReason = () -> "";
 
-    private static LongAdder[] adders() {
-      LongAdder[] a = new LongAdder[MoverKind.values().length];
-      for (int i = 0; i < a.length; i++) {
-        a[i] = new LongAdder();
-      }
-      return a;
+    Editor(Supplier<MoverRegistry> movers, Supplier<MoverPolicy> policy, WaitStrategy wait,
+        BooleanSupplier ready) {
+      this.movers = movers;
+      this.policy = policy;
+      this.wait = wait;
+      this.ready = ready;
     }
 
-    void add(MoverKind k, long n, long ns, boolean fallback) {
-      int i = k.ordinal();
-      moves[i].increment();
-      bytes[i].add(n);
-      nanos[i].add(ns);
-      if (fallback) {
-        fallbacks[i].increment();
-      }
+    Editor(MovementSettings s) {
+      this(s.movers(), s.policy(), s.waitStrategy(), s.ready());
+      fixedMover = s.fixedMover();
+      mode = s.mode();
+      threshold = s.threshold();
+      tracer = s.tracer();
+      counters = s.counters();
+      notReadyReason = s.notReadyReason();
     }
 
-    MoverCounters snapshot(MoverKind k) {
-      int i = k.ordinal();
-      return new MoverCounters(moves[i].sum(), bytes[i].sum(), nanos[i].sum() / 1000,
-          fallbacks[i].sum());
+    DataMovement edit(Consumer<Editor> change) {
+      change.accept(this);
+      return build();
+    }
+
+    DataMovement build() {
+      return new DataMovement(new MovementSettings(movers, policy, fixedMover, mode, threshold,
+          tracer, wait, counters, ready, notReadyReason));
     }
   }
 
   /** The process-wide movers and policy, opened on first use (calibration takes ~0.5 s). */
   private static final class Defaults {
-    static final DataMovement INSTANCE = new DataMovement(Defaults::registry, Defaults::policy,
-        null, null, DEFAULT_THRESHOLD, null, WaitStrategy.hybrid(), new Counters(),
-        Defaults::ready);
+    static final DataMovement INSTANCE = new Editor(Defaults::registry, Defaults::policy,
+        WaitStrategy.hybrid(), Defaults::ready).edit(e -> e.notReadyReason = Defaults::whyNot);
 
     /**
      * Opening the movers calibrates them (about a second): done on a background thread the
      * first time a payload could use them, so no call waits for it; CPU copies meanwhile.
      */
-    private static final java.util.concurrent.atomic.AtomicBoolean started =
-        new java.util.concurrent.atomic.AtomicBoolean();
+    private static final AtomicBoolean started = new AtomicBoolean();
     private static volatile boolean opened;
     private static volatile String failure;
 
@@ -263,6 +235,11 @@ public final class DataMovement {
       return false;
     }
 
+    static String whyNot() {
+      String f = failure;
+      return f != null ? f : "movers are still being opened";
+    }
+
     /** The CPU mover alone: no engine threads, no device, no calibration. */
     private static final class CpuOnly {
       static final MoverRegistry REGISTRY = MoverRegistry.open(MoverRegistry.Options.defaults()
@@ -278,16 +255,16 @@ public final class DataMovement {
       }
     }
 
+    /**
+     * The learned policy if its artifact is on the class path, else the built-in rule; active
+     * streams = moves in flight, as profiled.
+     */
     private static final class Policy {
-      static final PolicyEngine ENGINE = PolicyEngine.builder()
-          .hostMovers(Host.REGISTRY)
-          // Signals samples only what the model reads (the shipped one reads neither sampled
-          // signal, so no sampling thread runs); active streams = moves in flight, as profiled.
-          .signals(Signals.start(MovesInFlight::count))
-          .build();
+      static final MoverPolicy CHOSEN = MoverPolicy.forHost(Host.REGISTRY, MovesInFlight::count,
+          DataMovement.class.getClassLoader());
 
       static {
-        LOG.log(Level.FINE, "data-movement policy: {0}", ENGINE.status());
+        LOG.log(Level.INFO, "data-movement policy: {0}", CHOSEN.describe());
       }
     }
 
@@ -299,8 +276,8 @@ public final class DataMovement {
       return Host.REGISTRY;
     }
 
-    static PolicyEngine policy() {
-      return Policy.ENGINE;
+    static MoverPolicy policy() {
+      return Policy.CHOSEN;
     }
   }
 }

@@ -1,32 +1,42 @@
 package io.grpcshm;
 
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
+import java.util.Objects;
 
 /**
  * How an event loop waits for the next frame: spin briefly, then yield, then sleep in epoll until
  * a peer wakes it (a WAKE message). A peer only pays for a wake-up system call when this side
- * announced that it sleeps, so a busy connection never enters the kernel. Connections with equal
- * strategies share loops.
+ * announced that it sleeps, so a busy connection never enters the kernel.
  *
- * <p>Spinning buys microseconds of latency with CPU time: on a host with few cores, keep it short.
+ * <p>This is the setting; each loop applies it with its own idle state (Agrona's {@code
+ * idle(workCount)} shape, in the transport's internals). Connections with equal strategies share
+ * loops. Spinning buys microseconds of latency with CPU time: on a host with few cores, keep it
+ * short.
  */
 public final class IdleStrategy {
+  /** Spin this long without work before yielding (adaptive default). */
+  private static final Duration DEFAULT_SPIN = Duration.of(20, ChronoUnit.MICROS);
+  /** Then yield this long before sleeping (adaptive default). */
+  private static final Duration DEFAULT_YIELD = Duration.of(200, ChronoUnit.MICROS);
+  /** A spin long enough never to end: a loop that never sleeps. */
+  private static final long FOREVER_NANOS = Long.MAX_VALUE / 4;
+  private static final String PROPERTY = "io.grpcshm.idle";
+
   private final long spinNanos;
   private final long yieldNanos;
-  private final long sleepTimeoutNanos;
 
-  private IdleStrategy(long spinNanos, long yieldNanos, long sleepTimeoutNanos) {
-    if (spinNanos < 0 || yieldNanos < 0 || sleepTimeoutNanos <= 0) {
+  private IdleStrategy(long spinNanos, long yieldNanos) {
+    if (spinNanos < 0 || yieldNanos < 0) {
       throw new IllegalArgumentException("idle strategy durations must be non-negative");
     }
     this.spinNanos = spinNanos;
     this.yieldNanos = yieldNanos;
-    this.sleepTimeoutNanos = sleepTimeoutNanos;
   }
 
   /** Spin 20 µs, yield up to 200 µs, then sleep. */
   public static IdleStrategy adaptive() {
-    return new IdleStrategy(20_000, 200_000, 100_000_000);
+    return of(DEFAULT_SPIN, DEFAULT_YIELD);
   }
 
   /**
@@ -35,31 +45,31 @@ public final class IdleStrategy {
    * benchmarks that want another trade-off without code changes.
    */
   public static IdleStrategy defaults() {
-    String spec = System.getProperty("io.grpcshm.idle");
+    String spec = System.getProperty(PROPERTY);
     if (spec == null || spec.isBlank()) {
       return adaptive();
     }
     String[] parts = spec.split(",");
     if (parts.length != 2) {
-      throw new IllegalArgumentException("io.grpcshm.idle must be SPIN_US,YIELD_US: " + spec);
+      throw new IllegalArgumentException(PROPERTY + " must be SPIN_US,YIELD_US: " + spec);
     }
-    return new IdleStrategy(Long.parseLong(parts[0].trim()) * 1000,
-        Long.parseLong(parts[1].trim()) * 1000, 100_000_000);
+    return of(Duration.of(Long.parseLong(parts[0].trim()), ChronoUnit.MICROS),
+        Duration.of(Long.parseLong(parts[1].trim()), ChronoUnit.MICROS));
   }
 
-  /** Never sleeps: lowest latency, one core per connection side while idle. */
+  /** Never sleeps: lowest latency, one core per loop while idle. */
   public static IdleStrategy busySpin() {
-    return new IdleStrategy(Long.MAX_VALUE / 4, 0, 100_000_000);
+    return new IdleStrategy(FOREVER_NANOS, 0);
   }
 
   /** Sleeps at once: least CPU while idle, a wake-up (tens of µs on a VM) per message. */
   public static IdleStrategy sleeping() {
-    return new IdleStrategy(0, 0, 100_000_000);
+    return new IdleStrategy(0, 0);
   }
 
   /** Spin for {@code spin}, then yield for {@code yield}, then sleep. */
   public static IdleStrategy of(Duration spin, Duration yield) {
-    return new IdleStrategy(spin.toNanos(), yield.toNanos(), 100_000_000);
+    return new IdleStrategy(spin.toNanos(), yield.toNanos());
   }
 
   public long spinNanos() {
@@ -70,20 +80,15 @@ public final class IdleStrategy {
     return yieldNanos;
   }
 
-  /** Unused since event loops (kept for API compatibility); loops check parked rings once a second. */
-  public long sleepTimeoutNanos() {
-    return sleepTimeoutNanos;
-  }
-
   @Override
   public boolean equals(Object o) {
     return o instanceof IdleStrategy other && spinNanos == other.spinNanos
-        && yieldNanos == other.yieldNanos && sleepTimeoutNanos == other.sleepTimeoutNanos;
+        && yieldNanos == other.yieldNanos;
   }
 
   @Override
   public int hashCode() {
-    return java.util.Objects.hash(spinNanos, yieldNanos, sleepTimeoutNanos);
+    return Objects.hash(spinNanos, yieldNanos);
   }
 
   @Override

@@ -12,8 +12,11 @@ import io.grpcshm.dsa.MoverKind;
  *     {@link #cpuFallback})
  * @param cacheInjection whether the mover was asked to leave the data in the cache
  * @param mode the execution mode the move ran in
- * @param basis how the mover was chosen: {@code model}, {@code fallback} (the policy's
- *     size-threshold rule, see {@link #note}), {@code fixed} ({@link DataMovement#withFixedMover})
+ * @param basis how the mover was chosen: {@code model}, {@code fallback} (the learned policy's
+ *     size-threshold rule, see {@link #note}), {@code rule} (the built-in break-even rule, used
+ *     when the learned policy is not on the class path; other {@link
+ *     io.grpcshm.dsa.MoverPolicy} implementations name their own), {@code fixed}
+ *     ({@link DataMovement#withFixedMover})
  *     or {@code heap} (a heap payload written by grpc's framer: always the CPU, since no engine
  *     can read the Java heap), or {@code warm-up} (CPU while the default movers are opened in
  *     the background, about a second after the first large payload)

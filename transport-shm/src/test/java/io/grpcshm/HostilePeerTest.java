@@ -11,7 +11,7 @@ import io.grpc.stub.ClientCalls;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.RegionLayout;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingDescriptor;
 import io.grpcshm.internal.ring.RingProducer;
 import io.grpcshm.internal.transport.ShmTransportConfig;

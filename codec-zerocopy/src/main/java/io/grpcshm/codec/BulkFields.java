@@ -5,15 +5,14 @@ import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
 import com.google.protobuf.WireFormat;
+import io.grpcshm.BulkWriter;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * Sends a message's large off-heap {@code bytes} fields through grpc-shm's data movers
- * ({@code io.grpcshm.BulkWriter}): each such field's tag and length go through grpc's stream,
+ * ({@link BulkWriter}): each such field's tag and length go through grpc's stream,
  * then the mover the transport's policy picked copies the field's bytes into shared memory right
  * after them. The large fields are written first, so that asynchronous moves overlap with the
  * serialisation of the rest of the message; protobuf parsers accept fields in any order and the
@@ -22,30 +21,18 @@ import java.util.logging.Logger;
  * <p>Only top-level, singular {@code bytes} fields (≥ 16 KiB) of full (descriptor-backed) messages
  * whose value is a direct buffer (wrapped off-heap memory, or a view of shared memory received
  * earlier) qualify; heap arrays gain nothing from a mover, which needs native addresses. When
- * grpc-shm is not on the class path, or the transport is not grpc-shm, everything is written as
- * usual.
+ * the transport is not grpc-shm, {@link BulkWriter#tryMove} declines and everything is written
+ * as usual.
  */
 final class BulkFields {
-  private static final Logger LOG = Logger.getLogger(BulkFields.class.getName());
   /**
    * Fields smaller than this are written inline (grpc-shm sends messages this small through its
    * ring anyway). Larger ones are offered to the transport, whose {@code DataMovement} threshold
    * (default 64 KiB) decides which of them the policy sees.
    */
   static final int MIN_FIELD_BYTES = 16 * 1024;
-  static final boolean AVAILABLE = probe();
 
   private BulkFields() {}
-
-  private static boolean probe() {
-    try {
-      Class.forName("io.grpcshm.BulkWriter", false, BulkFields.class.getClassLoader());
-      return true;
-    } catch (ClassNotFoundException | LinkageError e) {
-      LOG.log(Level.FINE, "grpc-shm not on the class path: large fields are copied inline");
-      return false;
-    }
-  }
 
   /**
    * Writes {@code message} to {@code target} with its large direct {@code bytes} fields offered
@@ -84,19 +71,19 @@ final class BulkFields {
     CodedOutputStream out = CodedOutputStream.newInstance(target, bufferSize);
     try {
       for (int i = 0; i < count; i++) {
-        io.grpcshm.BulkWriter.mark();
+        BulkWriter.mark();
         out.writeTag(fields[i].getNumber(), WireFormat.WIRETYPE_LENGTH_DELIMITED);
         out.writeUInt32NoTag(values[i].size());
         out.flush();
         ByteBuffer src = values[i].asReadOnlyByteBuffer();
-        if (!io.grpcshm.BulkWriter.tryMove(src)) {
+        if (!BulkWriter.tryMove(src)) {
           out.writeRawBytes(values[i]);
         }
       }
       remainder.writeTo(out);
       out.flush();
     } finally {
-      io.grpcshm.BulkWriter.finish();
+      BulkWriter.finish();
     }
     return true;
   }

@@ -51,8 +51,7 @@ final class MessageStream extends InputStream implements Drainable, KnownLength 
     int written;
     if (message != null) {
       written = message.getSerializedSize();
-      if (written < BulkFields.MIN_FIELD_BYTES || !BulkFields.AVAILABLE
-          || !(message instanceof Message full)
+      if (written < BulkFields.MIN_FIELD_BYTES || !(message instanceof Message full)
           || !BulkFields.write(full, target, bufferSize(written))) {
         // The coded stream buffers at most a few KiB before writing through; large byte fields
         // bypass that buffer and go straight to the target (writeLazy).

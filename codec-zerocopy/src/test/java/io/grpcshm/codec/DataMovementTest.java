@@ -19,10 +19,11 @@ import io.grpcshm.TransportMode;
 import io.grpcshm.codec.testing.Blob;
 import io.grpcshm.codec.testing.BlobServiceGrpc;
 import io.grpcshm.codec.testing.Digest;
+import io.grpcshm.dsa.FaultyMovers;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
-import io.grpcshm.dsa.internal.SoftwareCopyEngine;
+import io.grpcshm.dsa.internal.ArmedFaults;
 import io.grpcshm.policy.CallFeatures;
 import io.grpcshm.policy.Decision;
 import io.grpcshm.policy.PolicyEngine;
@@ -53,7 +54,7 @@ class DataMovementTest {
   private static final long DEADLINE_S = 60;
 
   private static MoverRegistry movers;
-  private static SoftwareCopyEngine.Faults faults;
+  private static final ArmedFaults faults = new ArmedFaults();
   private static PolicyEngine policy;
   private static final List<MoveEvent> serverEvents = new CopyOnWriteArrayList<>();
   private static Server server;
@@ -61,8 +62,8 @@ class DataMovementTest {
 
   @BeforeAll
   static void start() throws Exception {
-    movers = MoverRegistry.open(MoverRegistry.Options.defaults().dsa(false).calibrate(false));
-    faults = movers.softwareFaults().orElseThrow();
+    movers = FaultyMovers.open(MoverRegistry.Options.defaults().dsa(false).calibrate(false),
+        faults);
     policy = PolicyEngine.builder().hostMovers(movers)
         .signals(Signals.fixed(0, 0, SignalSource.fixed(1))).build();
     // The server echoes the aliased request: its response's payload is a view of shared memory

@@ -60,6 +60,12 @@ abstract class AbstractMover implements DataMover {
   /** Advances a PENDING completion; calls succeed/fail when done. Must not block. */
   abstract void poll(Completion c);
 
+  /**
+   * Whether a blocking submission with every pooled handle in use gets a fresh one instead of
+   * failing: for a mover whose copies are done on return, so a handle is never held long.
+   */
+  boolean handlesOnDemand() { return false; }
+
   /** Engine-specific teardown, called once. */
   abstract void doClose();
 
@@ -210,6 +216,9 @@ abstract class AbstractMover implements DataMover {
         if (!block) {
           return null;
         }
+        if (handlesOnDemand()) {
+          return new Completion(this, -1);
+        }
         throw new IllegalStateException("all " + handles.length + " " + kind
             + " completion handles are in use; release() completed ones");
       }
@@ -225,6 +234,9 @@ abstract class AbstractMover implements DataMover {
   }
 
   void release(Completion c) {
+    if (c.slot < 0) {
+      return; // made on demand, not pooled
+    }
     lock.lock();
     try {
       free[freeTop++] = c.slot;

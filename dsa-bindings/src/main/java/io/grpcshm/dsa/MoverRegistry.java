@@ -1,6 +1,7 @@
 package io.grpcshm.dsa;
 
 import io.grpcshm.dsa.internal.DsaCheck;
+import io.grpcshm.dsa.internal.EngineFaults;
 import io.grpcshm.dsa.internal.IdxdSysfs;
 import io.grpcshm.dsa.internal.Libc;
 import io.grpcshm.dsa.internal.SoftwareCopyEngine;
@@ -44,6 +45,7 @@ public final class MoverRegistry implements AutoCloseable {
     int calibrationReps = 9;
     Duration probeTimeout = Duration.ofMillis(200);
     DeviceOpener opener = DeviceOpener.LIBC;
+    EngineFaults softwareFaults = EngineFaults.NONE;
 
     public static Options defaults() { return new Options(); }
 
@@ -85,12 +87,14 @@ public final class MoverRegistry implements AutoCloseable {
     public Options probeTimeout(Duration d) { this.probeTimeout = d; return this; }
 
     Options opener(DeviceOpener o) { this.opener = o; return this; }
+
+    /** Failures the software engine injects (tests of the code that handles mover failures). */
+    Options softwareFaults(EngineFaults f) { this.softwareFaults = f; return this; }
   }
 
   private final Map<MoverKind, DataMover> movers = new EnumMap<>(MoverKind.class);
   private final IdxdSysfs.Scan scan;
   private final List<DsaCheck> dsaChecks = new ArrayList<>();
-  private final SoftwareCopyEngine softwareEngine; // null when disabled
 
   private MoverRegistry(Options o) {
     CpuMover cpu = new CpuMover();
@@ -98,13 +102,12 @@ public final class MoverRegistry implements AutoCloseable {
     SoftwareCopyEngine engine = null;
     if (o.software) {
       engine = new SoftwareCopyEngine(o.softwareWorkers,
-          o.softwareQueueDepth, o.softwareChunkBytes);
+          o.softwareQueueDepth, o.softwareChunkBytes, o.softwareFaults);
       movers.put(MoverKind.SOFTWARE,
           new DescriptorMover(MoverKind.SOFTWARE, new SoftwarePortal(engine), 64));
     } else {
       movers.put(MoverKind.SOFTWARE, new UnavailableMover(MoverKind.SOFTWARE, "disabled"));
     }
-    this.softwareEngine = engine;
     movers.put(MoverKind.PARALLEL, o.parallelThreads >= 2 ? new ParallelCpuMover(o.parallelThreads)
         : new UnavailableMover(MoverKind.PARALLEL, o.parallelThreads + " thread(s): needs at"
             + " least 2 (one CPU)"));
@@ -237,15 +240,6 @@ public final class MoverRegistry implements AutoCloseable {
       }
     }
     return movers.get(MoverKind.CPU);
-  }
-
-  /**
-   * Fault injection into the software engine, for tests of the code that handles mover
-   * failures (a real device fails the same way: a completion record with an error status).
-   * Empty when the software engine is disabled.
-   */
-  public Optional<SoftwareCopyEngine.Faults> softwareFaults() {
-    return Optional.ofNullable(softwareEngine).map(SoftwareCopyEngine::faults);
   }
 
   /** What the DSA discovery saw (devices, queues, verdicts). */

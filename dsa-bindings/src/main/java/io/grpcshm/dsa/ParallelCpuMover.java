@@ -17,14 +17,14 @@ import java.util.concurrent.TimeUnit;
  * hand-off to a helper costs a wake-up, so small copies are slower than on the caller alone.
  * Segments confined to the calling thread are copied by the caller alone.
  */
-final class ParallelCpuMover extends AbstractMover {
+final class ParallelCpuMover extends CallerCopyMover {
   private final int threads;
   private final ThreadPoolExecutor helpers;
   /** A helper thread: segments it cannot access (confined to the caller) are copied alone. */
   private final Thread aHelper;
 
   ParallelCpuMover(int threads) {
-    super(MoverKind.PARALLEL, 64);
+    super(MoverKind.PARALLEL);
     if (threads < 2) {
       throw new IllegalArgumentException("a parallel copy needs at least 2 threads: " + threads);
     }
@@ -51,29 +51,7 @@ final class ParallelCpuMover extends AbstractMover {
   int threads() { return threads; }
 
   @Override
-  public long maxTransferSize() { return Long.MAX_VALUE; }
-
-  @Override
-  public int maxBatchSize() { return 1024; }
-
-  @Override
-  int start(Completion c, MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
-      long length, boolean cacheInjection) {
-    copy(src, srcOffset, dst, dstOffset, length);
-    c.succeed();
-    return ACCEPTED;
-  }
-
-  @Override
-  int startBatch(Completion c, Batch b) {
-    for (int i = 0; i < b.size; i++) {
-      copy(b.srcs[i], b.srcOffsets[i], b.dsts[i], b.dstOffsets[i], b.lengths[i]);
-    }
-    c.succeed();
-    return ACCEPTED;
-  }
-
-  private void copy(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
+  void copy(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
       long length) {
     long share = (length / threads) & ~63L;
     if (share == 0 || !src.isAccessibleBy(aHelper) || !dst.isAccessibleBy(aHelper)) {
@@ -110,11 +88,6 @@ final class ParallelCpuMover extends AbstractMover {
     if (failure != null) {
       throw failure;
     }
-  }
-
-  @Override
-  void poll(Completion c) {
-    throw new IllegalStateException("parallel CPU completions are never pending");
   }
 
   @Override

@@ -50,7 +50,7 @@ final class SoftwarePortal implements Portal {
   @Override
   public String health() {
     return "software engine " + engine.state() + ", " + engine.executed()
-        + " descriptors executed" + (engine.faults().paused() ? ", workers paused" : "");
+        + " descriptors executed" + (engine.workersPaused() ? ", workers paused" : "");
   }
 
   @Override

@@ -2,6 +2,7 @@ package io.grpcshm.dsa;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.grpcshm.dsa.internal.ArmedFaults;
 import io.grpcshm.dsa.internal.Idxd;
 import io.grpcshm.dsa.internal.SoftwareCopyEngine;
 import java.lang.foreign.Arena;
@@ -19,13 +20,14 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /** Behaviour every available mover must share, plus the descriptor-protocol edge cases. */
 class DataMoverTest {
+  private static final ArmedFaults faults = new ArmedFaults();
   private static MoverRegistry registry;
   private Arena arena;
 
   @BeforeAll
   static void open() {
     registry = MoverRegistry.open(MoverRegistry.Options.defaults().calibrate(false).dsa(false)
-        .softwareWorkers(2).softwareChunkBytes(64 << 10));
+        .softwareWorkers(2).softwareChunkBytes(64 << 10).softwareFaults(faults));
   }
 
   @AfterAll
@@ -182,13 +184,13 @@ class DataMoverTest {
     DataMover m = mover(MoverKind.SOFTWARE);
     MemorySegment src = pattern(4096, 3);
     MemorySegment dst = arena.allocate(4096);
-    engine().faults().pauseWorkers(true);
+    faults.pauseWorkers(true);
     Completion c = m.submit(CopyRequest.of(src, dst));
     try {
       assertFalse(c.isDone());
       assertThrows(IllegalStateException.class, c::release, "release while in flight");
     } finally {
-      engine().faults().pauseWorkers(false);
+      faults.pauseWorkers(false);
     }
     c.join(WaitStrategy.spin());
     c.release();
@@ -210,7 +212,7 @@ class DataMoverTest {
     MemorySegment src = pattern(1 << 20, 4);
     MemorySegment dst = arena.allocate(1 << 20);
     long before = engine().executed();
-    engine().faults().pageFaultNext(300_000, true);
+    faults.pageFaultNext(300_000, true);
     m.copy(src, 0, dst, 0, 1 << 20, false, WaitStrategy.spin());
     assertEquals(-1, src.mismatch(dst));
     assertEquals(2, engine().executed() - before, "one partial descriptor + one resume");
@@ -225,7 +227,7 @@ class DataMoverTest {
     for (int i = 0; i < 4; i++) {
       b.add(src, i * 65536L, dst, i * 65536L, 65536);
     }
-    engine().faults().pageFaultNext(1000, false);
+    faults.pageFaultNext(1000, false);
     Completion c = m.submit(b);
     c.join(WaitStrategy.spin());
     c.release();
@@ -237,7 +239,7 @@ class DataMoverTest {
     DataMover m = mover(MoverKind.SOFTWARE);
     MemorySegment src = pattern(4096, 6);
     MemorySegment dst = arena.allocate(4096);
-    engine().faults().badOpcodeNext(1);
+    faults.badOpcodeNext(1);
     CopyFailedException e = assertThrows(CopyFailedException.class,
         () -> m.copy(src, 0, dst, 0, 4096, false, WaitStrategy.spin()));
     assertEquals(Idxd.COMP_BAD_OPCODE, e.status());
@@ -252,9 +254,9 @@ class DataMoverTest {
     DataMover m = mover(MoverKind.SOFTWARE);
     MemorySegment src = pattern(4096, 7);
     MemorySegment dst = arena.allocate(4096);
-    engine().faults().queueFullNext(1);
+    faults.queueFullNext(1);
     assertNull(m.trySubmit(CopyRequest.of(src, dst)), "full queue: try later");
-    engine().faults().queueFullNext(3);
+    faults.queueFullNext(3);
     Completion c = m.submit(CopyRequest.of(src, dst)); // retries until accepted
     c.join(WaitStrategy.spin());
     c.release();

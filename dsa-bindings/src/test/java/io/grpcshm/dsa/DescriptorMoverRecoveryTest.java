@@ -3,6 +3,7 @@ package io.grpcshm.dsa;
 import static io.grpcshm.dsa.internal.Idxd.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.grpcshm.dsa.internal.ArmedFaults;
 import io.grpcshm.dsa.internal.CompletionRecord;
 import io.grpcshm.dsa.internal.Descriptor;
 import io.grpcshm.dsa.internal.SoftwareCopyEngine;
@@ -24,12 +25,13 @@ import org.junit.jupiter.api.Test;
  */
 class DescriptorMoverRecoveryTest {
   private Arena arena;
+  private final ArmedFaults faults = new ArmedFaults();
   private SoftwareCopyEngine engine;
 
   @BeforeEach
   void setUp() {
     arena = Arena.ofShared();
-    engine = new SoftwareCopyEngine(2, 16, 64 << 10);
+    engine = new SoftwareCopyEngine(2, 16, 64 << 10, faults);
   }
 
   @AfterEach
@@ -89,14 +91,14 @@ class DescriptorMoverRecoveryTest {
       MemorySegment src = pattern(1 << 20, 1);
       MemorySegment dst = arena.allocate(1 << 20);
       m.copy(src, 0, dst, 0, 1 << 20, false, WaitStrategy.spin()); // healthy first
-      engine.faults().loseNext(1);
+      faults.loseNext(1);
       long executed = engine.executed();
       long t0 = System.nanoTime();
       Completion lost = m.submit(src, 0, dst, 0, 1 << 20, false);
       while (engine.executed() == executed) {
         Thread.onSpinWait(); // taken (and dropped) by a worker
       }
-      engine.faults().pauseWorkers(true); // a second copy then stays queued
+      faults.pauseWorkers(true); // a second copy then stays queued
       Thread.sleep(50); // a worker that raced the pause finds the queue empty
       Completion queued = m.submit(src, 0, dst, 0, 4096, false);
       for (WaitStrategy w : new WaitStrategy[] {WaitStrategy.spin(), WaitStrategy.park(),
@@ -124,7 +126,7 @@ class DescriptorMoverRecoveryTest {
       assertThrows(IllegalStateException.class,
           () -> m.submit(src, 0, dst, 0, 4096, false), "refuses work out of service");
     } finally {
-      engine.faults().pauseWorkers(false);
+      faults.pauseWorkers(false);
       m.close();
     }
     assertEquals(SoftwareCopyEngine.State.CLOSED, engine.state(), "taken out of service: stopped");
@@ -140,7 +142,7 @@ class DescriptorMoverRecoveryTest {
       for (int k = 0; k < 6; k++) {
         b.add(src, k * 4096L, dst, k * 4096L, 4096);
       }
-      engine.faults().batchPageFaultNext(2);
+      faults.batchPageFaultNext(2);
       long before = engine.executed();
       Completion c = m.submit(b);
       c.join(WaitStrategy.spin());
@@ -157,7 +159,7 @@ class DescriptorMoverRecoveryTest {
         new EngineAsDevice(engine), 64)) {
       MemorySegment src = pattern(1 << 20, 3);
       MemorySegment dst = arena.allocate(1 << 20);
-      engine.faults().completionRecordFaultNext(300_000);
+      faults.completionRecordFaultNext(300_000);
       long before = engine.executed();
       m.copy(src, 0, dst, 0, 1 << 20, false, WaitStrategy.spin());
       assertEquals(-1, src.mismatch(dst));
@@ -168,7 +170,7 @@ class DescriptorMoverRecoveryTest {
       for (int k = 0; k < 3; k++) {
         b.add(src, k * 65536L, dst2, k * 65536L, 65536);
       }
-      engine.faults().completionRecordFaultNext(1000);
+      faults.completionRecordFaultNext(1000);
       Completion c = m.submit(b);
       c.join(WaitStrategy.spin());
       c.release();

@@ -94,6 +94,18 @@ final class MoverDecisions {
     return choice + " " + micros(predicted) + "/" + micros(observed) + " us" + basis;
   }
 
+  /** The moves' summed predicted µs; NaN without a move or without a model prediction. */
+  static double predictedMicros(List<MoveEvent> events) {
+    return events.isEmpty() ? Double.NaN
+        : events.stream().mapToDouble(MoveEvent::predictedMicros).sum();
+  }
+
+  /** The moves' summed observed µs; NaN without a move. */
+  static double observedMicros(List<MoveEvent> events) {
+    return events.isEmpty() ? Double.NaN
+        : events.stream().mapToDouble(MoveEvent::observedMicros).sum();
+  }
+
   private static String micros(double us) {
     return Double.isFinite(us) && us >= 0 ? String.valueOf(Math.round(us)) : "-";
   }

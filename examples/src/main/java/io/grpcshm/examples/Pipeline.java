@@ -2,6 +2,7 @@ package io.grpcshm.examples;
 
 import io.grpc.ManagedChannel;
 import io.grpc.stub.StreamObserver;
+import io.grpcshm.MoveEvent;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.TransportPath;
@@ -100,10 +101,13 @@ public final class Pipeline implements Callable<Integer> {
     return o;
   }
 
-  /** One checked call: which batch, over which path, how long. */
+  /**
+   * One checked call: which batch, over which path, how long; the mover column and its summed
+   * predicted and observed µs (NaN without a move).
+   */
   record CallRecord(long batchId, int images, int bytes, String route, TransportPath path,
-      String mover, long clientNanos, long serverNanos, boolean readInPlace,
-      InferenceResult result) {
+      String mover, double movePredictedMicros, double moveObservedMicros, long clientNanos,
+      long serverNanos, boolean readInPlace, InferenceResult result) {
     double megabytesPerSecond() {
       return bytes * 1e3 / clientNanos;
     }
@@ -258,12 +262,49 @@ public final class Pipeline implements Callable<Integer> {
     out.println("mover = the data mover the transport's policy chose to copy the tensor into shared"
         + " memory, its mode");
     out.println("(+ci: cache injection) and predicted/observed microseconds; - = no mover (TCP).");
+    out.println("predicted = the policy's cost of a message as profiled: producing it (filling the"
+        + " source) plus the copy;");
+    out.println("observed = the copy alone, so a warm copy is expected below the prediction. The"
+        + " first call of a size");
+    out.println("also faults the fresh shared-memory segment in, so it is shown apart:");
+    for (long id : ids) {
+      List<CallRecord> moved = calls.stream().filter(c -> c.batchId() == id
+          && c.path() == TransportPath.SHARED_MEMORY && !Double.isNaN(c.moveObservedMicros()))
+          .toList();
+      if (!moved.isEmpty()) {
+        out.println("  " + moverSummary(moved));
+      }
+    }
     out.println("All " + calls.size() + " results matched the client's own run of the model"
         + " (top-5 scores bit for bit, CRC32C of the");
     out.println("tensor bytes) and every call took the expected path.");
     for (String note : moverNotes) {
       out.println("  mover note: " + note);
     }
+  }
+
+  /**
+   * "119.8 MB PARALLEL sync: predicted 24469 us; copy observed 310842 us on the first call,
+   * 11873 us median of the 4 later (6836-14705): predicted/observed 2.06x".
+   */
+  static String moverSummary(List<CallRecord> moved) {
+    CallRecord first = moved.getFirst();
+    String choice = first.mover().replaceFirst(" [^ ]+ us.*$", "");
+    StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%.1f MB %s: predicted %s us;"
+        + " copy observed %s us on the first call", first.bytes() / 1e6, choice,
+        Math.round(first.movePredictedMicros()), Math.round(first.moveObservedMicros())));
+    if (moved.size() > 1) {
+      long[] warm = moved.subList(1, moved.size()).stream()
+          .mapToLong(c -> Math.round(c.moveObservedMicros())).sorted().toArray();
+      long med = median(warm);
+      b.append(String.format(Locale.ROOT, ", %d us median of the %d later (%d-%d)", med,
+          warm.length, warm[0], warm[warm.length - 1]));
+      if (!Double.isNaN(first.movePredictedMicros()) && med > 0) {
+        b.append(String.format(Locale.ROOT, ": predicted/observed %.2fx",
+            first.movePredictedMicros() / med));
+      }
+    }
+    return b.toString();
   }
 
   private static long median(long[] values) {
@@ -316,8 +357,8 @@ public final class Pipeline implements Callable<Integer> {
       InferenceResult result = blocking.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
           .infer(batch);
       long nanos = System.nanoTime() - start;
-      String mover = decisions.describeCall();
-      return check(batch, expected, result, paths.takeLast(), mover, nanos);
+      List<MoveEvent> moves = decisions.callEvents();
+      return check(batch, expected, result, paths.takeLast(), moves, nanos);
     }
 
     /** All {@code batches} on one bidi call; results checked in order. */
@@ -354,7 +395,7 @@ public final class Pipeline implements Callable<Integer> {
       }
       requests.onCompleted();
       done.get(CALL_DEADLINE_SECONDS + 5, TimeUnit.SECONDS);
-      String mover = decisions.describeCall();
+      List<MoveEvent> moves = decisions.callEvents();
       TransportPath path = paths.takeLast();
       List<CallRecord> records = new ArrayList<>();
       synchronized (results) {
@@ -364,7 +405,7 @@ public final class Pipeline implements Callable<Integer> {
         }
         long previous = start;
         for (int i = 0; i < batches.size(); i++) {
-          records.add(check(batches.get(i), expected.get(i), results.get(i), path, mover,
+          records.add(check(batches.get(i), expected.get(i), results.get(i), path, moves,
               arrivals.get(i) - previous));
           previous = arrivals.get(i);
         }
@@ -373,7 +414,7 @@ public final class Pipeline implements Callable<Integer> {
     }
 
     private CallRecord check(TensorBatch batch, InferenceResult.Builder expected,
-        InferenceResult result, TransportPath path, String mover, long nanos) {
+        InferenceResult result, TransportPath path, List<MoveEvent> moves, long nanos) {
       if (path != expectedPath) {
         throw new IllegalStateException(name + ": batch " + batch.getBatchId() + " took path "
             + path + ", expected " + expectedPath);
@@ -388,7 +429,9 @@ public final class Pipeline implements Callable<Integer> {
             result.getImagesList().equals(expected.getImagesList()) ? "equal" : "different"));
       }
       return new CallRecord(batch.getBatchId(), (int) batch.getShape(0), batch.getData().size(),
-          name, path, mover, nanos, result.getComputeNanos(), result.getReadInPlace(), result);
+          name, path, MoverDecisions.describe(moves), MoverDecisions.predictedMicros(moves),
+          MoverDecisions.observedMicros(moves), nanos, result.getComputeNanos(),
+          result.getReadInPlace(), result);
     }
 
     @Override

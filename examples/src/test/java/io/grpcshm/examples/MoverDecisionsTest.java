@@ -55,4 +55,28 @@ class MoverDecisionsTest {
     assertEquals(List.of("CPU: no model for this host", "DSA->CPU: queue full"),
         decisions.notes());
   }
+
+  /**
+   * The summary puts the first call of a size (it faults the fresh shared-memory segment in)
+   * apart from the later ones, whose median is set against the prediction.
+   */
+  @Test
+  void summaryShowsTheFirstCallApartFromTheWarmOnes() {
+    List<Pipeline.CallRecord> calls = new java.util.ArrayList<>();
+    double[] observed = {300_000, 14_000, 7_000, 12_000, 10_000};
+    for (double obs : observed) {
+      List<MoveEvent> moves = List.of(event(MoverKind.PARALLEL, Mode.SYNC, false, "model",
+          24_000, obs, false, ""));
+      calls.add(new Pipeline.CallRecord(2, 199, 119_800_000, "shm",
+          io.grpcshm.TransportPath.SHARED_MEMORY, MoverDecisions.describe(moves),
+          MoverDecisions.predictedMicros(moves), MoverDecisions.observedMicros(moves), 1, 1, true,
+          null));
+    }
+    assertEquals("119.8 MB PARALLEL sync: predicted 24000 us; copy observed 300000 us on the"
+        + " first call, 12000 us median of the 4 later (7000-14000): predicted/observed 2.00x",
+        Pipeline.moverSummary(calls));
+    assertEquals("119.8 MB PARALLEL sync: predicted 24000 us; copy observed 300000 us on the"
+        + " first call", Pipeline.moverSummary(calls.subList(0, 1)));
+    assertEquals(Double.NaN, MoverDecisions.predictedMicros(List.of()));
+  }
 }

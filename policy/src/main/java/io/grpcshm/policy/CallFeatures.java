@@ -14,7 +14,7 @@ package io.grpcshm.policy;
 public record CallFeatures(long payloadBytes, int reuseWindow, double pageFaultRate,
     double llcPressure, int activeStreams) {
   /** The application gave no hint. */
-  public static final int REUSE_UNKNOWN = -1;
+  public static final int REUSE_UNKNOWN = io.grpcshm.dsa.MoverPolicy.REUSE_UNKNOWN;
   /** The receiver reads the data right after the copy. */
   public static final int REUSE_IMMEDIATE = 0;
 

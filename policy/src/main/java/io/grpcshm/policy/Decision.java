@@ -1,6 +1,7 @@
 package io.grpcshm.policy;
 
 import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverChoice;
 import io.grpcshm.dsa.MoverKind;
 
 /**
@@ -17,7 +18,7 @@ import io.grpcshm.dsa.MoverKind;
  * @param reason empty for model decisions; for a fallback, why the model was not used
  */
 public record Decision(MoverKind mover, boolean cacheInjection, Mode modeHint,
-    double predictedMicros, Basis basis, String reason) {
+    double predictedMicros, Basis basis, String reason) implements MoverChoice {
 
   /** How a decision was made. */
   public enum Basis {
@@ -25,6 +26,12 @@ public record Decision(MoverKind mover, boolean cacheInjection, Mode modeHint,
     MODEL,
     /** the documented size-threshold rule (no model, or unusable input). */
     FALLBACK
+  }
+
+  /** {@code model} or {@code fallback}. */
+  @Override
+  public String basisLabel() {
+    return basis == Basis.MODEL ? "model" : "fallback";
   }
 
   /** Short label such as {@code software}, {@code cpu}, {@code dsa+inject}. */

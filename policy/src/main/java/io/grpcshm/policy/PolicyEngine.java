@@ -1,7 +1,9 @@
 package io.grpcshm.policy;
 
 import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverChoice;
 import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.dsa.MoverPolicy;
 import io.grpcshm.dsa.MoverRegistry;
 import io.grpcshm.policy.internal.GbdtModel;
 import io.grpcshm.policy.internal.LeafMaskScorer;
@@ -34,7 +36,7 @@ import java.util.logging.Logger;
  * above → DSA (no cache injection) if present, else the software engine when the deployment mode
  * is ASYNC/PIPELINED (it only pays off with overlap), else CPU. Mode hint = deployment mode.
  */
-public final class PolicyEngine {
+public final class PolicyEngine implements MoverPolicy {
   private static final Logger LOG = Logger.getLogger(PolicyEngine.class.getName());
   /** Resource holding the model profiled and trained on the project's reference VM. */
   public static final String DEFAULT_MODEL_RESOURCE = "/io/grpcshm/policy/default-model.txt";
@@ -165,7 +167,8 @@ public final class PolicyEngine {
       perCandidate[i] = model.specialize(Schema.CATEGORICAL, new double[] {c.mover().ordinal(),
           c.cacheInjection() ? 1 : 0, c.mode().ordinal()});
     }
-    this.scorer = leafMasks(perCandidate, rowByBucket);
+    this.scorer = leafMasks(perCandidate, rowByBucket,
+        a == null ? Double.POSITIVE_INFINITY : a.residualSizeCap());
     this.usedFeatures = scorer == null ? 0 : scorer.usedFeatures().length;
     this.byMode = new int[Mode.values().length][];
     this.others = new int[Mode.values().length][];
@@ -192,7 +195,9 @@ public final class PolicyEngine {
             deploymentMode, scorer != null
                 ? String.format(Locale.ROOT, "leaf masks (%d KiB)", scorer.footprintBytes() >> 10)
                 : "tree walks", a.baseline().has(MoverKind.CPU.ordinal())
-                ? ", residual over the movers' calibrated lines" : "");
+                ? ", residual over the movers' calibrated lines" + (a.residualSizeCap()
+                    < Double.POSITIVE_INFINITY ? String.format(Locale.ROOT,
+                    " (residual flat above %.0f KiB)", a.residualSizeCap() / 1024) : "") : "");
     if (a == null) {
       LOG.warning("policy model unusable, using the size-threshold fallback: " + why);
     }
@@ -210,9 +215,11 @@ public final class PolicyEngine {
 
   /**
    * Builds the leaf-mask scorer and the bucket → row tables, from the same representative
-   * values {@link #contextOf} feeds the tree walk. Null when the model does not qualify.
+   * values {@link #contextOf} feeds the tree walk (sizes capped at the model's residual size
+   * cap, as in training). Null when the model does not qualify.
    */
-  private static LeafMaskScorer leafMasks(GbdtModel[] models, int[][] rowByBucket) {
+  private static LeafMaskScorer leafMasks(GbdtModel[] models, int[][] rowByBucket,
+      double sizeCap) {
     if (models.length == 0) {
       return null;
     }
@@ -231,7 +238,8 @@ public final class PolicyEngine {
       int f = used[u];
       int[] tab = new int[buckets[f]];
       for (int b = 0; b < tab.length; b++) {
-        tab[b] = s.rowOffset(u, representative(f, b));
+        double v = representative(f, b);
+        tab[b] = s.rowOffset(u, f == Schema.PAYLOAD_BYTES ? Math.min(v, sizeCap) : v);
       }
       rowByBucket[f] = tab;
     }
@@ -349,12 +357,6 @@ public final class PolicyEngine {
 
   public Mode deploymentMode() { return deploymentMode; }
 
-  /** The full (unspecialised) model, for tests in this package; null without a model. */
-  GbdtModel modelForTest() { return model; }
-
-  /** The parsed model file (trees and baseline), for tests in this package. */
-  ModelArtifact artifactForTest() { return artifact; }
-
   /** Model metadata (provenance, signal sources it was trained with); empty without a model. */
   public String modelInfo(String key) { return artifact == null ? "" : artifact.meta(key); }
 
@@ -388,6 +390,29 @@ public final class PolicyEngine {
   public Decision decide(CallFeatures f, Mode mode) {
     return decide(f.payloadBytes(), f.reuseWindow(), f.pageFaultRate(), f.llcPressure(),
         f.activeStreams(), mode);
+  }
+
+  /** {@link #decide(long, int, Mode)}: the transport's entry point. */
+  @Override
+  public Decision choose(long bytes, int reuseWindow, Mode mode) {
+    return decide(bytes, reuseWindow, mode);
+  }
+
+  /** {@link #observe(Decision, CallFeatures, double)} with the live signals. */
+  @Override
+  public void observe(MoverChoice choice, long bytes, int reuseWindow, Mode mode,
+      double observedMicros) {
+    Signals s = signals;
+    if (!correction || s == null || !(choice instanceof Decision d)) {
+      return;
+    }
+    observe(d, new CallFeatures(bytes, reuseWindow, usesPf ? s.pageFaultRate() : 0,
+        usesLlc ? s.llcPressure() : 0, s.activeStreams()), observedMicros);
+  }
+
+  @Override
+  public String describe() {
+    return "learned policy: " + status;
   }
 
   /** Whether the model uses the sampled page-fault rate or LLC pressure. */
@@ -473,6 +498,7 @@ public final class PolicyEngine {
     } else {
       x = sc.x;
       contextOf(x, sb, rb, pb, lb, nb);
+      x[Schema.PAYLOAD_BYTES] = artifact.treeSize(x[Schema.PAYLOAD_BYTES]);
     }
     double[] y = sc.y;
     int[] deployed = byMode[mi];

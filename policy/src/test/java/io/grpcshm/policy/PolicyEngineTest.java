@@ -9,6 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.policy.internal.ModelArtifact;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumSet;
@@ -199,12 +202,61 @@ class PolicyEngineTest {
   }
 
   /**
+   * With a residual size cap the trees see sizes capped there and the line alone carries the
+   * size beyond it: the hand-written CPU tree switches from leaf 1 to leaf 5 at 1 MiB, so with
+   * the cap at 512 KiB a 4 MiB CPU message stays on leaf 1, on the miss path (leaf masks), in
+   * the cache and in predictMicros alike.
+   */
+  @Test
+  void treesSeeSizesCappedAtTheResidualSizeCap() {
+    String art = io.grpcshm.policy.internal.ModelArtifact.write(java.util.Map.of(
+        "candidates", "cpu,software", "baseline", "cpu:0+1,software:0+1",
+        io.grpcshm.policy.internal.ModelArtifact.SIZE_CAP_KEY, "524288"), TestModels.TREES);
+    for (long cache : new long[] {0, 64}) {
+      PolicyEngine e = PolicyEngine.builder().modelText(art).cacheSize(cache).build();
+      assertTrue(e.status().contains("residual flat above 512 KiB"), e.status());
+      long size = 4L << 20;
+      double expected = Math.expm1(1 + Math.log1p(4));
+      Candidate cpu = new Candidate(MoverKind.CPU, false, Mode.SYNC);
+      assertEquals(expected, e.predictMicros(f(size), cpu), 1e-9);
+      Decision d = e.decide(f(size));
+      assertEquals(MoverKind.CPU, d.mover()); // e^1 * 5 < e^3 * 5
+      assertEquals(Math.expm1(1 + Math.log1p(Buckets.representative(
+          Buckets.sizeBucket(size), Buckets.SIZE_SUB) / (1 << 20))), d.predictedMicros(), 1e-6);
+    }
+    String noCap = io.grpcshm.policy.internal.ModelArtifact.write(java.util.Map.of(
+        "candidates", "cpu,software", "baseline", "cpu:0+1,software:0+1"), TestModels.TREES);
+    assertEquals(Math.expm1(5 + Math.log1p(4)), PolicyEngine.builder().modelText(noCap).build()
+        .predictMicros(f(4L << 20), new Candidate(MoverKind.CPU, false, Mode.SYNC)), 1e-6);
+  }
+
+  @Test
+  void aMalformedResidualSizeCapRejectsTheModel() {
+    String key = io.grpcshm.policy.internal.ModelArtifact.SIZE_CAP_KEY;
+    for (var meta : java.util.List.of(
+        java.util.Map.of("candidates", "cpu", key, "1048576"),
+        java.util.Map.of("candidates", "cpu", "baseline", "cpu:0+1", key, "8M"),
+        java.util.Map.of("candidates", "cpu", "baseline", "cpu:0+1", key, "0"))) {
+      PolicyEngine e = PolicyEngine.builder().modelText(
+          io.grpcshm.policy.internal.ModelArtifact.write(meta, TestModels.TREES)).build();
+      assertFalse(e.hasModel(), meta.toString());
+      assertTrue(e.status().contains(key), e.status());
+      assertEquals(Decision.Basis.FALLBACK, e.decide(f(4096)).basis());
+    }
+  }
+
+  /**
    * A miss is scored with leaf-mask tables, not by walking trees. Whatever the path, the
    * decision must be the argmin of the full model at the bucket's representative features, with
    * the very same predicted value.
    */
   @Test
-  void missesEqualTheFullModelAtTheBucketRepresentative() {
+  void missesEqualTheFullModelAtTheBucketRepresentative() throws Exception {
+    ModelArtifact shipped;
+    try (InputStream in = PolicyEngine.class.getResourceAsStream(
+        PolicyEngine.DEFAULT_MODEL_RESOURCE)) {
+      shipped = ModelArtifact.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+    }
     Random r = new Random(5);
     for (Mode m : Mode.values()) {
       PolicyEngine e = PolicyEngine.builder().deploymentMode(m).cacheSize(0).build();
@@ -229,7 +281,7 @@ class PolicyEngineTest {
           double[] x = new double[io.grpcshm.policy.internal.Schema.WIDTH];
           io.grpcshm.policy.internal.Schema.context(x, size, reuse, pf, llc, f.activeStreams());
           io.grpcshm.policy.internal.Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
-          double y = Math.expm1(e.artifactForTest().predictLog(x));
+          double y = Math.expm1(shipped.predictLog(x));
           if (y < best) {
             best = y;
             bestMover = c.mover();
@@ -261,9 +313,10 @@ class PolicyEngineTest {
   /**
    * The shipped model's decision surface (docs/POLICY.md). It was trained without the page-fault
    * rate and the LLC proxy, so only size, active streams and the call's mode move it: up to
-   * 1 MiB every mode stays on the CPU; in SYNC one stream's 16 MiB goes to the parallel copy;
-   * PIPELINED moves of 64 MiB and more go to the software engine. Retraining the default model
-   * may move these boundaries.
+   * 1 MiB every mode stays on the CPU; in SYNC one stream's 16 MiB goes to the parallel copy,
+   * two streams' stays on the CPU; one stream's moves of 64 MiB and more go to the parallel copy
+   * in every mode, and to the software engine in ASYNC/PIPELINED when the caller reads the
+   * message back at once. Retraining the default model may move these boundaries.
    */
   @Test
   void shippedModelSwitchesWithSizeStreamsAndMode() {
@@ -282,8 +335,14 @@ class PolicyEngineTest {
     assertEquals(MoverKind.CPU, e.decide(new CallFeatures(16 << 20, -1, 0, 0, 2), Mode.SYNC)
         .mover());
     for (long mib : new long[] {64, 120, 1024}) {
-      assertEquals(MoverKind.SOFTWARE, e.decide(new CallFeatures(mib << 20, -1, 0, 0, 1),
-          Mode.PIPELINED).mover(), mib + " MiB");
+      for (Mode m : Mode.values()) {
+        assertEquals(MoverKind.PARALLEL, e.decide(new CallFeatures(mib << 20, -1, 0, 0, 1), m)
+            .mover(), m + " " + mib + " MiB");
+        if (m != Mode.SYNC) {
+          assertEquals(MoverKind.SOFTWARE, e.decide(new CallFeatures(mib << 20,
+              CallFeatures.REUSE_IMMEDIATE, 0, 0, 1), m).mover(), m + " " + mib + " MiB reused");
+        }
+      }
     }
   }
 }

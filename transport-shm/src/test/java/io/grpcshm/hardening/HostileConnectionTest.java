@@ -12,7 +12,7 @@ import io.grpcshm.LogCapture;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportMode;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -4,7 +4,7 @@ import io.grpcshm.ShmAddress;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.RegionLayout;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingProducer;
 import io.grpcshm.internal.transport.ShmTransportConfig;

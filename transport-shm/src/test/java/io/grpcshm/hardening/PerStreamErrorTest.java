@@ -10,7 +10,7 @@ import io.grpc.Server;
 import io.grpc.ServerStreamTracer;
 import io.grpc.Status;
 import io.grpcshm.ShmServerBuilder;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;

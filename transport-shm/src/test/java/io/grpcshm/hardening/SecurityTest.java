@@ -20,7 +20,7 @@ import io.grpcshm.TransportMode;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.NativeException;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.io.BufferedReader;
 import java.io.IOException;

@@ -4,7 +4,7 @@ import io.grpcshm.ShmAddress;
 import io.grpcshm.internal.handshake.HandshakeMessage;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingDescriptor;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.lang.foreign.MemorySegment;

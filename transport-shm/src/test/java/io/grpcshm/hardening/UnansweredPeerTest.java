@@ -8,7 +8,7 @@ import io.grpc.Server;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportMode;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadInfo;

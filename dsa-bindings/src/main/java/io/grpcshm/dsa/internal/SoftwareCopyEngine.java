@@ -9,8 +9,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
+import org.jctools.queues.atomic.MpmcAtomicArrayQueue;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -49,121 +49,33 @@ public final class SoftwareCopyEngine implements AutoCloseable {
     }
   }
 
-  /** Test-only fault injection: each armed fault hits the next matching descriptor(s). */
-  public static final class Faults {
-    private final AtomicInteger badOpcode = new AtomicInteger();
-    private final AtomicLong pageFaultAfter = new AtomicLong(-1);
-    private volatile boolean pageFaultOnWrite;
-    private final AtomicInteger queueFull = new AtomicInteger();
-    private final AtomicInteger lose = new AtomicInteger();
-    private final AtomicInteger batchPageFaultAfter = new AtomicInteger(-1);
-    private final AtomicLong recordFaultAfter = new AtomicLong(-1);
-    volatile boolean paused;
-
-    /** The next {@code n} descriptors complete with BAD_OPCODE without executing. */
-    public void badOpcodeNext(int n) { badOpcode.set(n); }
-
-    /**
-     * The next MEMMOVE longer than {@code afterBytes} copies only that prefix and completes with
-     * PAGE_FAULT_NOBOF, {@code bytes_completed = afterBytes} and the faulting address (the
-     * destination's if {@code onWrite}, with the STATUS_WRITE bit) - unless it has BOF set.
-     */
-    public void pageFaultNext(long afterBytes, boolean onWrite) {
-      pageFaultOnWrite = onWrite;
-      pageFaultAfter.set(afterBytes);
-    }
-
-    /** The next {@code n} submissions are refused as if the queue were full. */
-    public void queueFullNext(int n) { queueFull.set(n); }
-
-    /** Stops workers from taking new descriptors (the queue then really fills up). */
-    public void pauseWorkers(boolean pause) { paused = pause; }
-
-    public boolean paused() { return paused; }
-
-    /**
-     * The next {@code n} descriptors are accepted and then lost: not executed, no completion
-     * record ever written - what a dedicated work queue that overflowed or a halted device does.
-     */
-    public void loseNext(int n) { lose.set(n); }
-
-    /**
-     * The next BATCH of more than {@code afterDescriptors} descriptors executes that many, then
-     * stops as if the next page of its descriptor list were not mapped: BATCH_PAGE_FAULT with
-     * {@code fault_addr} in the list and {@code bytes_completed} = descriptors completed; the rest
-     * are not executed (their records stay zero).
-     */
-    public void batchPageFaultNext(int afterDescriptors) {
-      batchPageFaultAfter.set(afterDescriptors);
-    }
-
-    /**
-     * The next MEMMOVE longer than {@code afterBytes} copies that prefix and completes with
-     * CRA_XLAT (completion record address translation) and {@code bytes_completed = afterBytes}.
-     */
-    public void completionRecordFaultNext(long afterBytes) { recordFaultAfter.set(afterBytes); }
-
-    boolean takeBadOpcode() {
-      return badOpcode.get() > 0 && badOpcode.getAndDecrement() > 0;
-    }
-
-    long takePageFault(long len) {
-      long k = pageFaultAfter.get();
-      if (k >= 0 && len > k && pageFaultAfter.compareAndSet(k, -1)) {
-        return k;
-      }
-      return -1;
-    }
-
-    boolean takeQueueFull() {
-      return queueFull.get() > 0 && queueFull.getAndDecrement() > 0;
-    }
-
-    boolean takeLose() {
-      return lose.get() > 0 && lose.getAndDecrement() > 0;
-    }
-
-    int takeBatchPageFault(long count) {
-      int k = batchPageFaultAfter.get();
-      if (k >= 0 && count > k && batchPageFaultAfter.compareAndSet(k, -1)) {
-        return k;
-      }
-      return -1;
-    }
-
-    long takeRecordFault(long len) {
-      long k = recordFaultAfter.get();
-      if (k >= 0 && len > k && recordFaultAfter.compareAndSet(k, -1)) {
-        return k;
-      }
-      return -1;
-    }
-  }
-
   private final int workerCount;
   private final long chunkBytes;
   private final Arena arena = Arena.ofShared();
-  private final Faults faults = new Faults();
+  private final EngineFaults faults;
   private volatile State state = State.RUNNING;
 
-  // Descriptor work queue: Vyukov bounded MPMC ring of 64-byte slots.
+  /**
+   * The work queue: {@code capacity} 64-byte slots of native memory, each either free or
+   * queued. A submitter takes a free slot (none: the queue is full), copies the descriptor into
+   * it and queues it; a worker takes a queued slot, copies it out and frees it. Two bounded MPMC
+   * queues of slots, so nothing is allocated per descriptor.
+   */
   private final int capacity;
-  private final int mask;
-  private final MemorySegment slots;
-  private final AtomicLongArray seq;
-  private final AtomicLong enqPos = new AtomicLong();
-  private final AtomicLong deqPos = new AtomicLong();
+  private final MpmcAtomicArrayQueue<MemorySegment> freeSlots;
+  private final MpmcAtomicArrayQueue<MemorySegment> queued;
 
-  // Chunk queue for split transfers; the same ring algorithm over plain arrays.
-  private final int chunkCap;
-  private final int chunkMask;
-  private final long[] chunkSrc;
-  private final long[] chunkDst;
-  private final long[] chunkLen;
-  private final int[] chunkOwner;
-  private final AtomicLongArray chunkSeq;
-  private final AtomicLong chunkEnq = new AtomicLong();
-  private final AtomicLong chunkDeq = new AtomicLong();
+  /** A piece of a split MEMMOVE that any worker may copy; recycled like the slots. */
+  private static final class Chunk {
+    long src;
+    long dst;
+    long len;
+    int owner;
+  }
+
+  private static final int CHUNK_CAPACITY = 1024;
+  private final MpmcAtomicArrayQueue<Chunk> freeChunks;
+  private final MpmcAtomicArrayQueue<Chunk> chunks;
   private final AtomicInteger[] pendingChunks;
 
   private final Thread[] threads;
@@ -177,27 +89,28 @@ public final class SoftwareCopyEngine implements AutoCloseable {
    * @param chunkBytes split granularity for large MEMMOVEs (only with 2+ workers)
    */
   public SoftwareCopyEngine(int workers, int queueDepth, long chunkBytes) {
+    this(workers, queueDepth, chunkBytes, EngineFaults.NONE);
+  }
+
+  /** An engine that fails where {@code faults} says (tests of failure handling). */
+  public SoftwareCopyEngine(int workers, int queueDepth, long chunkBytes, EngineFaults faults) {
     if (workers < 1 || queueDepth < 1 || chunkBytes < 4096) {
       throw new IllegalArgumentException("workers >= 1, queueDepth >= 1, chunkBytes >= 4096");
     }
     this.workerCount = workers;
     this.chunkBytes = chunkBytes;
+    this.faults = java.util.Objects.requireNonNull(faults, "faults");
     this.capacity = Integer.highestOneBit(Math.max(2, queueDepth) * 2 - 1);
-    this.mask = capacity - 1;
-    this.slots = arena.allocate((long) capacity * DESC_SIZE, DESC_ALIGN);
-    this.seq = new AtomicLongArray(capacity);
+    MemorySegment slots = arena.allocate((long) capacity * DESC_SIZE, DESC_ALIGN);
+    this.freeSlots = new MpmcAtomicArrayQueue<>(capacity);
+    this.queued = new MpmcAtomicArrayQueue<>(capacity);
     for (int i = 0; i < capacity; i++) {
-      seq.set(i, i);
+      freeSlots.offer(slots.asSlice((long) i * DESC_SIZE, DESC_SIZE));
     }
-    this.chunkCap = 1024;
-    this.chunkMask = chunkCap - 1;
-    this.chunkSrc = new long[chunkCap];
-    this.chunkDst = new long[chunkCap];
-    this.chunkLen = new long[chunkCap];
-    this.chunkOwner = new int[chunkCap];
-    this.chunkSeq = new AtomicLongArray(chunkCap);
-    for (int i = 0; i < chunkCap; i++) {
-      chunkSeq.set(i, i);
+    this.freeChunks = new MpmcAtomicArrayQueue<>(CHUNK_CAPACITY);
+    this.chunks = new MpmcAtomicArrayQueue<>(CHUNK_CAPACITY);
+    for (int i = 0; i < CHUNK_CAPACITY; i++) {
+      freeChunks.offer(new Chunk());
     }
     this.pendingChunks = new AtomicInteger[workers];
     this.sleeping = new AtomicIntegerArray(workers);
@@ -218,9 +131,10 @@ public final class SoftwareCopyEngine implements AutoCloseable {
 
   public long chunkBytes() { return chunkBytes; }
 
-  public Faults faults() { return faults; }
-
   public State state() { return state; }
+
+  /** Whether injected faults keep the workers from taking descriptors. */
+  public boolean workersPaused() { return faults.paused(); }
 
   /** Descriptors executed so far (batches count once). */
   public long executed() { return executed.get(); }
@@ -245,24 +159,15 @@ public final class SoftwareCopyEngine implements AutoCloseable {
     if (faults.takeQueueFull()) {
       return false;
     }
-    long pos = enqPos.get();
-    int idx;
-    for (;;) {
-      idx = (int) (pos & mask);
-      long dif = seq.get(idx) - pos;
-      if (dif == 0) {
-        if (enqPos.compareAndSet(pos, pos + 1)) {
-          break;
-        }
-        pos = enqPos.get();
-      } else if (dif < 0) {
-        return false;
-      } else {
-        pos = enqPos.get();
-      }
+    MemorySegment slot = freeSlots.poll();
+    if (slot == null) {
+      return false;
     }
-    MemorySegment.copy(desc, offset, slots, (long) idx * DESC_SIZE, DESC_SIZE);
-    seq.set(idx, pos + 1); // volatile: also orders the store before the sleepers load below
+    MemorySegment.copy(desc, offset, slot, 0, DESC_SIZE);
+    queued.offer(slot); // cannot fail: there are no more slots than room
+    // Orders the queued slot before the sleepers load (a worker increments sleepers, then
+    // checks the queue): without it both could miss the other and the wake-up waits a park.
+    VarHandle.fullFence();
     if (sleepers.get() > 0) {
       wakeOne();
     }
@@ -279,79 +184,43 @@ public final class SoftwareCopyEngine implements AutoCloseable {
   }
 
   private boolean dequeue(MemorySegment into) {
-    long pos = deqPos.get();
-    int idx;
-    for (;;) {
-      idx = (int) (pos & mask);
-      long dif = seq.get(idx) - (pos + 1);
-      if (dif == 0) {
-        if (deqPos.compareAndSet(pos, pos + 1)) {
-          break;
-        }
-        pos = deqPos.get();
-      } else if (dif < 0) {
-        return false;
-      } else {
-        pos = deqPos.get();
-      }
+    MemorySegment slot = queued.poll();
+    if (slot == null) {
+      return false;
     }
-    MemorySegment.copy(slots, (long) idx * DESC_SIZE, into, 0, DESC_SIZE);
-    seq.setRelease(idx, pos + capacity);
+    MemorySegment.copy(slot, 0, into, 0, DESC_SIZE);
+    freeSlots.offer(slot);
     return true;
   }
 
   private boolean queueEmpty() {
-    return enqPos.get() == deqPos.get() && chunkEnq.get() == chunkDeq.get();
+    return queued.isEmpty() && chunks.isEmpty();
   }
 
   private boolean pushChunk(long src, long dst, long len, int owner) {
-    long pos = chunkEnq.get();
-    int idx;
-    for (;;) {
-      idx = (int) (pos & chunkMask);
-      long dif = chunkSeq.get(idx) - pos;
-      if (dif == 0) {
-        if (chunkEnq.compareAndSet(pos, pos + 1)) {
-          break;
-        }
-        pos = chunkEnq.get();
-      } else if (dif < 0) {
-        return false;
-      } else {
-        pos = chunkEnq.get();
-      }
+    Chunk c = freeChunks.poll();
+    if (c == null) {
+      return false;
     }
-    chunkSrc[idx] = src;
-    chunkDst[idx] = dst;
-    chunkLen[idx] = len;
-    chunkOwner[idx] = owner;
-    chunkSeq.set(idx, pos + 1);
+    c.src = src;
+    c.dst = dst;
+    c.len = len;
+    c.owner = owner;
+    chunks.offer(c);
     return true;
   }
 
   /** Runs one queued chunk (anyone's); returns false if there was none. */
   private boolean runChunk() {
-    long pos = chunkDeq.get();
-    int idx;
-    for (;;) {
-      idx = (int) (pos & chunkMask);
-      long dif = chunkSeq.get(idx) - (pos + 1);
-      if (dif == 0) {
-        if (chunkDeq.compareAndSet(pos, pos + 1)) {
-          break;
-        }
-        pos = chunkDeq.get();
-      } else if (dif < 0) {
-        return false;
-      } else {
-        pos = chunkDeq.get();
-      }
+    Chunk c = chunks.poll();
+    if (c == null) {
+      return false;
     }
-    long src = chunkSrc[idx];
-    long dst = chunkDst[idx];
-    long len = chunkLen[idx];
-    int owner = chunkOwner[idx];
-    chunkSeq.setRelease(idx, pos + chunkCap);
+    long src = c.src;
+    long dst = c.dst;
+    long len = c.len;
+    int owner = c.owner;
+    freeChunks.offer(c);
     Memory.copy(src, dst, len);
     pendingChunks[owner].decrementAndGet(); // full fence: publishes the bytes to the owner
     return true;
@@ -381,7 +250,7 @@ public final class SoftwareCopyEngine implements AutoCloseable {
           idleSince = 0;
           continue;
         }
-        if (!faults.paused && dequeue(local)) {
+        if (!faults.paused() && dequeue(local)) {
           try {
             execute(this, desc, false);
           } catch (Throwable t) {
@@ -402,7 +271,7 @@ public final class SoftwareCopyEngine implements AutoCloseable {
         }
         sleeping.set(id, 1);
         sleepers.incrementAndGet();
-        if (queueEmpty() || faults.paused) {
+        if (queueEmpty() || faults.paused()) {
           LockSupport.parkNanos(SoftwareCopyEngine.this, PARK_NANOS);
         }
         sleepers.decrementAndGet();
@@ -443,7 +312,7 @@ public final class SoftwareCopyEngine implements AutoCloseable {
           } else if (k >= 0) {
             Memory.copy(src, dst, k);
             done = k;
-            boolean onWrite = faults.pageFaultOnWrite;
+            boolean onWrite = faults.pageFaultOnWrite();
             faultAddr = (onWrite ? dst : src) + k;
             status = COMP_PAGE_FAULT_NOBOF | (onWrite ? STATUS_WRITE : 0);
           } else {

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 /** The software engine against raw descriptors, as a DSA work queue would see them. */
 class SoftwareCopyEngineTest {
   private Arena arena;
+  private final ArmedFaults faults = new ArmedFaults();
   private SoftwareCopyEngine engine;
   private MemorySegment desc;
   private MemorySegment recs;
@@ -20,7 +21,7 @@ class SoftwareCopyEngineTest {
   @BeforeEach
   void setUp() {
     arena = Arena.ofShared();
-    engine = new SoftwareCopyEngine(2, 8, 64 << 10);
+    engine = new SoftwareCopyEngine(2, 8, 64 << 10, faults);
     desc = arena.allocate(64, 64);
     recs = arena.allocate(32 * 64, 32);
   }
@@ -131,7 +132,7 @@ class SoftwareCopyEngineTest {
     d(OP_DRAIN, FLAG_CRAV, 1);
     assertTrue(engine.submit(desc, 0));
     assertEquals(COMP_BAD_OPCODE, await(rec(1)), "errors are reported even without RCR");
-    engine.faults().badOpcodeNext(1);
+    faults.badOpcodeNext(1);
     d(OP_NOOP, FLAG_CRAV | FLAG_RCR, 2);
     assertTrue(engine.submit(desc, 0));
     assertEquals(COMP_BAD_OPCODE, await(rec(2)));
@@ -156,7 +157,7 @@ class SoftwareCopyEngineTest {
   void injectedPageFaultReportsPartialCompletion() {
     MemorySegment src = pattern(8192, 5);
     MemorySegment dst = arena.allocate(8192);
-    engine.faults().pageFaultNext(4096, true);
+    faults.pageFaultNext(4096, true);
     d(OP_MEMMOVE, FLAG_CRAV | FLAG_RCR, 0).srcAddr(src.address()).dstAddr(dst.address())
         .xferSize(8192);
     assertTrue(engine.submit(desc, 0));
@@ -173,7 +174,7 @@ class SoftwareCopyEngineTest {
   void blockOnFaultSuppressesTheInjectedFault() {
     MemorySegment src = pattern(8192, 5);
     MemorySegment dst = arena.allocate(8192);
-    engine.faults().pageFaultNext(100, false);
+    faults.pageFaultNext(100, false);
     d(OP_MEMMOVE, FLAG_CRAV | FLAG_RCR | FLAG_BOF, 0).srcAddr(src.address())
         .dstAddr(dst.address()).xferSize(8192);
     assertTrue(engine.submit(desc, 0));
@@ -209,7 +210,7 @@ class SoftwareCopyEngineTest {
   void lostDescriptorIsNeitherExecutedNorRecorded() {
     MemorySegment src = pattern(4096, 2);
     MemorySegment dst = arena.allocate(4096);
-    engine.faults().loseNext(1);
+    faults.loseNext(1);
     d(OP_MEMMOVE, FLAG_CRAV | FLAG_RCR, 0).srcAddr(src.address()).dstAddr(dst.address())
         .xferSize(4096);
     assertTrue(engine.submit(desc, 0), "accepted, like a write() to a dedicated queue");
@@ -236,7 +237,7 @@ class SoftwareCopyEngineTest {
           .completionAddr(rec(10 + k).address()).srcAddr(src.address() + 256L * k)
           .dstAddr(dst.address() + 256L * k).xferSize(256);
     }
-    engine.faults().batchPageFaultNext(2);
+    faults.batchPageFaultNext(2);
     d(OP_BATCH, FLAG_CRAV | FLAG_RCR, 0).descListAddr(list.address()).descCount(4);
     assertTrue(engine.submit(desc, 0));
     assertEquals(COMP_BATCH_PAGE_FAULT, await(rec(0)));
@@ -253,7 +254,7 @@ class SoftwareCopyEngineTest {
   void completionRecordFaultReportsCraXlatAndBytesDone() {
     MemorySegment src = pattern(8192, 6);
     MemorySegment dst = arena.allocate(8192);
-    engine.faults().completionRecordFaultNext(4096);
+    faults.completionRecordFaultNext(4096);
     d(OP_MEMMOVE, FLAG_CRAV | FLAG_RCR, 0).srcAddr(src.address()).dstAddr(dst.address())
         .xferSize(8192);
     assertTrue(engine.submit(desc, 0));
@@ -272,7 +273,7 @@ class SoftwareCopyEngineTest {
 
   @Test
   void fullQueueRefusesThenDrains() throws InterruptedException {
-    engine.faults().pauseWorkers(true);
+    faults.pauseWorkers(true);
     // A worker that read "not paused" just before may still take one descriptor; let it find
     // the queue empty first (seen once on a loaded 2-core host: 9 accepted of 8).
     Thread.sleep(50);
@@ -285,11 +286,11 @@ class SoftwareCopyEngineTest {
       accepted++;
     }
     assertEquals(engine.queueCapacity(), accepted, "accepts exactly its depth, then refuses");
-    engine.faults().pauseWorkers(false);
+    faults.pauseWorkers(false);
     for (int i = 0; i < accepted; i++) {
       assertEquals(COMP_SUCCESS, await(rec(i)));
     }
-    engine.faults().queueFullNext(1);
+    faults.queueFullNext(1);
     d(OP_NOOP, FLAG_CRAV | FLAG_RCR, 0);
     assertFalse(engine.submit(desc, 0));
     assertTrue(engine.submit(desc, 0));

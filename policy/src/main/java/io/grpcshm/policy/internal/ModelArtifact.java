@@ -15,9 +15,16 @@ import java.util.Map;
  * α·size) + trees. Beyond the profiled sizes the trees' last leaves hold, so the prediction
  * grows with α instead of stopping at the largest size seen. Without it (older models) the trees
  * predict log(1 + latency) directly.
+ *
+ * <p>With a {@code policy.residual_size_cap} line (bytes) the trees see the payload size capped
+ * there ({@link #treeSize}): the residual is then estimated from every profiled size above the
+ * cap together, so the one largest size band, a few noisy workloads, does not set every
+ * prediction beyond the data, and above the cap only the line depends on the size.
  */
 public record ModelArtifact(Map<String, String> meta, String lightgbmText, GbdtModel model,
-    Baseline baseline) {
+    Baseline baseline, double residualSizeCap) {
+  /** The meta key (without {@code policy.}) of the residual's size cap, in bytes. */
+  public static final String SIZE_CAP_KEY = "residual_size_cap";
   public static final String MAGIC = "# grpc-shm policy model";
   public static final String SEPARATOR = "---";
 
@@ -75,12 +82,48 @@ public record ModelArtifact(Map<String, String> meta, String lightgbmText, GbdtM
     }
     Baseline base = meta.containsKey("baseline") ? Baseline.parse(meta.get("baseline"))
         : Baseline.NONE;
-    return new ModelArtifact(Map.copyOf(meta), lgbm, model, base);
+    double cap = Double.POSITIVE_INFINITY;
+    if (meta.containsKey(SIZE_CAP_KEY)) {
+      if (!meta.containsKey("baseline")) {
+        throw new ModelFormatException("policy." + SIZE_CAP_KEY + " without policy.baseline: "
+            + "nothing would carry the size beyond the cap");
+      }
+      try {
+        cap = Long.parseLong(meta.get(SIZE_CAP_KEY).trim());
+      } catch (NumberFormatException e) {
+        throw new ModelFormatException("policy." + SIZE_CAP_KEY + ": not a byte count '"
+            + meta.get(SIZE_CAP_KEY) + "'");
+      }
+      if (!(cap >= 1)) {
+        throw new ModelFormatException("policy." + SIZE_CAP_KEY + ": must be positive, is "
+            + meta.get(SIZE_CAP_KEY));
+      }
+    }
+    return new ModelArtifact(Map.copyOf(meta), lgbm, model, base, cap);
+  }
+
+  /** The payload size the trees see for a message of {@code bytes}. */
+  public double treeSize(double bytes) {
+    return Math.min(bytes, residualSizeCap);
+  }
+
+  /**
+   * The trees' raw score (the residual, or log(1 + latency) without a baseline) of the full
+   * feature vector {@code x}, with the payload size capped as in training.
+   */
+  public double predictTrees(double[] x) {
+    double size = x[Schema.PAYLOAD_BYTES];
+    x[Schema.PAYLOAD_BYTES] = treeSize(size);
+    try {
+      return model.predict(x);
+    } finally {
+      x[Schema.PAYLOAD_BYTES] = size;
+    }
   }
 
   /** Predicted log(1 + latency µs) of the full feature vector {@code x} (Schema layout). */
   public double predictLog(double[] x) {
-    return model.predict(x) + baseline.log1p((int) x[Schema.MOVER], x[Schema.PAYLOAD_BYTES]);
+    return predictTrees(x) + baseline.log1p((int) x[Schema.MOVER], x[Schema.PAYLOAD_BYTES]);
   }
 
   /**

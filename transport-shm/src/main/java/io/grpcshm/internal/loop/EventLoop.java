@@ -8,6 +8,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -29,7 +30,9 @@ public final class EventLoop {
   /** epoll data of the loop's own wake-up eventfd. */
   private static final long SELF = -1;
   /** A loop without members for this long ends its thread; the next member starts a new one. */
-  static final long LINGER_NANOS = 2_000_000_000L;
+  static final long LINGER_NANOS = TimeUnit.SECONDS.toNanos(2);
+  /** Housekeeping period: parked rings checked for lost wake-ups, idle memory trimmed. */
+  private static final long TICK_NANOS = TimeUnit.SECONDS.toNanos(1);
 
   /** A connection side served by a loop. Every method runs on the loop thread. */
   public interface Member {
@@ -65,7 +68,7 @@ public final class EventLoop {
   }
 
   private final String name;
-  private final IdleStrategy idle;
+  private final LoopIdler idler;
   private final Epoll epoll = new Epoll(EVENT_BATCH);
   private final EventFd wakeup = EventFd.create();
   private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
@@ -98,7 +101,7 @@ public final class EventLoop {
 
   EventLoop(String name, IdleStrategy idle) {
     this.name = name;
-    this.idle = idle;
+    this.idler = new LoopIdler(idle);
     epoll.add(wakeup.fd(), Epoll.IN, SELF);
     this.emptySince = System.nanoTime();
     this.thread = new Thread(this::run, name);
@@ -225,8 +228,7 @@ public final class EventLoop {
   }
 
   private void run() {
-    long idleSince = 0;
-    nextTick = System.nanoTime() + 1_000_000_000L;
+    nextTick = System.nanoTime() + TICK_NANOS;
     try {
       while (true) {
         int work = runTasks();
@@ -243,20 +245,8 @@ public final class EventLoop {
         if (now - nextTick >= 0) {
           tick(now);
         }
-        if (work > 0) {
-          idleSince = 0;
-          continue;
-        }
-        if (idleSince == 0) {
-          idleSince = now;
-        }
-        long idleFor = now - idleSince;
-        if (hotCount > 0 && idleFor < idle.spinNanos()) {
-          Thread.onSpinWait();
-          continue;
-        }
-        if (hotCount > 0 && idleFor < idle.spinNanos() + idle.yieldNanos()) {
-          Thread.yield();
+        // With no member hot, only the loop's own tasks made work: nothing to spin for.
+        if ((work > 0 || hotCount > 0) && idler.idle(work, now)) {
           continue;
         }
         if (!parkAll()) {
@@ -267,13 +257,13 @@ public final class EventLoop {
           break;
         }
         int timeoutMillis = memberCount == 0
-            ? (int) Math.max(1, (LINGER_NANOS - (now - emptySince)) / 1_000_000)
-            : (int) Math.max(1, (nextTick - now) / 1_000_000);
+            ? (int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(LINGER_NANOS - (now - emptySince)))
+            : (int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(nextTick - now));
         int n = tasksPending ? 0 : epoll.await(timeoutMillis);
         for (int i = 0; i < n; i++) {
           dispatch(epoll.data(i), epoll.mask(i));
         }
-        idleSince = 0;
+        idler.reset();
       }
     } catch (Throwable t) {
       log.log(Level.SEVERE, name + " failed; its connections are closed", t);
@@ -364,7 +354,7 @@ public final class EventLoop {
   }
 
   private void tick(long now) {
-    nextTick = now + 1_000_000_000L;
+    nextTick = now + TICK_NANOS;
     for (Slot s : slots) {
       if (s.member != null) {
         try {

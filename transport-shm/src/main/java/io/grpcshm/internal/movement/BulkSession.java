@@ -1,16 +1,18 @@
 package io.grpcshm.internal.movement;
 
-import io.grpcshm.DataMovement;
 import io.grpcshm.MoveEvent;
 import io.grpcshm.MoveTracer;
 import io.grpcshm.dsa.Batch;
 import io.grpcshm.dsa.Completion;
 import io.grpcshm.dsa.DataMover;
 import io.grpcshm.dsa.Mode;
+import io.grpcshm.dsa.MoverChoice;
 import io.grpcshm.dsa.MoverKind;
-import io.grpcshm.policy.Decision;
-import io.grpcshm.policy.PolicyEngine;
+import io.grpcshm.dsa.MoverPolicy;
+import io.grpcshm.dsa.ParallelCopy;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,13 +21,19 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * One thread's bulk writes (the engine behind {@link io.grpcshm.BulkWriter}): which transport
- * buffer received the bytes since {@link #mark()}, the moves this thread started and not yet
- * collected, and {@link DataMovement#scopedMode} overrides.
+ * One thread's bulk writes (the engine behind {@link io.grpcshm.BulkWriter}): the latest
+ * shared-memory buffer allocated on this thread, the moves this thread started and not yet
+ * collected, and {@link io.grpcshm.DataMovement#scopedMode} overrides.
+ *
+ * <p>Which buffer took the bytes written since {@link #mark()}: grpc's framer allocates its
+ * buffers on the thread that writes the message, and a buffer records itself here once, at
+ * allocation ({@link #allocated}), not on every write. The bytes since {@code mark()} went into
+ * the latest buffer if its write position moved since then (or it is new since then); if they
+ * went to the heap or another transport, it did not move and {@link #tryMove} says no.
  *
  * <p>A move is attached to its target buffer as well as to this session, because grpc may send
  * the buffer before the marshaller returns (framer full) or after it, from another thread (flow
- * control): {@link #awaitMoves} runs before any hand-over or release of a buffer, and
+ * control): {@link #retired} runs before any hand-over or release of a buffer, and
  * {@link #finish()} before the marshaller returns, so the source may be freed after it.
  */
 public final class BulkSession {
@@ -34,17 +42,24 @@ public final class BulkSession {
       ThreadLocal.withInitial(BulkSession::new);
   /** A pipelined move is cut into a batch of chunks of at least this size. */
   static final long PIPELINE_CHUNK = 1 << 20;
+  /** {@link #latest}: set by the owning thread, cleared by whichever thread retires it. */
+  private static final VarHandle LATEST;
 
-  /**
-   * Sessions armed by {@link #mark()} in the process: every transport write checks it first, so
-   * writes outside a bulk session (nearly all) skip the thread-local lookup. A thread sees its own
-   * increment, which is all {@link #wrote} needs.
-   */
-  private static final java.util.concurrent.atomic.AtomicInteger ARMED =
-      new java.util.concurrent.atomic.AtomicInteger();
+  static {
+    try {
+      LATEST = MethodHandles.lookup().findVarHandle(BulkSession.class, "latest",
+          BulkTarget.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
 
+  @SuppressWarnings("unused") // through LATEST
+  private volatile BulkTarget latest;
   private boolean armed;
-  private BulkTarget target;
+  /** {@link #latest} and its write position when {@link #mark()} was called. */
+  private BulkTarget markedTarget;
+  private long markedWritten;
   /** Buffers that got moves from this thread since the last {@link #finish()}. */
   private final List<BulkTarget> touched = new ArrayList<>(4);
   private Mode[] modes = new Mode[4];
@@ -52,49 +67,58 @@ public final class BulkSession {
 
   private BulkSession() {}
 
+  /**
+   * A shared-memory buffer was allocated on this thread (by grpc's framer, which then writes
+   * into it on this thread). Returns the session the buffer reports its retirement to.
+   */
+  public static BulkSession allocated(BulkTarget buffer) {
+    BulkSession s = CURRENT.get();
+    LATEST.setRelease(s, buffer);
+    return s;
+  }
+
+  /**
+   * {@code buffer} (allocated in this session) is being sent or released, on any thread: its
+   * moves complete first (a mover must not write into an extent the peer owns or we reuse),
+   * and it is no longer a target.
+   */
+  public void retired(BulkTarget buffer) {
+    awaitMoves(buffer);
+    LATEST.compareAndSet(this, buffer, null);
+  }
+
+  private BulkTarget latest() {
+    return (BulkTarget) LATEST.getAcquire(this);
+  }
+
   public static void mark() {
     BulkSession s = CURRENT.get();
-    if (!s.armed) {
-      s.armed = true;
-      ARMED.incrementAndGet();
-    }
-    s.target = null;
+    s.armed = true;
+    BulkTarget t = s.latest();
+    s.markedTarget = t;
+    s.markedWritten = t == null ? 0 : t.written();
   }
 
   private void disarm() {
-    if (armed) {
-      armed = false;
-      ARMED.decrementAndGet();
-    }
-    target = null;
-  }
-
-  /** Transport buffers report every write; only the first after {@link #mark()} matters. */
-  public static void wrote(BulkTarget buffer) {
-    if (ARMED.get() == 0) {
-      return;
-    }
-    BulkSession s = CURRENT.get();
-    if (s.armed) {
-      s.target = buffer;
-    }
+    armed = false;
+    markedTarget = null;
   }
 
   public static boolean tryMove(ByteBuffer src) {
     BulkSession s = CURRENT.get();
-    BulkTarget t = s.armed ? s.target : null;
+    BulkTarget t = s.armed ? s.latest() : null;
+    long writtenAtMark = t == s.markedTarget ? s.markedWritten : 0;
     s.disarm();
-    if (t == null || !src.isDirect() || !t.writable()) {
+    if (t == null || t.written() <= writtenAtMark || !src.isDirect() || !t.writable()) {
       return false;
     }
     long n = src.remaining();
-    MemorySegment dst = t.memory();
     long at = t.written();
-    if (n > dst.byteSize() - at) {
+    if (n > t.memory().byteSize() - at) {
       return false;
     }
     if (n > 0) {
-      s.move(t, MemorySegment.ofBuffer(src), src, at, n);
+      s.move(t, src, at);
       t.advance(n);
       src.position(src.limit());
     }
@@ -110,7 +134,8 @@ public final class BulkSession {
     s.touched.clear();
   }
 
-  public static DataMovement.ModeScope pushMode(Mode mode) {
+  /** Runs this thread's moves in {@code mode} until the returned action is run. */
+  public static Runnable pushMode(Mode mode) {
     BulkSession s = CURRENT.get();
     if (s.modeDepth == s.modes.length) {
       s.modes = java.util.Arrays.copyOf(s.modes, s.modeDepth * 2);
@@ -129,7 +154,7 @@ public final class BulkSession {
    * Completes every move into {@code buffer} (falling back to a CPU copy where a mover failed).
    * Called before the buffer is sent or released, on whatever thread does that.
    */
-  public static void awaitMoves(BulkTarget buffer) {
+  static void awaitMoves(BulkTarget buffer) {
     List<Move> moves = buffer.moves();
     if (moves != null) {
       for (int i = 0; i < moves.size(); i++) {
@@ -140,8 +165,8 @@ public final class BulkSession {
 
   /** Traces and counts a large heap payload that grpc's framer copied on the CPU. */
   public static void heapCopied(MoveContext ctx, long bytes, long nanos) {
-    DataMovement dm = ctx.movement();
-    dm.count(MoverKind.CPU, bytes, nanos, false);
+    MovementSettings dm = ctx.settings();
+    dm.counters().add(MoverKind.CPU, bytes, nanos, false);
     MoveTracer tracer = dm.tracer();
     if (tracer != null || LOG.isLoggable(Level.FINE)) {
       emit(tracer, new MoveEvent(ctx.method(), bytes, MoverKind.CPU, false, Mode.SYNC, "heap",
@@ -166,21 +191,22 @@ public final class BulkSession {
   }
 
   /**
-   * The mode a move runs in: a {@link DataMovement#scopedMode} on this thread, else the call's
-   * option, else the configuration's, else SYNC: without one the marshaller collects the move
-   * before it returns, so nothing overlaps it and the caller waits as in SYNC.
+   * The mode a move runs in: a scoped mode on this thread, else the call's option, else the
+   * configuration's, else SYNC: without one the marshaller collects the move before it returns,
+   * so nothing overlaps it and the caller waits as in SYNC.
    */
-  private Mode effectiveMode(MoveContext ctx, DataMovement dm) {
+  private Mode effectiveMode(MoveContext ctx, MovementSettings dm) {
     Mode mode = modeDepth > 0 ? modes[modeDepth - 1]
-        : ctx.callMode() != null ? ctx.callMode() : dm.configuredMode();
+        : ctx.callMode() != null ? ctx.callMode() : dm.mode();
     return mode == null ? Mode.SYNC : mode;
   }
 
-  private void move(BulkTarget t, MemorySegment from, ByteBuffer keepAlive, long at, long n) {
+  private void move(BulkTarget t, ByteBuffer src, long at) {
     MoveContext ctx = t.context();
-    DataMovement dm = ctx.movement();
+    MovementSettings dm = ctx.settings();
+    long n = src.remaining();
     if (n < dm.threshold()) {
-      MemorySegment.copy(from, 0, t.memory(), at, n);
+      MemorySegment.copy(MemorySegment.ofBuffer(src), 0, t.memory(), at, n);
       return;
     }
     Mode mode = effectiveMode(ctx, dm);
@@ -188,34 +214,28 @@ public final class BulkSession {
     MovesInFlight.begin(); // ended by the Move's finish
     Move m;
     try {
-      if (!dm.ready()) {
-        new Move(t, from, keepAlive, at, n, Choice.warmUp(), t0).copyOnCpu(dm.notReadyReason());
+      if (!dm.ready().getAsBoolean()) {
+        new Move(t, src, at, Choice.warmUp(), t0).copyOnCpu(dm.notReadyReason().get());
         return;
       }
-      PolicyEngine policy = dm.fixedMover() == null ? dm.policy() : null;
+      MoverPolicy policy = dm.fixedMover() == null && dm.policy() != null
+          ? dm.policy().get() : null;
       Choice choice;
       if (policy != null) {
-        Decision d = policy.decide(n, ctx.reuseWindow(), mode);
-        choice = new Choice(d.mover(), d.cacheInjection(), mode,
-            d.basis() == Decision.Basis.MODEL ? "model" : "fallback", d.predictedMicros(),
-            d.reason());
+        MoverChoice c = policy.choose(n, ctx.reuseWindow(), mode);
+        choice = new Choice(c, c.mover(), c.cacheInjection(), mode, c.basisLabel(),
+            c.predictedMicros(), c.reason());
       } else {
-        choice = new Choice(dm.fixedMover() == null ? MoverKind.CPU : dm.fixedMover(), false,
-            mode, "fixed", Double.NaN, "");
+        choice = new Choice(null, dm.fixedMover() == null ? MoverKind.CPU : dm.fixedMover(),
+            false, mode, "fixed", Double.NaN, "");
       }
-      m = new Move(t, from, keepAlive, at, n, choice, t0);
+      m = new Move(t, src, at, choice, t0);
     } catch (RuntimeException | Error e) {
       MovesInFlight.end();
       throw e;
     }
-    if (m.choice.kind == MoverKind.CPU) {
-      // A copy on this thread, as the profiler measured the CPU candidate (the PARALLEL mover
-      // is the split copy); no completion handle needed.
-      m.copyOnCaller(m.choice.note);
-      return;
-    }
     Choice choice = m.choice;
-    DataMover mover = dm.movers().get(choice.kind);
+    DataMover mover = dm.movers().get().get(choice.kind);
     if (mover == null || !mover.isAvailable()) {
       m.cpuCopy(choice.kind + " unavailable: " + (mover == null ? "no such mover"
           : mover.unavailableReason()));
@@ -224,7 +244,8 @@ public final class BulkSession {
     if (!m.submit(mover)) {
       return; // copied on the CPU instead
     }
-    if (choice.mode == Mode.SYNC) {
+    // The CPU mover's copy is done on return: collect it now, as the profiler measured it.
+    if (choice.mode == Mode.SYNC || choice.kind == MoverKind.CPU) {
       m.complete();
     } else if (!touched.contains(t)) {
       touched.add(t);
@@ -242,11 +263,14 @@ public final class BulkSession {
     return b;
   }
 
-  /** The decision for one move: mover, cache injection, mode, and why. */
-  record Choice(MoverKind kind, boolean inject, Mode mode, String basis, double predicted,
-      String note) {
+  /**
+   * The decision for one move: the policy's choice (null when none decided), mover, cache
+   * injection, mode, and why.
+   */
+  record Choice(MoverChoice decided, MoverKind kind, boolean inject, Mode mode, String basis,
+      double predicted, String note) {
     static Choice warmUp() {
-      return new Choice(MoverKind.CPU, false, Mode.SYNC, "warm-up", Double.NaN, "");
+      return new Choice(null, MoverKind.CPU, false, Mode.SYNC, "warm-up", Double.NaN, "");
     }
   }
 
@@ -257,7 +281,7 @@ public final class BulkSession {
    */
   public static final class Move {
     private final BulkTarget target;
-    private final DataMovement movement;
+    private final MoveContext context;
     private final MemorySegment from;
     /** Keeps the source's memory reachable (a direct buffer's cleaner) until completion. */
     @SuppressWarnings("unused")
@@ -271,14 +295,14 @@ public final class BulkSession {
     private Completion completion;
     private boolean done;
 
-    Move(BulkTarget target, MemorySegment from, ByteBuffer keepAlive, long at, long length,
-        Choice choice, long startNanos) {
+    /** The remaining bytes of {@code src} into {@code target} at {@code at}. */
+    Move(BulkTarget target, ByteBuffer src, long at, Choice choice, long startNanos) {
       this.target = target;
-      this.movement = target.context().movement();
-      this.from = from;
-      this.keepAlive = keepAlive;
+      this.context = target.context();
+      this.from = MemorySegment.ofBuffer(src);
+      this.keepAlive = src;
       this.at = at;
-      this.length = length;
+      this.length = from.byteSize();
       this.choice = choice;
       this.startNanos = startNanos;
     }
@@ -323,7 +347,7 @@ public final class BulkSession {
         String failure = null;
         Completion c = completion;
         try {
-          c.await(movement.waitStrategy());
+          c.await(context.settings().waitStrategy());
           if (!c.isSuccess()) {
             failure = choice.kind + " failed: " + c.statusName() + " after "
                 + c.bytesCompleted() + " of " + length + " bytes";
@@ -384,21 +408,21 @@ public final class BulkSession {
       }
     }
 
+    private void copyOnCpu() {
+      ParallelCopy.shared().copy(from, 0, target.memory(), at, length, false,
+          context.settings().waitStrategy());
+    }
+
+    /** The chosen mover could not copy: the CPU copies the whole range instead. */
     private void cpuCopy(String why) {
-      ParallelCopy.copy(from, 0, target.memory(), at, length);
+      copyOnCpu();
       LOG.log(Level.FINE, "{0}: copied {1} bytes on the CPU instead", new Object[] {why, length});
       finish(why);
     }
 
     /** A planned CPU copy (not a fallback): traced with {@code why} as its note. */
     void copyOnCpu(String why) {
-      ParallelCopy.copy(from, 0, target.memory(), at, length);
-      finish("", why);
-    }
-
-    /** The policy's CPU candidate: one copy on the calling thread. */
-    void copyOnCaller(String why) {
-      MemorySegment.copy(from, 0, target.memory(), at, length);
+      copyOnCpu();
       finish("", why);
     }
 
@@ -414,12 +438,22 @@ public final class BulkSession {
       target.moveDone(this);
       long nanos = System.nanoTime() - startNanos;
       boolean fellBack = !note.isEmpty();
-      movement.count(choice.kind, length, nanos, fellBack);
+      MovementSettings dm = context.settings();
+      dm.counters().add(choice.kind, length, nanos, fellBack);
+      if (choice.decided != null && !fellBack && choice.mode == Mode.SYNC) {
+        // A SYNC move's time is the copy's, as profiled; async ones include overlapped work.
+        try {
+          dm.policy().get().observe(choice.decided, length, context.reuseWindow(), choice.mode,
+              nanos / 1000.0);
+        } catch (RuntimeException e) {
+          LOG.log(Level.WARNING, "MoverPolicy.observe threw; ignored", e);
+        }
+      }
       String fullNote = decisionNote.isEmpty() ? note
           : note.isEmpty() ? decisionNote : note + "; policy: " + decisionNote;
-      MoveTracer tracer = movement.tracer();
+      MoveTracer tracer = dm.tracer();
       if (tracer != null || LOG.isLoggable(Level.FINE)) {
-        emit(tracer, new MoveEvent(target.context().method(), length, choice.kind,
+        emit(tracer, new MoveEvent(context.method(), length, choice.kind,
             choice.inject, choice.mode, choice.basis, choice.predicted, nanos / 1000.0,
             fellBack, fullNote));
       }

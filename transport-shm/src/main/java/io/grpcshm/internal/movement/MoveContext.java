@@ -4,24 +4,26 @@ import io.grpc.CallOptions;
 import io.grpcshm.DataMovement;
 import io.grpcshm.ShmCallOptions;
 import io.grpcshm.dsa.Mode;
-import io.grpcshm.policy.CallFeatures;
+import io.grpcshm.dsa.MoverPolicy;
 import java.util.function.Supplier;
 
 /**
  * The data-movement settings of one stream.
  *
  * @param callMode the call's {@link ShmCallOptions#MOVER_MODE}, or null
- * @param reuseWindow the call's reuse hint or {@link CallFeatures#REUSE_UNKNOWN}
+ * @param reuseWindow the call's reuse hint or {@link MoverPolicy#REUSE_UNKNOWN}
  */
-public record MoveContext(String method, DataMovement movement, Mode callMode, int reuseWindow) {
+public record MoveContext(String method, MovementSettings settings, Mode callMode,
+    int reuseWindow) {
   public static MoveContext client(String method, DataMovement movement, CallOptions options) {
     Integer reuse = options.getOption(ShmCallOptions.REUSE_WINDOW);
-    return new MoveContext(method, movement, options.getOption(ShmCallOptions.MOVER_MODE),
-        reuse == null || reuse < 0 ? CallFeatures.REUSE_UNKNOWN : reuse);
+    return new MoveContext(method, movement.settings(),
+        options.getOption(ShmCallOptions.MOVER_MODE),
+        reuse == null || reuse < 0 ? MoverPolicy.REUSE_UNKNOWN : reuse);
   }
 
   public static MoveContext server(String method, DataMovement movement) {
-    return new MoveContext(method, movement, null, CallFeatures.REUSE_UNKNOWN);
+    return new MoveContext(method, movement.settings(), null, MoverPolicy.REUSE_UNKNOWN);
   }
 
   /**

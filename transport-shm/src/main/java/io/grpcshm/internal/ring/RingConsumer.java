@@ -56,12 +56,12 @@ public final class RingConsumer extends Ring {
       int index = (int) (head & mask);
       long available = tail - head;
       int toEnd = capacity - index;
-      if (available < 8) {
+      if (available < RingDescriptor.RECORD_ALIGNMENT) { // every record fills at least one unit
         throw new RingCorruptedException("truncated record header at " + head);
       }
       int length = data.get(ValueLayout.JAVA_INT, index);
-      int type = data.get(ValueLayout.JAVA_BYTE, index + FrameLayout.TYPE_OFFSET) & 0xff;
-      if (type == FrameLayout.TYPE_PADDING) {
+      int type = data.get(ValueLayout.JAVA_BYTE, index + RecordLayout.TYPE_OFFSET) & 0xff;
+      if (type == RecordLayout.TYPE_PADDING) {
         if (length != toEnd || available < toEnd) {
           throw new RingCorruptedException("bad padding record length " + length + " at " + head);
         }
@@ -69,7 +69,7 @@ public final class RingConsumer extends Ring {
         LONG.setRelease(header, (long) HEAD_OFFSET, head);
         continue;
       }
-      if (length < FrameLayout.HEADER_LENGTH || length > toEnd || length > available) {
+      if (length < RecordLayout.HEADER_LENGTH || length > toEnd || length > available) {
         throw new RingCorruptedException(
             "record length " + length + " out of bounds at " + head + " (available "
                 + Math.min(available, toEnd) + ")");

@@ -16,7 +16,7 @@ package io.grpcshm.internal.ring;
  *   256 data[capacity]
  * </pre>
  *
- * <p>Records are 8-byte aligned; see {@link FrameLayout} for their header. A record never wraps:
+ * <p>Records are 8-byte aligned; see {@link RecordLayout} for their header. A record never wraps:
  * when one does not fit before the end of the data area the producer writes a padding record to
  * the end and starts again at index 0.
  */
@@ -32,6 +32,11 @@ public final class RingDescriptor {
   public static final int RECORD_ALIGNMENT = 8;
   public static final int MIN_CAPACITY = 4096;
   public static final int MAX_CAPACITY = 1 << 30;
+  /**
+   * Largest record is this fraction of the capacity, so a record always fits once the consumer
+   * frees a quarter of the ring, whatever the padding at the end costs.
+   */
+  public static final int MAX_RECORD_FRACTION = 4;
 
   /** Bytes a ring of {@code capacity} occupies in the region. */
   public static long totalLength(int capacity) {
@@ -40,6 +45,11 @@ public final class RingDescriptor {
 
   public static boolean isValidCapacity(long capacity) {
     return capacity >= MIN_CAPACITY && capacity <= MAX_CAPACITY && Long.bitCount(capacity) == 1;
+  }
+
+  /** Largest record a ring of {@code capacity} accepts; bigger payloads are split by the user. */
+  public static int maxRecordLength(int capacity) {
+    return capacity / MAX_RECORD_FRACTION;
   }
 
   public static int align(int length) {

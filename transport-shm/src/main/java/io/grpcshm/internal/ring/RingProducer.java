@@ -24,7 +24,7 @@ public final class RingProducer extends Ring {
 
   /** Largest record this ring accepts; bigger payloads must be split by the caller. */
   public int maxRecordLength() {
-    return capacity / 4;
+    return RingDescriptor.maxRecordLength(capacity);
   }
 
   /**
@@ -32,7 +32,7 @@ public final class RingProducer extends Ring {
    * in {@link #data()}, or -1 when the consumer has not freed enough space yet.
    */
   public long claim(int length) {
-    if (length < FrameLayout.HEADER_LENGTH || length > maxRecordLength()) {
+    if (length < RecordLayout.HEADER_LENGTH || length > maxRecordLength()) {
       throw new IllegalArgumentException("bad record length " + length);
     }
     if ((tail & (RingDescriptor.RECORD_ALIGNMENT - 1)) != 0) {
@@ -52,7 +52,7 @@ public final class RingProducer extends Ring {
     if (aligned > toEnd) {
       // Pad to the end so that no record ever wraps.
       data.set(ValueLayout.JAVA_INT, index, toEnd);
-      data.set(ValueLayout.JAVA_BYTE, index + FrameLayout.TYPE_OFFSET, (byte) FrameLayout.TYPE_PADDING);
+      data.set(ValueLayout.JAVA_BYTE, index + RecordLayout.TYPE_OFFSET, (byte) RecordLayout.TYPE_PADDING);
       tail += toEnd;
       index = 0;
     }

@@ -1,7 +1,6 @@
 package io.grpcshm.internal.transport;
 
 import io.grpc.internal.WritableBuffer;
-import io.grpcshm.internal.movement.BulkSession;
 
 /**
  * A small outgoing payload, copied into the ring inline when sent. Buffers are recycled: once its
@@ -38,14 +37,12 @@ final class HeapWritableBuffer implements WritableBuffer {
 
   @Override
   public void write(byte[] src, int srcIndex, int length) {
-    BulkSession.wrote(null); // bytes went to the heap: a bulk move cannot follow them
     System.arraycopy(src, srcIndex, bytes, written, length);
     written += length;
   }
 
   @Override
   public void write(byte b) {
-    BulkSession.wrote(null);
     bytes[written++] = b;
   }
 

@@ -29,19 +29,19 @@ final class ShmClientStream extends AbstractClientStream {
       Metadata headers,
       CallOptions callOptions,
       StatsTraceContext statsTraceCtx,
-      TransportTracer transportTracer,
+      StreamTracers tracers,
       int maxInboundMessageSize,
       String authority,
       Attributes attributes) {
     super(transport.connection().allocator(MoveContext.lazily(() -> MoveContext.client(
             method.getFullMethodName(), transport.config().movement(), callOptions))),
-        statsTraceCtx, transportTracer, headers, callOptions, false);
+        statsTraceCtx, tracers.newStream(), headers, callOptions, false);
     this.transport = transport;
     this.method = method;
     this.authority = authority;
     this.attributes = attributes;
-    this.state = new TransportState(maxInboundMessageSize, statsTraceCtx, transportTracer,
-        callOptions);
+    this.state = new TransportState(maxInboundMessageSize, statsTraceCtx, tracers,
+        getTransportTracer(), callOptions);
   }
 
   @Override
@@ -72,7 +72,17 @@ final class ShmClientStream extends AbstractClientStream {
     @Override
     public void writeHeaders(Metadata metadata, byte[] payload) {
       // payload is only for GET requests, which this transport never asks for.
-      transport.startStream(ShmClientStream.this, metadata, authority);
+      String target = authority;
+      if (state.serializer.tryEnter()) {
+        try {
+          transport.startStream(ShmClientStream.this, metadata, target);
+        } finally {
+          state.serializer.exit();
+        }
+      } else {
+        state.serializer.defer(
+            () -> transport.startStream(ShmClientStream.this, metadata, target));
+      }
     }
 
     @Override
@@ -82,45 +92,63 @@ final class ShmClientStream extends AbstractClientStream {
       if (bytes > 0) {
         onSendingBytes(bytes);
       }
-      synchronized (transport.lock) {
-        state.sendData(frame, endOfStream);
-        // Under the lock: grpc's TransportTracer is not thread-safe.
-        transport.dataBytesSent.add(bytes);
-        getTransportTracer().reportMessageSent(numMessages);
+      if (state.serializer.tryEnter()) {
+        try {
+          state.writeFrame(frame, endOfStream, bytes, numMessages);
+        } finally {
+          state.serializer.exit();
+        }
+      } else {
+        state.serializer.defer(() -> state.writeFrame(frame, endOfStream, bytes, numMessages));
       }
     }
 
     @Override
     public void cancel(Status status) {
-      synchronized (transport.lock) {
-        state.cancelFromApplication(status);
-      }
+      state.serializer.execute(() -> state.cancelFromApplication(status));
     }
   }
 
-  /** Per-stream transport state; all methods run under the transport lock. */
+  /**
+   * Per-stream transport state. Every method runs as an operation of {@link #serializer}, grpc's
+   * transport thread for this stream; none is called with the transport's lock held.
+   */
   final class TransportState extends AbstractClientStream.TransportState {
-    @GuardedBy("transport.lock") private int streamId = -1;
-    @GuardedBy("transport.lock") private OutboundFlow outbound;
-    @GuardedBy("transport.lock") private WritableBuffer earlyFrame;
-    @GuardedBy("transport.lock") private boolean earlyEndOfStream;
-    @GuardedBy("transport.lock") private boolean hasEarlyFrame;
-    @GuardedBy("transport.lock") private boolean cancelSent;
-    @GuardedBy("transport.lock") private boolean closed;
-    @GuardedBy("transport.lock") private int unacknowledgedBytes;
+    final StreamSerializer serializer;
+    /** Written once, under the serializer and the transport lock; read under either. */
+    private volatile int streamId = -1;
+    @GuardedBy("serializer") private OutboundFlow outbound;
+    @GuardedBy("serializer") private WritableBuffer earlyFrame;
+    @GuardedBy("serializer") private boolean earlyEndOfStream;
+    @GuardedBy("serializer") private boolean hasEarlyFrame;
+    @GuardedBy("serializer") private boolean cancelSent;
+    @GuardedBy("serializer") private boolean closed;
+    @GuardedBy("serializer") private int unacknowledgedBytes;
     /** Whether it counts for grpc's in-use accounting (idle-mode decisions). */
     @GuardedBy("transport.lock") boolean countedInUse;
     private final int inboundWindow;
 
-    TransportState(int maxMessageSize, StatsTraceContext statsTraceCtx,
+    private final StreamTracers tracers;
+    private final TransportTracer tracer;
+
+    TransportState(int maxMessageSize, StatsTraceContext statsTraceCtx, StreamTracers tracers,
         TransportTracer transportTracer, CallOptions options) {
       super(maxMessageSize, statsTraceCtx, transportTracer, options);
+      this.tracers = tracers;
+      this.tracer = transportTracer;
+      this.serializer = new StreamSerializer(transport::streamOperationFailed);
       this.inboundWindow = transport.inboundStreamWindow();
     }
 
-    @GuardedBy("transport.lock")
-    void allocated(int id) {
+    /** The stream's id, given with its place in the transport's table (under its lock). */
+    void assignId(int id) {
       this.streamId = id;
+    }
+
+    /** REQUEST_HEADERS went out: the stream may send. */
+    @GuardedBy("serializer")
+    void allocated() {
+      int id = streamId;
       this.outbound = new OutboundFlow(transport.connection(), id,
           transport.connection().peerStreamWindow(), this::onSentBytes);
       onStreamAllocated();
@@ -136,7 +164,15 @@ final class ShmClientStream extends AbstractClientStream {
       return streamId;
     }
 
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
+    void writeFrame(WritableBuffer frame, boolean endOfStream, int bytes, int numMessages) {
+      sendData(frame, endOfStream);
+      transport.dataBytesSent.add(bytes);
+      // Per stream, on its serializer: grpc's TransportTracer is not thread-safe.
+      getTransportTracer().reportMessageSent(numMessages);
+    }
+
+    @GuardedBy("serializer")
     void sendData(WritableBuffer frame, boolean endOfStream) {
       if (cancelSent || closed) {
         if (frame != null) {
@@ -154,7 +190,7 @@ final class ShmClientStream extends AbstractClientStream {
       outbound.data(frame, endOfStream);
     }
 
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     void cancelFromApplication(Status status) {
       if (cancelSent) {
         return;
@@ -170,25 +206,42 @@ final class ShmClientStream extends AbstractClientStream {
       transportReportStatus(status, true, new Metadata());
     }
 
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     void windowUpdate(int delta) {
       if (outbound != null) {
         outbound.windowUpdate(delta);
       }
     }
 
-    @GuardedBy("transport.lock")
-    void headersReceived(Metadata headers) {
-      inboundHeadersReceived(headers);
+    /**
+     * True once the stream ended here: frames the loop had already taken for it (it found the
+     * stream before the ending operation ran) are dropped.
+     */
+    private boolean ended() {
+      return closed || cancelSent;
     }
 
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
+    void headersReceived(Metadata headers) {
+      if (!ended()) {
+        inboundHeadersReceived(headers);
+      }
+    }
+
+    @GuardedBy("serializer")
     void dataReceived(ReadableBuffer data) {
+      if (ended()) {
+        data.close();
+        return;
+      }
       inboundDataReceived(data);
     }
 
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     void trailersReceived(Metadata trailers, Status status) {
+      if (ended()) {
+        return;
+      }
       closed = true;
       if (outbound != null) {
         outbound.cancel();
@@ -197,7 +250,7 @@ final class ShmClientStream extends AbstractClientStream {
     }
 
     /** The server reset the stream, or the connection failed. */
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     void fail(Status status, RpcProgress progress) {
       closed = true;
       if (outbound != null) {
@@ -207,7 +260,7 @@ final class ShmClientStream extends AbstractClientStream {
     }
 
     @Override
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     public void bytesRead(int processedBytes) {
       if (closed || cancelSent || streamId < 0) {
         return;
@@ -220,7 +273,7 @@ final class ShmClientStream extends AbstractClientStream {
     }
 
     @Override
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     public void deframeFailed(Throwable cause) {
       Status status = Status.fromThrowable(cause);
       cancelFromApplication(status);
@@ -228,9 +281,17 @@ final class ShmClientStream extends AbstractClientStream {
 
     @Override
     public void runOnTransportThread(Runnable r) {
-      synchronized (transport.lock) {
-        r.run();
-      }
+      serializer.execute(r);
+    }
+
+    /**
+     * grpc closes the listener here (or earlier, once the status is reported, if the deframer
+     * was already closed): the stream's counts are final, so they join the transport's.
+     */
+    @Override
+    public void deframerClosed(boolean hasPartialMessage) {
+      super.deframerClosed(hasPartialMessage);
+      tracers.streamClosed(tracer);
     }
   }
 }

@@ -1,5 +1,7 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.ProtocolException;
+import io.grpcshm.internal.frame.FrameCodec;
 import com.google.common.base.Stopwatch;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
@@ -28,7 +30,6 @@ import io.grpc.internal.KeepAliveManager;
 import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.SimpleDisconnectError;
 import io.grpc.internal.StatsTraceContext;
-import io.grpc.internal.TransportTracer;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
 import io.grpcshm.internal.loop.Workers;
@@ -37,7 +38,7 @@ import io.grpcshm.internal.handshake.ShmHandshakeException;
 import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket.PeerCredentials;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
 import java.net.InetSocketAddress;
@@ -52,6 +53,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -59,12 +61,15 @@ import java.util.logging.Logger;
 /**
  * Client side of one shared-memory connection, a grpc {@link ConnectionClientTransport}.
  *
- * <p>Lock order: {@link #lock} (guards streams and every stream's transport state), then the
- * connection's producer lock. Listener callbacks are made while holding {@link #lock}, as the
- * OkHttp transport does; grpc's channel hops to its own executors. {@code transportShutdown} is
- * reported in the same critical section that sets {@link #shutdownStatus}: a stream that ends
- * right after may close the connection and report {@code transportTerminated}, which grpc
- * refuses (IllegalStateException) unless shutdown came first.
+ * <p>Each stream's transport state is driven by its own {@link StreamSerializer}, which never
+ * waits; stream listeners (and, with {@code directExecutor()}, the application) are called only
+ * from there, never while {@link #lock} is held. {@link #lock} guards the stream table, stream ids
+ * and the transport's own state. Lock order: a stream's serializer (held, never waited for), then
+ * {@link #lock}, then the connection's sender lock. Transport-listener calls (grpc's subchannel,
+ * not the application) are made under {@link #lock}: {@code transportShutdown} is reported in
+ * the same critical section that sets {@link #shutdownStatus}, because a stream that ends right
+ * after may close the connection and report {@code transportTerminated}, which grpc refuses
+ * (IllegalStateException) unless shutdown came first.
  */
 public final class ShmClientTransport
     implements ConnectionClientTransport, KeepAliveManager.ClientKeepAlivePinger.TransportWithDisconnectReason {
@@ -113,7 +118,7 @@ public final class ShmClientTransport
   private final String userAgent;
   private final ShmTransportConfig config;
   private final ScheduledExecutorService scheduler;
-  private final TransportTracer transportTracer = new TransportTracer();
+  private final StreamTracers streamTracers = new StreamTracers();
   private final long keepAliveTimeNanos;
   private final long keepAliveTimeoutNanos;
   private final boolean keepAliveWithoutCalls;
@@ -366,7 +371,7 @@ public final class ShmClientTransport
     }
     int maxInbound = config.maxInboundMessageSize();
     return new ShmClientStream(this, method, headers, callOptions, statsTraceCtx,
-        transportTracer, maxInbound, defaultAuthority, attrs);
+        streamTracers, maxInbound, defaultAuthority, attrs);
   }
 
   /** The UTF-8 path of a method, cached: a channel calls few methods, each of them often. */
@@ -390,64 +395,113 @@ public final class ShmClientTransport
     byte[] auth = authority == null || authority.equals(defaultAuthority)
         ? defaultAuthorityBytes
         : authority.getBytes(StandardCharsets.UTF_8);
-    int bodyLength = 4 + path.length + auth.length + md.bodyLength();
+    int bodyLength = FrameCodec.requestHeadersLength(path, auth, md);
     ShmClientStream.TransportState ts = stream.transportState();
+    Status failure = null;
+    RpcProgress progress = RpcProgress.PROCESSED;
+    boolean idsExhausted = false;
     synchronized (lock) {
       if (shutdownStatus != null) {
-        ts.fail(goAwayReceived
+        failure = goAwayReceived
             ? Status.UNAVAILABLE.withDescription("server sent GOAWAY")
-            : shutdownStatus, RpcProgress.MISCARRIED);
-        return;
-      }
-      if (path.length > 0xffff || auth.length > 0xffff
+            : shutdownStatus;
+        progress = RpcProgress.MISCARRIED;
+      } else if (path.length > 0xffff || auth.length > 0xffff
           || FrameLayout.HEADER_LENGTH + bodyLength > connection.maxInlinePayload()) {
-        ts.fail(Status.RESOURCE_EXHAUSTED.withDescription(
-            "request headers of " + bodyLength + " bytes exceed the shared-memory frame limit"),
-            RpcProgress.PROCESSED);
-        return;
-      }
-      if (nextStreamId > MAX_STREAM_ID) {
+        failure = Status.RESOURCE_EXHAUSTED.withDescription(
+            "request headers of " + bodyLength + " bytes exceed the shared-memory frame limit");
+      } else if (nextStreamId > MAX_STREAM_ID) {
         // Ids exhausted: refuse (grpc retries it on a new transport) and retire this one.
-        ts.fail(Status.UNAVAILABLE.withDescription("shared-memory stream ids exhausted"),
-            RpcProgress.REFUSED);
+        failure = Status.UNAVAILABLE.withDescription("shared-memory stream ids exhausted");
+        progress = RpcProgress.REFUSED;
+        idsExhausted = true;
+      } else {
+        // Id, table and REQUEST_HEADERS under the lock: ids must reach the ring in order.
+        int id = nextStreamId;
+        nextStreamId += 2;
+        ts.assignId(id);
+        streams.put(id, ts);
+        ActiveStreams.opened();
+        if (stream.shouldBeCountedForInUse() && inUseStreams++ == 0) {
+          listener.transportInUse(true);
+          if (keepAliveManager != null) {
+            keepAliveManager.onTransportActive();
+          }
+        }
+        ts.countedInUse = stream.shouldBeCountedForInUse();
+        // Encoded last: the scratch body is the thread's, and the listener calls above may send.
+        ByteBuffer body = FrameCodec.scratchBody(bodyLength);
+        FrameCodec.putString16(body, path);
+        FrameCodec.putString16(body, auth);
+        FrameCodec.putMetadata(body, md);
+        connection.send(FrameLayout.TYPE_REQUEST_HEADERS, 0, id, body.array(), 0, bodyLength);
+      }
+    }
+    if (failure != null) {
+      ts.fail(failure, progress);
+      if (idsExhausted) {
         scheduler.execute(() -> shutdown(
             Status.UNAVAILABLE.withDescription("shared-memory stream ids exhausted")));
-        return;
       }
-      int id = nextStreamId;
-      nextStreamId += 2;
-      streams.put(id, ts);
-      ActiveStreams.opened();
-      if (stream.shouldBeCountedForInUse() && inUseStreams++ == 0) {
-        listener.transportInUse(true);
-        if (keepAliveManager != null) {
-          keepAliveManager.onTransportActive();
-        }
-      }
-      ts.countedInUse = stream.shouldBeCountedForInUse();
-      // Encoded last: the scratch body is the thread's, and the listener calls above may send.
-      ByteBuffer body = FrameCodec.scratchBody(bodyLength);
-      FrameCodec.putString16(body, path);
-      FrameCodec.putString16(body, auth);
-      FrameCodec.putMetadata(body, md);
-      connection.send(FrameLayout.TYPE_REQUEST_HEADERS, 0, id, body.array(), 0, bodyLength);
-      ts.getStatsTraceContext().clientOutboundHeaders();
-      ts.allocated(id);
+      return;
     }
+    ts.getStatsTraceContext().clientOutboundHeaders();
+    ts.allocated();
   }
 
   /**
    * Forgets a finished stream; once a shut-down transport has none left, closes the connection
    * (which may report the transport terminated before this returns).
    */
-  @GuardedBy("lock")
   void removeStream(ShmClientStream.TransportState ts) {
-    if (!forgetStream(ts)) {
-      return;
+    Status closeWith = null;
+    synchronized (lock) {
+      if (forgetStream(ts) && streams.isEmpty() && shutdownStatus != null) {
+        closeWith = shutdownStatus; // graceful shutdown finished: the last stream is done
+      }
     }
-    if (streams.isEmpty() && shutdownStatus != null && connection != null) {
-      // Graceful shutdown finished: the last stream is done.
-      connection.close(shutdownStatus);
+    ShmConnection conn = connection;
+    if (closeWith != null && conn != null) {
+      conn.close(closeWith);
+    }
+  }
+
+  /** The open stream {@code streamId}, or null. */
+  private ShmClientStream.TransportState stream(int streamId) {
+    synchronized (lock) {
+      return streams.get(streamId);
+    }
+  }
+
+  /** A stream operation deferred to another thread failed: a bug, or a peer's bad frame. */
+  void streamOperationFailed(RuntimeException e) {
+    ShmConnection conn = connection;
+    if (conn != null) {
+      conn.streamOperationFailed(e);
+    }
+  }
+
+  /**
+   * Fails streams already forgotten by the table, each on its own serializer, then runs {@code
+   * after} once every failure has been delivered (some may run later, on the thread that holds
+   * their stream): grpc hears of the transport's end only after its streams'.
+   */
+  private static void failAll(List<ShmClientStream.TransportState> toFail, Status status,
+      RpcProgress progress, Runnable after) {
+    AtomicInteger remaining = new AtomicInteger(toFail.size() + 1);
+    for (ShmClientStream.TransportState ts : toFail) {
+      ts.serializer.execute(() -> {
+        try {
+          ts.fail(status, progress);
+        } finally {
+          if (remaining.decrementAndGet() == 0) {
+            after.run();
+          }
+        }
+      });
+    }
+    if (remaining.decrementAndGet() == 0) {
+      after.run();
     }
   }
 
@@ -474,8 +528,8 @@ public final class ShmClientTransport
   }
 
   void sendWindowUpdate(int streamId, int delta) {
-    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, FrameCodec.encodeInt(delta), 0,
-        4);
+    ByteBuffer body = FrameCodec.scratchBody(FrameLayout.WINDOW_UPDATE_BODY_LENGTH).putInt(delta);
+    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, body.array(), 0, body.position());
   }
 
   @Override
@@ -497,8 +551,9 @@ public final class ShmClientTransport
       ping = outstandingPing;
       ping.addCallback(callback, executor);
       if (send) {
-        connection.send(FrameLayout.TYPE_PING, 0, 0, FrameCodec.encodeLong(ping.payload()), 0, 8);
-        transportTracer.reportKeepAliveSent(); // as grpc's Netty transport counts every PING
+        connection.send(FrameLayout.TYPE_PING, 0, 0, FrameCodec.encodeLong(ping.payload()), 0,
+            FrameLayout.PING_BODY_LENGTH);
+        streamTracers.keepAliveSent(); // as grpc's Netty transport counts every PING
       }
     }
   }
@@ -533,19 +588,23 @@ public final class ShmClientTransport
   @Override
   public void shutdownNow(Status reason) {
     shutdown(reason);
-    List<ShmClientStream.TransportState> toFail;
+    List<ShmClientStream.TransportState> toFail = new ArrayList<>();
     synchronized (lock) {
-      toFail = new ArrayList<>(streams.values());
-      for (ShmClientStream.TransportState ts : toFail) {
-        sendRstIfConnected(ts.id(), reason);
-        ts.fail(reason, RpcProgress.PROCESSED);
-        removeStream(ts);
+      for (ShmClientStream.TransportState ts : new ArrayList<>(streams.values())) {
+        if (forgetStream(ts)) {
+          toFail.add(ts);
+        }
       }
     }
-    ShmConnection conn = connection;
-    if (conn != null) {
-      conn.close(reason);
+    for (ShmClientStream.TransportState ts : toFail) {
+      sendRstIfConnected(ts.id(), reason);
     }
+    failAll(toFail, reason, RpcProgress.PROCESSED, () -> {
+      ShmConnection conn = connection;
+      if (conn != null) {
+        conn.close(reason);
+      }
+    });
   }
 
   private void sendRstIfConnected(int id, Status reason) {
@@ -573,7 +632,7 @@ public final class ShmClientTransport
     SocketAddress remote = server == null ? remoteAddress
         : new ShmAddress(name, server.pid(), server.uid());
     synchronized (lock) {
-      return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(),
+      return Futures.immediateFuture(ShmSocketStats.connection(streamTracers.stats(),
           localAddress(), remote, name, server == null ? -1 : server.pid(),
           server == null ? -1 : server.uid(), dataBytesSent.sum(), dataBytesReceived.sum(),
           config.movement()));
@@ -604,35 +663,28 @@ public final class ShmClientTransport
       switch (type) {
         case FrameLayout.TYPE_RESPONSE_HEADERS -> {
           FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
-          synchronized (lock) {
-            ShmClientStream.TransportState ts = streams.get(streamId);
-            if (ts == null) {
-              return;
-            }
-            if (md.problem() != null) {
-              failStream(ts, streamId, md.problem()); // this stream's problem, not the connection's
-              return;
-            }
-            if (md.listSize() > config.maxInboundMetadataSize()) {
-              Status st = Status.RESOURCE_EXHAUSTED.withDescription(String.format(
-                  "response metadata of %d bytes exceeds limit %d", md.listSize(),
-                  config.maxInboundMetadataSize()));
-              sendRst(streamId, st);
-              ts.fail(st, RpcProgress.PROCESSED);
-              removeStream(ts);
-              return;
-            }
-            ts.headersReceived(md.metadata());
+          ShmClientStream.TransportState ts = stream(streamId);
+          if (ts == null) {
+            return;
           }
+          if (md.problem() != null) {
+            failStream(ts, streamId, md.problem()); // this stream's problem, not the connection's
+            return;
+          }
+          if (md.listSize() > config.maxInboundMetadataSize()) {
+            failStream(ts, streamId, Status.RESOURCE_EXHAUSTED.withDescription(String.format(
+                "response metadata of %d bytes exceeds limit %d", md.listSize(),
+                config.maxInboundMetadataSize())));
+            return;
+          }
+          ts.serializer.run(ts, md.metadata(), ShmClientStream.TransportState::headersReceived);
         }
         case FrameLayout.TYPE_TRAILERS -> {
           FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
           if (md.problem() != null) {
-            synchronized (lock) {
-              ShmClientStream.TransportState ts = streams.get(streamId);
-              if (ts != null) {
-                failStream(ts, streamId, md.problem());
-              }
+            ShmClientStream.TransportState ts = stream(streamId);
+            if (ts != null) {
+              failStream(ts, streamId, md.problem());
             }
             return;
           }
@@ -648,29 +700,35 @@ public final class ShmClientTransport
           }
           trailers.discardAll(InternalStatus.CODE_KEY);
           trailers.discardAll(InternalStatus.MESSAGE_KEY);
-          synchronized (lock) {
-            ShmClientStream.TransportState ts = streams.get(streamId);
-            if (ts == null) {
-              return;
+          ShmClientStream.TransportState ts = stream(streamId);
+          if (ts == null) {
+            return;
+          }
+          if (md.listSize() > config.maxInboundMetadataSize()) {
+            status = Status.RESOURCE_EXHAUSTED.withDescription(String.format(
+                "response trailers of %d bytes exceed limit %d", md.listSize(),
+                config.maxInboundMetadataSize()));
+            trailers = new Metadata();
+          }
+          removeStream(ts);
+          Metadata finalTrailers = trailers;
+          Status finalStatus = status;
+          if (ts.serializer.tryEnter()) {
+            try {
+              ts.trailersReceived(finalTrailers, finalStatus);
+            } finally {
+              ts.serializer.exit();
             }
-            if (md.listSize() > config.maxInboundMetadataSize()) {
-              status = Status.RESOURCE_EXHAUSTED.withDescription(String.format(
-                  "response trailers of %d bytes exceed limit %d", md.listSize(),
-                  config.maxInboundMetadataSize()));
-              trailers = new Metadata();
-            }
-            removeStream(ts);
-            ts.trailersReceived(trailers, status);
+          } else {
+            ts.serializer.defer(() -> ts.trailersReceived(finalTrailers, finalStatus));
           }
         }
         case FrameLayout.TYPE_RST_STREAM -> {
           Status status = FrameCodec.getStatus(body);
-          synchronized (lock) {
-            ShmClientStream.TransportState ts = streams.get(streamId);
-            if (ts != null) {
-              removeStream(ts);
-              ts.fail(status, RpcProgress.PROCESSED);
-            }
+          ShmClientStream.TransportState ts = stream(streamId);
+          if (ts != null) {
+            removeStream(ts);
+            ts.serializer.execute(() -> ts.fail(status, RpcProgress.PROCESSED));
           }
         }
         case FrameLayout.TYPE_WINDOW_UPDATE -> {
@@ -678,16 +736,15 @@ public final class ShmClientTransport
           if (delta <= 0) {
             throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
           }
-          synchronized (lock) {
-            ShmClientStream.TransportState ts = streams.get(streamId);
-            if (ts != null) {
-              ts.windowUpdate(delta);
-            }
+          ShmClientStream.TransportState ts = stream(streamId);
+          if (ts != null) {
+            ts.serializer.run(ts, delta, ShmClientStream.TransportState::windowUpdate);
           }
         }
         case FrameLayout.TYPE_PING -> {
           long payload = body.getLong();
-          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0, 8);
+          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0,
+            FrameLayout.PING_BODY_LENGTH);
         }
         case FrameLayout.TYPE_PING_ACK -> {
           long payload = body.getLong();
@@ -709,20 +766,17 @@ public final class ShmClientTransport
     }
 
     /** Fails one stream for a fault of its own frames and tells the server to stop it. */
-    @GuardedBy("lock")
     private void failStream(ShmClientStream.TransportState ts, int streamId, Status status) {
       sendRst(streamId, status);
-      forgetStream(ts);
-      ts.fail(status, RpcProgress.PROCESSED);
-      if (streams.isEmpty() && shutdownStatus != null) {
-        connection.close(shutdownStatus);
-      }
+      removeStream(ts);
+      ts.serializer.execute(() -> ts.fail(status, RpcProgress.PROCESSED));
     }
 
     private void onGoAway(int lastStreamId, Status status) {
       Status reason = Status.UNAVAILABLE.withDescription(
           "server is going away: " + status.getDescription());
       boolean closeNow;
+      List<ShmClientStream.TransportState> refused = new ArrayList<>();
       synchronized (lock) {
         goAwayReceived = true;
         if (shutdownStatus == null) {
@@ -733,20 +787,21 @@ public final class ShmClientTransport
         }
         reportShutdown(reason, new GoAwayDisconnectError(GrpcUtil.Http2Error.NO_ERROR));
         for (ShmClientStream.TransportState ts : new ArrayList<>(streams.values())) {
-          if (ts.id() > lastStreamId) {
-            // Never seen by the server: safe to retry elsewhere. Failed before the connection
-            // closes below, so the retry never sees this transport terminated under it.
-            forgetStream(ts);
-            ts.fail(reason, RpcProgress.REFUSED);
+          if (ts.id() > lastStreamId && forgetStream(ts)) {
+            refused.add(ts); // never seen by the server: safe to retry elsewhere
           }
         }
         closeNow = streams.isEmpty();
         log.log(Level.FINE, "GOAWAY last={0} remaining streams={1}",
             new Object[] {lastStreamId, streams.keySet()});
       }
-      if (closeNow) {
-        connection.close(reason);
-      }
+      // Failed before the connection closes, so a retry never sees this transport terminated
+      // under it.
+      failAll(refused, reason, RpcProgress.REFUSED, () -> {
+        if (closeNow) {
+          connection.close(reason);
+        }
+      });
     }
 
     @Override
@@ -755,19 +810,18 @@ public final class ShmClientTransport
         keepAliveManager.onDataReceived();
       }
       dataBytesReceived.add(wireBytes);
-      synchronized (lock) {
-        ShmClientStream.TransportState ts = streams.get(streamId);
-        if (ts == null) {
-          data.close();
-          return;
-        }
-        ts.dataReceived(data);
+      ShmClientStream.TransportState ts = stream(streamId);
+      if (ts == null) {
+        data.close();
+        return;
       }
+      ts.serializer.run(ts, data, ShmClientStream.TransportState::dataReceived);
     }
 
     @Override
     public void onClosed(Status status) {
       Http2Ping ping;
+      List<ShmClientStream.TransportState> toFail = new ArrayList<>();
       synchronized (lock) {
         if (shutdownStatus == null) {
           shutdownStatus = status;
@@ -778,8 +832,9 @@ public final class ShmClientTransport
           state = state.to(State.SHUTDOWN);
         }
         for (ShmClientStream.TransportState ts : new ArrayList<>(streams.values())) {
-          forgetStream(ts);
-          ts.fail(status, RpcProgress.PROCESSED);
+          if (forgetStream(ts)) {
+            toFail.add(ts);
+          }
         }
         ping = outstandingPing;
         outstandingPing = null;
@@ -787,7 +842,7 @@ public final class ShmClientTransport
       if (ping != null) {
         ping.failed(status);
       }
-      notifyTerminated();
+      failAll(toFail, status, RpcProgress.PROCESSED, ShmClientTransport.this::notifyTerminated);
     }
   }
 

@@ -67,6 +67,8 @@ public final class ShmInternalServer implements InternalServer {
   /** Refused sockets lingering at once; beyond, the oldest is closed early. */
   static final int MAX_LINGERING = 64;
   /** While no worker thread is free, the acceptor retries starting waiting handshakes this often. */
+  /** Pending connections the kernel queues before accept (listen(2)'s backlog). */
+  private static final int LISTEN_BACKLOG = 128;
   private static final long RETRY_DISPATCH_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
   /** Each kind of refusal is logged at most once per interval and server. */
   static final long LOG_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(60);
@@ -132,7 +134,7 @@ public final class ShmInternalServer implements InternalServer {
   public void start(ServerListener listener) throws IOException {
     this.listener = listener;
     this.listenSocket = rendezvous.startsWith("@")
-        ? UnixSeqpacketSocket.listen(rendezvous, 128) : listenOnPath(rendezvous);
+        ? UnixSeqpacketSocket.listen(rendezvous, LISTEN_BACKLOG) : listenOnPath(rendezvous);
     InternalChannelz.instance().addListenSocket(listenSocketStats);
     Thread t = new Thread(this::acceptLoop, "grpc-shm-accept-" + rendezvous);
     t.setDaemon(true);
@@ -152,7 +154,7 @@ public final class ShmInternalServer implements InternalServer {
     java.nio.file.Path file = java.nio.file.Path.of(path);
     UnixSeqpacketSocket socket;
     try {
-      socket = UnixSeqpacketSocket.listen(path, 128);
+      socket = UnixSeqpacketSocket.listen(path, LISTEN_BACKLOG);
     } catch (IOException e) {
       if (!java.nio.file.Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
         throw e;
@@ -168,7 +170,7 @@ public final class ShmInternalServer implements InternalServer {
       }
       // Stale: its listener is gone.
       java.nio.file.Files.deleteIfExists(file);
-      socket = UnixSeqpacketSocket.listen(path, 128);
+      socket = UnixSeqpacketSocket.listen(path, LISTEN_BACKLOG);
     }
     try {
       java.nio.file.Files.setPosixFilePermissions(file,

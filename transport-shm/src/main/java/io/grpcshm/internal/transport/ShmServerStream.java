@@ -1,11 +1,14 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.FrameLayout;
+import io.grpcshm.internal.frame.ProtocolException;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Attributes;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.internal.AbstractServerStream;
 import io.grpc.internal.ReadableBuffer;
+import io.grpc.internal.ServerStreamListener;
 import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpc.internal.WritableBuffer;
@@ -61,12 +64,7 @@ final class ShmServerStream extends AbstractServerStream {
   private final class Sink implements AbstractServerStream.Sink {
     @Override
     public void writeHeaders(Metadata headers, boolean flush) {
-      synchronized (transport.lock) {
-        if (!state.cancelled) {
-          transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_RESPONSE_HEADERS,
-              state.streamId, headers);
-        }
-      }
+      state.serializer.run(state, headers, TransportState::writeHeaders);
     }
 
     @Override
@@ -75,56 +73,81 @@ final class ShmServerStream extends AbstractServerStream {
       if (bytes > 0) {
         onSendingBytes(bytes);
       }
-      synchronized (transport.lock) {
-        if (state.cancelled) {
-          frame.release();
-          return;
+      if (state.serializer.tryEnter()) {
+        try {
+          state.writeFrame(frame, bytes, numMessages);
+        } finally {
+          state.serializer.exit();
         }
-        state.outbound.data(frame, false);
-        transport.dataBytesSent.add(bytes);
-        transportTracer.reportMessageSent(numMessages);
+      } else {
+        state.serializer.defer(() -> state.writeFrame(frame, bytes, numMessages));
       }
     }
 
     @Override
     public void writeTrailers(Metadata trailers, boolean headersSent, Status status) {
-      synchronized (transport.lock) {
-        if (state.cancelled) {
-          return;
-        }
-        state.outbound.afterData(() -> {
-          transport.sendMetadataFrame(io.grpcshm.internal.ring.FrameLayout.TYPE_TRAILERS,
-              state.streamId, trailers);
-          transport.removeStream(state);
-          state.complete();
-        });
-      }
+      state.serializer.execute(() -> state.writeTrailers(trailers));
     }
 
     @Override
     public void cancel(Status status) {
       // The application (or its deadline) cancelled: like an HTTP/2 RST_STREAM(CANCEL), the client
       // sees CANCELLED and maps it to its own view (e.g. DEADLINE_EXCEEDED past its deadline).
-      synchronized (transport.lock) {
-        state.cancel(status, Status.CANCELLED.withDescription(
-            "server cancelled the call: " + status.getCode()));
-      }
+      state.serializer.execute(() -> state.cancel(status, Status.CANCELLED.withDescription(
+          "server cancelled the call: " + status.getCode())));
     }
   }
 
-  /** Per-stream transport state; all methods run under the transport lock. */
+  /** Forwards to grpc's listener; once it closes, the stream's counts join the transport's. */
+  private final class CountingListener implements ServerStreamListener {
+    private final ServerStreamListener delegate;
+
+    CountingListener(ServerStreamListener delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public void messagesAvailable(MessageProducer producer) {
+      delegate.messagesAvailable(producer);
+    }
+
+    @Override
+    public void onReady() {
+      delegate.onReady();
+    }
+
+    @Override
+    public void halfClosed() {
+      delegate.halfClosed();
+    }
+
+    @Override
+    public void closed(Status status) {
+      transport.tracers.streamClosed(transportTracer);
+      delegate.closed(status);
+    }
+  }
+
+  /**
+   * Per-stream transport state. Every method runs as an operation of {@link #serializer}, grpc's
+   * transport thread for this stream; none is called with the transport's lock held.
+   */
   final class TransportState extends AbstractServerStream.TransportState {
     final int streamId;
-    @GuardedBy("transport.lock") final OutboundFlow outbound;
-    @GuardedBy("transport.lock") boolean cancelled;
-    @GuardedBy("transport.lock") private boolean receivedEndOfStream;
-    @GuardedBy("transport.lock") private int unacknowledgedBytes;
+    final StreamSerializer serializer;
+    @GuardedBy("serializer") final OutboundFlow outbound;
+    @GuardedBy("serializer") private boolean cancelled;
+    @GuardedBy("serializer") private boolean receivedEndOfStream;
+    @GuardedBy("serializer") private int unacknowledgedBytes;
     private final int inboundWindow;
+    /** Created on first use, from the transport thread of this stream only. */
+    private ServerStreamListener countingListener;
 
     TransportState(int streamId, int maxMessageSize, StatsTraceContext statsTraceCtx,
         TransportTracer transportTracer) {
       super(maxMessageSize, statsTraceCtx, transportTracer);
       this.streamId = streamId;
+      this.serializer = new StreamSerializer(transport.connection()::streamOperationFailed);
       this.inboundWindow = transport.inboundStreamWindow();
       this.outbound = new OutboundFlow(transport.connection(), streamId,
           transport.connection().peerStreamWindow(), this::onSentBytes);
@@ -132,11 +155,73 @@ final class ShmServerStream extends AbstractServerStream {
 
     /** Whether the gRPC layer took the stream (set its listener). */
     boolean hasListener() {
-      return listener() != null;
+      return super.listener() != null;
     }
 
-    @GuardedBy("transport.lock")
-    void dataReceived(ReadableBuffer data, boolean endOfStream) {
+    /**
+     * grpc's listener, seen through one that folds this stream's tracer into the transport's
+     * totals when it closes (grpc counts the close in the tracer just before).
+     */
+    @Override
+    protected ServerStreamListener listener() {
+      ServerStreamListener wrapped = countingListener;
+      if (wrapped == null) {
+        ServerStreamListener listener = super.listener();
+        if (listener == null) {
+          return null;
+        }
+        countingListener = wrapped = new CountingListener(listener);
+      }
+      return wrapped;
+    }
+
+    @GuardedBy("serializer")
+    void writeHeaders(Metadata headers) {
+      if (!cancelled) {
+        transport.sendMetadataFrame(FrameLayout.TYPE_RESPONSE_HEADERS, this, headers);
+      }
+    }
+
+    @GuardedBy("serializer")
+    void writeFrame(WritableBuffer frame, int bytes, int numMessages) {
+      if (cancelled) {
+        frame.release();
+        return;
+      }
+      outbound.data(frame, false);
+      transport.dataBytesSent.add(bytes);
+      transportTracer.reportMessageSent(numMessages);
+    }
+
+    @GuardedBy("serializer")
+    void writeTrailers(Metadata trailers) {
+      if (cancelled) {
+        return;
+      }
+      outbound.afterData(() -> {
+        transport.sendMetadataFrame(FrameLayout.TYPE_TRAILERS, this, trailers);
+        transport.removeStream(this);
+        complete();
+      });
+    }
+
+    @GuardedBy("serializer")
+    void windowUpdate(int delta) {
+      outbound.windowUpdate(delta);
+    }
+
+    @GuardedBy("serializer")
+    void dataReceived(ReadableBuffer data) {
+      dataReceived(data, false);
+    }
+
+    @GuardedBy("serializer")
+    void lastDataReceived(ReadableBuffer data) {
+      dataReceived(data, true);
+    }
+
+    @GuardedBy("serializer")
+    private void dataReceived(ReadableBuffer data, boolean endOfStream) {
       if (receivedEndOfStream) {
         data.close();
         throw new ProtocolException("data on stream " + streamId + " after its END_STREAM");
@@ -153,7 +238,7 @@ final class ShmServerStream extends AbstractServerStream {
      * Cancels the stream: tells the client {@code toClient} (null: the client already knows) and
      * the application {@code status}.
      */
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     void cancel(Status status, Status toClient) {
       if (cancelled) {
         return;
@@ -168,7 +253,7 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @Override
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     public void bytesRead(int processedBytes) {
       if (cancelled) {
         return;
@@ -181,7 +266,7 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @Override
-    @GuardedBy("transport.lock")
+    @GuardedBy("serializer")
     public void deframeFailed(Throwable cause) {
       // A bad inbound message (too large, undecompressable): the client learns the real status.
       Status status = Status.fromThrowable(cause);
@@ -190,9 +275,7 @@ final class ShmServerStream extends AbstractServerStream {
 
     @Override
     public void runOnTransportThread(Runnable r) {
-      synchronized (transport.lock) {
-        r.run();
-      }
+      serializer.execute(r);
     }
   }
 }

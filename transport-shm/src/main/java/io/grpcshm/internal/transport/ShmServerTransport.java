@@ -1,5 +1,8 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.ProtocolException;
+import io.grpcshm.internal.frame.DecodedStrings;
+import io.grpcshm.internal.frame.FrameCodec;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
@@ -18,11 +21,10 @@ import io.grpc.internal.ServerTransport;
 import io.grpc.internal.ServerTransportListener;
 import io.grpc.internal.SharedResourceHolder;
 import io.grpc.internal.StatsTraceContext;
-import io.grpc.internal.TransportTracer;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
 import io.grpcshm.internal.movement.ActiveStreams;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
 import java.nio.ByteBuffer;
@@ -38,12 +40,16 @@ import java.util.logging.Logger;
 /**
  * Server side of one shared-memory connection, a grpc {@link ServerTransport}.
  *
- * <p>Lock order: {@link #lock} (streams and their transport state), then the connection's producer
- * lock.
+ * <p>Each stream's transport state is driven by its own {@link StreamSerializer}, which never
+ * waits; {@link #lock} guards only the stream table and the transport's own state, and nothing
+ * calls out (to grpc's listeners or the application) while holding it. Lock order: a stream's
+ * serializer (held, never waited for), then {@link #lock}, then the connection's sender lock.
  */
 final class ShmServerTransport implements ServerTransport {
   private static final RateLimitedLog REFUSALS = new RateLimitedLog(
       Logger.getLogger(ShmServerTransport.class.getName()), TimeUnit.MINUTES.toNanos(1));
+  /** Characters of a peer-influenced status description that a log line carries. */
+  private static final int MAX_LOGGED_DESCRIPTION = 200;
 
   final Object lock = new Object();
   private final ShmConnection connection;
@@ -51,7 +57,7 @@ final class ShmServerTransport implements ServerTransport {
   private final List<? extends ServerStreamTracer.Factory> tracerFactories;
   private final ShmTransportConfig config;
   private final ScheduledExecutorService scheduler;
-  private final TransportTracer transportTracer = new TransportTracer();
+  final StreamTracers tracers = new StreamTracers();
   private final Attributes baseAttributes;
   private final ShmAddress local;
   private final ShmAddress remote;
@@ -62,6 +68,10 @@ final class ShmServerTransport implements ServerTransport {
       new IntObjectHashMap<>();
   @GuardedBy("lock") private int lastStreamId;
   @GuardedBy("lock") private boolean goAwaySent;
+  /** The loop is between accepting a stream id and adding the stream (see onRequestHeaders). */
+  @GuardedBy("lock") private boolean creatingStream;
+  /** The connection closed: grpc hears transportTerminated once the last stream is gone. */
+  @GuardedBy("lock") private boolean closed;
   @GuardedBy("lock") private boolean terminated;
   /** Message bytes (grpc frames) handed to the connection and received from it, for channelz. */
   final LongAdder dataBytesSent = new LongAdder();
@@ -100,22 +110,19 @@ final class ShmServerTransport implements ServerTransport {
     connection.start(new Handler());
   }
 
-  @GuardedBy("lock")
-  void sendMetadataFrame(int type, int streamId, Metadata metadata) {
+  /** Sends response headers or trailers of {@code ts} (one of its serializer's operations). */
+  void sendMetadataFrame(int type, ShmServerStream.TransportState ts, Metadata metadata) {
     FrameCodec.EncodedMetadata md = FrameCodec.prepare(metadata);
     if (FrameLayout.HEADER_LENGTH + md.bodyLength() > connection.maxInlinePayload()) {
       // Cannot be framed: fail the call rather than the connection.
       Status st = Status.INTERNAL.withDescription(
           "response metadata of " + md.bodyLength() + " bytes exceeds the shared-memory frame limit");
-      ShmServerStream.TransportState ts = streams.get(streamId);
-      if (ts != null) {
-        ts.cancel(st, st);
-      }
+      ts.cancel(st, st);
       return;
     }
     ByteBuffer body = FrameCodec.scratchBody(md.bodyLength());
     FrameCodec.putMetadata(body, md);
-    connection.send(type, 0, streamId, body.array(), 0, md.bodyLength());
+    connection.send(type, 0, ts.streamId, body.array(), 0, md.bodyLength());
   }
 
   void sendRst(int streamId, Status status) {
@@ -124,22 +131,47 @@ final class ShmServerTransport implements ServerTransport {
   }
 
   void sendWindowUpdate(int streamId, int delta) {
-    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, FrameCodec.encodeInt(delta), 0,
-        4);
+    ByteBuffer body = FrameCodec.scratchBody(FrameLayout.WINDOW_UPDATE_BODY_LENGTH).putInt(delta);
+    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, body.array(), 0, body.position());
   }
 
-  @GuardedBy("lock")
+  /** The stream is done (from its serializer); the last one after GOAWAY closes the connection. */
   void removeStream(ShmServerStream.TransportState ts) {
-    if (streams.remove(ts.streamId) != null) {
-      ActiveStreams.closed();
+    boolean closeNow;
+    boolean terminateNow;
+    synchronized (lock) {
+      if (streams.remove(ts.streamId) != null) {
+        ActiveStreams.closed();
+      }
+      closeNow = goAwaySent && !closed && !creatingStream && streams.isEmpty();
+      terminateNow = takeTerminationLocked();
     }
-    if (goAwaySent && streams.isEmpty()) {
+    if (closeNow) {
       connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
     }
+    if (terminateNow) {
+      terminated();
+    }
+  }
+
+  /** True once, when the connection closed and every stream is gone. */
+  @GuardedBy("lock")
+  private boolean takeTerminationLocked() {
+    if (closed && !terminated && streams.isEmpty()) {
+      terminated = true;
+      return true;
+    }
+    return false;
+  }
+
+  private void terminated() {
+    listener.transportTerminated();
+    SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
   }
 
   @Override
   public void shutdown() {
+    boolean closeNow;
     synchronized (lock) {
       if (goAwaySent) {
         return;
@@ -148,21 +180,37 @@ final class ShmServerTransport implements ServerTransport {
       byte[] body = FrameCodec.encodeGoAway(lastStreamId,
           Status.UNAVAILABLE.withDescription("server is shutting down"));
       connection.send(FrameLayout.TYPE_GOAWAY, 0, 0, body, 0, body.length);
-      if (streams.isEmpty()) {
-        connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
-      }
+      closeNow = streams.isEmpty() && !creatingStream;
+    }
+    if (closeNow) {
+      connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
+    }
+  }
+
+  private int openStreams() {
+    synchronized (lock) {
+      return streams.size();
     }
   }
 
   @Override
   public void shutdownNow(Status reason) {
+    List<ShmServerStream.TransportState> open;
     synchronized (lock) {
       goAwaySent = true;
-      for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
-        ts.cancel(reason, reason);
-      }
+      open = new ArrayList<>(streams.values());
+    }
+    for (ShmServerStream.TransportState ts : open) {
+      ts.serializer.execute(() -> ts.cancel(reason, reason));
     }
     connection.close(reason);
+  }
+
+  /** The stream {@code streamId} if it is open; null for one that ended or never existed. */
+  private ShmServerStream.TransportState stream(int streamId) {
+    synchronized (lock) {
+      return streams.get(streamId);
+    }
   }
 
   @Override
@@ -177,8 +225,7 @@ final class ShmServerTransport implements ServerTransport {
 
   @Override
   public ListenableFuture<SocketStats> getStats() {
-    // Streams update grpc's tracer under their own locks: these are counters read on the fly.
-    return Futures.immediateFuture(ShmSocketStats.connection(transportTracer.getStats(), local,
+    return Futures.immediateFuture(ShmSocketStats.connection(tracers.stats(), local,
         remote, remote.rendezvous(), remote.pid(), remote.uid(), dataBytesSent.sum(),
         dataBytesReceived.sum(), config.movement()));
   }
@@ -192,7 +239,6 @@ final class ShmServerTransport implements ServerTransport {
    * Fails a stream before it reaches the gRPC layer: RST_STREAM with {@code status}, and at most
    * one log line per {@code key} a minute process-wide (a peer can cause these at will).
    */
-  @GuardedBy("lock")
   private void refuse(int streamId, String key, Status status) {
     sendRst(streamId, status);
     REFUSALS.log(Level.WARNING, key,
@@ -220,8 +266,8 @@ final class ShmServerTransport implements ServerTransport {
   /** A status for a log line: code and at most 200 characters of its (peer-influenced) text. */
   private static String brief(Status status) {
     String d = status.getDescription();
-    if (d != null && d.length() > 200) {
-      d = d.substring(0, 200) + "...";
+    if (d != null && d.length() > MAX_LOGGED_DESCRIPTION) {
+      d = d.substring(0, MAX_LOGGED_DESCRIPTION) + "...";
     }
     return d == null ? status.getCode().toString() : status.getCode() + ": " + d;
   }
@@ -237,11 +283,10 @@ final class ShmServerTransport implements ServerTransport {
         case FrameLayout.TYPE_REQUEST_HEADERS -> onRequestHeaders(streamId, body);
         case FrameLayout.TYPE_RST_STREAM -> {
           Status status = FrameCodec.getStatus(body);
-          synchronized (lock) {
-            ShmServerStream.TransportState ts = streams.get(streamId);
-            if (ts != null) {
-              ts.cancel(status.getCode() == Status.Code.OK ? Status.CANCELLED : status, null);
-            }
+          Status cancelled = status.getCode() == Status.Code.OK ? Status.CANCELLED : status;
+          ShmServerStream.TransportState ts = stream(streamId);
+          if (ts != null) {
+            ts.serializer.execute(() -> ts.cancel(cancelled, null));
           }
         }
         case FrameLayout.TYPE_WINDOW_UPDATE -> {
@@ -249,16 +294,15 @@ final class ShmServerTransport implements ServerTransport {
           if (delta <= 0) {
             throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
           }
-          synchronized (lock) {
-            ShmServerStream.TransportState ts = streams.get(streamId);
-            if (ts != null) {
-              ts.outbound.windowUpdate(delta);
-            }
+          ShmServerStream.TransportState ts = stream(streamId);
+          if (ts != null) {
+            ts.serializer.run(ts, delta, ShmServerStream.TransportState::windowUpdate);
           }
         }
         case FrameLayout.TYPE_PING -> {
           long payload = body.getLong();
-          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0, 8);
+          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0,
+            FrameLayout.PING_BODY_LENGTH);
         }
         case FrameLayout.TYPE_PING_ACK -> { }
         default -> throw new ProtocolException(
@@ -269,8 +313,10 @@ final class ShmServerTransport implements ServerTransport {
     private void onRequestHeaders(int streamId, ByteBuffer body) {
       int pathAt = body.position();
       String method = methods.getString16(body, "path", 1); // valid only if the path is "/..."
-      int pathLength = body.position() - pathAt - 2;
-      boolean wellFormed = pathLength >= 2 && body.get(pathAt + 2) == '/';
+      int pathStart = pathAt + FrameLayout.STRING16_LENGTH_BYTES;
+      int pathLength = body.position() - pathStart;
+      // "/" plus at least one character; the cached method name is the part after the "/".
+      boolean wellFormed = pathLength >= 2 && body.get(pathStart) == '/';
       String authority = strings.getString16(body, "authority");
       FrameCodec.RequestMetadata md = FrameCodec.getRequestMetadata(body);
       synchronized (lock) {
@@ -281,99 +327,139 @@ final class ShmServerTransport implements ServerTransport {
           return; // the client fails it as refused when it reads our GOAWAY
         }
         lastStreamId = streamId;
-        // From here on every error belongs to this stream alone (PROTOCOL.md §8, §12).
-        int limit = config.maxConcurrentCallsPerConnection();
-        if (streams.size() >= limit) {
-          // HTTP/2 would answer REFUSED_STREAM, which grpc reads as UNAVAILABLE: nothing ran.
-          refuse(streamId, "stream-limit", Status.UNAVAILABLE.withDescription(
-              "too many concurrent calls on this shared-memory connection (limit " + limit
-                  + ", maxConcurrentCallsPerConnection)"));
-          return;
-        }
-        if (!wellFormed) {
-          String path = new String(body.array(), body.arrayOffset() + pathAt + 2, pathLength,
-              StandardCharsets.UTF_8);
-          refuse(streamId, "bad-request",
-              Status.UNIMPLEMENTED.withDescription("malformed method path " + path));
-          return;
-        }
-        if (md.problem() != null) {
-          refuse(streamId, "bad-request", md.problem());
-          return;
-        }
-        if (md.listSize() > config.maxInboundMetadataSize()) {
-          refuse(streamId, "bad-request", Status.RESOURCE_EXHAUSTED.withDescription(
-              String.format("Request metadata larger than %d: %d",
-                  config.maxInboundMetadataSize(), md.listSize())));
-          return;
-        }
-        Metadata headers = md.metadata();
-        Status badTimeout = checkTimeout(headers);
-        if (badTimeout != null) {
-          refuse(streamId, "bad-request", badTimeout);
-          return;
-        }
-        StatsTraceContext statsTraceCtx;
-        try {
-          // Stream tracer factories read the metadata too, and may reject it.
-          statsTraceCtx = StatsTraceContext.newServerContext(tracerFactories, method, headers);
-        } catch (RuntimeException e) {
-          refuse(streamId, "call-start", callStartFailed(e));
-          return;
-        }
-        ShmServerStream stream = new ShmServerStream(ShmServerTransport.this, streamId, method,
-            statsTraceCtx, transportTracer, config.maxInboundMessageSize(), attributes,
-            authority);
-        ShmServerStream.TransportState ts = stream.transportState();
-        streams.put(streamId, ts);
-        ActiveStreams.opened();
-        try {
-          listener.streamCreated(stream, method, headers);
-        } catch (RuntimeException e) {
-          // Like grpc-java over Netty, which answers RST_STREAM(INTERNAL_ERROR) when the server
-          // layer throws while starting a call: this stream fails, the connection stays.
-          Status st = callStartFailed(e);
-          if (ts.hasListener()) {
-            ts.cancel(st, st); // the server layer knows the call: tell it too
-          } else {
-            sendRst(streamId, st);
-            removeStream(ts);
-          }
-          REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
-              + " failed: " + brief(st) + " (" + e.getClass().getName() + ")");
-          return;
-        }
-        ts.onStreamAllocated();
+        creatingStream = true;
       }
+      // From here on every error belongs to this stream alone (PROTOCOL.md §8, §12). The checks
+      // and the stream tracers (application code) run without the lock.
+      ShmServerStream stream = null;
+      try {
+        stream = newStream(streamId, wellFormed, method, pathStart, pathLength, authority, md,
+            body);
+      } finally {
+        boolean added = false;
+        boolean closeNow;
+        synchronized (lock) {
+          creatingStream = false;
+          if (stream != null && !closed) {
+            streams.put(streamId, stream.transportState());
+            added = true;
+          }
+          closeNow = goAwaySent && !closed && streams.isEmpty();
+        }
+        if (closeNow) {
+          connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
+        }
+        if (added) {
+          ActiveStreams.opened();
+          ShmServerStream started = stream;
+          // Nobody else knows the stream yet; from here on its serializer orders what happens
+          // to it (a shutdownNow or a RST arriving meanwhile waits its turn).
+          started.transportState().serializer.execute(
+              () -> startCall(started, method, md.metadata()));
+        }
+      }
+    }
+
+    /** The stream a request asks for, or null after refusing it with RST_STREAM. */
+    private ShmServerStream newStream(int streamId, boolean wellFormed, String method,
+        int pathStart, int pathLength, String authority, FrameCodec.RequestMetadata md,
+        ByteBuffer body) {
+      // Only this thread (the loop) adds streams, so the count cannot grow past the check.
+      int limit = config.maxConcurrentCallsPerConnection();
+      if (openStreams() >= limit) {
+        // HTTP/2 would answer REFUSED_STREAM, which grpc reads as UNAVAILABLE: nothing ran.
+        refuse(streamId, "stream-limit", Status.UNAVAILABLE.withDescription(
+            "too many concurrent calls on this shared-memory connection (limit " + limit
+                + ", maxConcurrentCallsPerConnection)"));
+        return null;
+      }
+      if (!wellFormed) {
+        String path = new String(body.array(), body.arrayOffset() + pathStart, pathLength,
+            StandardCharsets.UTF_8);
+        refuse(streamId, "bad-request",
+            Status.UNIMPLEMENTED.withDescription("malformed method path " + path));
+        return null;
+      }
+      if (md.problem() != null) {
+        refuse(streamId, "bad-request", md.problem());
+        return null;
+      }
+      if (md.listSize() > config.maxInboundMetadataSize()) {
+        refuse(streamId, "bad-request", Status.RESOURCE_EXHAUSTED.withDescription(
+            String.format("Request metadata larger than %d: %d",
+                config.maxInboundMetadataSize(), md.listSize())));
+        return null;
+      }
+      Metadata headers = md.metadata();
+      Status badTimeout = checkTimeout(headers);
+      if (badTimeout != null) {
+        refuse(streamId, "bad-request", badTimeout);
+        return null;
+      }
+      StatsTraceContext statsTraceCtx;
+      try {
+        // Stream tracer factories read the metadata too, and may reject it.
+        statsTraceCtx = StatsTraceContext.newServerContext(tracerFactories, method, headers);
+      } catch (RuntimeException e) {
+        refuse(streamId, "call-start", callStartFailed(e));
+        return null;
+      }
+      return new ShmServerStream(ShmServerTransport.this, streamId, method, statsTraceCtx,
+          tracers.newStream(), config.maxInboundMessageSize(), attributes, authority);
+    }
+
+    private void startCall(ShmServerStream stream, String method, Metadata headers) {
+      ShmServerStream.TransportState ts = stream.transportState();
+      int streamId = ts.streamId;
+      try {
+        listener.streamCreated(stream, method, headers);
+      } catch (RuntimeException e) {
+        // Like grpc-java over Netty, which answers RST_STREAM(INTERNAL_ERROR) when the server
+        // layer throws while starting a call: this stream fails, the connection stays.
+        Status st = callStartFailed(e);
+        if (ts.hasListener()) {
+          ts.cancel(st, st); // the server layer knows the call: tell it too
+        } else {
+          sendRst(streamId, st);
+          removeStream(ts);
+        }
+        REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
+            + " failed: " + brief(st) + " (" + e.getClass().getName() + ")");
+        return;
+      }
+      ts.onStreamAllocated();
     }
 
     @Override
     public void onData(int streamId, boolean endOfStream, ReadableBuffer data, int wireBytes) {
       dataBytesReceived.add(wireBytes);
-      synchronized (lock) {
-        ShmServerStream.TransportState ts = streams.get(streamId);
-        if (ts == null) {
-          data.close();
-          return;
-        }
-        ts.dataReceived(data, endOfStream);
+      ShmServerStream.TransportState ts = stream(streamId);
+      if (ts == null) {
+        data.close();
+        return;
       }
+      ts.serializer.run(ts, data, endOfStream
+          ? ShmServerStream.TransportState::lastDataReceived
+          : ShmServerStream.TransportState::dataReceived);
     }
 
     @Override
     public void onClosed(Status status) {
+      List<ShmServerStream.TransportState> open;
+      boolean terminateNow;
       synchronized (lock) {
         goAwaySent = true;
-        for (ShmServerStream.TransportState ts : new ArrayList<>(streams.values())) {
-          ts.cancel(status, null);
-        }
-        if (terminated) {
-          return;
-        }
-        terminated = true;
+        closed = true;
+        open = new ArrayList<>(streams.values());
+        terminateNow = takeTerminationLocked();
       }
-      listener.transportTerminated();
-      SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
+      // Each cancel removes its stream; the last removal reports the termination.
+      for (ShmServerStream.TransportState ts : open) {
+        ts.serializer.execute(() -> ts.cancel(status, null));
+      }
+      if (terminateNow) {
+        terminated();
+      }
     }
   }
 

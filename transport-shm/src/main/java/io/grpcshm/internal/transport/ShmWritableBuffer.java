@@ -1,10 +1,10 @@
 package io.grpcshm.internal.transport;
 
 import io.grpc.internal.WritableBuffer;
+import io.grpcshm.dsa.ParallelCopy;
 import io.grpcshm.internal.movement.BulkSession;
 import io.grpcshm.internal.movement.BulkTarget;
 import io.grpcshm.internal.movement.MoveContext;
-import io.grpcshm.internal.movement.ParallelCopy;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -22,6 +22,8 @@ final class ShmWritableBuffer implements WritableBuffer, BulkTarget {
   final long offset;
   private final MemorySegment target;
   private final MoveContext moveContext;
+  /** The allocating thread's bulk-write session (grpc's framer writes on that thread). */
+  private final BulkSession session;
   private int written;
   private boolean handedOver;
   private boolean released;
@@ -35,6 +37,7 @@ final class ShmWritableBuffer implements WritableBuffer, BulkTarget {
     this.offset = offset;
     this.target = target;
     this.moveContext = moveContext;
+    this.session = BulkSession.allocated(this);
   }
 
   @Override
@@ -42,8 +45,7 @@ final class ShmWritableBuffer implements WritableBuffer, BulkTarget {
     if (length > writableBytes()) {
       throw new IndexOutOfBoundsException("write of " + length + " with " + writableBytes() + " free");
     }
-    BulkSession.wrote(this);
-    if (length >= moveContext.movement().threshold()) {
+    if (length >= moveContext.settings().threshold()) {
       // A large heap payload: no engine can read the Java heap, so the CPU copies it; traced
       // and counted like a mover's copy so that every large payload's path is observable.
       long t0 = System.nanoTime();
@@ -60,7 +62,6 @@ final class ShmWritableBuffer implements WritableBuffer, BulkTarget {
     if (writableBytes() < 1) {
       throw new IndexOutOfBoundsException("buffer full");
     }
-    BulkSession.wrote(this);
     target.set(ValueLayout.JAVA_BYTE, written++, b);
   }
 
@@ -76,14 +77,14 @@ final class ShmWritableBuffer implements WritableBuffer, BulkTarget {
 
   /** Marks the extent as now owned by the peer (sent in a DATA_BLOCK frame). */
   void handOver() {
-    BulkSession.awaitMoves(this);
+    session.retired(this);
     handedOver = true;
   }
 
   @Override
   public void release() {
     if (!handedOver && !released) {
-      BulkSession.awaitMoves(this); // a mover must not write into an extent we reuse
+      session.retired(this); // a mover must not write into an extent we reuse
       released = true;
       connection.freeTxExtent(segmentId, offset);
     }

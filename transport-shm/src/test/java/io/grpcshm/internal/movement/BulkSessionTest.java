@@ -8,11 +8,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpcshm.DataMovement;
 import io.grpcshm.MoveEvent;
+import io.grpcshm.dsa.FaultyMovers;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
+import io.grpcshm.dsa.MoverPolicy;
 import io.grpcshm.dsa.MoverRegistry;
-import io.grpcshm.dsa.internal.SoftwareCopyEngine;
-import io.grpcshm.policy.CallFeatures;
+import io.grpcshm.dsa.internal.ArmedFaults;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -32,15 +33,15 @@ import org.junit.jupiter.api.Test;
 class BulkSessionTest {
   private static final int SIZE = 3 << 20;
   private static MoverRegistry movers;
-  private static SoftwareCopyEngine.Faults faults;
+  private static final ArmedFaults faults = new ArmedFaults();
   private final List<MoveEvent> events = new CopyOnWriteArrayList<>();
   private final DataMovement software = DataMovement.cpuOnly()
       .withFixedMover(MoverKind.SOFTWARE, movers()).withTracer(events::add);
 
   private static MoverRegistry movers() {
     if (movers == null) {
-      movers = MoverRegistry.open(MoverRegistry.Options.defaults().dsa(false).calibrate(false));
-      faults = movers.softwareFaults().orElseThrow();
+      movers = FaultyMovers.open(MoverRegistry.Options.defaults().dsa(false).calibrate(false),
+          faults);
     }
     return movers;
   }
@@ -61,27 +62,36 @@ class BulkSessionTest {
     BulkSession.finish();
   }
 
-  /** A transport buffer over plain native memory. */
+  /**
+   * A transport buffer over plain native memory. Like grpc's framer, which allocates a buffer on
+   * the thread that then writes into it, a test calls {@link #allocate()} on the writing thread.
+   */
   static final class FakeBuffer implements BulkTarget {
     final Arena arena = Arena.ofShared();
     final MemorySegment memory;
     final MoveContext context;
     long written;
     boolean sent;
+    BulkSession session;
     List<BulkSession.Move> moves = new ArrayList<>();
 
     FakeBuffer(long size, DataMovement movement, Mode callMode) {
       memory = arena.allocate(size, 64);
-      context = new MoveContext("test/Method", movement, callMode, CallFeatures.REUSE_UNKNOWN);
+      context = new MoveContext("test/Method", movement.settings(), callMode,
+          MoverPolicy.REUSE_UNKNOWN);
+    }
+
+    FakeBuffer allocate() {
+      session = BulkSession.allocated(this);
+      return this;
     }
 
     void writeHeader() {
-      BulkSession.wrote(this);
       memory.set(ValueLayout.JAVA_BYTE, written++, (byte) 0x0a);
     }
 
     void send() {
-      BulkSession.awaitMoves(this);
+      session.retired(this);
       sent = true;
     }
 
@@ -120,15 +130,21 @@ class BulkSessionTest {
   }
 
   @Test
-  void onlyABufferThatReceivedTheBytesSinceMarkIsATarget() {
-    FakeBuffer buffer = new FakeBuffer(SIZE + 64, software, Mode.SYNC);
+  void onlyABufferThatReceivedTheBytesSinceMarkIsATarget() throws Exception {
+    FakeBuffer buffer = new FakeBuffer(SIZE + 64, software, Mode.SYNC).allocate();
     ByteBuffer src = offHeap(SIZE, 1);
     assertFalse(BulkSession.tryMove(src), "nothing written since no mark");
     buffer.writeHeader();
     assertFalse(BulkSession.tryMove(src), "written before mark()");
     BulkSession.mark();
-    BulkSession.wrote(null); // e.g. a heap buffer took the header
+    // e.g. a heap buffer took the header: the latest shared-memory buffer did not move
     assertFalse(BulkSession.tryMove(src));
+    FakeBuffer elsewhere = new FakeBuffer(SIZE + 64, software, Mode.SYNC);
+    Thread other = Thread.ofPlatform().start(elsewhere::allocate);
+    other.join(10_000);
+    BulkSession.mark();
+    elsewhere.writeHeader();
+    assertFalse(BulkSession.tryMove(src), "the bytes went to a buffer of another thread");
     BulkSession.mark();
     buffer.writeHeader();
     assertFalse(BulkSession.tryMove(ByteBuffer.allocate(SIZE)), "heap sources are not moved");
@@ -138,6 +154,25 @@ class BulkSessionTest {
     assertEquals(0, src.position(), "nothing consumed");
     assertTrue(events.isEmpty());
     assertEquals(3, buffer.written, "only the three headers");
+    BulkSession.mark();
+    buffer.writeHeader();
+    buffer.send();
+    assertFalse(BulkSession.tryMove(src), "sent");
+  }
+
+  @Test
+  void aBufferAllocatedAfterMarkTakesTheMove() {
+    FakeBuffer first = new FakeBuffer(SIZE + 64, software, Mode.SYNC).allocate();
+    first.writeHeader();
+    BulkSession.mark();
+    // The framer's buffer was full: the header went into a new one.
+    FakeBuffer second = new FakeBuffer(SIZE + 64, software, Mode.SYNC).allocate();
+    second.writeHeader();
+    ByteBuffer src = offHeap(SIZE, 3);
+    assertTrue(BulkSession.tryMove(src));
+    assertCopied(src, second, 1);
+    assertEquals(1, first.written);
+    assertEquals(1, events.size());
   }
 
   @Test
@@ -149,6 +184,7 @@ class BulkSessionTest {
       faults.pauseWorkers(true);
       CountDownLatch returned = new CountDownLatch(1);
       Thread sender = Thread.ofPlatform().start(() -> {
+        buffer.allocate();
         BulkSession.mark();
         buffer.writeHeader();
         assertTrue(BulkSession.tryMove(src));
@@ -173,7 +209,7 @@ class BulkSessionTest {
 
   @Test
   void sendingABufferCompletesItsMovesFirst() throws Exception {
-    FakeBuffer buffer = new FakeBuffer(SIZE + 64, software, Mode.ASYNC);
+    FakeBuffer buffer = new FakeBuffer(SIZE + 64, software, Mode.ASYNC).allocate();
     ByteBuffer src = offHeap(SIZE, 7);
     faults.pauseWorkers(true);
     BulkSession.mark();
@@ -200,6 +236,7 @@ class BulkSessionTest {
     faults.pauseWorkers(true);
     CountDownLatch moved = new CountDownLatch(1);
     Thread marshaller = Thread.ofPlatform().start(() -> {
+      buffer.allocate();
       BulkSession.mark();
       buffer.writeHeader();
       BulkSession.tryMove(src);
@@ -222,7 +259,7 @@ class BulkSessionTest {
 
   @Test
   void modeScopesOverrideTheCallAndNest() {
-    FakeBuffer buffer = new FakeBuffer(4L * SIZE, software, Mode.SYNC);
+    FakeBuffer buffer = new FakeBuffer(4L * SIZE, software, Mode.SYNC).allocate();
     try (DataMovement.ModeScope outer = DataMovement.scopedMode(Mode.ASYNC)) {
       move(buffer, 1);
       try (DataMovement.ModeScope inner = DataMovement.scopedMode(Mode.PIPELINED)) {

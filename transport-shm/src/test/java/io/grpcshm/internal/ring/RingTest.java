@@ -1,5 +1,6 @@
 package io.grpcshm.internal.ring;
 
+import io.grpcshm.internal.frame.FrameLayout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,5 +1,8 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.ProtocolException;
+import io.grpcshm.internal.frame.DecodedStrings;
+import io.grpcshm.internal.frame.FrameCodec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -7,7 +10,7 @@ import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.grpcshm.internal.handshake.HandshakeException;
 import io.grpcshm.internal.handshake.HandshakeMessage;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingCorruptedException;
 import io.grpcshm.internal.ring.RingDescriptor;

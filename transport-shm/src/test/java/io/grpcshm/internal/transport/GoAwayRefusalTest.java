@@ -1,5 +1,6 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.FrameCodec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,7 +17,7 @@ import io.grpcshm.TransportMode;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.RegionLayout;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
-import io.grpcshm.internal.ring.FrameLayout;
+import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingProducer;
 import java.lang.foreign.MemorySegment;

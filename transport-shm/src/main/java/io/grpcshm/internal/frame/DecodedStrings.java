@@ -1,4 +1,4 @@
-package io.grpcshm.internal.transport;
+package io.grpcshm.internal.frame;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -9,7 +9,7 @@ import java.util.Arrays;
  * when they were seen recently: a small direct-mapped cache from UTF-8 bytes to the decoded
  * string. One thread only (the connection's event loop).
  */
-final class DecodedStrings {
+public final class DecodedStrings {
   private static final int SLOTS = 64; // a power of two
   /** Longer strings are decoded each time (a path is usually well under this). */
   private static final int MAX_CACHED_LENGTH = 256;
@@ -18,7 +18,7 @@ final class DecodedStrings {
   private final String[] values = new String[SLOTS];
 
   /** Reads a 16-bit length and that many UTF-8 bytes from {@code in} (array-backed). */
-  String getString16(ByteBuffer in, String what) {
+  public String getString16(ByteBuffer in, String what) {
     return getString16(in, what, 0);
   }
 
@@ -27,7 +27,7 @@ final class DecodedStrings {
    * (a path's leading '/'): the cached value is the part wanted, so no substring per call. One
    * instance must always be asked with the same {@code skip}.
    */
-  String getString16(ByteBuffer in, String what, int skip) {
+  public String getString16(ByteBuffer in, String what, int skip) {
     int len = in.getShort() & 0xffff;
     if (len > in.remaining()) {
       throw new ProtocolException(what + " length " + len + " exceeds frame");

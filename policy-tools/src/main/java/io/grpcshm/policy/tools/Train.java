@@ -66,6 +66,11 @@ public final class Train implements Callable<Integer> {
           + " raw: log(1+latency)")
   String target;
 
+  @Option(names = "--residual-size-cap", defaultValue = "none",
+      description = "with --target residual: the trees see payload sizes capped here (K/M/G"
+          + " suffix, or none), so beyond it only the mover's line depends on the size")
+  String residualSizeCap;
+
   @Option(names = "--drop", split = ",", defaultValue = "",
       description = "context features the model may not use (held at 0 in training), e.g. pf_rate")
   List<String> drop;
@@ -90,11 +95,14 @@ public final class Train implements Callable<Integer> {
   }
 
   static double[] matrix(List<TraceCsv.Row> rows) {
-    return matrix(rows, new int[0]);
+    return matrix(rows, new int[0], Double.POSITIVE_INFINITY);
   }
 
-  /** The feature matrix, with the {@code dropped} columns held at 0 (no split can use them). */
-  static double[] matrix(List<TraceCsv.Row> rows, int[] dropped) {
+  /**
+   * The feature matrix, with the {@code dropped} columns held at 0 (no split can use them) and
+   * payload sizes capped at {@code sizeCap}.
+   */
+  static double[] matrix(List<TraceCsv.Row> rows, int[] dropped, double sizeCap) {
     double[] m = new double[rows.size() * Schema.WIDTH];
     double[] x = new double[Schema.WIDTH];
     for (int i = 0; i < rows.size(); i++) {
@@ -102,6 +110,7 @@ public final class Train implements Callable<Integer> {
       for (int d : dropped) {
         x[d] = 0;
       }
+      x[Schema.PAYLOAD_BYTES] = Math.min(x[Schema.PAYLOAD_BYTES], sizeCap);
       System.arraycopy(x, 0, m, i * Schema.WIDTH, Schema.WIDTH);
     }
     return m;
@@ -182,7 +191,13 @@ public final class Train implements Callable<Integer> {
   /** Trains on {@code rows} (label: {@link #label}); deterministic for the same inputs. */
   static Fit fit(List<TraceCsv.Row> rows, String params, int trees, int[] dropped,
       List<TraceCsv.Row> predict, ModelArtifact.Baseline base) throws Exception {
-    try (LGBMDataset ds = LGBMDataset.createFromMat(matrix(rows, dropped), rows.size(),
+    return fit(rows, params, trees, dropped, predict, base, Double.POSITIVE_INFINITY);
+  }
+
+  /** As above, with the payload sizes the trees see capped at {@code sizeCap}. */
+  static Fit fit(List<TraceCsv.Row> rows, String params, int trees, int[] dropped,
+      List<TraceCsv.Row> predict, ModelArtifact.Baseline base, double sizeCap) throws Exception {
+    try (LGBMDataset ds = LGBMDataset.createFromMat(matrix(rows, dropped, sizeCap), rows.size(),
         Schema.WIDTH, true, params, null)) {
       ds.setFeatureNames(Schema.FEATURES.toArray(String[]::new));
       float[] label = new float[rows.size()];
@@ -198,7 +213,8 @@ public final class Train implements Callable<Integer> {
         }
         String text = booster.saveModelToString(0, 0, LGBMBooster.FeatureImportanceType.SPLIT);
         double[] p = predict.isEmpty() ? new double[0]
-            : booster.predictForMat(matrix(predict), predict.size(), Schema.WIDTH, true,
+            : booster.predictForMat(matrix(predict, new int[0], sizeCap), predict.size(),
+                Schema.WIDTH, true,
                 PredictionType.C_API_PREDICT_NORMAL);
         return new Fit(text, p);
       }
@@ -228,7 +244,15 @@ public final class Train implements Callable<Integer> {
       case "raw" -> ModelArtifact.Baseline.NONE;
       default -> throw new IllegalArgumentException("--target " + target + ": residual or raw");
     };
-    Fit fit = fit(train, params, trees, dropped, test, base);
+    double sizeCap = Double.POSITIVE_INFINITY;
+    if (!residualSizeCap.equals("none")) {
+      if (base == ModelArtifact.Baseline.NONE) {
+        throw new IllegalArgumentException("--residual-size-cap needs --target residual");
+      }
+      sizeCap = Profile.parseSize(residualSizeCap);
+      meta.put(ModelArtifact.SIZE_CAP_KEY, Long.toString((long) sizeCap));
+    }
+    Fit fit = fit(train, params, trees, dropped, test, base, sizeCap);
     String text = fit.text();
     double[] lgbmTest = fit.predictions();
     TreeSet<String> cands = new TreeSet<>();
@@ -247,14 +271,15 @@ public final class Train implements Callable<Integer> {
     meta.put("params", params + " trees=" + trees + " holdout=" + holdout
         + (dropped.length == 0 ? "" : " drop=" + String.join(",", drop)));
     String artifact = ModelArtifact.write(meta, text);
-    GbdtModel model = ModelArtifact.parse(artifact).model();
+    ModelArtifact parsed = ModelArtifact.parse(artifact);
+    GbdtModel model = parsed.model();
 
     // The pure-Java evaluator must agree with LightGBM exactly on the held-out rows.
     double maxDiff = 0;
     double[] x = new double[Schema.WIDTH];
     for (int i = 0; i < test.size(); i++) {
       test.get(i).features(x);
-      maxDiff = Math.max(maxDiff, Math.abs(model.predict(x) - lgbmTest[i]));
+      maxDiff = Math.max(maxDiff, Math.abs(parsed.predictTrees(x) - lgbmTest[i]));
     }
 
     Files.createDirectories(out);

@@ -1,10 +1,10 @@
-package io.grpcshm.internal.transport;
+package io.grpcshm.internal.frame;
 
 /** The peer sent a frame that breaks the protocol; its connection is closed with INTERNAL. */
-final class ProtocolException extends RuntimeException {
+public final class ProtocolException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 
-  ProtocolException(String message) {
+  public ProtocolException(String message) {
     super(message);
   }
 }

@@ -1,4 +1,4 @@
-package io.grpcshm.internal.transport;
+package io.grpcshm.internal.frame;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;

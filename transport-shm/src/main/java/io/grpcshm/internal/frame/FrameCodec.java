@@ -1,4 +1,4 @@
-package io.grpcshm.internal.transport;
+package io.grpcshm.internal.frame;
 
 import io.grpc.InternalMetadata;
 import io.grpc.Metadata;
@@ -26,28 +26,30 @@ import java.nio.charset.StandardCharsets;
  *   GOAWAY          lastStreamId u32, code u32, descLen u32, description
  * </pre>
  */
-final class FrameCodec {
+public final class FrameCodec {
   private FrameCodec() {}
 
-  static final int MAX_DESCRIPTION = 8192;
-  static final int MAX_METADATA_ENTRIES = 4096;
-  static final int METADATA_ENTRY_OVERHEAD = 32; // as HTTP/2 counts header list size
+  public static final int MAX_DESCRIPTION = 8192;
+  public static final int MAX_METADATA_ENTRIES = 4096;
+  public static final int METADATA_ENTRY_OVERHEAD = 32; // as HTTP/2 counts header list size
 
-  static ByteBuffer newBody(int capacity) {
+  public static ByteBuffer newBody(int capacity) {
     return ByteBuffer.allocate(capacity).order(ByteOrder.LITTLE_ENDIAN);
   }
 
   /** Scratch bodies up to this size are kept per thread; larger ones are allocated each time. */
   private static final int MAX_CACHED_SCRATCH = 64 * 1024;
+  /** First scratch body of a thread: most headers fit, larger ones grow it once. */
+  private static final int INITIAL_SCRATCH = 1024;
   private static final ThreadLocal<ByteBuffer> SCRATCH =
-      ThreadLocal.withInitial(() -> newBody(1024));
+      ThreadLocal.withInitial(() -> newBody(INITIAL_SCRATCH));
 
   /**
    * The calling thread's reusable body buffer (cleared, at least {@code capacity} bytes). Valid
-   * until the thread's next call: {@link ShmConnection#send} copies the body before returning,
+   * until the thread's next call: the connection's send copies the body before returning,
    * so headers and block references are encoded here without an allocation per frame.
    */
-  static ByteBuffer scratchBody(int capacity) {
+  public static ByteBuffer scratchBody(int capacity) {
     ByteBuffer b = SCRATCH.get();
     if (b.capacity() < capacity) {
       b = newBody(capacity);
@@ -59,20 +61,20 @@ final class FrameCodec {
   }
 
   /** Serialised metadata and its size as grpc's limits count it. */
-  record EncodedMetadata(byte[][] entries, int bodyLength, int listSize) {}
+  public record EncodedMetadata(byte[][] entries, int bodyLength, int listSize) {}
 
-  static EncodedMetadata prepare(Metadata metadata) {
+  public static EncodedMetadata prepare(Metadata metadata) {
     byte[][] entries = InternalMetadata.serialize(metadata);
-    int body = 4;
+    int body = FrameLayout.METADATA_COUNT_BYTES;
     int listSize = 0;
     for (int i = 0; i + 1 < entries.length; i += 2) {
-      body += 8 + entries[i].length + entries[i + 1].length;
+      body += FrameLayout.METADATA_ENTRY_LENGTHS_BYTES + entries[i].length + entries[i + 1].length;
       listSize += entries[i].length + entries[i + 1].length + METADATA_ENTRY_OVERHEAD;
     }
     return new EncodedMetadata(entries, body, listSize);
   }
 
-  static void putMetadata(ByteBuffer out, EncodedMetadata md) {
+  public static void putMetadata(ByteBuffer out, EncodedMetadata md) {
     out.putInt(md.entries().length / 2);
     for (int i = 0; i + 1 < md.entries().length; i += 2) {
       out.putInt(md.entries()[i].length).put(md.entries()[i]);
@@ -88,20 +90,20 @@ final class FrameCodec {
    * block that cannot be framed (count beyond the body, a length past the end) is still a {@link
    * ProtocolException}. The whole block is consumed either way.
    */
-  record RequestMetadata(Metadata metadata, int listSize, Status problem) {}
+  public record RequestMetadata(Metadata metadata, int listSize, Status problem) {}
 
-  static RequestMetadata getRequestMetadata(ByteBuffer in) {
+  public static RequestMetadata getRequestMetadata(ByteBuffer in) {
     return decodeMetadata(in, false, "Request");
   }
 
   /** The same leniency for the client: bad response metadata fails its stream, not the rest. */
-  static RequestMetadata getResponseMetadata(ByteBuffer in) {
+  public static RequestMetadata getResponseMetadata(ByteBuffer in) {
     return decodeMetadata(in, false, "Response");
   }
 
   private static RequestMetadata decodeMetadata(ByteBuffer in, boolean strict, String kind) {
     int count = in.getInt();
-    if (count < 0 || count > in.remaining() / 8) {
+    if (count < 0 || count > in.remaining() / FrameLayout.METADATA_ENTRY_LENGTHS_BYTES) {
       throw new ProtocolException("metadata entry count " + count + " out of bounds");
     }
     Status problem = null;
@@ -170,21 +172,27 @@ final class FrameCodec {
     return len;
   }
 
-  static void putString16(ByteBuffer out, byte[] utf8) {
+  /** REQUEST_HEADERS body length for these path, authority and metadata. */
+  public static int requestHeadersLength(byte[] path, byte[] authority, EncodedMetadata md) {
+    return 2 * FrameLayout.STRING16_LENGTH_BYTES + path.length + authority.length
+        + md.bodyLength();
+  }
+
+  public static void putString16(ByteBuffer out, byte[] utf8) {
     out.putShort((short) utf8.length).put(utf8);
   }
 
-  static byte[] encodeStatus(Status status) {
+  public static byte[] encodeStatus(Status status) {
     byte[] desc = status.getDescription() == null
         ? new byte[0]
         : status.getDescription().getBytes(StandardCharsets.UTF_8);
     int len = Math.min(desc.length, MAX_DESCRIPTION);
-    ByteBuffer b = newBody(8 + len);
+    ByteBuffer b = newBody(FrameLayout.STATUS_FIXED_BYTES + len);
     b.putInt(status.getCode().value()).putInt(len).put(desc, 0, len);
     return b.array();
   }
 
-  static Status getStatus(ByteBuffer in) {
+  public static Status getStatus(ByteBuffer in) {
     int code = in.getInt();
     int len = in.getInt();
     if (len < 0 || len > in.remaining() || len > MAX_DESCRIPTION) {
@@ -196,18 +204,14 @@ final class FrameCodec {
     return len == 0 ? status : status.withDescription(new String(desc, StandardCharsets.UTF_8));
   }
 
-  static byte[] encodeGoAway(int lastStreamId, Status status) {
+  public static byte[] encodeGoAway(int lastStreamId, Status status) {
     byte[] st = encodeStatus(status);
-    ByteBuffer b = newBody(4 + st.length);
+    ByteBuffer b = newBody(FrameLayout.GOAWAY_LAST_STREAM_BYTES + st.length);
     b.putInt(lastStreamId).put(st);
     return b.array();
   }
 
-  static byte[] encodeInt(int value) {
-    return newBody(4).putInt(value).array();
-  }
-
-  static byte[] encodeLong(long value) {
-    return newBody(8).putLong(value).array();
+  public static byte[] encodeLong(long value) {
+    return newBody(FrameLayout.PING_BODY_LENGTH).putLong(value).array();
   }
 }
