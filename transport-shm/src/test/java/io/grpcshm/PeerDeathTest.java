@@ -71,7 +71,7 @@ class PeerDeathTest {
       }
       server.close();
     }
-    ResourceSnapshot after = ResourceSnapshot.awaitBaseline(baseline, 5000);
+    ResourceSnapshot after = ResourceSnapshot.awaitReleased(baseline);
     assertTrue(after.shmMappings() <= baseline.shmMappings(),
           "mappings released: " + baseline + " -> " + after);
     assertTrue(after.shmThreads() <= baseline.shmThreads(),

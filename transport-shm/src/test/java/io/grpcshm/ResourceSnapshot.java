@@ -32,6 +32,21 @@ public record ResourceSnapshot(long fds, long shmMappings, long shmThreads) {
     }
   }
 
+  /**
+   * How long a test waits for resources to come back. Release is asynchronous by design (event
+   * loops and workers linger 2 s after their last use; teardown may wait for data movers), and a
+   * busy host delays all of it by seconds: the checks are that everything is released, not how
+   * fast (peer-death latency is asserted on its own). The wait ends as soon as the baseline is
+   * reached.
+   */
+  public static final long RELEASE_DEADLINE_MILLIS = 30_000;
+
+  /** Waits for the process to come back to {@code baseline}, at most {@link #RELEASE_DEADLINE_MILLIS}. */
+  public static ResourceSnapshot awaitReleased(ResourceSnapshot baseline)
+      throws IOException, InterruptedException {
+    return awaitBaseline(baseline, RELEASE_DEADLINE_MILLIS);
+  }
+
   /** Waits up to {@code millis} for the process to come back to {@code baseline}. */
   public static ResourceSnapshot awaitBaseline(ResourceSnapshot baseline, long millis)
       throws IOException, InterruptedException {

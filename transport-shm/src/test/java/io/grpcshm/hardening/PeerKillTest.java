@@ -95,7 +95,7 @@ class PeerKillTest {
       // The process keeps serving its other connection.
       Calls.echo(otherChannel, 4 << 20);
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-      ResourceSnapshot after = ResourceSnapshot.awaitBaseline(baseline, 5000);
+      ResourceSnapshot after = ResourceSnapshot.awaitReleased(baseline);
       assertTrue(after.shmMappings() <= baseline.shmMappings(),
           "mappings released: " + baseline + " -> " + after);
       assertTrue(after.shmThreads() <= baseline.shmThreads(),
@@ -173,7 +173,7 @@ class PeerKillTest {
         honest.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         client.close();
       }
-      ResourceSnapshot after = ResourceSnapshot.awaitBaseline(baseline, 5000);
+      ResourceSnapshot after = ResourceSnapshot.awaitReleased(baseline);
       assertTrue(after.shmMappings() <= baseline.shmMappings(),
           "mappings released: " + baseline + " -> " + after);
       assertTrue(after.shmThreads() <= baseline.shmThreads(),
