@@ -47,10 +47,9 @@ public final class Train implements Callable<Integer> {
   double holdout;
 
   @Option(names = "--seed", defaultValue = "7") long seed;
-  // Defaults: 30 trees x 31 leaves, learning rate 0.3, monotone payload/pf/llc, all signals used
-  // (what `select` picked on traces/train.csv). The shipped model was trained with
-  // --drop pf_rate,llc_pressure and payload-only monotonicity, what `select` picked on
-  // traces/train-r5.csv (docs/BENCHMARKS.md § Policy).
+  // Defaults: 30 trees x 31 leaves, learning rate 0.3, monotone payload/pf/llc, all signals
+  // used: `select`'s choice on a general training run. The shipped model's own options differ;
+  // POLICY.md § Default model gives its exact command.
   @Option(names = "--trees", defaultValue = "30") int trees;
   @Option(names = "--leaves", defaultValue = "31") int leaves;
   @Option(names = "--learning-rate", defaultValue = "0.3") double learningRate;
