@@ -145,7 +145,7 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
         options.getAuthority(),
         options.getUserAgent(), options.getEagAttributes(), settings.config(), scheduler,
         settings.keepAliveTimeNanos(), settings.keepAliveTimeoutNanos(),
-        settings.keepAliveWithoutCalls());
+        settings.keepAliveWithoutCalls(), null);
     if (settings.mode() == TransportMode.SHM_ONLY || address instanceof ShmAddress) {
       return shm;
     }

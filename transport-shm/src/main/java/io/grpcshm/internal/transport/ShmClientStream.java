@@ -207,7 +207,8 @@ final class ShmClientStream extends AbstractClientStream {
     }
 
     @GuardedBy("serializer")
-    void windowUpdate(int delta) {
+    /** The delta comes boxed: one update per half window of data, not per message. */
+    void windowUpdate(Integer delta) {
       if (outbound != null) {
         outbound.windowUpdate(delta);
       }
@@ -265,18 +266,14 @@ final class ShmClientStream extends AbstractClientStream {
       if (closed || cancelSent || streamId < 0) {
         return;
       }
-      unacknowledgedBytes += processedBytes;
-      if (unacknowledgedBytes >= inboundWindow / 2) {
-        transport.sendWindowUpdate(streamId, unacknowledgedBytes);
-        unacknowledgedBytes = 0;
-      }
+      unacknowledgedBytes = transport.connection().acknowledgeInbound(streamId,
+          unacknowledgedBytes, processedBytes, inboundWindow);
     }
 
     @Override
     @GuardedBy("serializer")
     public void deframeFailed(Throwable cause) {
-      Status status = Status.fromThrowable(cause);
-      cancelFromApplication(status);
+      cancelFromApplication(Status.fromThrowable(cause)); // the server hears RST_STREAM
     }
 
     @Override

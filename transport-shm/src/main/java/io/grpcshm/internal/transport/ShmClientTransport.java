@@ -147,42 +147,6 @@ public final class ShmClientTransport
   private Listener listener;
   private KeepAliveManager keepAliveManager;
 
-  public ShmClientTransport(
-      String rendezvous,
-      SocketAddress remoteAddress,
-      String authority,
-      String userAgent,
-      Attributes eagAttributes,
-      ShmTransportConfig config,
-      ScheduledExecutorService scheduler,
-      long keepAliveTimeNanos,
-      long keepAliveTimeoutNanos,
-      boolean keepAliveWithoutCalls) {
-    this(List.of(rendezvous), null, remoteAddress, authority, userAgent, eagAttributes, config,
-        scheduler, keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, null);
-  }
-
-  /**
-   * A transport that tries {@code candidates} in order (the next only when no socket has the
-   * previous name) and tells the server it aimed at {@code target} (null: no target), which a
-   * server that does not serve that address refuses.
-   */
-  public ShmClientTransport(
-      List<String> candidates,
-      InetSocketAddress target,
-      SocketAddress remoteAddress,
-      String authority,
-      String userAgent,
-      Attributes eagAttributes,
-      ShmTransportConfig config,
-      ScheduledExecutorService scheduler,
-      long keepAliveTimeNanos,
-      long keepAliveTimeoutNanos,
-      boolean keepAliveWithoutCalls) {
-    this(candidates, target, remoteAddress, authority, userAgent, eagAttributes, config,
-        scheduler, keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, null);
-  }
-
   /**
    * A transport that fails its start with {@code preFailure} (for addresses shared memory can
    * never reach, so the caller gets a clear status instead of a wrong peer).
@@ -195,7 +159,13 @@ public final class ShmClientTransport
         GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS, false, preFailure);
   }
 
-  private ShmClientTransport(
+  /**
+   * A transport that tries {@code candidates} in order (the next only when no socket has the
+   * previous name) and tells the server it aimed at {@code target} (null: no target), which a
+   * server that does not serve that address refuses. {@code preFailure}, if not null, fails its
+   * start instead (see {@link #failing}).
+   */
+  public ShmClientTransport(
       List<String> candidates,
       InetSocketAddress target,
       SocketAddress remoteAddress,
@@ -523,13 +493,7 @@ public final class ShmClientTransport
   }
 
   void sendRst(int streamId, Status status) {
-    byte[] body = FrameCodec.encodeStatus(status);
-    connection.send(FrameLayout.TYPE_RST_STREAM, 0, streamId, body, 0, body.length);
-  }
-
-  void sendWindowUpdate(int streamId, int delta) {
-    ByteBuffer body = FrameCodec.scratchBody(FrameLayout.WINDOW_UPDATE_BODY_LENGTH).putInt(delta);
-    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, body.array(), 0, body.position());
+    connection.sendRst(streamId, status);
   }
 
   @Override
@@ -732,19 +696,14 @@ public final class ShmClientTransport
           }
         }
         case FrameLayout.TYPE_WINDOW_UPDATE -> {
-          int delta = body.getInt();
-          if (delta <= 0) {
-            throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
-          }
+          int delta = ShmConnection.windowDelta(body);
           ShmClientStream.TransportState ts = stream(streamId);
           if (ts != null) {
             ts.serializer.run(ts, delta, ShmClientStream.TransportState::windowUpdate);
           }
         }
         case FrameLayout.TYPE_PING -> {
-          long payload = body.getLong();
-          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0,
-            FrameLayout.PING_BODY_LENGTH);
+          connection.answerPing(body);
         }
         case FrameLayout.TYPE_PING_ACK -> {
           long payload = body.getLong();

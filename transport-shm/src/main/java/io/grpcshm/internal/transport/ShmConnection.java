@@ -221,6 +221,42 @@ final class ShmConnection implements EventLoop.Member {
     return state.get() == State.OPEN;
   }
 
+  /** Resets a stream (RST_STREAM with {@code status}). */
+  void sendRst(int streamId, Status status) {
+    byte[] body = FrameCodec.encodeStatus(status);
+    send(FrameLayout.TYPE_RST_STREAM, 0, streamId, body, 0, body.length);
+  }
+
+  /**
+   * Counts {@code processed} inbound bytes of a stream against its window and returns the new
+   * unacknowledged count: once half the window is consumed, a WINDOW_UPDATE gives it back.
+   */
+  int acknowledgeInbound(int streamId, int unacknowledged, int processed, int window) {
+    int pending = unacknowledged + processed;
+    if (pending < window / 2) {
+      return pending;
+    }
+    ByteBuffer body = FrameCodec.scratchBody(FrameLayout.WINDOW_UPDATE_BODY_LENGTH).putInt(pending);
+    send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, body.array(), 0, body.position());
+    return 0;
+  }
+
+  /** Answers a PING (its body is the payload to echo). */
+  void answerPing(ByteBuffer pingBody) {
+    long payload = pingBody.getLong();
+    ByteBuffer body = FrameCodec.scratchBody(FrameLayout.PING_BODY_LENGTH).putLong(payload);
+    send(FrameLayout.TYPE_PING_ACK, 0, 0, body.array(), 0, body.position());
+  }
+
+  /** A WINDOW_UPDATE's delta; a delta that is not positive breaks the protocol. */
+  static int windowDelta(ByteBuffer body) {
+    int delta = body.getInt();
+    if (delta <= 0) {
+      throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
+    }
+    return delta;
+  }
+
   /** Largest DATA_INLINE payload per record. */
   int maxInlinePayload() {
     return sender.maxInlinePayload();

@@ -206,7 +206,8 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @GuardedBy("serializer")
-    void windowUpdate(int delta) {
+    /** The delta comes boxed: one update per half window of data, not per message. */
+    void windowUpdate(Integer delta) {
       outbound.windowUpdate(delta);
     }
 
@@ -258,11 +259,8 @@ final class ShmServerStream extends AbstractServerStream {
       if (cancelled) {
         return;
       }
-      unacknowledgedBytes += processedBytes;
-      if (unacknowledgedBytes >= inboundWindow / 2) {
-        transport.sendWindowUpdate(streamId, unacknowledgedBytes);
-        unacknowledgedBytes = 0;
-      }
+      unacknowledgedBytes = transport.connection().acknowledgeInbound(streamId,
+          unacknowledgedBytes, processedBytes, inboundWindow);
     }
 
     @Override

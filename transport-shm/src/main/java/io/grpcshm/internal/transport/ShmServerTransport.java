@@ -126,13 +126,7 @@ final class ShmServerTransport implements ServerTransport {
   }
 
   void sendRst(int streamId, Status status) {
-    byte[] body = FrameCodec.encodeStatus(status);
-    connection.send(FrameLayout.TYPE_RST_STREAM, 0, streamId, body, 0, body.length);
-  }
-
-  void sendWindowUpdate(int streamId, int delta) {
-    ByteBuffer body = FrameCodec.scratchBody(FrameLayout.WINDOW_UPDATE_BODY_LENGTH).putInt(delta);
-    connection.send(FrameLayout.TYPE_WINDOW_UPDATE, 0, streamId, body.array(), 0, body.position());
+    connection.sendRst(streamId, status);
   }
 
   /** The stream is done (from its serializer); the last one after GOAWAY closes the connection. */
@@ -290,19 +284,14 @@ final class ShmServerTransport implements ServerTransport {
           }
         }
         case FrameLayout.TYPE_WINDOW_UPDATE -> {
-          int delta = body.getInt();
-          if (delta <= 0) {
-            throw new ProtocolException("WINDOW_UPDATE with delta " + delta);
-          }
+          int delta = ShmConnection.windowDelta(body);
           ShmServerStream.TransportState ts = stream(streamId);
           if (ts != null) {
             ts.serializer.run(ts, delta, ShmServerStream.TransportState::windowUpdate);
           }
         }
         case FrameLayout.TYPE_PING -> {
-          long payload = body.getLong();
-          connection.send(FrameLayout.TYPE_PING_ACK, 0, 0, FrameCodec.encodeLong(payload), 0,
-            FrameLayout.PING_BODY_LENGTH);
+          connection.answerPing(body);
         }
         case FrameLayout.TYPE_PING_ACK -> { }
         default -> throw new ProtocolException(

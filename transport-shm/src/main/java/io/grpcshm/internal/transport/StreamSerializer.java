@@ -5,7 +5,6 @@ import java.lang.invoke.VarHandle;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
-import java.util.function.ObjIntConsumer;
 
 /**
  * Runs one stream's transport-state operations one at a time, on whichever thread comes first,
@@ -91,19 +90,6 @@ final class StreamSerializer {
    * TransportState::dataReceived}), nothing is allocated unless the stream is busy.
    */
   <T, A> void run(T target, A argument, BiConsumer<T, A> op) {
-    if (tryEnter()) {
-      try {
-        op.accept(target, argument);
-      } finally {
-        exit();
-      }
-    } else {
-      defer(() -> op.accept(target, argument));
-    }
-  }
-
-  /** {@link #run(Object, Object, BiConsumer)} for an {@code int} argument, without boxing it. */
-  <T> void run(T target, int argument, ObjIntConsumer<T> op) {
     if (tryEnter()) {
       try {
         op.accept(target, argument);

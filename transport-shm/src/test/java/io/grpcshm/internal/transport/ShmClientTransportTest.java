@@ -20,6 +20,7 @@ import io.grpc.internal.ManagedClientTransport;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.ShmServerBuilder;
 import java.net.InetSocketAddress;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -48,9 +49,10 @@ class ShmClientTransportTest {
   }
 
   private ShmClientTransport transport(String rendezvous) {
-    return new ShmClientTransport(rendezvous, new InetSocketAddress("localhost", server.getPort()),
-        "localhost", null, Attributes.EMPTY, ShmTransportConfig.defaults(), scheduler,
-        GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED, GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS, false);
+    return new ShmClientTransport(List.of(rendezvous), null,
+        new InetSocketAddress("localhost", server.getPort()), "localhost", null, Attributes.EMPTY,
+        ShmTransportConfig.defaults(), scheduler, GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED,
+        GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS, false, null);
   }
 
   @Test
