@@ -210,8 +210,4 @@ public final class FrameCodec {
     b.putInt(lastStreamId).put(st);
     return b.array();
   }
-
-  public static byte[] encodeLong(long value) {
-    return newBody(FrameLayout.PING_BODY_LENGTH).putLong(value).array();
-  }
 }

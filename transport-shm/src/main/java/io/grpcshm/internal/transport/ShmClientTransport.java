@@ -515,8 +515,7 @@ public final class ShmClientTransport
       ping = outstandingPing;
       ping.addCallback(callback, executor);
       if (send) {
-        connection.send(FrameLayout.TYPE_PING, 0, 0, FrameCodec.encodeLong(ping.payload()), 0,
-            FrameLayout.PING_BODY_LENGTH);
+        connection.sendPing(ping.payload());
         streamTracers.keepAliveSent(); // as grpc's Netty transport counts every PING
       }
     }

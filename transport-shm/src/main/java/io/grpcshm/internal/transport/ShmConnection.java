@@ -241,11 +241,19 @@ final class ShmConnection implements EventLoop.Member {
     return 0;
   }
 
+  /** Sends a PING carrying {@code payload}. */
+  void sendPing(long payload) {
+    sendPingFrame(FrameLayout.TYPE_PING, payload);
+  }
+
   /** Answers a PING (its body is the payload to echo). */
   void answerPing(ByteBuffer pingBody) {
-    long payload = pingBody.getLong();
+    sendPingFrame(FrameLayout.TYPE_PING_ACK, pingBody.getLong());
+  }
+
+  private void sendPingFrame(int type, long payload) {
     ByteBuffer body = FrameCodec.scratchBody(FrameLayout.PING_BODY_LENGTH).putLong(payload);
-    send(FrameLayout.TYPE_PING_ACK, 0, 0, body.array(), 0, body.position());
+    send(type, 0, 0, body.array(), 0, body.position());
   }
 
   /** A WINDOW_UPDATE's delta; a delta that is not positive breaks the protocol. */
