@@ -52,7 +52,17 @@ final class FrameSender {
    * dropped; the caller's stream is being failed anyway).
    */
   boolean send(int type, int flags, int streamId, byte[] body, int offset, int length) {
-    int recordLength = FrameLayout.HEADER_LENGTH + length;
+    return send(type, flags, streamId, body, offset, length, null, 0, 0);
+  }
+
+  /**
+   * Sends one frame whose body is {@code body[offset, offset + length)} followed by {@code
+   * tail[tailOffset, tailOffset + tailLength)} ({@code tail} may be null when its length is 0):
+   * two buffers of grpc's framer (a message's 5-byte prefix and its bytes) become one record.
+   */
+  boolean send(int type, int flags, int streamId, byte[] body, int offset, int length,
+      byte[] tail, int tailOffset, int tailLength) {
+    int recordLength = FrameLayout.HEADER_LENGTH + length + tailLength;
     if (recordLength > tx.maxRecordLength()) {
       throw new IllegalArgumentException(
           FrameLayout.typeName(type) + " frame of " + recordLength + " bytes exceeds ring limit "
@@ -71,7 +81,8 @@ final class FrameSender {
         if (!hasPending) {
           long at = tx.claim(recordLength);
           if (at >= 0) {
-            encode(tx.data(), at, type, flags, streamId, body, offset, length);
+            encode(tx.data(), at, type, flags, streamId, body, offset, length, tail, tailOffset,
+                tailLength);
             tx.commit();
             written = true;
           }
@@ -86,7 +97,8 @@ final class FrameSender {
             return false;
           }
           byte[] record = new byte[recordLength];
-          encode(MemorySegment.ofArray(record), 0, type, flags, streamId, body, offset, length);
+          encode(MemorySegment.ofArray(record), 0, type, flags, streamId, body, offset, length,
+              tail, tailOffset, tailLength);
           pending.add(record);
           hasPending = true;
           tx.announceWaiting(true);
@@ -120,9 +132,9 @@ final class FrameSender {
   }
 
   private static void encode(MemorySegment dst, long at, int type, int flags, int streamId,
-      byte[] body, int offset, int length) {
+      byte[] body, int offset, int length, byte[] tail, int tailOffset, int tailLength) {
     dst.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.LENGTH_OFFSET,
-        FrameLayout.HEADER_LENGTH + length);
+        FrameLayout.HEADER_LENGTH + length + tailLength);
     dst.set(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET, (byte) type);
     dst.set(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET, (byte) flags);
     dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET, (short) 0);
@@ -130,6 +142,10 @@ final class FrameSender {
     if (length > 0) {
       MemorySegment.copy(body, offset, dst, ValueLayout.JAVA_BYTE,
           at + FrameLayout.HEADER_LENGTH, length);
+    }
+    if (tailLength > 0) {
+      MemorySegment.copy(tail, tailOffset, dst, ValueLayout.JAVA_BYTE,
+          at + FrameLayout.HEADER_LENGTH + length, tailLength);
     }
   }
 

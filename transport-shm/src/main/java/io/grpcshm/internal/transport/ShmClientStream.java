@@ -72,6 +72,12 @@ final class ShmClientStream extends AbstractClientStream {
     @Override
     public void writeHeaders(Metadata metadata, byte[] payload) {
       // payload is only for GET requests, which this transport never asks for.
+      if (method.getType().clientSendsOneMessage()) {
+        // Like grpc's Netty transport, the headers of a call with one request message wait for
+        // it: the server then finds the whole request in one batch of records.
+        state.serializer.run(state, metadata, TransportState::deferStart);
+        return;
+      }
       String target = authority;
       if (state.serializer.tryEnter()) {
         try {
@@ -94,12 +100,13 @@ final class ShmClientStream extends AbstractClientStream {
       }
       if (state.serializer.tryEnter()) {
         try {
-          state.writeFrame(frame, endOfStream, bytes, numMessages);
+          state.writeFrame(frame, endOfStream, flush, bytes, numMessages);
         } finally {
           state.serializer.exit();
         }
       } else {
-        state.serializer.defer(() -> state.writeFrame(frame, endOfStream, bytes, numMessages));
+        state.serializer.defer(
+            () -> state.writeFrame(frame, endOfStream, flush, bytes, numMessages));
       }
     }
 
@@ -121,6 +128,11 @@ final class ShmClientStream extends AbstractClientStream {
     @GuardedBy("serializer") private WritableBuffer earlyFrame;
     @GuardedBy("serializer") private boolean earlyEndOfStream;
     @GuardedBy("serializer") private boolean hasEarlyFrame;
+    /** Headers of a call with one request message, until its end of stream. */
+    @GuardedBy("serializer") private Metadata deferredHeaders;
+    /** That message's frames, kept with {@link #deferredHeaders} (at most two). */
+    @GuardedBy("serializer") private WritableBuffer heldRequest;
+    @GuardedBy("serializer") private WritableBuffer heldRequestTail;
     @GuardedBy("serializer") private boolean cancelSent;
     @GuardedBy("serializer") private boolean closed;
     @GuardedBy("serializer") private int unacknowledgedBytes;
@@ -160,20 +172,74 @@ final class ShmClientStream extends AbstractClientStream {
       }
     }
 
+    @GuardedBy("serializer")
+    void deferStart(Metadata headers) {
+      if (!ended()) {
+        deferredHeaders = headers;
+      }
+    }
+
     int id() {
       return streamId;
     }
 
     @GuardedBy("serializer")
-    void writeFrame(WritableBuffer frame, boolean endOfStream, int bytes, int numMessages) {
-      sendData(frame, endOfStream);
+    void writeFrame(WritableBuffer frame, boolean endOfStream, boolean flush, int bytes,
+        int numMessages) {
+      Metadata headers = deferredHeaders;
+      if (headers == null || ended()) {
+        sendData(frame, endOfStream, flush);
+      } else if (!endOfStream && heldRequestTail == null && frame instanceof HeapWritableBuffer
+          && frame.readableBytes() <= HeapWritableBuffer.MAX_CACHED_CAPACITY) {
+        // The one request message (grpc's framer may give its 5-byte prefix apart, and flushes
+        // it): kept with the headers until the end of stream, which follows at once.
+        if (heldRequest == null) {
+          heldRequest = frame;
+        } else {
+          heldRequestTail = frame;
+        }
+      } else {
+        deferredHeaders = null;
+        transport.startStream(ShmClientStream.this, headers, authority);
+        sendHeldRequest(frame, endOfStream, flush);
+      }
       transport.dataBytesSent.add(bytes);
       // Per stream, on its serializer: grpc's TransportTracer is not thread-safe.
       getTransportTracer().reportMessageSent(numMessages);
     }
 
+    /**
+     * Sends the kept request frames and then {@code frame}: an empty end of stream travels on the
+     * last kept frame, and two frames that fit one record share it.
+     */
     @GuardedBy("serializer")
-    void sendData(WritableBuffer frame, boolean endOfStream) {
+    private void sendHeldRequest(WritableBuffer frame, boolean endOfStream, boolean flush) {
+      WritableBuffer first = heldRequest;
+      WritableBuffer second = heldRequestTail;
+      heldRequest = null;
+      heldRequestTail = null;
+      if (first == null) {
+        sendData(frame, endOfStream, flush);
+        return;
+      }
+      boolean bareEnd = endOfStream && (frame == null || frame.readableBytes() == 0);
+      if (bareEnd && frame != null) {
+        frame.release();
+      }
+      WritableBuffer last = second != null ? second : first;
+      if (second != null) {
+        sendData(first, false, false);
+      }
+      if (bareEnd) {
+        sendData(last, true, true);
+      } else {
+        sendData(last, false, false);
+        sendData(frame, endOfStream, flush);
+      }
+    }
+
+    @GuardedBy("serializer")
+    void sendData(WritableBuffer frame, boolean endOfStream, boolean flush) {
       if (cancelSent || closed) {
         if (frame != null) {
           frame.release();
@@ -187,7 +253,29 @@ final class ShmClientStream extends AbstractClientStream {
         earlyEndOfStream = endOfStream;
         return;
       }
-      outbound.data(frame, endOfStream);
+      if (endOfStream || flush || frame == null || !outbound.tryHold(frame)) {
+        outbound.data(frame, endOfStream);
+      }
+    }
+
+    @GuardedBy("serializer")
+    private void dropUnsent() {
+      deferredHeaders = null;
+      if (heldRequest != null) {
+        heldRequest.release();
+        heldRequest = null;
+      }
+      if (heldRequestTail != null) {
+        heldRequestTail.release();
+        heldRequestTail = null;
+      }
+      if (hasEarlyFrame) {
+        hasEarlyFrame = false;
+        if (earlyFrame != null) {
+          earlyFrame.release();
+        }
+        earlyFrame = null;
+      }
     }
 
     @GuardedBy("serializer")
@@ -196,6 +284,7 @@ final class ShmClientStream extends AbstractClientStream {
         return;
       }
       cancelSent = true;
+      dropUnsent();
       if (outbound != null) {
         outbound.cancel();
       }
@@ -254,6 +343,7 @@ final class ShmClientStream extends AbstractClientStream {
     @GuardedBy("serializer")
     void fail(Status status, RpcProgress progress) {
       closed = true;
+      dropUnsent();
       if (outbound != null) {
         outbound.cancel();
       }

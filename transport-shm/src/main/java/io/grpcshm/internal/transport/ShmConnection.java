@@ -326,6 +326,39 @@ final class ShmConnection implements EventLoop.Member {
     }
   }
 
+  /**
+   * Sends {@code first} then {@code second} (may be null: a bare end-of-stream) of one stream:
+   * as one DATA_INLINE record when both are heap bytes that fit one, else as
+   * {@link #sendData} does each.
+   */
+  boolean sendData(int streamId, boolean endOfStream, WritableBuffer first, WritableBuffer second) {
+    if (first instanceof HeapWritableBuffer a
+        && (second == null || second instanceof HeapWritableBuffer)) {
+      HeapWritableBuffer b = (HeapWritableBuffer) second;
+      int aLength = a.readableBytes();
+      int bLength = b == null ? 0 : b.readableBytes();
+      if (aLength + bLength <= maxInlinePayload()) {
+        try {
+          return sender.send(FrameLayout.TYPE_DATA_INLINE,
+              endOfStream ? FrameLayout.FLAG_END_STREAM : 0, streamId, a.bytes, 0, aLength,
+              b == null ? null : b.bytes, 0, bLength);
+        } finally {
+          a.release();
+          if (b != null) {
+            b.release();
+          }
+        }
+      }
+    }
+    if (!sendData(streamId, false, first)) {
+      if (second != null) {
+        second.release();
+      }
+      return false;
+    }
+    return sendData(streamId, endOfStream, second);
+  }
+
   // ------------------------------------------------------------------------------------------
   // Payload memory
 

@@ -64,7 +64,9 @@ final class ShmServerStream extends AbstractServerStream {
   private final class Sink implements AbstractServerStream.Sink {
     @Override
     public void writeHeaders(Metadata headers, boolean flush) {
-      state.serializer.run(state, headers, TransportState::writeHeaders);
+      // Unflushed headers (a call with one response message) leave with that message.
+      state.serializer.run(state, headers,
+          flush ? TransportState::writeHeaders : TransportState::holdHeaders);
     }
 
     @Override
@@ -75,12 +77,12 @@ final class ShmServerStream extends AbstractServerStream {
       }
       if (state.serializer.tryEnter()) {
         try {
-          state.writeFrame(frame, bytes, numMessages);
+          state.writeFrame(frame, flush, bytes, numMessages);
         } finally {
           state.serializer.exit();
         }
       } else {
-        state.serializer.defer(() -> state.writeFrame(frame, bytes, numMessages));
+        state.serializer.defer(() -> state.writeFrame(frame, flush, bytes, numMessages));
       }
     }
 
@@ -137,6 +139,8 @@ final class ShmServerStream extends AbstractServerStream {
     final StreamSerializer serializer;
     @GuardedBy("serializer") final OutboundFlow outbound;
     @GuardedBy("serializer") private boolean cancelled;
+    /** Response headers grpc did not ask to flush: sent just before the first data or trailers. */
+    @GuardedBy("serializer") private Metadata heldHeaders;
     @GuardedBy("serializer") private boolean receivedEndOfStream;
     @GuardedBy("serializer") private int unacknowledgedBytes;
     private final int inboundWindow;
@@ -183,12 +187,31 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @GuardedBy("serializer")
-    void writeFrame(WritableBuffer frame, int bytes, int numMessages) {
+    void holdHeaders(Metadata headers) {
+      if (!cancelled) {
+        heldHeaders = headers;
+      }
+    }
+
+    @GuardedBy("serializer")
+    private void sendHeldHeaders() {
+      Metadata headers = heldHeaders;
+      if (headers != null) {
+        heldHeaders = null;
+        writeHeaders(headers);
+      }
+    }
+
+    @GuardedBy("serializer")
+    void writeFrame(WritableBuffer frame, boolean flush, int bytes, int numMessages) {
       if (cancelled) {
         frame.release();
         return;
       }
-      outbound.data(frame, false);
+      if (flush || !outbound.tryHold(frame)) {
+        sendHeldHeaders();
+        outbound.data(frame, false);
+      }
       transport.dataBytesSent.add(bytes);
       transportTracer.reportMessageSent(numMessages);
     }
@@ -198,6 +221,7 @@ final class ShmServerStream extends AbstractServerStream {
       if (cancelled) {
         return;
       }
+      sendHeldHeaders();
       outbound.afterData(() -> {
         transport.sendMetadataFrame(FrameLayout.TYPE_TRAILERS, this, trailers);
         transport.removeStream(this);
@@ -245,6 +269,7 @@ final class ShmServerStream extends AbstractServerStream {
         return;
       }
       cancelled = true;
+      heldHeaders = null;
       outbound.cancel();
       if (toClient != null) {
         transport.sendRst(streamId, toClient);
