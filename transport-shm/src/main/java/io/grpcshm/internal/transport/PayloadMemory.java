@@ -138,6 +138,11 @@ final class PayloadMemory {
    * ring); large ones an extent of the pool or of a persistent segment, so the framer writes the
    * message straight into shared memory.
    */
+  /** Whether {@link #allocate} would try shared memory for this hint (else a heap buffer). */
+  boolean wouldUseSharedMemory(int capacityHint) {
+    return capacityHint > inlineThreshold;
+  }
+
   WritableBuffer allocate(int capacityHint, Supplier<MoveContext> moves) {
     int hint = Math.max(capacityHint, 0);
     if (hint <= inlineThreshold) {

@@ -33,9 +33,27 @@ final class ShmClientStream extends AbstractClientStream {
       int maxInboundMessageSize,
       String authority,
       Attributes attributes) {
-    super(transport.connection().allocator(MoveContext.lazily(() -> MoveContext.client(
+    this(transport.connection().allocator(MoveContext.lazily(() -> MoveContext.client(
             method.getFullMethodName(), transport.config().movement(), callOptions))),
-        statsTraceCtx, tracers.newStream(), headers, callOptions, false);
+        transport, method, headers, callOptions, statsTraceCtx, tracers, maxInboundMessageSize,
+        authority, attributes);
+  }
+
+  private ShmClientStream(
+      ShmConnection.StreamBufferAllocator allocator,
+      ShmClientTransport transport,
+      MethodDescriptor<?, ?> method,
+      Metadata headers,
+      CallOptions callOptions,
+      StatsTraceContext statsTraceCtx,
+      StreamTracers tracers,
+      int maxInboundMessageSize,
+      String authority,
+      Attributes attributes) {
+    super(allocator, statsTraceCtx, tracers.newStream(), headers, callOptions, false);
+    if (method.getType().clientSendsOneMessage()) {
+      allocator.startBeforeSharedMemory(this);
+    }
     this.transport = transport;
     this.method = method;
     this.authority = authority;
@@ -62,6 +80,14 @@ final class ShmClientStream extends AbstractClientStream {
   @Override
   public Attributes getAttributes() {
     return attributes;
+  }
+
+  /**
+   * Called on the framer's thread before the request message goes into shared memory: sends
+   * the held-back headers now (a large request gains nothing from waiting).
+   */
+  void startHeldBack() {
+    state.serializer.run(state, null, TransportState::startIfHeldBack);
   }
 
   String methodName() {
@@ -169,6 +195,26 @@ final class ShmClientStream extends AbstractClientStream {
         hasEarlyFrame = false;
         outbound.data(earlyFrame, earlyEndOfStream);
         earlyFrame = null;
+      }
+    }
+
+    @GuardedBy("serializer")
+    void startIfHeldBack(Object unused) {
+      Metadata headers = deferredHeaders;
+      if (headers == null || ended()) {
+        return;
+      }
+      deferredHeaders = null;
+      transport.startStream(ShmClientStream.this, headers, authority);
+      WritableBuffer first = heldRequest;
+      WritableBuffer second = heldRequestTail;
+      heldRequest = null;
+      heldRequestTail = null;
+      if (first != null) {
+        sendData(first, false, false);
+      }
+      if (second != null) {
+        sendData(second, false, false);
       }
     }
 

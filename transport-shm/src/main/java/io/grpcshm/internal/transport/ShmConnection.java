@@ -363,8 +363,39 @@ final class ShmConnection implements EventLoop.Member {
   // Payload memory
 
   /** grpc's buffer allocator for one stream, whose data-movement settings its buffers carry. */
-  WritableBufferAllocator allocator(Supplier<MoveContext> moves) {
-    return hint -> memory.allocate(hint, moves);
+  StreamBufferAllocator allocator(Supplier<MoveContext> moves) {
+    return new StreamBufferAllocator(memory, moves);
+  }
+
+  /**
+   * One stream's allocator. A client stream that holds back its headers (a call with one request
+   * message) starts before its message goes into shared memory: from then on the connection's
+   * end fails it like any started stream, before its memory is unmapped.
+   */
+  static final class StreamBufferAllocator implements WritableBufferAllocator {
+    private final PayloadMemory memory;
+    private final Supplier<MoveContext> moves;
+    /** Set once by a client stream after construction; read on the framer's thread. */
+    private volatile ShmClientStream startsBeforeSharedMemory;
+
+    StreamBufferAllocator(PayloadMemory memory, Supplier<MoveContext> moves) {
+      this.memory = memory;
+      this.moves = moves;
+    }
+
+    void startBeforeSharedMemory(ShmClientStream stream) {
+      startsBeforeSharedMemory = stream;
+    }
+
+    @Override
+    public WritableBuffer allocate(int capacityHint) {
+      ShmClientStream stream = startsBeforeSharedMemory;
+      if (stream != null && memory.wouldUseSharedMemory(capacityHint)) {
+        startsBeforeSharedMemory = null;
+        stream.startHeldBack();
+      }
+      return memory.allocate(capacityHint, moves);
+    }
   }
 
   /** Returns an extent we allocated (never sent, or released by the peer). */
