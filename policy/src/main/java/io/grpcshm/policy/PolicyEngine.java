@@ -643,6 +643,18 @@ public final class PolicyEngine implements MoverPolicy {
     }
   }
 
+  /**
+   * This host's calibrated line for {@code mover} at {@code bytes}, µs: L_fixed + α·size as
+   * measured for this engine ({@link Builder#hostCalibration}). That is the cost of the copy
+   * alone on pre-faulted buffers, not of a message as profiled ({@link #predictMicros}); NaN
+   * without a usable calibration of the mover.
+   */
+  public double hostLineMicros(MoverKind mover, long bytes) {
+    int m = mover.ordinal();
+    return hostLines.has(m) ? hostLines.fixedUs()[m] + hostLines.usPerMib()[m] * bytes
+        / (1 << 20) : Double.NaN;
+  }
+
   /** Predicted latency per message, µs, of one candidate for these features (no cache). */
   public double predictMicros(CallFeatures f, Candidate c) {
     if (model == null) {

@@ -254,6 +254,9 @@ class PolicyEngineTest {
       assertTrue(scaled.status().contains("scaled to this host by [software 0.0 us + 30.00"
           + " us/MiB] (x2.82 at 1 MiB, x3.00 at 64 MiB), not by cpu: its recorded line is not"
           + " measured"), scaled.status());
+      assertEquals(30.0 * 64, scaled.hostLineMicros(MoverKind.SOFTWARE, 64 << 20), 1e-6);
+      assertEquals(5.0 * 64, scaled.hostLineMicros(MoverKind.CPU, 64 << 20), 1e-6);
+      assertTrue(Double.isNaN(recorded.hostLineMicros(MoverKind.CPU, 64 << 20)));
       for (long size : new long[] {64 << 10, 4 << 20, 1L << 30}) {
         for (Candidate c : scaled.candidates()) {
           double ratio = (1 + scaled.predictMicros(f(size), c))
@@ -283,6 +286,7 @@ class PolicyEngineTest {
         + " 3 measurements rejected; software: not calibrated)"), rejected.status());
     Candidate sw = new Candidate(MoverKind.SOFTWARE, false, Mode.SYNC);
     assertEquals(recorded.predictMicros(f(64 << 20), sw), rejected.predictMicros(f(64 << 20), sw));
+    assertTrue(Double.isNaN(rejected.hostLineMicros(MoverKind.CPU, 64 << 20)));
     assertTrue(recorded.status().contains("unscaled (no usable host calibration)"),
         recorded.status());
   }
