@@ -108,7 +108,10 @@ final class MoverDecisions {
     return notes.stream().sorted().toList();
   }
 
-  /** "PARALLEL 0.0 us + 34.10 us/MiB": this host's line of each mover that copied so far. */
+  /**
+   * "PARALLEL 0.0 us + 34.10 us/MiB": this host's line of each mover that copied so far (not in
+   * warm-up), or why there is none.
+   */
   List<String> lines() {
     List<String> out = new ArrayList<>();
     for (MoverKind k : MoverKind.values()) {
@@ -116,7 +119,7 @@ final class MoverDecisions {
         double fixed = line.micros(k, 0);
         double slope = line.micros(k, 1 << 20) - fixed;
         out.add(Double.isFinite(fixed) ? String.format(Locale.ROOT, "%s %.1f us + %.2f us/MiB",
-            k, fixed, slope) : k + " unknown");
+            k, fixed, slope) : k + " none (no usable calibration on this host)");
       }
     }
     return out;
