@@ -242,6 +242,29 @@ public final class MoverRegistry implements AutoCloseable {
     return movers.get(MoverKind.CPU);
   }
 
+  /**
+   * Calibrates an available mover again, at {@code sizes} (as at start-up: trimmed medians on
+   * pre-faulted buffers, a plausibility check, {@link Calibration#fallback defaults} after
+   * repeated rejections), without changing the calibration its waits use: for a policy whose
+   * model was fitted against lines measured at other sizes. {@link Calibration#UNCALIBRATED} for
+   * an unavailable mover, or one that failed while measuring (the reason is logged).
+   */
+  public Calibration measure(MoverKind kind, long[] sizes, int reps) {
+    if (sizes.length < 2 || reps < 1) {
+      throw new IllegalArgumentException("need at least two sizes and one repetition");
+    }
+    DataMover m = movers.get(kind);
+    if (!m.isAvailable()) {
+      return Calibration.UNCALIBRATED;
+    }
+    try {
+      return Calibrator.calibrate(m, sizes.clone(), reps);
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, kind + " could not be measured", e);
+      return Calibration.UNCALIBRATED;
+    }
+  }
+
   /** What the DSA discovery saw (devices, queues, verdicts). */
   public IdxdSysfs.Scan dsaScan() { return scan; }
 

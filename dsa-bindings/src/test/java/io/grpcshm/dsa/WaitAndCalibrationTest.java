@@ -140,6 +140,27 @@ class WaitAndCalibrationTest {
     }
   }
 
+  /**
+   * A policy can measure a mover again at its own sizes; the mover's own calibration (what its
+   * waits use) stays as it was.
+   */
+  @Test
+  void aMoverCanBeMeasuredAgainAtOtherSizes() {
+    try (MoverRegistry r = MoverRegistry.open(MoverRegistry.Options.defaults().dsa(false)
+        .software(false).parallelThreads(1).calibrate(false))) {
+      Calibration c = r.measure(MoverKind.CPU, new long[] {64 << 10, 256 << 10, 1 << 20}, 5);
+      assertTrue(c.measured() || (c.isFallback() && !c.note().isEmpty()), c.toString());
+      if (c.measured()) {
+        assertEquals(3, c.medianNanos().length);
+        assertTrue(c.predictNanos(1 << 20) > c.predictNanos(64 << 10), c.toString());
+      }
+      assertFalse(r.get(MoverKind.CPU).calibration().measured(), "own calibration unchanged");
+      assertSame(Calibration.UNCALIBRATED, r.measure(MoverKind.SOFTWARE, new long[] {1, 2}, 1));
+      assertThrows(IllegalArgumentException.class,
+          () -> r.measure(MoverKind.CPU, new long[] {4096}, 5));
+    }
+  }
+
   @Test
   void everyStrategyWaitsForARealCopy() {
     try (MoverRegistry r = MoverRegistry.open(MoverRegistry.Options.defaults().dsa(false)

@@ -102,12 +102,14 @@ public final class Pipeline implements Callable<Integer> {
   }
 
   /**
-   * One checked call: which batch, over which path, how long; the mover column and its summed
-   * predicted and observed µs (NaN without a move).
+   * One checked call: which batch, over which path, how long; the mover column, the moves'
+   * summed predicted copy µs (the movers' lines on this host), the policy's predicted µs of the
+   * message (producing it + the copy) and the observed copy µs (NaN without a move).
    */
   record CallRecord(long batchId, int images, int bytes, String route, TransportPath path,
-      String mover, double movePredictedMicros, double moveObservedMicros, long clientNanos,
-      long serverNanos, boolean readInPlace, InferenceResult result) {
+      String mover, double copyPredictedMicros, double messagePredictedMicros,
+      double moveObservedMicros, long clientNanos, long serverNanos, boolean readInPlace,
+      InferenceResult result) {
     double megabytesPerSecond() {
       return bytes * 1e3 / clientNanos;
     }
@@ -156,7 +158,7 @@ public final class Pipeline implements Callable<Integer> {
         streamed.addAll(stream(options.streamBatches(), List.of(shm, tcp), out));
       }
       List<String> notes = shm.decisions.notes();
-      printSummary(calls, notes, out);
+      printSummary(calls, notes, shm.decisions.lines(), out);
       return new Report(calls, streamed, notes);
     }
   }
@@ -237,7 +239,7 @@ public final class Pipeline implements Callable<Integer> {
   }
 
   private static void printSummary(List<CallRecord> calls, List<String> moverNotes,
-      PrintStream out) {
+      List<String> copyLines, PrintStream out) {
     out.println();
     out.printf("%7s %7s %11s %11s %8s %9s %9s %11s %11s%n", "MB", "images", "shm client",
         "tcp client", "tcp/shm", "shm MB/s", "tcp MB/s", "shm server", "tcp server");
@@ -261,12 +263,16 @@ public final class Pipeline implements Callable<Integer> {
     out.println("server = CRC32C + model on the inference side; MB/s = batch MB / client time.");
     out.println("mover = the data mover the transport's policy chose to copy the tensor into shared"
         + " memory, its mode");
-    out.println("(+ci: cache injection) and predicted/observed microseconds; - = no mover (TCP).");
-    out.println("predicted = the policy's cost of a message as profiled: producing it (filling the"
-        + " source) plus the copy;");
-    out.println("observed = the copy alone, so a warm copy is expected below the prediction. The"
-        + " first call of a size");
-    out.println("also faults the fresh shared-memory segment in, so it is shown apart:");
+    out.println("(+ci: cache injection) and the copy's predicted/observed microseconds; - = no mover"
+        + " (TCP).");
+    out.println("copy predicted = the mover's calibrated line on this host (L_fixed + alpha*size, as"
+        + " the policy measured it");
+    out.println("at 8-32 MiB on reused buffers); observed = the copy as the sender saw it. The"
+        + " policy's own prediction is");
+    out.println("of a whole message as profiled (producing it, then the copy), shown apart. The first"
+        + " call of a size");
+    out.println("also faults the fresh shared-memory segment in, so it is shown apart. Lines: "
+        + String.join(", ", copyLines));
     for (long id : ids) {
       List<CallRecord> moved = calls.stream().filter(c -> c.batchId() == id
           && c.path() == TransportPath.SHARED_MEMORY && !Double.isNaN(c.moveObservedMicros()))
@@ -284,27 +290,38 @@ public final class Pipeline implements Callable<Integer> {
   }
 
   /**
-   * "119.8 MB PARALLEL sync: predicted 24469 us; copy observed 310842 us on the first call,
-   * 11873 us median of the 4 later (6836-14705): predicted/observed 2.06x".
+   * "119.8 MB PARALLEL sync: copy predicted 3904 us, observed 310842 us on the first call,
+   * 11873 us median of the 4 later (6836-14705): predicted/observed 0.33x; the policy's cost of
+   * the message (producing it + the copy) 24469 us". The choice and predictions are the last
+   * call's: the first call of a run may still be a warm-up copy on the CPU.
    */
   static String moverSummary(List<CallRecord> moved) {
     CallRecord first = moved.getFirst();
-    String choice = first.mover().replaceFirst(" [^ ]+ us.*$", "");
-    StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%.1f MB %s: predicted %s us;"
-        + " copy observed %s us on the first call", first.bytes() / 1e6, choice,
-        Math.round(first.movePredictedMicros()), Math.round(first.moveObservedMicros())));
+    CallRecord last = moved.getLast();
+    String choice = last.mover().replaceFirst(" [^ ]+ us.*$", "");
+    StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%.1f MB %s: copy predicted %s"
+        + " us, observed %s us on the first call", first.bytes() / 1e6, choice,
+        micros(last.copyPredictedMicros()), micros(first.moveObservedMicros())));
     if (moved.size() > 1) {
       long[] warm = moved.subList(1, moved.size()).stream()
           .mapToLong(c -> Math.round(c.moveObservedMicros())).sorted().toArray();
       long med = median(warm);
       b.append(String.format(Locale.ROOT, ", %d us median of the %d later (%d-%d)", med,
           warm.length, warm[0], warm[warm.length - 1]));
-      if (!Double.isNaN(first.movePredictedMicros()) && med > 0) {
+      if (Double.isFinite(last.copyPredictedMicros()) && med > 0) {
         b.append(String.format(Locale.ROOT, ": predicted/observed %.2fx",
-            first.movePredictedMicros() / med));
+            last.copyPredictedMicros() / med));
       }
     }
+    if (Double.isFinite(last.messagePredictedMicros())) {
+      b.append(String.format(Locale.ROOT, "; the policy's cost of the message (producing it +"
+          + " the copy) %d us", Math.round(last.messagePredictedMicros())));
+    }
     return b.toString();
+  }
+
+  private static String micros(double us) {
+    return Double.isFinite(us) ? String.valueOf(Math.round(us)) : "-";
   }
 
   private static long median(long[] values) {
@@ -429,9 +446,9 @@ public final class Pipeline implements Callable<Integer> {
             result.getImagesList().equals(expected.getImagesList()) ? "equal" : "different"));
       }
       return new CallRecord(batch.getBatchId(), (int) batch.getShape(0), batch.getData().size(),
-          name, path, MoverDecisions.describe(moves), MoverDecisions.predictedMicros(moves),
-          MoverDecisions.observedMicros(moves), nanos, result.getComputeNanos(),
-          result.getReadInPlace(), result);
+          name, path, decisions.describe(moves), decisions.copyPredictedMicros(moves),
+          MoverDecisions.messagePredictedMicros(moves), MoverDecisions.observedMicros(moves),
+          nanos, result.getComputeNanos(), result.getReadInPlace(), result);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.grpcshm.policy;
 
+import io.grpcshm.dsa.Calibration;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverChoice;
 import io.grpcshm.dsa.MoverKind;
@@ -15,9 +16,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -32,6 +35,13 @@ import java.util.logging.Logger;
  * {@link #decide}: without a usable model, or with unusable features, it applies the documented
  * size-threshold rule ({@link Decision.Basis#FALLBACK}) and logs why (once per kind of problem).
  *
+ * <p>The model's trees predict a residual over each mover's calibrated line L_fixed + α·size as
+ * recorded on the profiled host. Deployed on another host, those lines are scaled by the host's
+ * own calibrations ({@link Builder#hostCalibration}): by how much faster or slower its movers
+ * copy than the recorded lines say, averaged over the movers, so the level of every prediction
+ * follows this host while the movers' relative costs stay the ones the model learned.
+ * {@link #status()} says which calibrations were used and why any was not.
+ *
  * <p>Fallback rule: payloads below {@code fallbackThresholdBytes} (default 1 MiB) → CPU; at or
  * above → DSA (no cache injection) if present, else the software engine when the deployment mode
  * is ASYNC/PIPELINED (it only pays off with overlap), else CPU. Mode hint = deployment mode.
@@ -45,6 +55,8 @@ public final class PolicyEngine implements MoverPolicy {
 
   private final GbdtModel model; // null → fallback only
   private final ModelArtifact artifact;
+  /** This host's usable calibrated lines (they scale the model's recorded lines). */
+  private final ModelArtifact.Baseline hostLines;
   private final String status;
   private final Mode deploymentMode;
   private final Signals signals;
@@ -178,10 +190,11 @@ public final class PolicyEngine implements MoverPolicy {
       others[m.ordinal()] = java.util.stream.IntStream.range(0, candidates.length)
           .filter(i -> candidates[i].mode() != m).toArray();
     }
+    this.hostLines = ModelArtifact.Baseline.of(b.hostCalibration);
     this.baseLog = new double[candidates.length][256];
     for (int i = 0; i < candidates.length; i++) {
       for (int sb = 0; sb < 256; sb++) {
-        baseLog[i][sb] = a.baseline().log1p(candidates[i].mover().ordinal(),
+        baseLog[i][sb] = a.baseLog(hostLines, candidates[i].mover().ordinal(),
             representative(Schema.PAYLOAD_BYTES, sb));
       }
     }
@@ -197,7 +210,8 @@ public final class PolicyEngine implements MoverPolicy {
                 : "tree walks", a.baseline().has(MoverKind.CPU.ordinal())
                 ? ", residual over the movers' calibrated lines" + (a.residualSizeCap()
                     < Double.POSITIVE_INFINITY ? String.format(Locale.ROOT,
-                    " (residual flat above %.0f KiB)", a.residualSizeCap() / 1024) : "") : "");
+                    " (residual flat above %.0f KiB)", a.residualSizeCap() / 1024) : "")
+                    + "; " + lines(a, hostLines, b.hostCalibration) : "");
     if (a == null) {
       LOG.warning("policy model unusable, using the size-threshold fallback: " + why);
     }
@@ -264,6 +278,43 @@ public final class PolicyEngine implements MoverPolicy {
         representative(Schema.LLC_PRESSURE, lb), representative(Schema.ACTIVE_STREAMS, nb));
   }
 
+  /**
+   * The recorded lines, which of this host's calibrations scale them (and why the others do
+   * not), and the scale at 1 and 64 MiB.
+   */
+  private String lines(ModelArtifact a, ModelArtifact.Baseline host,
+      Map<MoverKind, Calibration> calibrations) {
+    List<String> recorded = new ArrayList<>();
+    List<String> scaling = new ArrayList<>();
+    List<String> unused = new ArrayList<>();
+    for (MoverKind k : MoverKind.values()) {
+      int m = k.ordinal();
+      if (!a.baseline().has(m)) {
+        continue;
+      }
+      String name = k.name().toLowerCase(Locale.ROOT);
+      recorded.add(String.format(Locale.ROOT, "%s %.1f us + %.2f us/MiB%s", name,
+          a.baseline().fixedUs()[m], a.baseline().usPerMib()[m],
+          a.baseline().measured(m) ? "" : " (defaults, not measured)"));
+      if (host.has(m) && a.baseline().measured(m)) {
+        scaling.add(String.format(Locale.ROOT, "%s %.1f us + %.2f us/MiB", name,
+            host.fixedUs()[m], host.usPerMib()[m]));
+      } else if (calibrations.containsKey(k)) {
+        String why = ModelArtifact.Baseline.unusable(calibrations.get(k));
+        unused.add(name + ": " + (why != null ? why : "its recorded line is not measured"));
+      }
+    }
+    String b = "recorded lines " + recorded;
+    if (scaling.isEmpty()) {
+      return b + ", unscaled (no usable host calibration" + (unused.isEmpty() ? ""
+          : ": " + String.join("; ", unused)) + ")";
+    }
+    return b + String.format(Locale.ROOT, " scaled to this host by %s (x%.2f at 1 MiB, x%.2f at"
+        + " 64 MiB)%s", scaling, Math.exp(a.hostScaleLog(host, 1 << 20)),
+        Math.exp(a.hostScaleLog(host, 64 << 20)), unused.isEmpty() ? ""
+            : ", not by " + String.join("; ", unused));
+  }
+
   private List<String> labels() {
     List<String> l = new ArrayList<>();
     for (int i : byMode[deploymentMode.ordinal()]) {
@@ -273,6 +324,18 @@ public final class PolicyEngine implements MoverPolicy {
   }
 
   public static Builder builder() { return new Builder(); }
+
+  /**
+   * The sizes the profiler calibrates each mover's line at: 8-32 MiB, so α describes copies that
+   * leave the caches, as the lines the models' residuals were fitted against. (A mover's own
+   * calibration, which its waits use, stops at 4 MiB and has a lower α.)
+   */
+  private static final long[] CALIBRATION_SIZES = {8 << 20, 16 << 20, 32 << 20};
+  /** Samples per calibration size, as the profiler takes them. */
+  public static final int CALIBRATION_REPS = 9;
+
+  /** {@link #CALIBRATION_SIZES}, a copy. */
+  public static long[] calibrationSizes() { return CALIBRATION_SIZES.clone(); }
 
   /** Settings; defaults: shipped model, CPU+SOFTWARE+PARALLEL, SYNC, 4096 cached decisions. */
   public static final class Builder {
@@ -287,6 +350,7 @@ public final class PolicyEngine implements MoverPolicy {
     private long cacheSize = 4096;
     private boolean onlineCorrection;
     private long fallbackThreshold = 1 << 20;
+    private Map<MoverKind, Calibration> hostCalibration = Map.of();
 
     /** A model file written by the {@code train} tool. */
     public Builder model(Path file) { this.modelPath = file; this.modelName = file.toString(); return this; }
@@ -306,6 +370,34 @@ public final class PolicyEngine implements MoverPolicy {
         }
       }
       return hostMovers(s);
+    }
+
+    /**
+     * This host's calibrated line per mover: predictions are scaled by these lines relative to
+     * the ones recorded in the model ({@link PolicyEngine}). A calibration that was not measured
+     * (a rejected one's defaults) does not count; without any, predictions are the profiled
+     * host's. The lines should be measured as the profiler measured them
+     * ({@link #calibrationSizes()}).
+     */
+    public Builder hostCalibration(Map<MoverKind, Calibration> calibrations) {
+      this.hostCalibration = Map.copyOf(calibrations);
+      return this;
+    }
+
+    /**
+     * Measures this host's line for every available mover of {@code registry} at the
+     * profiler's sizes ({@link #calibrationSizes()}), for {@link #hostCalibration(Map)}. Takes
+     * up to a second or two per mover; the movers' own calibrations (what their waits use) are
+     * not changed.
+     */
+    public Builder hostCalibration(MoverRegistry registry) {
+      Map<MoverKind, Calibration> m = new EnumMap<>(MoverKind.class);
+      for (MoverKind k : MoverKind.values()) {
+        if (registry.find(k).isPresent()) {
+          m.put(k, registry.measure(k, CALIBRATION_SIZES, CALIBRATION_REPS));
+        }
+      }
+      return hostCalibration(m);
     }
 
     /** Whether the DSA device honours cache control (then inject/bypass are two candidates). */
@@ -551,6 +643,18 @@ public final class PolicyEngine implements MoverPolicy {
     }
   }
 
+  /**
+   * This host's calibrated line for {@code mover} at {@code bytes}, µs: L_fixed + α·size as
+   * measured for this engine ({@link Builder#hostCalibration}). That is the cost of the copy
+   * alone on pre-faulted buffers, not of a message as profiled ({@link #predictMicros}); NaN
+   * without a usable calibration of the mover.
+   */
+  public double hostLineMicros(MoverKind mover, long bytes) {
+    int m = mover.ordinal();
+    return hostLines.has(m) ? hostLines.fixedUs()[m] + hostLines.usPerMib()[m] * bytes
+        / (1 << 20) : Double.NaN;
+  }
+
   /** Predicted latency per message, µs, of one candidate for these features (no cache). */
   public double predictMicros(CallFeatures f, Candidate c) {
     if (model == null) {
@@ -560,7 +664,7 @@ public final class PolicyEngine implements MoverPolicy {
     Schema.context(x, f.payloadBytes(), f.reuseWindow(), f.pageFaultRate(), f.llcPressure(),
         f.activeStreams());
     Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
-    return Math.expm1(artifact.predictLog(x));
+    return Math.expm1(artifact.predictLog(x, hostLines));
   }
 
   /**
@@ -588,7 +692,7 @@ public final class PolicyEngine implements MoverPolicy {
         Buckets.llcBucket(f.llcPressure()), Buckets.streamsBucket(f.activeStreams()));
     Candidate c = candidates[idx];
     Schema.config(x, c.mover(), c.cacheInjection(), c.mode());
-    double residual = Math.log1p(latencyMicros) - artifact.predictLog(x);
+    double residual = Math.log1p(latencyMicros) - artifact.predictLog(x, hostLines);
     double v = (1 - CORRECTION_ALPHA) * corr[idx][sb] + CORRECTION_ALPHA * residual;
     corr[idx][sb] = v;
     if (Math.abs(v - corrAtInvalidate[idx][sb]) > CORRECTION_INVALIDATE) {

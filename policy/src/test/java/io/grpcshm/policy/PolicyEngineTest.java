@@ -230,6 +230,67 @@ class PolicyEngineTest {
         .predictMicros(f(4L << 20), new Candidate(MoverKind.CPU, false, Mode.SYNC)), 1e-6);
   }
 
+  private static io.grpcshm.dsa.Calibration line(double fixedUs, double usPerMib) {
+    return new io.grpcshm.dsa.Calibration(Math.round(fixedUs * 1000), usPerMib * 1000 / (1 << 20),
+        new long[0], new long[0], true);
+  }
+
+  /**
+   * This host's calibrations scale the recorded lines by the mean log ratio over the movers
+   * whose recorded line was measured: CPU's recorded line here is a rejected calibration's
+   * defaults, so only the software engine's ratio (host 3x slower) counts, and every candidate's
+   * prediction is 3x (in 1 + µs) what the recorded lines give, with the same choices.
+   */
+  @Test
+  void hostCalibrationScalesEveryPredictionByTheMeasuredMovers() {
+    String art = ModelArtifact.write(java.util.Map.of("candidates", "cpu,software",
+        "baseline", "cpu:2.000+52.4288,software:0+10"), TestModels.TREES);
+    java.util.Map<MoverKind, io.grpcshm.dsa.Calibration> host = java.util.Map.of(
+        MoverKind.CPU, line(0, 5), MoverKind.SOFTWARE, line(0, 30));
+    for (long cache : new long[] {0, 64}) {
+      PolicyEngine recorded = PolicyEngine.builder().modelText(art).cacheSize(cache).build();
+      PolicyEngine scaled = PolicyEngine.builder().modelText(art).cacheSize(cache)
+          .hostCalibration(host).build();
+      assertTrue(scaled.status().contains("scaled to this host by [software 0.0 us + 30.00"
+          + " us/MiB] (x2.82 at 1 MiB, x3.00 at 64 MiB), not by cpu: its recorded line is not"
+          + " measured"), scaled.status());
+      assertEquals(30.0 * 64, scaled.hostLineMicros(MoverKind.SOFTWARE, 64 << 20), 1e-6);
+      assertEquals(5.0 * 64, scaled.hostLineMicros(MoverKind.CPU, 64 << 20), 1e-6);
+      assertTrue(Double.isNaN(recorded.hostLineMicros(MoverKind.CPU, 64 << 20)));
+      for (long size : new long[] {64 << 10, 4 << 20, 1L << 30}) {
+        for (Candidate c : scaled.candidates()) {
+          double ratio = (1 + scaled.predictMicros(f(size), c))
+              / (1 + recorded.predictMicros(f(size), c));
+          assertEquals((1 + 30.0 * size / (1 << 20)) / (1 + 10.0 * size / (1 << 20)), ratio,
+              1e-9, c + " at " + size);
+        }
+        Decision a = recorded.decide(f(size));
+        Decision b = scaled.decide(f(size));
+        assertEquals(a.mover(), b.mover());
+        assertEquals(a.modeHint(), b.modeHint());
+        assertTrue(b.predictedMicros() > a.predictedMicros(), b + " vs " + a);
+      }
+    }
+  }
+
+  /** A rejected calibration (its defaults) or none leaves the recorded lines as they are. */
+  @Test
+  void rejectedHostCalibrationsLeaveTheRecordedLines() {
+    String art = ModelArtifact.write(java.util.Map.of("candidates", "cpu,software",
+        "baseline", "cpu:0+20,software:0+10"), TestModels.TREES);
+    PolicyEngine recorded = PolicyEngine.builder().modelText(art).build();
+    PolicyEngine rejected = PolicyEngine.builder().modelText(art).hostCalibration(java.util.Map.of(
+        MoverKind.CPU, io.grpcshm.dsa.Calibration.fallback("3 measurements rejected"),
+        MoverKind.SOFTWARE, io.grpcshm.dsa.Calibration.UNCALIBRATED)).build();
+    assertTrue(rejected.status().contains("unscaled (no usable host calibration: cpu: defaults:"
+        + " 3 measurements rejected; software: not calibrated)"), rejected.status());
+    Candidate sw = new Candidate(MoverKind.SOFTWARE, false, Mode.SYNC);
+    assertEquals(recorded.predictMicros(f(64 << 20), sw), rejected.predictMicros(f(64 << 20), sw));
+    assertTrue(Double.isNaN(rejected.hostLineMicros(MoverKind.CPU, 64 << 20)));
+    assertTrue(recorded.status().contains("unscaled (no usable host calibration)"),
+        recorded.status());
+  }
+
   @Test
   void aMalformedResidualSizeCapRejectsTheModel() {
     String key = io.grpcshm.policy.internal.ModelArtifact.SIZE_CAP_KEY;

@@ -310,21 +310,51 @@ public final class Evaluation {
         ss == 0 ? 0 : 1 - seUs / ss);
   }
 
-  /** Argmin of the model's prediction (trees plus the mover's baseline, if any). */
+  /**
+   * Argmin of the model's prediction (trees plus the mover's line, if any) over the model's
+   * recorded lines.
+   */
   public static Function<Instance, TraceCsv.Row> modelChooser(ModelArtifact model) {
+    return modelChooser(model, Map.of());
+  }
+
+  /**
+   * Argmin of the model's prediction as the engine deployed on each row's host makes it: scaled
+   * by that run's calibrated lines ({@link #hostLines}; unscaled for a run without any).
+   */
+  public static Function<Instance, TraceCsv.Row> modelChooser(ModelArtifact model,
+      Map<String, ModelArtifact.Baseline> hostLines) {
     double[] x = new double[Schema.WIDTH];
     return in -> {
       TraceCsv.Row best = null;
       double bestY = Double.POSITIVE_INFINITY;
       for (TraceCsv.Row r : in.rows()) {
         r.features(x);
-        double y = model.predictLog(x);
+        double y = model.predictLog(x, hostLines.getOrDefault(r.runId(),
+            ModelArtifact.Baseline.NONE));
         if (y < bestY) {
           bestY = y;
           best = r;
         }
       }
       return best;
+    };
+  }
+
+  /** Per run id, the usable calibrated lines the profiler recorded for it. */
+  public static Map<String, ModelArtifact.Baseline> hostLines(List<TraceCsv.Row> rows) {
+    Map<String, ModelArtifact.Baseline> out = new LinkedHashMap<>();
+    TraceCsv.calibrations(rows).forEach((run, c) -> out.put(run, ModelArtifact.Baseline.of(c)));
+    return out;
+  }
+
+  /** log(1 + predicted µs) of each row as {@link #modelChooser(ModelArtifact, Map)} has it. */
+  public static ToDoubleFunction<TraceCsv.Row> deployedLog(ModelArtifact model,
+      Map<String, ModelArtifact.Baseline> hostLines) {
+    double[] x = new double[Schema.WIDTH];
+    return r -> {
+      r.features(x);
+      return model.predictLog(x, hostLines.getOrDefault(r.runId(), ModelArtifact.Baseline.NONE));
     };
   }
 

@@ -1,5 +1,6 @@
 package io.grpcshm.policy.internal;
 
+import io.grpcshm.dsa.Calibration;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import java.io.BufferedReader;
@@ -7,7 +8,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -56,6 +59,23 @@ public final class TraceCsv {
     /** True when the row carries its mover's calibrated line. */
     public boolean hasBaseline() {
       return baseFixedUs >= 0 && baseUsPerMib > 0;
+    }
+
+    /**
+     * The mover's calibration as the profiled host had it, or null without one. The defaults of
+     * a rejected calibration come back as such (not measured), as the runtime would have them.
+     */
+    public Calibration calibration() {
+      if (!hasBaseline()) {
+        return null;
+      }
+      Calibration defaults = Calibration.fallback("rejected when " + runId + " was profiled");
+      if (Math.round(baseFixedUs * 1000) == defaults.fixedNanos()
+          && Math.abs(baseUsPerMib - defaults.microsPerMiB()) < 1e-3) {
+        return defaults;
+      }
+      return new Calibration(Math.round(baseFixedUs * 1000), baseUsPerMib * 1000 / (1 << 20),
+          new long[0], new long[0], true);
     }
 
     /** A row without the measurement-quality columns (reps 0, spread and load1 -1: unknown). */
@@ -134,6 +154,29 @@ public final class TraceCsv {
       }
       return rows;
     }
+  }
+
+  /**
+   * Per run id, each mover's calibration as the profiler recorded it ({@link Row#calibration});
+   * a run calibrated each mover once, so rows of one run and mover that disagree are an error.
+   */
+  public static Map<String, Map<MoverKind, Calibration>> calibrations(List<Row> rows) {
+    Map<String, Map<MoverKind, Calibration>> out = new LinkedHashMap<>();
+    for (Row r : rows) {
+      Calibration c = r.calibration();
+      if (c == null) {
+        continue;
+      }
+      Map<MoverKind, Calibration> run = out.computeIfAbsent(r.runId(),
+          k -> new EnumMap<>(MoverKind.class));
+      Calibration seen = run.putIfAbsent(r.mover(), c);
+      if (seen != null && (seen.fixedNanos() != c.fixedNanos()
+          || Math.abs(seen.nanosPerByte() - c.nanosPerByte()) > 1e-9 * seen.nanosPerByte())) {
+        throw new IllegalArgumentException("run " + r.runId() + " has two calibrated lines for "
+            + r.mover() + ": " + seen + " and " + c);
+      }
+    }
+    return out;
   }
 
   /** Workload ids with at least {@code candidates} rows: done, for resuming a sweep. */

@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -71,9 +72,16 @@ public final class Evaluate implements Callable<Integer> {
         .append(a.meta("trained")).append(" on ").append(a.meta("traces")).append("\n\n");
     b.append("traces: ").append(traces).append(" (").append(rows.size()).append(" rows)\n\n");
     b.append(Reports.full(a, null, rows));
-    b.append(Evaluation.decisions(inst, Reports.engineChooser(text, false, movers))
+    var calibrations = TraceCsv.calibrations(rows);
+    b.append("Predictions are scaled by each run's own calibrated lines, as the engine deployed"
+        + " on that host scales them:\n\n");
+    calibrations.forEach((run, c) -> b.append("- ").append(run).append(": ")
+        .append(PolicyEngine.builder().modelText(text).hostMovers(movers).hostCalibration(c)
+            .build().status()).append('\n'));
+    b.append('\n');
+    b.append(Evaluation.decisions(inst, Reports.engineChooser(text, false, movers, calibrations))
         .table("Runtime engine (bucketed features, decision cache)")).append('\n');
-    b.append(Evaluation.decisions(inst, Reports.engineChooser(text, true, movers))
+    b.append(Evaluation.decisions(inst, Reports.engineChooser(text, true, movers, calibrations))
         .table("Runtime engine + online correction (fed the chosen candidate's latency)"))
         .append('\n');
     b.append(Reports.modeHints(rows, a)).append('\n');
@@ -89,10 +97,9 @@ public final class Evaluate implements Callable<Integer> {
     }
     if (predictions != null) {
       StringBuilder p = new StringBuilder(TraceCsv.header()).append(",predicted_us\n");
-      double[] x = new double[io.grpcshm.policy.internal.Schema.WIDTH];
+      var pred = Evaluation.deployedLog(a, Evaluation.hostLines(rows));
       for (TraceCsv.Row r : rows) {
-        r.features(x);
-        p.append(r.toCsv()).append(',').append(Math.expm1(a.predictLog(x))).append('\n');
+        p.append(r.toCsv()).append(',').append(Math.expm1(pred.applyAsDouble(r))).append('\n');
       }
       Files.writeString(predictions, p.toString(), StandardCharsets.UTF_8);
     }

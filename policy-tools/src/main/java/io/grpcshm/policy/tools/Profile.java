@@ -5,6 +5,7 @@ import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
 import io.grpcshm.dsa.WaitStrategy;
 import io.grpcshm.policy.Candidate;
+import io.grpcshm.policy.PolicyEngine;
 import io.grpcshm.policy.SignalSource;
 import io.grpcshm.policy.Signals;
 import io.grpcshm.policy.internal.BandwidthHog;
@@ -96,12 +97,13 @@ public final class Profile implements Callable<Integer> {
   boolean noCalibrate;
 
   /**
-   * Calibration sizes of the profiling run: 8-32 MiB, so α describes copies that leave the
-   * caches (on the reference VM 1-8 MiB copy at about 27 µs/MiB, 32 MiB at 53 µs/MiB, and no
-   * line fits both); the residual model learns the rest. The runtime's default calibration
-   * stops at 4 MiB, which is what its waits need.
+   * Calibration sizes of the profiling run (8-32 MiB, so α describes copies that leave the
+   * caches: on the reference VM 1-8 MiB copy at about 27 µs/MiB, 32 MiB at 53 µs/MiB, and no
+   * line fits both); the residual model learns the rest. The deployed engine measures the host's
+   * lines at the same sizes. The runtime's default calibration stops at 4 MiB, which is what its
+   * waits need.
    */
-  static final long[] CALIBRATION_SIZES = {8 << 20, 16 << 20, 32 << 20};
+  static final long[] CALIBRATION_SIZES = PolicyEngine.calibrationSizes();
 
   record Workload(long size, int reuse, int hogs, int clients, boolean fresh) {
     String id() {
@@ -196,7 +198,8 @@ public final class Profile implements Callable<Integer> {
     long deadline = System.nanoTime() + (long) (maxMinutes * 60e9);
     WaitStrategy wait = WaitStrategy.hybrid();
     try (MoverRegistry movers = MoverRegistry.open(MoverRegistry.Options.defaults()
-            .calibrate(!noCalibrate).calibrationSizes(CALIBRATION_SIZES));
+            .calibrate(!noCalibrate).calibrationSizes(CALIBRATION_SIZES)
+            .calibrationReps(PolicyEngine.CALIBRATION_REPS));
         Signals signals = Signals.start(SignalSource.fixed(1));
         BufferedWriter w = Files.newBufferedWriter(out, StandardCharsets.UTF_8,
             StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {

@@ -1,5 +1,6 @@
 package io.grpcshm.policy.tools;
 
+import io.grpcshm.dsa.Calibration;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.policy.CallFeatures;
@@ -21,12 +22,17 @@ import java.util.function.Function;
 final class Reports {
   private Reports() {}
 
+  /**
+   * Regression and decision figures of {@code model} on {@code test}; predictions are scaled by
+   * each run's calibrated lines, as the engine deployed on that host would scale them.
+   */
   static String full(ModelArtifact model, List<TraceCsv.Row> train, List<TraceCsv.Row> test) {
-    double[] x = new double[Schema.WIDTH];
-    java.util.function.ToDoubleFunction<TraceCsv.Row> pred = r -> {
-      r.features(x);
-      return model.predictLog(x);
-    };
+    List<TraceCsv.Row> all = new ArrayList<>(test);
+    if (train != null) {
+      all.addAll(train);
+    }
+    Map<String, ModelArtifact.Baseline> lines = Evaluation.hostLines(all);
+    java.util.function.ToDoubleFunction<TraceCsv.Row> pred = Evaluation.deployedLog(model, lines);
     StringBuilder b = new StringBuilder();
     b.append("| Regression | |\n|---|---|\n");
     if (train != null) {
@@ -40,7 +46,7 @@ final class Reports {
     b.append(String.format(Locale.ROOT, "| R² (µs scale) | %.4f |%n", r.r2()));
     b.append(String.format(Locale.ROOT, "| test rows | %d |%n%n", r.rows()));
     List<Evaluation.Instance> inst = Evaluation.instances(test);
-    b.append(Evaluation.decisions(inst, Evaluation.modelChooser(model))
+    b.append(Evaluation.decisions(inst, Evaluation.modelChooser(model, lines))
         .table("Optimal configuration (model argmin, exact features)")).append('\n');
     b.append(Evaluation.decisions(inst, fallbackChooser(1 << 20))
         .table("Baseline: size-threshold fallback rule (1 MiB)")).append('\n');
@@ -78,8 +84,10 @@ final class Reports {
     List<Evaluation.Instance> inst = Evaluation.instances(test);
     Function<Evaluation.Instance, TraceCsv.Row> rule = in -> rules.containsKey(in.mode())
         ? rules.get(in.mode()).chooser().apply(in) : in.rows().get(0);
-    Function<Evaluation.Instance, TraceCsv.Row> argmin = Evaluation.modelChooser(model);
-    Function<Evaluation.Instance, TraceCsv.Row> engine = engineChooser(modelText, false, movers);
+    Function<Evaluation.Instance, TraceCsv.Row> argmin = Evaluation.modelChooser(model,
+        Evaluation.hostLines(test));
+    Function<Evaluation.Instance, TraceCsv.Row> engine = engineChooser(modelText, false, movers,
+        TraceCsv.calibrations(test));
     Function<Evaluation.Instance, TraceCsv.Row> cpu = fixedChooser(MoverKind.CPU);
     Function<Evaluation.Instance, TraceCsv.Row> oracle = Evaluation.Instance::oracle;
     b.append("| per-mode decisions (").append(inst.size())
@@ -161,22 +169,22 @@ final class Reports {
   }
 
   /**
-   * The engine's own decisions (bucketed features, decision cache) per instance; with online
-   * correction it is fed the measured latency of what it chose, in trace order.
+   * The engine's own decisions (bucketed features, decision cache) per instance, made by an
+   * engine per run and mode built with that run's calibrations (as deployed on that host); with
+   * online correction it is fed the measured latency of what it chose, in trace order.
    */
   static Function<Evaluation.Instance, TraceCsv.Row> engineChooser(String modelText,
-      boolean correction, java.util.Set<MoverKind> hostMovers) {
-    Map<Mode, PolicyEngine> engines = new EnumMap<>(Mode.class);
-    for (Mode m : Mode.values()) {
-      engines.put(m, PolicyEngine.builder().modelText(modelText)
-          .hostMovers(hostMovers).deploymentMode(m)
-          .onlineCorrection(correction).build());
-    }
+      boolean correction, java.util.Set<MoverKind> hostMovers,
+      Map<String, Map<MoverKind, Calibration>> calibrations) {
+    Map<String, PolicyEngine> engines = new java.util.HashMap<>();
     return in -> {
       TraceCsv.Row a = in.rows().get(0);
       CallFeatures f = new CallFeatures(a.payloadBytes(), a.reuseWindow(), a.pfRate(),
           a.llcPressure(), a.activeStreams());
-      PolicyEngine e = engines.get(in.mode());
+      PolicyEngine e = engines.computeIfAbsent(a.runId() + "|" + in.mode(), k ->
+          PolicyEngine.builder().modelText(modelText).hostMovers(hostMovers)
+              .hostCalibration(calibrations.getOrDefault(a.runId(), Map.of()))
+              .deploymentMode(in.mode()).onlineCorrection(correction).build());
       Decision d = e.decide(f);
       TraceCsv.Row chosen = in.rows().stream()
           .filter(r -> r.mover() == d.mover() && r.cacheInjection() == d.cacheInjection())
@@ -192,7 +200,8 @@ final class Reports {
     for (TraceCsv.Row r : rows) {
       by.computeIfAbsent(r.workloadId(), k -> new ArrayList<>()).add(r);
     }
-    double[] x = new double[Schema.WIDTH];
+    java.util.function.ToDoubleFunction<TraceCsv.Row> pred = Evaluation.deployedLog(model,
+        Evaluation.hostLines(rows));
     int n = 0;
     int correct = 0;
     List<Double> regret = new ArrayList<>();
@@ -208,8 +217,7 @@ final class Reports {
         if (oracle == null || r.latencyUs() < oracle.latencyUs()) {
           oracle = r;
         }
-        r.features(x);
-        double y = model.predictLog(x);
+        double y = pred.applyAsDouble(r);
         if (y < best) {
           best = y;
           chosen = r;

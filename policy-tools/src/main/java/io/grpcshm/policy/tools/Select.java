@@ -228,9 +228,10 @@ public final class Select implements Callable<Integer> {
       String artifact = ModelArtifact.write(meta, fit.text());
       ModelArtifact m = ModelArtifact.parse(artifact);
       List<Evaluation.Instance> inst = Evaluation.instances(f.test());
-      Evaluation.Decisions a = Evaluation.decisions(inst, Evaluation.modelChooser(m));
+      Evaluation.Decisions a = Evaluation.decisions(inst, Evaluation.modelChooser(m,
+          Evaluation.hostLines(f.test())));
       Evaluation.Decisions e = Evaluation.decisions(inst,
-          Reports.engineChooser(artifact, false, movers));
+          Reports.engineChooser(artifact, false, movers, TraceCsv.calibrations(f.test())));
       sum[fam * 4] += a.accuracy() * 100;
       sum[fam * 4 + 1] += a.meanRegretPct();
       sum[fam * 4 + 2] += e.accuracy() * 100;

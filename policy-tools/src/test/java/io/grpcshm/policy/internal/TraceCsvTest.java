@@ -29,6 +29,40 @@ class TraceCsvTest {
     assertEquals(List.of(r), rows);
   }
 
+  private static TraceCsv.Row lined(String run, MoverKind m, double fixedUs, double usPerMib) {
+    return new TraceCsv.Row(run, "w", 65536, 0, 1.5, 200, 2, m, false, Mode.SYNC, 10, 0, 1,
+        false, "procstat", "proxy", 5, 0.1, 1.0, fixedUs, usPerMib);
+  }
+
+  /**
+   * Each run's calibration per mover, read back from the rows; the recorded defaults of a
+   * rejected calibration read as not measured; two lines for one mover in one run are an error.
+   */
+  @Test
+  void calibrationsPerRunAndMover() throws Exception {
+    Path f = dir.resolve("c.csv");
+    Files.writeString(f, TraceCsv.header() + "\n" + String.join("\n",
+        lined("a", MoverKind.CPU, 2.0, 52.4288).toCsv(),
+        lined("a", MoverKind.SOFTWARE, 191.601, 96.011239).toCsv(),
+        lined("a", MoverKind.SOFTWARE, 191.601, 96.011239).toCsv(),
+        lined("b", MoverKind.SOFTWARE, 0, 30.637368).toCsv(),
+        row("w", MoverKind.PARALLEL, Mode.SYNC, 1).toCsv()) + "\n");
+    var c = TraceCsv.calibrations(TraceCsv.read(f));
+    assertEquals(List.of("a", "b"), List.copyOf(c.keySet()));
+    assertTrue(c.get("a").get(MoverKind.CPU).isFallback(), c.toString());
+    var sw = c.get("a").get(MoverKind.SOFTWARE);
+    assertTrue(sw.measured());
+    assertEquals(191_601, sw.fixedNanos());
+    assertEquals(96.011239, sw.microsPerMiB(), 1e-6);
+    assertEquals(30.637368, c.get("b").get(MoverKind.SOFTWARE).microsPerMiB(), 1e-6);
+    assertEquals(1, c.get("b").size(), "a row without a line adds none");
+
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TraceCsv.calibrations(List.of(lined("a", MoverKind.CPU, 0, 30),
+            lined("a", MoverKind.CPU, 0, 31))));
+    assertTrue(e.getMessage().contains("run a has two calibrated lines for CPU"), e.getMessage());
+  }
+
   @Test
   void missingColumnsAreNamed() throws Exception {
     Path f = dir.resolve("t.csv");

@@ -13,8 +13,9 @@ import java.util.Map;
  * <p>With a {@code policy.baseline} line the trees predict the residual over each mover's
  * calibrated line on the profiled host, in log space: log(1 + latency) = log(1 + L_fixed +
  * α·size) + trees. Beyond the profiled sizes the trees' last leaves hold, so the prediction
- * grows with α instead of stopping at the largest size seen. Without it (older models) the trees
- * predict log(1 + latency) directly.
+ * grows with α instead of stopping at the largest size seen. Deployed on another host, the lines
+ * are scaled by that host's calibrated speed relative to the recorded lines ({@link #baseLog}).
+ * Without it (older models) the trees predict log(1 + latency) directly.
  *
  * <p>With a {@code policy.residual_size_cap} line (bytes) the trees see the payload size capped
  * there ({@link #treeSize}): the residual is then estimated from every profiled size above the
@@ -121,9 +122,52 @@ public record ModelArtifact(Map<String, String> meta, String lightgbmText, GbdtM
     }
   }
 
-  /** Predicted log(1 + latency µs) of the full feature vector {@code x} (Schema layout). */
+  /**
+   * Predicted log(1 + latency µs) of the full feature vector {@code x} (Schema layout), over the
+   * model's recorded lines.
+   */
   public double predictLog(double[] x) {
-    return predictTrees(x) + baseline.log1p((int) x[Schema.MOVER], x[Schema.PAYLOAD_BYTES]);
+    return predictLog(x, Baseline.NONE);
+  }
+
+  /**
+   * Predicted log(1 + latency µs) of {@code x} on a host whose movers have the calibrated lines
+   * {@code host} ({@link #baseLog}; {@link Baseline#NONE}: the profiled host's).
+   */
+  public double predictLog(double[] x, Baseline host) {
+    return predictTrees(x) + baseLog(host, (int) x[Schema.MOVER], x[Schema.PAYLOAD_BYTES]);
+  }
+
+  /**
+   * log(1 + line µs) that the trees' residual is added to, for {@code mover} (ordinal) at
+   * {@code bytes}: the model's recorded line, scaled by this host's speed relative to the
+   * profiled host's ({@link #hostScaleLog}). The movers' relative costs stay the recorded lines':
+   * the residuals were fitted against them, and one mover's line swapped for this host's would
+   * shift its residual alone (a line recorded as a rejected calibration's defaults, or a noisy
+   * fixed cost, would then decide the choice).
+   */
+  public double baseLog(Baseline host, int mover, double bytes) {
+    if (!baseline.has(mover)) {
+      return baseline.log1p(mover, bytes);
+    }
+    return baseline.log1p(mover, bytes) + hostScaleLog(host, bytes);
+  }
+
+  /**
+   * log of this host's copy cost relative to the profiled host's at {@code bytes}: the mean, over
+   * the movers with a measured recorded line ({@link Baseline#measured}) and a line on this host,
+   * of log(1 + host line) − log(1 + recorded line); 0 when there is no such mover.
+   */
+  public double hostScaleLog(Baseline host, double bytes) {
+    double sum = 0;
+    int n = 0;
+    for (int m = 0; m < baseline.fixedUs().length; m++) {
+      if (baseline.measured(m) && host.has(m)) {
+        sum += host.log1p(m, bytes) - baseline.log1p(m, bytes);
+        n++;
+      }
+    }
+    return n == 0 ? 0 : sum / n;
   }
 
   /**
@@ -179,6 +223,60 @@ public record ModelArtifact(Map<String, String> meta, String lightgbmText, GbdtM
           .append(k.name().toLowerCase(java.util.Locale.ROOT)).append(':')
           .append(String.format(java.util.Locale.ROOT, "%.3f+%.4f", v[0], v[1])));
       return b.toString();
+    }
+
+    /**
+     * The lines of the usable calibrations in {@code calibrations} ({@link #unusable}); the
+     * others are left out (NaN).
+     */
+    public static Baseline of(Map<io.grpcshm.dsa.MoverKind, io.grpcshm.dsa.Calibration>
+        calibrations) {
+      int n = io.grpcshm.dsa.MoverKind.values().length;
+      double[] f = new double[n];
+      double[] a = new double[n];
+      java.util.Arrays.fill(f, Double.NaN);
+      java.util.Arrays.fill(a, Double.NaN);
+      calibrations.forEach((k, c) -> {
+        if (unusable(c) == null) {
+          f[k.ordinal()] = c.fixedNanos() / 1000.0;
+          a[k.ordinal()] = c.microsPerMiB();
+        }
+      });
+      return new Baseline(f, a);
+    }
+
+    /**
+     * Why {@code c} cannot stand in for a mover's line, or null when it can: it must have been
+     * measured (not the defaults of a rejected calibration) and be as plausible as a recorded
+     * line.
+     */
+    public static String unusable(io.grpcshm.dsa.Calibration c) {
+      if (c == null) {
+        return "no calibration";
+      }
+      if (!c.measured()) {
+        return c.note().isEmpty() ? "not calibrated" : c.note();
+      }
+      double fixed = c.fixedNanos() / 1000.0;
+      double slope = c.microsPerMiB();
+      if (!(fixed >= 0 && fixed < 1e9) || !(slope > 0 && slope < 1e9)) {
+        return "implausible line " + c;
+      }
+      return null;
+    }
+
+    /**
+     * True when {@code mover} (ordinal) has a line that was measured: not the defaults a
+     * calibration falls back to when every measurement was rejected ({@code
+     * Calibration.fallback}), which say nothing about the profiled host.
+     */
+    public boolean measured(int mover) {
+      if (!has(mover)) {
+        return false;
+      }
+      io.grpcshm.dsa.Calibration d = io.grpcshm.dsa.Calibration.fallback("");
+      return !(Math.round(fixedUs[mover] * 1000) == d.fixedNanos()
+          && Math.abs(usPerMib[mover] - d.microsPerMiB()) < 1e-3);
     }
 
     /** True when {@code mover} (ordinal) has a line. */
