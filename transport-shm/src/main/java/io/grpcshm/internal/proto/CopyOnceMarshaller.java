@@ -49,9 +49,10 @@ final class CopyOnceMarshaller<T> implements MethodDescriptor.PrototypeMarshalle
   private final ReceiveBlockPool pool;
 
   CopyOnceMarshaller(MethodDescriptor.PrototypeMarshaller<T> grpc, GrpcProtoMarshaller settings) {
-    this(grpc, settings, ReceiveBlockPool.SHARED);
+    this(grpc, settings, null);
   }
 
+  /** With {@code pool}, or the process's pool if null. */
   CopyOnceMarshaller(MethodDescriptor.PrototypeMarshaller<T> grpc, GrpcProtoMarshaller settings,
       ReceiveBlockPool pool) {
     this.grpc = grpc;
@@ -110,7 +111,7 @@ final class CopyOnceMarshaller<T> implements MethodDescriptor.PrototypeMarshalle
    */
   ByteString copyOf(MemorySegment source) {
     int size = Math.toIntExact(source.byteSize());
-    MemorySegment pooled = pool.lend(size);
+    MemorySegment pooled = (pool != null ? pool : ReceiveBlockPool.shared()).lend(size);
     byte[] array = pooled == null ? new byte[size] : null;
     // One thread: a second one (ParallelCopy) measured slower here, on a busy 2-vCPU machine
     // where the other core is not free.

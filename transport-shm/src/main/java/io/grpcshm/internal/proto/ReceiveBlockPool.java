@@ -27,8 +27,8 @@ import javax.management.ObjectName;
  * <p>Blocks are page-aligned, allocated (and so zeroed and faulted in) once, in size classes of
  * eight steps per power of two from 4 MiB (at most 12.5 % slack). The total of all blocks, lent
  * or free, never exceeds the cap: when a class has no free block and the cap leaves no room even
- * after releasing free blocks of other classes, {@link #lend} returns null and the caller uses
- * the heap. It never waits.
+ * after freeing blocks of other classes unused for 10 s, {@link #lend} returns null and the
+ * caller uses the heap. It never waits.
  */
 final class ReceiveBlockPool {
   private static final Logger log = Logger.getLogger(ReceiveBlockPool.class.getName());
@@ -39,12 +39,28 @@ final class ReceiveBlockPool {
   /** System property: the cap in bytes (0 turns the pool off: every large message uses heap). */
   static final String CAP_PROPERTY = "io.grpcshm.protobufReceivePoolBytes";
 
+  /** Made at the first large message: until then JMX and the cap's lookup cost nothing. */
+  private static final class Shared {
+    static final ReceiveBlockPool POOL = registered(new ReceiveBlockPool(configuredCap()));
+  }
+
   /** The process's pool, used by every {@link CopyOnceMarshaller}. */
-  static final ReceiveBlockPool SHARED = registered(new ReceiveBlockPool(configuredCap()));
+  static ReceiveBlockPool shared() {
+    return Shared.POOL;
+  }
+
+  /**
+   * A free block is freed for another class only after this long unused: blocks come back in
+   * bursts (at collections), and freeing one that the next burst needs again would cost a new
+   * allocation (zeroing, page faults) and an arena close in the calls of both classes.
+   */
+  static final long IDLE_BEFORE_RELEASE_NANOS = 10_000_000_000L;
 
   private static final class Block {
     final Arena arena;
     final MemorySegment memory;
+    /** When it last came back ({@link System#nanoTime()}). */
+    long freeSince;
 
     Block(long size) {
       Arena a = Arena.ofShared();
@@ -69,11 +85,18 @@ final class ReceiveBlockPool {
   private long returnedCount;
   private long releasedCount;
 
+  private final long idleBeforeReleaseNanos;
+
   ReceiveBlockPool(long capBytes) {
-    if (capBytes < 0) {
-      throw new IllegalArgumentException("cap " + capBytes);
+    this(capBytes, IDLE_BEFORE_RELEASE_NANOS);
+  }
+
+  ReceiveBlockPool(long capBytes, long idleBeforeReleaseNanos) {
+    if (capBytes < 0 || idleBeforeReleaseNanos < 0) {
+      throw new IllegalArgumentException("cap " + capBytes + ", idle " + idleBeforeReleaseNanos);
     }
     this.capBytes = capBytes;
+    this.idleBeforeReleaseNanos = idleBeforeReleaseNanos;
   }
 
   /** The size of the block that holds {@code size} bytes. */
@@ -101,12 +124,11 @@ final class ReceiveBlockPool {
         reusedCount++;
       } else {
         if (residentBytes + cls > capBytes) {
-          long freeBytes = residentBytes - lentBytes;
-          if (residentBytes - freeBytes + cls > capBytes) {
-            refusedCount++;
-            return null;
-          }
-          released = releaseFreeBlocksFor(cls);
+          released = releaseIdleBlocksFor(cls, System.nanoTime());
+        }
+        if (residentBytes + cls > capBytes) {
+          refusedCount++;
+          return null;
         }
         residentBytes += cls; // reserved while allocating outside the lock
       }
@@ -134,14 +156,30 @@ final class ReceiveBlockPool {
     return lent.memory.reinterpret(size, Arena.ofAuto(), unused -> giveBack(lent));
   }
 
-  /** Takes free blocks of other classes out of the pool until {@code cls} fits the cap. */
-  private List<Block> releaseFreeBlocksFor(long cls) {
+  /**
+   * Takes free blocks of other classes, unused for {@link #idleBeforeReleaseNanos}, out of the
+   * pool until {@code cls} fits the cap; none if the idle ones are not enough.
+   */
+  private List<Block> releaseIdleBlocksFor(long cls, long now) {
+    long idleBytes = 0;
+    for (ArrayDeque<Block> stack : free.values()) {
+      for (Block b : stack) {
+        if (now - b.freeSince >= idleBeforeReleaseNanos) {
+          idleBytes += b.memory.byteSize();
+        }
+      }
+    }
+    if (residentBytes - idleBytes + cls > capBytes) {
+      return List.of();
+    }
     List<Block> released = new ArrayList<>();
-    // Largest first: fewest blocks to give up.
-    for (Map.Entry<Long, ArrayDeque<Block>> e : free.descendingMap().entrySet()) {
-      while (residentBytes + cls > capBytes && !e.getValue().isEmpty()) {
-        released.add(e.getValue().pollFirst()); // the least recently returned
-        residentBytes -= e.getKey();
+    // Largest first: fewest blocks to give up. Each stack's least recently returned first.
+    for (ArrayDeque<Block> stack : free.descendingMap().values()) {
+      while (residentBytes + cls > capBytes && !stack.isEmpty()
+          && now - stack.peekFirst().freeSince >= idleBeforeReleaseNanos) {
+        Block b = stack.pollFirst();
+        released.add(b);
+        residentBytes -= b.memory.byteSize();
         releasedCount++;
       }
     }
@@ -153,6 +191,7 @@ final class ReceiveBlockPool {
     long size = block.memory.byteSize();
     lentBytes -= size;
     returnedCount++;
+    block.freeSince = System.nanoTime();
     free.computeIfAbsent(size, k -> new ArrayDeque<>()).addLast(block);
   }
 
@@ -261,7 +300,8 @@ final class ReceiveBlockPool {
       try {
         return Math.max(0, Long.parseLong(configured.trim()));
       } catch (NumberFormatException e) {
-        log.warning(CAP_PROPERTY + "=" + configured + " is not a number of bytes; using the default");
+        log.warning(CAP_PROPERTY + "=" + configured
+            + " is not a number of bytes; using the default");
       }
     }
     long maxDirect = Runtime.getRuntime().maxMemory();

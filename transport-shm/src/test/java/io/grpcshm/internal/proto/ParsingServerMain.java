@@ -152,7 +152,7 @@ public final class ParsingServerMain {
       if (request.getCollectGarbage()) {
         collectGarbage();
       }
-      ReceiveBlockPool.Stats pool = ReceiveBlockPool.SHARED.stats();
+      ReceiveBlockPool.Stats pool = ReceiveBlockPool.shared().stats();
       out.onNext(ServerState.newBuilder()
           .setCopiedOnce(CopyOnceMarshaller.COPIED_ONCE.sum())
           .setPoolLent(pool.lent())
@@ -199,9 +199,9 @@ public final class ParsingServerMain {
 
   /** Gives unreachable receive blocks a chance to return: a few collections, bounded. */
   static void collectGarbage() {
-    long returned = ReceiveBlockPool.SHARED.stats().returned();
-    for (int i = 0; i < 10 && ReceiveBlockPool.SHARED.stats().returned() == returned
-        && ReceiveBlockPool.SHARED.lentBytes() > 0; i++) {
+    long returned = ReceiveBlockPool.shared().stats().returned();
+    for (int i = 0; i < 10 && ReceiveBlockPool.shared().stats().returned() == returned
+        && ReceiveBlockPool.shared().lentBytes() > 0; i++) {
       System.gc();
       try {
         Thread.sleep(20);

@@ -270,7 +270,7 @@ class ProtobufParsingTest {
   void keptMessagesStayIntactWhileTheSharedMemoryIsReused() {
     ParsingGrpc.ParsingBlockingStub s = deadline(stub);
     ServerState serverBefore = state(stub, ECHO);
-    ReceiveBlockPool.Stats clientBefore = ReceiveBlockPool.SHARED.stats();
+    ReceiveBlockPool.Stats clientBefore = ReceiveBlockPool.shared().stats();
     List<Everything> keptByServer = new ArrayList<>();
     List<Everything> sentForClient = new ArrayList<>();
     List<Everything> keptByClient = new ArrayList<>();
@@ -307,7 +307,7 @@ class ProtobufParsingTest {
           "kept response " + i + " lives in a pooled off-heap block");
     }
     ServerState serverAfter = state(stub, ECHO);
-    ReceiveBlockPool.Stats clientAfter = ReceiveBlockPool.SHARED.stats();
+    ReceiveBlockPool.Stats clientAfter = ReceiveBlockPool.shared().stats();
     assertTrue(serverAfter.getPoolReused() - serverBefore.getPoolReused() > 0,
         "the server reused receive blocks: " + serverAfter);
     assertTrue(clientAfter.reused() - clientBefore.reused() > 0,

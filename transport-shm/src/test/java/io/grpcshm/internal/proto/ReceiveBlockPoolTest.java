@@ -6,11 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import io.grpc.MethodDescriptor;
 import io.grpc.protobuf.ProtoUtils;
+import io.grpcshm.internal.nativeio.Linux;
+import io.grpcshm.internal.nativeio.SharedMapping;
 import io.grpcshm.internal.proto.testing.Everything;
 import io.grpcshm.internal.proto.testing.Part;
 import java.lang.foreign.Arena;
@@ -114,8 +117,8 @@ class ReceiveBlockPoolTest {
   }
 
   @Test
-  void freeBlocksOfOtherClassesAreReleasedToMakeRoom() throws Exception {
-    ReceiveBlockPool pool = new ReceiveBlockPool(10 * MIB);
+  void idleFreeBlocksOfOtherClassesAreReleasedToMakeRoom() throws Exception {
+    ReceiveBlockPool pool = new ReceiveBlockPool(10 * MIB, 0);
     lendAndDrop(pool, 5 * MIB);
     assertTrue(gcUntil(() -> pool.lentBytes() == 0));
     assertEquals(5 * MIB, pool.residentBytes());
@@ -126,6 +129,16 @@ class ReceiveBlockPoolTest {
     // A lent block is never released: no room for another class while it is reachable.
     assertNull(pool.lend(6 * MIB));
     eight.fill((byte) 3);
+  }
+
+  @Test
+  void recentlyReturnedBlocksAreKeptForTheirClass() throws Exception {
+    ReceiveBlockPool pool = new ReceiveBlockPool(10 * MIB); // 10 s before a free block is idle
+    long address = lendAndDrop(pool, 5 * MIB);
+    assertTrue(gcUntil(() -> pool.lentBytes() == 0));
+    assertNull(pool.lend(8 * MIB), "the free block came back just now: heap for this one");
+    assertEquals(0, pool.stats().released());
+    assertEquals(address, pool.lend(5 * MIB).address(), "still there for its own class");
   }
 
   @Test
@@ -232,8 +245,30 @@ class ReceiveBlockPoolTest {
   }
 
   @Test
+  void aClosedMappingFailsTheCopyAndTheBlockComesBack() throws Exception {
+    ReceiveBlockPool pool = new ReceiveBlockPool(64 * MIB);
+    CopyOnceMarshaller<Everything> marshaller = marshaller(pool);
+    byte[] wire = message(5).toByteArray();
+    int fd = Linux.memfdCreate("receive-pool-test");
+    try {
+      Linux.ftruncate(fd, wire.length);
+      SharedMapping mapping = SharedMapping.map(fd, wire.length);
+      MemorySegment.copy(MemorySegment.ofArray(wire), 0, mapping.memory(), 0, wire.length);
+      MemorySegment extent = mapping.memory();
+      assertEquals(message(5), marshaller.parseCopy(marshaller.copyOf(extent)));
+      // The connection closes: the checked segment throws instead of reading other memory.
+      mapping.close();
+      assertThrows(IllegalStateException.class, () -> marshaller.copyOf(extent));
+      assertEquals(2, pool.stats().lent());
+      assertTrue(gcUntil(() -> pool.lentBytes() == 0), "the failed copy's block comes back");
+    } finally {
+      Linux.close(fd);
+    }
+  }
+
+  @Test
   void theSharedPoolIsVisibleOverJmx() throws Exception {
-    ReceiveBlockPool shared = ReceiveBlockPool.SHARED;
+    ReceiveBlockPool shared = ReceiveBlockPool.shared();
     Object cap = ManagementFactory.getPlatformMBeanServer().getAttribute(
         new ObjectName("io.grpcshm:type=ProtobufReceivePool"), "CapBytes");
     assertInstanceOf(Long.class, cap);
