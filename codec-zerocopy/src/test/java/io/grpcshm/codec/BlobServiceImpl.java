@@ -11,11 +11,14 @@ import java.util.concurrent.atomic.AtomicReference;
 final class BlobServiceImpl extends BlobServiceGrpc.BlobServiceImplBase {
   /** Whether the last request's payload was a view of direct (transport) memory. */
   final AtomicReference<Boolean> lastPayloadDirect = new AtomicReference<>();
+  /** Whether the last echoed request's payload was a view of shared memory. */
+  final AtomicReference<Boolean> lastPayloadShared = new AtomicReference<>();
 
   @Override
   public void echo(Blob request, StreamObserver<Blob> responses) {
     try (ZeroCopyMessage<Blob> blob = ZeroCopyMessage.of(request)) {
       lastPayloadDirect.set(TestMessages.isDirect(blob.get().getPayload()));
+      lastPayloadShared.set(TestMessages.inSharedMemory(blob.get().getPayload()));
       // grpc serialises the response during onNext, so the request may be released after it.
       responses.onNext(blob.get());
     }

@@ -70,8 +70,13 @@ class BuilderParsingModeTest {
       Blob response = BlobServiceGrpc.newBlockingStub(channel)
           .withDeadlineAfter(30, TimeUnit.SECONDS).echo(request);
       assertEquals(request, response);
-      assertFalse(TestMessages.isDirect(response.getPayload()), "a heap copy owned by the message");
-      assertFalse(service.lastPayloadDirect.get());
+      // A copy the message owns (a pooled off-heap block or a heap array), never shared memory.
+      assertFalse(TestMessages.inSharedMemory(response.getPayload()),
+          "a copy owned by the message");
+      try (ZeroCopyMessage<Blob> owned = ZeroCopyMessage.of(response)) {
+        assertFalse(owned.isAliased());
+      }
+      assertFalse(service.lastPayloadShared.get());
       assertEquals(requestsAliased, stats(true).aliased());
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);

@@ -8,7 +8,9 @@ import io.grpc.KnownLength;
 import io.grpcshm.codec.testing.Blob;
 import io.grpcshm.codec.testing.Digest;
 import io.grpcshm.codec.testing.Item;
+import io.grpcshm.internal.nativeio.SharedMapping;
 import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.util.SplittableRandom;
@@ -55,6 +57,12 @@ final class TestMessages {
 
   static boolean isDirect(ByteString bytes) {
     return bytes.asReadOnlyByteBuffer().isDirect();
+  }
+
+  /** Whether {@code bytes} is a view of an open shared-memory mapping (transport memory). */
+  static boolean inSharedMemory(ByteString bytes) {
+    ByteBuffer buffer = bytes.asReadOnlyByteBuffer();
+    return buffer.isDirect() && SharedMapping.isOpenMapping(MemorySegment.ofBuffer(buffer));
   }
 
   static long allocatedBytes() {

@@ -9,6 +9,8 @@ import io.grpcshm.examples.blob.AllocatedRequest;
 import io.grpcshm.examples.blob.Blob;
 import io.grpcshm.examples.blob.BlobServiceGrpc;
 import java.lang.management.ManagementFactory;
+import javax.management.JMException;
+import javax.management.ObjectName;
 
 /**
  * Reads every upload (a sampled fingerprint of the payload, the values, the tags) and answers an
@@ -32,8 +34,22 @@ final class BlobServiceImpl extends BlobServiceGrpc.BlobServiceImplBase {
   @Override
   public void allocated(AllocatedRequest request, StreamObserver<AllocatedReply> responses) {
     responses.onNext(AllocatedReply.newBuilder()
-        .setBytes(THREADS.getTotalThreadAllocatedBytes()).build());
+        .setBytes(THREADS.getTotalThreadAllocatedBytes())
+        .setReceivePoolResidentBytes(receivePool("ResidentBytes"))
+        .setReceivePoolLent(receivePool("Lent"))
+        .setReceivePoolRefused(receivePool("Refused"))
+        .setReceivePoolReleased(receivePool("Released")).build());
     responses.onCompleted();
+  }
+
+  /** An attribute of the transport's off-heap receive pool (JMX), 0 if there is none yet. */
+  private static long receivePool(String attribute) {
+    try {
+      return (Long) ManagementFactory.getPlatformMBeanServer().getAttribute(
+          new ObjectName("io.grpcshm:type=ProtobufReceivePool"), attribute);
+    } catch (JMException e) {
+      return 0;
+    }
   }
 
   /** What the server answers; the client computes the same locally to check it. */

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
+import java.util.List;
 import java.util.regex.Pattern;
 import picocli.CommandLine.Option;
 
@@ -27,7 +28,14 @@ final class ExitWithParent {
    */
   static ChildJvm startServer(String label, Class<?> mainClass, String... args)
       throws IOException {
-    return ChildJvm.of(mainClass).label(label).inheritJvmFlags().args(args).args(FLAG)
+    return startServer(label, mainClass, List.of(), args);
+  }
+
+  /** As {@link #startServer(String, Class, String...)}, with JVM options after the inherited. */
+  static ChildJvm startServer(String label, Class<?> mainClass, List<String> jvmOptions,
+      String... args) throws IOException {
+    return ChildJvm.of(mainClass).label(label).inheritJvmFlags()
+        .jvmOptions(jvmOptions.toArray(String[]::new)).args(args).args(FLAG)
         .portLine(LISTENING).echoOutput().start();
   }
 

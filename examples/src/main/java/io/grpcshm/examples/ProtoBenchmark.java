@@ -13,6 +13,7 @@ import io.grpcshm.codec.ZeroCopyServices;
 import io.grpcshm.dsa.MoverKind;
 import io.grpcshm.dsa.MoverRegistry;
 import io.grpcshm.examples.blob.Ack;
+import io.grpcshm.examples.blob.AllocatedReply;
 import io.grpcshm.examples.blob.AllocatedRequest;
 import io.grpcshm.examples.blob.Blob;
 import io.grpcshm.examples.blob.BlobServiceGrpc;
@@ -68,6 +69,11 @@ public final class ProtoBenchmark implements Callable<Integer> {
       description = "1 runs the off-heap sweep over the data movers (${DEFAULT-VALUE})")
   int moverSweep = 1;
 
+  @Option(names = "--heap-copy-stack", paramLabel = "0|1",
+      description = "1 adds a fifth stack, shm stock with the off-heap receive pool off"
+          + " (every large message copied into a new heap array) (${DEFAULT-VALUE})")
+  int heapCopyStack = 0;
+
   @Spec CommandSpec spec;
 
   ProtoBenchmark() {}
@@ -91,14 +97,15 @@ public final class ProtoBenchmark implements Callable<Integer> {
   @Override
   public String toString() {
     return "--rounds " + rounds + " --warmup-rounds " + warmupRounds + " --calls " + calls
-        + " --mover-sweep " + moverSweep;
+        + " --mover-sweep " + moverSweep + " --heap-copy-stack " + heapCopyStack;
   }
 
   @Override
   public Integer call() throws Exception {
-    if (rounds < 1 || warmupRounds < 0 || calls < 1 || (moverSweep != 0 && moverSweep != 1)) {
-      throw new ParameterException(spec.commandLine(),
-          "need --rounds >= 1, --warmup-rounds >= 0, --calls >= 1, --mover-sweep 0 or 1");
+    if (rounds < 1 || warmupRounds < 0 || calls < 1 || (moverSweep != 0 && moverSweep != 1)
+        || (heapCopyStack != 0 && heapCopyStack != 1)) {
+      throw new ParameterException(spec.commandLine(), "need --rounds >= 1, --warmup-rounds >= 0,"
+          + " --calls >= 1, --mover-sweep 0 or 1, --heap-copy-stack 0 or 1");
     }
     run(this);
     return 0;
@@ -109,13 +116,17 @@ public final class ProtoBenchmark implements Callable<Integer> {
     System.out.println("ProtoBenchmark " + Instant.now() + ", " + Runtime.getRuntime()
         .availableProcessors() + " CPUs, Java " + Runtime.version() + "; " + opts);
     Map<String, Cell> cells = new LinkedHashMap<>();
-    List<String> labels = List.of("shm zero-copy", "shm stock", "shm grpc-parse", "tcp stock");
+    List<String> labels = new ArrayList<>(List.of("shm zero-copy", "shm stock",
+        "shm grpc-parse", "tcp stock"));
     try (ChildJvm zc = ExitWithParent.startServer("shm-zc-server", EchoServer.class, "shm-zerocopy");
          ChildJvm shm = ExitWithParent.startServer("shm-server", EchoServer.class, "shm");
          ChildJvm grpcParse = ExitWithParent.startServer("shm-grpc-parsing-server", EchoServer.class,
              "shm-grpc-parsing");
-         ChildJvm netty = ExitWithParent.startServer("netty-server", EchoServer.class, "netty")) {
-      List<Stack> stacks = List.of(
+         ChildJvm netty = ExitWithParent.startServer("netty-server", EchoServer.class, "netty");
+         ChildJvm heapCopy = opts.heapCopyStack == 0 ? null : ExitWithParent.startServer(
+             "shm-heap-copy-server", EchoServer.class,
+             List.of("-Dio.grpcshm.protobufReceivePoolBytes=0"), "shm")) {
+      List<Stack> stacks = new ArrayList<>(List.of(
           stack(labels.get(0), zc, shmChannel(zc.awaitPort(Duration.ofSeconds(60)),
               ProtobufParsing.COPY_ONCE), true),
           stack(labels.get(1), shm, shmChannel(shm.awaitPort(Duration.ofSeconds(60)),
@@ -124,7 +135,12 @@ public final class ProtoBenchmark implements Callable<Integer> {
               grpcParse.awaitPort(Duration.ofSeconds(60)), ProtobufParsing.STOCK), false),
           stack(labels.get(3), netty, NettyChannelBuilder.forAddress("localhost",
               netty.awaitPort(Duration.ofSeconds(60))).usePlaintext()
-              .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), false));
+              .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), false)));
+      if (heapCopy != null) {
+        labels.add("shm heap copy");
+        stacks.add(stack(labels.get(4), heapCopy, shmChannel(
+            heapCopy.awaitPort(Duration.ofSeconds(60)), ProtobufParsing.COPY_ONCE), false));
+      }
       try {
         int rounds = opts.rounds + opts.warmupRounds;
         for (int round = 0; round < rounds; round++) {
@@ -160,6 +176,13 @@ public final class ProtoBenchmark implements Callable<Integer> {
         if (opts.moverSweep != 0) {
           moverSweep(zc.awaitPort(Duration.ofSeconds(1)), opts);
         }
+        for (Stack s : stacks) {
+          AllocatedReply r = s.stub().allocated(AllocatedRequest.getDefaultInstance());
+          poolTable.append(String.format("%-14s server off-heap receive pool: %s resident, %d"
+              + " blocks lent, %d messages left to the heap, %d free blocks freed for another"
+              + " size%n", s.label(), bytes(r.getReceivePoolResidentBytes()),
+              r.getReceivePoolLent(), r.getReceivePoolRefused(), r.getReceivePoolReleased()));
+        }
       } finally {
         for (Stack s : stacks) {
           s.channel().shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -168,10 +191,12 @@ public final class ProtoBenchmark implements Callable<Integer> {
     }
     print(workloads, labels, cells);
     System.out.println();
+    System.out.print(poolTable);
     System.out.print(moverTable);
   }
 
   private static final StringBuilder moverTable = new StringBuilder();
+  private static final StringBuilder poolTable = new StringBuilder();
 
   /**
    * Off-heap payloads (direct buffers, as tensors from native code or a mapped file) over the

@@ -1,5 +1,6 @@
 package io.grpcshm.internal.proto;
 
+import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageLite;
@@ -12,14 +13,17 @@ import io.grpc.Status;
 import io.grpcshm.internal.nativeio.SharedMapping;
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.ref.Reference;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
  * grpc's protobuf marshaller, except that a large message lying in one piece in shared memory
- * is copied once into a heap array of its size and parsed from there with aliasing: its
- * {@code bytes} fields are views of that private array. grpc's own marshaller reads a message
+ * is copied once into memory of its own and parsed from there with aliasing: its {@code bytes}
+ * fields are views of that private copy. The copy goes into a reused off-heap block of {@link
+ * ReceiveBlockPool} (the message owns it until no view of it is reachable) or, when the pool has
+ * no room, a heap array of the message's size. grpc's own marshaller reads a message
  * over 4 MiB through a stream decoder, which allocates and copies each large {@code bytes} field
  * twice (the decoder copies what it read, as the array was exposed to the stream).
  *
@@ -42,9 +46,17 @@ final class CopyOnceMarshaller<T> implements MethodDescriptor.PrototypeMarshalle
   private final MethodDescriptor.PrototypeMarshaller<T> grpc;
   private final GrpcProtoMarshaller settings;
   private final Parser<? extends MessageLite> parser;
+  private final ReceiveBlockPool pool;
 
   CopyOnceMarshaller(MethodDescriptor.PrototypeMarshaller<T> grpc, GrpcProtoMarshaller settings) {
+    this(grpc, settings, null);
+  }
+
+  /** With {@code pool}, or the process's pool if null. */
+  CopyOnceMarshaller(MethodDescriptor.PrototypeMarshaller<T> grpc, GrpcProtoMarshaller settings,
+      ReceiveBlockPool pool) {
     this.grpc = grpc;
+    this.pool = pool;
     this.settings = settings;
     this.parser = ((MessageLite) grpc.getMessagePrototype()).getParserForType();
   }
@@ -75,20 +87,43 @@ final class CopyOnceMarshaller<T> implements MethodDescriptor.PrototypeMarshalle
     if (shared == null) {
       return grpc.parse(stream);
     }
-    int size = (int) shared.byteSize();
-    byte[] bytes = new byte[size];
-    // One thread: a second one (ParallelCopy) measured slower here, on a busy 2-vCPU machine
-    // where the other core is not free, and the array was just zeroed by this thread anyway.
-    MemorySegment.copy(shared, 0, MemorySegment.ofArray(bytes), 0, size);
+    ByteString copy = copyOf(shared);
     try {
       // Consumed, as grpc's marshaller leaves it; closing the stream then releases the extent.
-      stream.skip(size);
+      stream.skip(copy.size());
     } catch (IOException e) {
       throw new RuntimeException(e);
     }
     COPIED_ONCE.increment();
-    // Our array is private and never changes again: protobuf may alias it (immutable input).
-    CodedInputStream in = UnsafeByteOperations.unsafeWrap(bytes).newCodedInput();
+    try {
+      return parseCopy(copy);
+    } finally {
+      // The decoder reads an off-heap block by address: keep its scope until parsing ends.
+      Reference.reachabilityFence(copy);
+    }
+  }
+
+  /**
+   * A private copy of {@code source}: in a pooled off-heap block when the pool has room (reused,
+   * so not zeroed again), else in a new heap array. Either never changes again, so protobuf may
+   * alias it: a direct buffer's decoder makes {@code bytes} fields slices of the buffer, which
+   * keep the block's scope reachable; an array's, views of the array.
+   */
+  ByteString copyOf(MemorySegment source) {
+    int size = Math.toIntExact(source.byteSize());
+    MemorySegment pooled = (pool != null ? pool : ReceiveBlockPool.shared()).lend(size);
+    byte[] array = pooled == null ? new byte[size] : null;
+    // One thread: a second one (ParallelCopy) measured slower here, on a busy 2-vCPU machine
+    // where the other core is not free.
+    MemorySegment target = pooled != null ? pooled : MemorySegment.ofArray(array);
+    MemorySegment.copy(source, 0, target, 0, size);
+    return pooled != null ? UnsafeByteOperations.unsafeWrap(pooled.asByteBuffer())
+        : UnsafeByteOperations.unsafeWrap(array);
+  }
+
+  /** Parses a private copy of a whole message as grpc's marshaller would, aliasing it. */
+  T parseCopy(ByteString copy) {
+    CodedInputStream in = copy.newCodedInput();
     in.enableAliasing(true);
     in.setSizeLimit(Integer.MAX_VALUE);
     int recursionLimit = settings.recursionLimit();

@@ -149,8 +149,14 @@ public final class ParsingServerMain {
 
     @Override
     public void state(StateRequest request, StreamObserver<ServerState> out) {
+      if (request.getCollectGarbage()) {
+        collectGarbage();
+      }
+      ReceiveBlockPool.Stats pool = ReceiveBlockPool.shared().stats();
       out.onNext(ServerState.newBuilder()
           .setCopiedOnce(CopyOnceMarshaller.COPIED_ONCE.sum())
+          .setPoolLent(pool.lent())
+          .setPoolReused(pool.reused())
           .setOriginalMarshaller(SAW_ORIGINAL.getOrDefault(request.getMethod(), false))
           .build());
       out.onCompleted();
@@ -188,6 +194,21 @@ public final class ParsingServerMain {
           ? "extension:" + request.getExtension(Parsing2.extNote) : "unknown";
       out.onNext(Legacy.newBuilder().setId(request.getId()).setName(seen).build());
       out.onCompleted();
+    }
+  }
+
+  /** Gives unreachable receive blocks a chance to return: a few collections, bounded. */
+  static void collectGarbage() {
+    long returned = ReceiveBlockPool.shared().stats().returned();
+    for (int i = 0; i < 10 && ReceiveBlockPool.shared().stats().returned() == returned
+        && ReceiveBlockPool.shared().lentBytes() > 0; i++) {
+      System.gc();
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
     }
   }
 

@@ -269,6 +269,8 @@ class ProtobufParsingTest {
   @Test
   void keptMessagesStayIntactWhileTheSharedMemoryIsReused() {
     ParsingGrpc.ParsingBlockingStub s = deadline(stub);
+    ServerState serverBefore = state(stub, ECHO);
+    ReceiveBlockPool.Stats clientBefore = ReceiveBlockPool.shared().stats();
     List<Everything> keptByServer = new ArrayList<>();
     List<Everything> sentForClient = new ArrayList<>();
     List<Everything> keptByClient = new ArrayList<>();
@@ -280,10 +282,17 @@ class ProtobufParsingTest {
       sentForClient.add(echoed);
       keptByClient.add(deadline(stub).echo(echoed));
     }
-    // Both directions' pools hand out the same lowest extents again for every call.
+    // Both directions' pools hand out the same lowest extents again for every call; collecting
+    // garbage now and then on both sides gives the receive blocks of the messages not kept back
+    // to their pools, which lend them again to later messages while the kept ones hold theirs.
     for (int i = 0; i < 40; i++) {
       Everything other = full(1000 + i, 5 * MIB + 4096 * (i % 3)).build();
       assertEquals(other.getPayload(), deadline(stub).echo(other).getPayload());
+      if (i % 4 == 3) {
+        ParsingServerMain.collectGarbage();
+        deadline(stub).state(StateRequest.newBuilder().setMethod(ECHO).setCollectGarbage(true)
+            .build());
+      }
     }
     List<ByteString> digests = s.keptDigests(DigestRequest.getDefaultInstance())
         .getSha256List();
@@ -294,7 +303,17 @@ class ProtobufParsingTest {
           "kept request " + i + " changed on the server");
       assertArrayEquals(sentForClient.get(i).toByteArray(), keptByClient.get(i).toByteArray(),
           "kept response " + i + " changed on the client");
+      assertTrue(keptByClient.get(i).getPayload().asReadOnlyByteBuffer().isDirect(),
+          "kept response " + i + " lives in a pooled off-heap block");
     }
+    ServerState serverAfter = state(stub, ECHO);
+    ReceiveBlockPool.Stats clientAfter = ReceiveBlockPool.shared().stats();
+    assertTrue(serverAfter.getPoolReused() - serverBefore.getPoolReused() > 0,
+        "the server reused receive blocks: " + serverAfter);
+    assertTrue(clientAfter.reused() - clientBefore.reused() > 0,
+        "the client reused receive blocks: " + clientAfter);
+    assertTrue(serverAfter.getPoolLent() - serverBefore.getPoolLent() >= 3 + 40,
+        "the server parsed every large request from a pooled block: " + serverAfter);
   }
 
   @Test
