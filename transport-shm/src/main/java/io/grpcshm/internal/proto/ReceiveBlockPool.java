@@ -1,5 +1,6 @@
 package io.grpcshm.internal.proto;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
@@ -8,6 +9,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import javax.management.ObjectName;
@@ -28,7 +31,8 @@ import javax.management.ObjectName;
  * eight steps per power of two from 4 MiB (at most 12.5 % slack). The total of all blocks, lent
  * or free, never exceeds the cap: when a class has no free block and the cap leaves no room even
  * after freeing blocks of other classes unused for 10 s, {@link #lend} returns null and the
- * caller uses the heap. It never waits.
+ * caller uses the heap. It never waits. A free block unused for {@link #TRIM_AFTER_NANOS} is
+ * freed, so a process that stops receiving large messages gives the memory back.
  */
 final class ReceiveBlockPool {
   private static final Logger log = Logger.getLogger(ReceiveBlockPool.class.getName());
@@ -86,17 +90,31 @@ final class ReceiveBlockPool {
   private long releasedCount;
 
   private final long idleBeforeReleaseNanos;
+  /** Free blocks unused this long are freed (an idle process keeps nothing); MAX_VALUE: never. */
+  private final long trimAfterNanos;
+  /** Whether a trim is scheduled (at most one at a time). */
+  private boolean trimScheduled;
+
+  /** How long a free block may stay unused before it is freed. */
+  static final long TRIM_AFTER_NANOS = 10_000_000_000L;
 
   ReceiveBlockPool(long capBytes) {
-    this(capBytes, IDLE_BEFORE_RELEASE_NANOS);
+    this(capBytes, IDLE_BEFORE_RELEASE_NANOS, TRIM_AFTER_NANOS);
   }
 
+  /** Without idle trimming (tests of reuse). */
   ReceiveBlockPool(long capBytes, long idleBeforeReleaseNanos) {
-    if (capBytes < 0 || idleBeforeReleaseNanos < 0) {
-      throw new IllegalArgumentException("cap " + capBytes + ", idle " + idleBeforeReleaseNanos);
+    this(capBytes, idleBeforeReleaseNanos, Long.MAX_VALUE);
+  }
+
+  ReceiveBlockPool(long capBytes, long idleBeforeReleaseNanos, long trimAfterNanos) {
+    if (capBytes < 0 || idleBeforeReleaseNanos < 0 || trimAfterNanos < 0) {
+      throw new IllegalArgumentException("cap " + capBytes + ", idle " + idleBeforeReleaseNanos
+          + ", trim " + trimAfterNanos);
     }
     this.capBytes = capBytes;
     this.idleBeforeReleaseNanos = idleBeforeReleaseNanos;
+    this.trimAfterNanos = trimAfterNanos;
   }
 
   /** The size of the block that holds {@code size} bytes. */
@@ -193,6 +211,41 @@ final class ReceiveBlockPool {
     returnedCount++;
     block.freeSince = System.nanoTime();
     free.computeIfAbsent(size, k -> new ArrayDeque<>()).addLast(block);
+    scheduleTrim();
+  }
+
+  @GuardedBy("this")
+  private void scheduleTrim() {
+    if (trimScheduled || trimAfterNanos == Long.MAX_VALUE) {
+      return;
+    }
+    trimScheduled = true;
+    // The JDK's shared delay scheduler: no thread of ours waits for an idle pool.
+    CompletableFuture.delayedExecutor(trimAfterNanos, TimeUnit.NANOSECONDS).execute(this::trim);
+  }
+
+  /** Frees the free blocks unused for {@link #trimAfterNanos}; runs again while any are left. */
+  void trim() {
+    List<Block> released = new ArrayList<>();
+    synchronized (this) {
+      trimScheduled = false;
+      long now = System.nanoTime();
+      for (ArrayDeque<Block> stack : free.values()) {
+        while (!stack.isEmpty() && now - stack.peekFirst().freeSince >= trimAfterNanos) {
+          Block b = stack.pollFirst();
+          released.add(b);
+          residentBytes -= b.memory.byteSize();
+          releasedCount++;
+        }
+      }
+      free.values().removeIf(ArrayDeque::isEmpty);
+      if (!free.isEmpty()) {
+        scheduleTrim();
+      }
+    }
+    for (Block b : released) {
+      b.arena.close();
+    }
   }
 
   long capBytes() {
@@ -215,7 +268,7 @@ final class ReceiveBlockPool {
   /**
    * A snapshot. {@code lent}: blocks handed out (of which {@code reused} came from the free
    * stacks); {@code refused}: requests left to the heap; {@code returned}: blocks given back once
-   * unreachable; {@code released}: free blocks freed to make room for another class.
+   * unreachable; {@code released}: free blocks freed (room for another class, or unused).
    */
   record Stats(long capBytes, long residentBytes, long lentBytes, long lent, long reused,
       long refused, long returned, long released) {}

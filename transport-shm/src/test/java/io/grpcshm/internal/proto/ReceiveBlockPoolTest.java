@@ -132,6 +132,22 @@ class ReceiveBlockPoolTest {
   }
 
   @Test
+  void freeBlocksUnusedForTheTrimTimeAreFreed() throws Exception {
+    long trimAfter = TimeUnit.MILLISECONDS.toNanos(200);
+    ReceiveBlockPool pool = new ReceiveBlockPool(64 * MIB, 0, trimAfter);
+    lendAndDrop(pool, 5 * MIB);
+    lendAndDrop(pool, 9 * MIB);
+    assertTrue(gcUntil(() -> pool.lentBytes() == 0));
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (pool.residentBytes() > 0 && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertEquals(0, pool.residentBytes(), "an unused pool gives its memory back");
+    assertEquals(2, pool.stats().released());
+    assertNotNull(pool.lend(5 * MIB), "and allocates again when needed");
+  }
+
+  @Test
   void recentlyReturnedBlocksAreKeptForTheirClass() throws Exception {
     ReceiveBlockPool pool = new ReceiveBlockPool(10 * MIB); // 10 s before a free block is idle
     long address = lendAndDrop(pool, 5 * MIB);
