@@ -12,7 +12,6 @@ import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpc.internal.WritableBuffer;
-import io.grpcshm.internal.movement.MoveContext;
 
 /** The client half of a call over shared memory. State lives in {@link TransportState}. */
 final class ShmClientStream extends AbstractClientStream {
@@ -23,23 +22,8 @@ final class ShmClientStream extends AbstractClientStream {
   private final Attributes attributes;
   private String authority;
 
+  /** {@code allocator}: the connection's, for this stream's call (its data-movement settings). */
   ShmClientStream(
-      ShmClientTransport transport,
-      MethodDescriptor<?, ?> method,
-      Metadata headers,
-      CallOptions callOptions,
-      StatsTraceContext statsTraceCtx,
-      StreamTracers tracers,
-      int maxInboundMessageSize,
-      String authority,
-      Attributes attributes) {
-    this(transport.connection().allocator(MoveContext.lazily(() -> MoveContext.client(
-            method.getFullMethodName(), transport.config().movement(), callOptions))),
-        transport, method, headers, callOptions, statsTraceCtx, tracers, maxInboundMessageSize,
-        authority, attributes);
-  }
-
-  private ShmClientStream(
       ShmConnection.StreamBufferAllocator allocator,
       ShmClientTransport transport,
       MethodDescriptor<?, ?> method,

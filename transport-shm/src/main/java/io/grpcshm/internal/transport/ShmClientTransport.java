@@ -1,5 +1,6 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.movement.MoveContext;
 import io.grpcshm.internal.frame.ProtocolException;
 import io.grpcshm.internal.frame.FrameCodec;
 import com.google.common.base.Stopwatch;
@@ -340,7 +341,9 @@ public final class ShmClientTransport
           Status.UNAVAILABLE.withDescription("shared-memory transport not ready"), tracers);
     }
     int maxInbound = config.maxInboundMessageSize();
-    return new ShmClientStream(this, method, headers, callOptions, statsTraceCtx,
+    ShmConnection.StreamBufferAllocator allocator = connection().allocator(MoveContext.lazily(
+        () -> MoveContext.client(method.getFullMethodName(), config.movement(), callOptions)));
+    return new ShmClientStream(allocator, this, method, headers, callOptions, statsTraceCtx,
         streamTracers, maxInbound, defaultAuthority, attrs);
   }
 

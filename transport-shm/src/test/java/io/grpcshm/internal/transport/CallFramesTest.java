@@ -81,11 +81,11 @@ class CallFramesTest {
             }
           }
           int stream = frames.isEmpty() ? 1 : frames.get(0).streamId();
-          write(tx, FrameLayout.TYPE_RESPONSE_HEADERS, 0, stream, metadata(new Metadata()));
-          write(tx, FrameLayout.TYPE_DATA_INLINE, 0, stream, grpcMessage(response));
+          RawRecords.write(tx, FrameLayout.TYPE_RESPONSE_HEADERS, 0, stream, metadata(new Metadata()));
+          RawRecords.write(tx, FrameLayout.TYPE_DATA_INLINE, 0, stream, grpcMessage(response));
           Metadata trailers = new Metadata();
           trailers.put(Metadata.Key.of("grpc-status", Metadata.ASCII_STRING_MARSHALLER), "0");
-          write(tx, FrameLayout.TYPE_TRAILERS, 0, stream, metadata(trailers));
+          RawRecords.write(tx, FrameLayout.TYPE_TRAILERS, 0, stream, metadata(trailers));
           e.socket().sendWake();
           byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
           int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
@@ -123,20 +123,6 @@ class CallFramesTest {
   private static byte[] grpcMessage(byte[] message) {
     return ByteBuffer.allocate(5 + message.length).put((byte) 0).putInt(message.length)
         .put(message).array();
-  }
-
-  private static void write(RingProducer tx, int type, int flags, int streamId, byte[] body) {
-    int length = FrameLayout.HEADER_LENGTH + body.length;
-    long at = tx.claim(length);
-    MemorySegment d = tx.data();
-    d.set(ValueLayout.JAVA_INT_UNALIGNED, at, length);
-    d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET, (byte) type);
-    d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET, (byte) flags);
-    d.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET, (short) 0);
-    d.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET, streamId);
-    MemorySegment.copy(body, 0, d, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH,
-        body.length);
-    tx.commit();
   }
 
   private static boolean hasEnd(List<Frame> frames) {

@@ -20,7 +20,6 @@ import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingProducer;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.ServerSocket;
 import java.util.concurrent.CompletableFuture;
@@ -73,18 +72,7 @@ class GoAwayRefusalTest {
           // GOAWAY with last stream 0: the client's stream was never seen.
           byte[] body = FrameCodec.encodeGoAway(0,
               Status.UNAVAILABLE.withDescription("server is shutting down"));
-          int length = FrameLayout.HEADER_LENGTH + body.length;
-          long at = tx.claim(length);
-          MemorySegment d = tx.data();
-          d.set(ValueLayout.JAVA_INT_UNALIGNED, at, length);
-          d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET,
-              (byte) FrameLayout.TYPE_GOAWAY);
-          d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET, (byte) 0);
-          d.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET, (short) 0);
-          d.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET, 0);
-          MemorySegment.copy(body, 0, d, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH,
-              body.length);
-          tx.commit();
+          RawRecords.write(tx, FrameLayout.TYPE_GOAWAY, 0, 0, body);
           e.socket().sendWake();
           // Stay connected: the client must close by itself once the refused stream is gone.
           byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];

@@ -1,0 +1,29 @@
+package io.grpcshm.internal.transport;
+
+import io.grpcshm.internal.frame.FrameLayout;
+import io.grpcshm.internal.ring.RingProducer;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/** Tests' hand-written peers: one frame written straight into a ring, as PROTOCOL.md lays it out. */
+final class RawRecords {
+  private RawRecords() {}
+
+  /** Claims, encodes and commits one frame (no wake-up: the caller decides). */
+  static void write(RingProducer tx, int type, int flags, int streamId, byte[] body) {
+    int length = FrameLayout.HEADER_LENGTH + body.length;
+    long at = tx.claim(length);
+    if (at < 0) {
+      throw new IllegalStateException("ring full");
+    }
+    MemorySegment d = tx.data();
+    d.set(ValueLayout.JAVA_INT_UNALIGNED, at, length);
+    d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET, (byte) type);
+    d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET, (byte) flags);
+    d.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET, (short) 0);
+    d.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET, streamId);
+    MemorySegment.copy(body, 0, d, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH,
+        body.length);
+    tx.commit();
+  }
+}
