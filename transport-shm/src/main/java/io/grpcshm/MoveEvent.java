@@ -27,7 +27,19 @@ import io.grpcshm.dsa.MoverKind;
  *     copied the payload instead (nothing is lost: the whole range is copied again)
  * @param note empty, or what went differently (why the CPU copied; why the policy used its
  *     fallback rule)
+ * @param expectedCopyMicros what the policy expected the copy alone to cost, asked before the
+ *     copy ({@link io.grpcshm.dsa.MoverPolicy#expectedCopyMicros}; the learned policy's is the
+ *     mover's line on this host scaled by its recent copies), µs; NaN when it gave none
  */
 public record MoveEvent(String method, long bytes, MoverKind mover, boolean cacheInjection,
     Mode mode, String basis, double predictedMicros, double observedMicros, boolean cpuFallback,
-    String note) {}
+    String note, double expectedCopyMicros) {
+
+  /** An event without an expected copy cost. */
+  public MoveEvent(String method, long bytes, MoverKind mover, boolean cacheInjection, Mode mode,
+      String basis, double predictedMicros, double observedMicros, boolean cpuFallback,
+      String note) {
+    this(method, bytes, mover, cacheInjection, mode, basis, predictedMicros, observedMicros,
+        cpuFallback, note, Double.NaN);
+  }
+}

@@ -32,6 +32,15 @@ public interface MoverPolicy {
   default void observe(MoverChoice choice, long bytes, int reuseWindow, Mode mode,
       double observedMicros) {}
 
+  /**
+   * What a copy of {@code bytes} by {@code mover} is expected to cost now, µs, for traces and
+   * reports (a transport asks before the copy, and only when something records it); NaN when
+   * this policy has no estimate, which is the default.
+   */
+  default double expectedCopyMicros(MoverKind mover, long bytes) {
+    return Double.NaN;
+  }
+
   /** One line for logs: which policy this is and what it decides with. */
   String describe();
 

@@ -18,10 +18,11 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * predicted and observed cost of that copy. It registers a {@link io.grpcshm.MoveTracer} on the
  * channel's {@link DataMovement} (the transport's defaults: shipped policy, this host's movers).
  *
- * <p>The predicted copy is the chosen mover's calibrated line on this host (L_fixed + α·size, as
- * the policy measured it): the same quantity as the observed copy. The policy's own prediction
- * is the cost of a message as profiled (producing it, then the copy), kept apart
- * ({@link #messagePredictedMicros}).
+ * <p>The predicted copy is what the policy expected the copy to cost, asked before it: the chosen
+ * mover's calibrated line on this host (L_fixed + α·size, as the policy measured it) times how
+ * the mover's recent copies compared with that line ({@link MoveEvent#expectedCopyMicros()}).
+ * It is the same quantity as the observed copy. The policy's own prediction is the cost of a
+ * message as profiled (producing it, then the copy), kept apart ({@link #messagePredictedMicros}).
  *
  * <p>The tracer runs on the thread that serialises the request, after the move; with one blocking
  * call at a time on a channel (as the pipeline makes them), the events between
@@ -158,10 +159,11 @@ final class MoverDecisions {
   }
 
   /**
-   * The moves' summed predicted copy µs: each move's line, the CPU's where the CPU copied
-   * instead of the chosen mover; NaN without a move or where a line is unknown. Moves made
-   * while the movers were being opened ({@code warm-up}) have none: asking for the lines would
-   * wait for the opening.
+   * The moves' summed predicted copy µs: what the policy expected each copy to cost, asked
+   * before it ({@link MoveEvent#expectedCopyMicros()}), else (a policy without that estimate, or
+   * the CPU copying instead of the chosen mover) the copying mover's line; NaN without a move or
+   * where neither is known. Moves made while the movers were being opened ({@code warm-up})
+   * have none: asking for the lines would wait for the opening.
    */
   static double copyPredictedMicros(List<MoveEvent> events, CopyLine line) {
     if (events.isEmpty()) {
@@ -172,7 +174,8 @@ final class MoverDecisions {
       if ("warm-up".equals(e.basis())) {
         return Double.NaN;
       }
-      sum += line.micros(e.cpuFallback() ? MoverKind.CPU : e.mover(), e.bytes());
+      sum += Double.isFinite(e.expectedCopyMicros()) ? e.expectedCopyMicros()
+          : line.micros(e.cpuFallback() ? MoverKind.CPU : e.mover(), e.bytes());
     }
     return sum;
   }

@@ -103,7 +103,7 @@ public final class Pipeline implements Callable<Integer> {
 
   /**
    * One checked call: which batch, over which path, how long; the mover column, the moves'
-   * summed predicted copy µs (the movers' lines on this host), the policy's predicted µs of the
+   * summed predicted copy µs (what the policy expected, before the copy), the policy's predicted µs of the
    * message (producing it + the copy) and the observed copy µs (NaN without a move).
    */
   record CallRecord(long batchId, int images, int bytes, String route, TransportPath path,
@@ -264,14 +264,17 @@ public final class Pipeline implements Callable<Integer> {
     out.println("mover = the data mover the transport's policy chose to copy the tensor into shared"
         + " memory, its mode");
     out.println("(+ci: cache injection) and the copy's predicted/observed microseconds; - = no mover"
-        + " (TCP).");
-    out.println("copy predicted = the mover's calibrated line on this host (L_fixed + alpha*size, as"
-        + " the policy measured it");
-    out.println("at 8-32 MiB on reused buffers); observed = the copy as the sender saw it. The"
-        + " policy's own prediction is");
-    out.println("of a whole message as profiled (producing it, then the copy), shown apart. The first"
-        + " call of a size");
-    out.println("also faults the fresh shared-memory segment in, so it is shown apart. Lines: "
+        + " (TCP), or no line yet (the");
+    out.println("movers were still being opened and the CPU copied: warm-up).");
+    out.println("copy predicted = what the policy expected the copy to cost, asked before it: the"
+        + " mover's line on this host");
+    out.println("(L_fixed + alpha*size, measured idle at 8-32 MiB on reused buffers) times the"
+        + " median observed/line of its");
+    out.println("last 5 copies of >= 1 MiB; observed = the copy as the sender saw it. The policy's"
+        + " own prediction is of a");
+    out.println("whole message as profiled (producing it, then the copy), shown apart. The first"
+        + " call of a size also faults");
+    out.println("the fresh shared-memory segment in, so it is shown apart. Lines: "
         + String.join(", ", copyLines));
     for (long id : ids) {
       List<CallRecord> moved = calls.stream().filter(c -> c.batchId() == id
@@ -290,10 +293,11 @@ public final class Pipeline implements Callable<Integer> {
   }
 
   /**
-   * "119.8 MB PARALLEL sync: copy predicted 3904 us, observed 310842 us on the first call,
-   * 11873 us median of the 4 later (6836-14705): predicted/observed 0.33x; the policy's cost of
-   * the message (producing it + the copy) 24469 us". The choice and predictions are the last
-   * call's: the first call of a run may still be a warm-up copy on the CPU.
+   * "119.8 MB PARALLEL sync: copy predicted 9120 us, observed 83772 us on the first call, 7765 us
+   * median of the 4 later (4585-10827): predicted/observed 1.05x median (0.84-1.71); the policy's
+   * cost of the message (producing it + the copy) 24598 us". The choice and the predicted copy
+   * are the last call's (the first call of a run may still be a warm-up copy on the CPU); the
+   * ratio is each later call's own prediction over its own copy.
    */
   static String moverSummary(List<CallRecord> moved) {
     CallRecord first = moved.getFirst();
@@ -303,14 +307,20 @@ public final class Pipeline implements Callable<Integer> {
         + " us, observed %s us on the first call", first.bytes() / 1e6, choice,
         micros(last.copyPredictedMicros()), micros(first.moveObservedMicros())));
     if (moved.size() > 1) {
-      long[] warm = moved.subList(1, moved.size()).stream()
-          .mapToLong(c -> Math.round(c.moveObservedMicros())).sorted().toArray();
+      List<CallRecord> later = moved.subList(1, moved.size());
+      long[] warm = later.stream().mapToLong(c -> Math.round(c.moveObservedMicros())).sorted()
+          .toArray();
       long med = median(warm);
       b.append(String.format(Locale.ROOT, ", %d us median of the %d later (%d-%d)", med,
           warm.length, warm[0], warm[warm.length - 1]));
-      if (Double.isFinite(last.copyPredictedMicros()) && med > 0) {
-        b.append(String.format(Locale.ROOT, ": predicted/observed %.2fx",
-            last.copyPredictedMicros() / med));
+      double[] ratios = later.stream().filter(c -> Double.isFinite(c.copyPredictedMicros())
+              && c.moveObservedMicros() > 0)
+          .mapToDouble(c -> c.copyPredictedMicros() / c.moveObservedMicros()).sorted().toArray();
+      if (ratios.length > 0) {
+        int n = ratios.length;
+        double medRatio = n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
+        b.append(String.format(Locale.ROOT, ": predicted/observed %.2fx median (%.2f-%.2f)",
+            medRatio, ratios[0], ratios[n - 1]));
       }
     }
     if (Double.isFinite(last.messagePredictedMicros())) {

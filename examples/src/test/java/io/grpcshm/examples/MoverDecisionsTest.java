@@ -43,6 +43,20 @@ class MoverDecisionsTest {
         (mover, bytes) -> Double.NaN));
   }
 
+  /** What the policy expected before the copy is the prediction; the line only stands in. */
+  @Test
+  void thePolicysExpectationBeforeTheCopyIsThePrediction() {
+    MoveEvent expected = new MoveEvent("p.S/M", 1 << 20, MoverKind.PARALLEL, false, Mode.SYNC,
+        "model", 9, 700, false, "", 640);
+    assertEquals("PARALLEL sync 640/700 us", MoverDecisions.describe(List.of(expected), LINE));
+    assertEquals(640, MoverDecisions.copyPredictedMicros(List.of(expected), LINE), 1e-9);
+    // The CPU copied instead: no expectation, so the CPU's line.
+    MoveEvent fellBack = new MoveEvent("p.S/M", 1 << 20, MoverKind.PARALLEL, false, Mode.SYNC,
+        "model", 9, 700, true, "refused", Double.NaN);
+    assertEquals(640 + 2050, MoverDecisions.copyPredictedMicros(List.of(expected, fellBack),
+        LINE), 1e-9);
+  }
+
   @Test
   void severalMovesAreSummedOrListed() {
     MoveEvent cpu = event(MoverKind.CPU, Mode.SYNC, false, "model", 10, 20, false, "");
@@ -75,8 +89,8 @@ class MoverDecisionsTest {
 
   /**
    * The summary puts the first call of a size (it faults the fresh shared-memory segment in)
-   * apart from the later ones, whose median is set against the copy's predicted cost; the
-   * policy's prediction of the whole message is shown apart.
+   * apart from the later ones, each of whose predicted copy is set against its own observed one;
+   * the policy's prediction of the whole message is shown apart.
    */
   @Test
   void summaryShowsTheFirstCallApartFromTheWarmOnes() {
@@ -93,8 +107,9 @@ class MoverDecisionsTest {
           1, true, null));
     }
     assertEquals("119.8 MB PARALLEL sync: copy predicted 4000 us, observed 300000 us on the"
-        + " first call, 12000 us median of the 4 later (7000-14000): predicted/observed 0.33x;"
-        + " the policy's cost of the message (producing it + the copy) 24000 us",
+        + " first call, 12000 us median of the 4 later (7000-14000): predicted/observed 0.37x"
+        + " median (0.29-0.57); the policy's cost of the message (producing it + the copy)"
+        + " 24000 us",
         Pipeline.moverSummary(calls));
     assertEquals("119.8 MB PARALLEL sync: copy predicted 4000 us, observed 300000 us on the"
         + " first call; the policy's cost of the message (producing it + the copy) 24000 us",

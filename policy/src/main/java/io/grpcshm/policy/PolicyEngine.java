@@ -52,6 +52,10 @@ public final class PolicyEngine implements MoverPolicy {
   public static final String DEFAULT_MODEL_RESOURCE = "/io/grpcshm/policy/default-model.txt";
   private static final double CORRECTION_ALPHA = 0.2;
   private static final double CORRECTION_INVALIDATE = 0.05;
+  /** {@link #expectedCopyMicros} takes the median of this many recent copies per mover. */
+  private static final int RECENT_COPIES = 5;
+  /** Smaller copies are dominated by what the lines (fitted at 8–32 MiB) leave out. */
+  private static final long RECENT_MIN_BYTES = 1 << 20;
 
   private final GbdtModel model; // null → fallback only
   private final ModelArtifact artifact;
@@ -90,6 +94,14 @@ public final class PolicyEngine implements MoverPolicy {
   private final long fallbackThreshold;
   private final Set<MoverKind> hostMovers;
   private final boolean correction;
+  /**
+   * Per mover: observed ÷ line of its last {@link #RECENT_COPIES} synchronous copies of at least
+   * {@link #RECENT_MIN_BYTES}, a ring; each row guarded by itself. Only
+   * {@link #expectedCopyMicros} reads them, never a decision.
+   */
+  private final double[][] recentRatios = new double[MoverKind.values().length][RECENT_COPIES];
+  /** Per mover: copies recorded in {@link #recentRatios} so far (guarded by that row). */
+  private final long[] recentCount = new long[MoverKind.values().length];
   /** log-space correction per candidate × size bucket; racy updates are benign (a hint). */
   private final double[][] corr;
   private final double[][] corrAtInvalidate;
@@ -494,6 +506,7 @@ public final class PolicyEngine implements MoverPolicy {
   @Override
   public void observe(MoverChoice choice, long bytes, int reuseWindow, Mode mode,
       double observedMicros) {
+    recordCopy(choice.mover(), bytes, observedMicros);
     Signals s = signals;
     if (!correction || s == null || !(choice instanceof Decision d)) {
       return;
@@ -653,6 +666,53 @@ public final class PolicyEngine implements MoverPolicy {
     int m = mover.ordinal();
     return hostLines.has(m) ? hostLines.fixedUs()[m] + hostLines.usPerMib()[m] * bytes
         / (1 << 20) : Double.NaN;
+  }
+
+  /**
+   * What a copy of {@code bytes} by {@code mover} is expected to cost now, µs: its line on this
+   * host ({@link #hostLineMicros}) times the median ratio of observed to line over the mover's
+   * last five synchronous copies of at least 1 MiB ({@link #observe(MoverChoice, long, int, Mode,
+   * double)} feeds them). The line is measured on an idle host on reused buffers at 8–32 MiB;
+   * the ratio carries what it leaves out where the copies run: the other cores busy (a split
+   * copy's helper without a core), other processes' memory traffic, sizes far beyond the cache.
+   * The median ignores a copy into memory touched for the first time. The line alone until three
+   * copies were seen; NaN without a line. Decisions do not use it.
+   */
+  @Override
+  public double expectedCopyMicros(MoverKind mover, long bytes) {
+    double line = hostLineMicros(mover, bytes);
+    if (!(line > 0)) {
+      return line;
+    }
+    double[] row = recentRatios[mover.ordinal()];
+    double[] recent;
+    synchronized (row) {
+      int n = (int) Math.min(RECENT_COPIES, recentCount[mover.ordinal()]);
+      if (n < 3) {
+        return line;
+      }
+      recent = java.util.Arrays.copyOf(row, n);
+    }
+    java.util.Arrays.sort(recent);
+    int n = recent.length;
+    double median = n % 2 == 1 ? recent[n / 2] : (recent[n / 2 - 1] + recent[n / 2]) / 2;
+    return line * median;
+  }
+
+  /** Records one synchronous copy's observed ÷ line for {@link #expectedCopyMicros}. */
+  private void recordCopy(MoverKind mover, long bytes, double observedMicros) {
+    if (mover == null || bytes < RECENT_MIN_BYTES || !(observedMicros > 0)) {
+      return;
+    }
+    double line = hostLineMicros(mover, bytes);
+    if (!(line > 0)) {
+      return;
+    }
+    int m = mover.ordinal();
+    double[] row = recentRatios[m];
+    synchronized (row) {
+      row[(int) (recentCount[m]++ % RECENT_COPIES)] = observedMicros / line;
+    }
   }
 
   /** Predicted latency per message, µs, of one candidate for these features (no cache). */

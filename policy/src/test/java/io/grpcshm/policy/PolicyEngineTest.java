@@ -273,6 +273,55 @@ class PolicyEngineTest {
     }
   }
 
+  /** A choice of {@code mover}, as a transport hands it back to {@code observe}. */
+  private static io.grpcshm.dsa.MoverChoice chose(MoverKind mover) {
+    return new io.grpcshm.dsa.MoverChoice() {
+      @Override public MoverKind mover() { return mover; }
+      @Override public boolean cacheInjection() { return false; }
+      @Override public double predictedMicros() { return Double.NaN; }
+      @Override public String basisLabel() { return "model"; }
+      @Override public String reason() { return ""; }
+    };
+  }
+
+  /**
+   * The expected copy is the mover's host line times the median observed/line of its last five
+   * copies of at least 1 MiB: the line alone until three were seen, one copy into cold memory
+   * does not move it, small copies and other movers' copies do not count, decisions do not
+   * change.
+   */
+  @Test
+  void expectedCopyIsTheHostLineScaledByTheMediansOfRecentCopies() {
+    String art = ModelArtifact.write(java.util.Map.of("candidates", "cpu,software",
+        "baseline", "cpu:0+20,software:0+10"), TestModels.TREES);
+    PolicyEngine e = PolicyEngine.builder().modelText(art).hostCalibration(java.util.Map.of(
+        MoverKind.CPU, line(0, 5), MoverKind.SOFTWARE, line(0, 30))).build();
+    long mib64 = 64 << 20;
+    double cpuLine = 5.0 * 64;
+    Decision before = e.decide(f(mib64));
+    assertEquals(cpuLine, e.expectedCopyMicros(MoverKind.CPU, mib64), 1e-9);
+    e.observe(chose(MoverKind.CPU), mib64, -1, Mode.SYNC, 2 * cpuLine);
+    e.observe(chose(MoverKind.CPU), mib64, -1, Mode.SYNC, 20 * cpuLine); // first touch
+    assertEquals(cpuLine, e.expectedCopyMicros(MoverKind.CPU, mib64), 1e-9, "two seen");
+    e.observe(chose(MoverKind.CPU), 512 << 10, -1, Mode.SYNC, 1e6); // below 1 MiB: ignored
+    e.observe(chose(MoverKind.CPU), 16 << 20, -1, Mode.SYNC, 2.5 * 5 * 16);
+    assertEquals(2.5 * cpuLine, e.expectedCopyMicros(MoverKind.CPU, mib64), 1e-9,
+        "median of 2, 20, 2.5");
+    e.observe(chose(MoverKind.CPU), mib64, -1, Mode.SYNC, 2 * cpuLine);
+    assertEquals(2.25 * cpuLine, e.expectedCopyMicros(MoverKind.CPU, mib64), 1e-9,
+        "median of 2, 20, 2.5, 2");
+    for (int i = 0; i < 5; i++) {
+      e.observe(chose(MoverKind.CPU), mib64, -1, Mode.SYNC, 0.5 * cpuLine);
+    }
+    assertEquals(0.5 * 5 * 8, e.expectedCopyMicros(MoverKind.CPU, 8 << 20), 1e-9,
+        "only the last five count, at any size");
+    assertEquals(30.0 * 64, e.expectedCopyMicros(MoverKind.SOFTWARE, mib64), 1e-9);
+    assertTrue(Double.isNaN(e.expectedCopyMicros(MoverKind.DSA, mib64)), "no line, no estimate");
+    Decision after = e.decide(f(mib64));
+    assertEquals(before.mover(), after.mover());
+    assertEquals(before.predictedMicros(), after.predictedMicros(), 1e-9);
+  }
+
   /** A rejected calibration (its defaults) or none leaves the recorded lines as they are. */
   @Test
   void rejectedHostCalibrationsLeaveTheRecordedLines() {

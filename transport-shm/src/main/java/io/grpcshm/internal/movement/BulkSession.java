@@ -223,11 +223,14 @@ public final class BulkSession {
       Choice choice;
       if (policy != null) {
         MoverChoice c = policy.choose(n, ctx.reuseWindow(), mode);
+        // Asked before the copy, and only when a trace will carry it.
+        double expected = dm.tracer() != null || LOG.isLoggable(Level.FINE)
+            ? policy.expectedCopyMicros(c.mover(), n) : Double.NaN;
         choice = new Choice(c, c.mover(), c.cacheInjection(), mode, c.basisLabel(),
-            c.predictedMicros(), c.reason());
+            c.predictedMicros(), c.reason(), expected);
       } else {
         choice = new Choice(null, dm.fixedMover() == null ? MoverKind.CPU : dm.fixedMover(),
-            false, mode, "fixed", Double.NaN, "");
+            false, mode, "fixed", Double.NaN, "", Double.NaN);
       }
       m = new Move(t, src, at, choice, t0);
     } catch (RuntimeException | Error e) {
@@ -268,9 +271,10 @@ public final class BulkSession {
    * injection, mode, and why.
    */
   record Choice(MoverChoice decided, MoverKind kind, boolean inject, Mode mode, String basis,
-      double predicted, String note) {
+      double predicted, String note, double expectedCopy) {
     static Choice warmUp() {
-      return new Choice(null, MoverKind.CPU, false, Mode.SYNC, "warm-up", Double.NaN, "");
+      return new Choice(null, MoverKind.CPU, false, Mode.SYNC, "warm-up", Double.NaN, "",
+          Double.NaN);
     }
   }
 
@@ -455,7 +459,7 @@ public final class BulkSession {
       if (tracer != null || LOG.isLoggable(Level.FINE)) {
         emit(tracer, new MoveEvent(context.method(), length, choice.kind,
             choice.inject, choice.mode, choice.basis, choice.predicted, nanos / 1000.0,
-            fellBack, fullNote));
+            fellBack, fullNote, fellBack ? Double.NaN : choice.expectedCopy));
       }
     }
   }
