@@ -131,7 +131,11 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
     return this;
   }
 
-  /** How the event loops serving this channel's connections wait for frames. */
+  /**
+   * How the event loops serving this channel's connections wait for frames. A connection to a
+   * server in this same process uses it without its yield phase
+   * ({@link IdleStrategy#withoutYield}).
+   */
   public ShmChannelBuilder idleStrategy(IdleStrategy strategy) {
     options.idleStrategy(strategy);
     return this;

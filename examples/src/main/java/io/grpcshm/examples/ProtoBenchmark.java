@@ -74,6 +74,12 @@ public final class ProtoBenchmark implements Callable<Integer> {
           + " (every large message copied into a new heap array) (${DEFAULT-VALUE})")
   int heapCopyStack = 0;
 
+  @Option(names = "--jit-warmup-calls", paramLabel = "N",
+      description = "before the rounds, N uploads of 1 KiB and N/10 of 1 MiB on every stack, so"
+          + " the rounds measure compiled code on both transports, not the interpreter"
+          + " (${DEFAULT-VALUE})")
+  int jitWarmupCalls = 3000;
+
   @Spec CommandSpec spec;
 
   ProtoBenchmark() {}
@@ -97,15 +103,18 @@ public final class ProtoBenchmark implements Callable<Integer> {
   @Override
   public String toString() {
     return "--rounds " + rounds + " --warmup-rounds " + warmupRounds + " --calls " + calls
-        + " --mover-sweep " + moverSweep + " --heap-copy-stack " + heapCopyStack;
+        + " --mover-sweep " + moverSweep + " --heap-copy-stack " + heapCopyStack
+        + " --jit-warmup-calls " + jitWarmupCalls;
   }
 
   @Override
   public Integer call() throws Exception {
-    if (rounds < 1 || warmupRounds < 0 || calls < 1 || (moverSweep != 0 && moverSweep != 1)
+    if (rounds < 1 || warmupRounds < 0 || calls < 1 || jitWarmupCalls < 0
+        || (moverSweep != 0 && moverSweep != 1)
         || (heapCopyStack != 0 && heapCopyStack != 1)) {
       throw new ParameterException(spec.commandLine(), "need --rounds >= 1, --warmup-rounds >= 0,"
-          + " --calls >= 1, --mover-sweep 0 or 1, --heap-copy-stack 0 or 1");
+          + " --calls >= 1, --jit-warmup-calls >= 0, --mover-sweep 0 or 1, --heap-copy-stack 0"
+          + " or 1");
     }
     run(this);
     return 0;
@@ -142,6 +151,7 @@ public final class ProtoBenchmark implements Callable<Integer> {
             heapCopy.awaitPort(Duration.ofSeconds(60)), ProtobufParsing.COPY_ONCE), false));
       }
       try {
+        jitWarmUp(stacks, opts.jitWarmupCalls);
         int rounds = opts.rounds + opts.warmupRounds;
         for (int round = 0; round < rounds; round++) {
           boolean measured = round >= opts.warmupRounds;
@@ -193,6 +203,33 @@ public final class ProtoBenchmark implements Callable<Integer> {
     System.out.println();
     System.out.print(poolTable);
     System.out.print(moverTable);
+  }
+
+  /**
+   * {@code calls} uploads of 1 KiB and {@code calls / 10} of 1 MiB on each stack, taking turns:
+   * a few dozen calls per stack leave both transports' per-call code to the interpreter, whose
+   * cost (about 1 ms per call here) would then dominate every size below 16 MiB.
+   */
+  private static void jitWarmUp(List<Stack> stacks, int calls) {
+    if (calls == 0) {
+      return;
+    }
+    long t0 = System.nanoTime();
+    Blob small = Blob.newBuilder().setPayload(ByteString.copyFrom(new byte[1024])).build();
+    Blob large = Blob.newBuilder().setPayload(ByteString.copyFrom(new byte[1 << 20])).build();
+    for (int i = 0; i < calls; i += 100) {
+      for (Stack s : stacks) {
+        for (int k = 0; k < Math.min(100, calls - i); k++) {
+          Blob b = k % 10 == 9 ? large : small;
+          if (s.stub().withDeadlineAfter(60, TimeUnit.SECONDS).upload(b).getPayloadLength()
+              != b.getPayload().size()) {
+            throw new AssertionError(s.label() + " miscounted a warm-up upload");
+          }
+        }
+      }
+    }
+    System.out.printf("  JIT warm-up: %d uploads per stack (1 KiB, every tenth 1 MiB) in %.1f s%n",
+        calls, (System.nanoTime() - t0) / 1e9);
   }
 
   private static final StringBuilder moverTable = new StringBuilder();

@@ -156,10 +156,11 @@ final class ShmConnection implements EventLoop.Member {
     this.sender = new FrameSender(this, tx, socket::sendWake);
     // Inline payloads up to half a record, so one never crowds a ring's worth of headers out.
     int inlineThreshold = Math.min(config.inlineThreshold(), tx.maxRecordLength() / 2);
-    this.memory = new PayloadMemory(this, this.name, socket, peerUidOf(socket), regionMapping,
-        isServer ? s2cPool : c2sPool, isServer ? c2sPool : s2cPool, inlineThreshold,
-        config.maxSegmentBytes());
-    this.idle = config.idleStrategy();
+    UnixSeqpacketSocket.PeerCredentials peer = peerOf(socket);
+    this.memory = new PayloadMemory(this, this.name, socket, peer == null ? -1 : peer.uid(),
+        regionMapping, isServer ? s2cPool : c2sPool, isServer ? c2sPool : s2cPool,
+        inlineThreshold, config.maxSegmentBytes());
+    this.idle = idleStrategyFor(config.idleStrategy(), peer, ProcessHandle.current().pid());
     this.peerStreamWindow = peerStreamWindow;
     this.trimAfterTicks = config.idleTrimMillis() == 0 ? 0
         : Math.max(1, (config.idleTrimMillis() + 999) / 1000);
@@ -169,11 +170,21 @@ final class ShmConnection implements EventLoop.Member {
    * Joins an event loop; frames flow to {@code handler} from now on. If the connection was
    * closed before it started, the handler hears about it at once.
    */
-  private static int peerUidOf(UnixSeqpacketSocket socket) {
+  /**
+   * The configured strategy, without its yield phase when the peer is this process
+   * ({@link IdleStrategy#withoutYield}: one loop then serves both ends).
+   */
+  static IdleStrategy idleStrategyFor(IdleStrategy configured,
+      UnixSeqpacketSocket.PeerCredentials peer, long ownPid) {
+    return peer != null && peer.pid() == ownPid ? IdleStrategy.withoutYield(configured)
+        : configured;
+  }
+
+  private static UnixSeqpacketSocket.PeerCredentials peerOf(UnixSeqpacketSocket socket) {
     try {
-      return socket.peerCredentials().uid();
+      return socket.peerCredentials();
     } catch (IOException e) {
-      return -1; // closed already: it will map nothing
+      return null; // closed already: it will map nothing
     }
   }
 
