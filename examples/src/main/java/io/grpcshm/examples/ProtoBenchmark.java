@@ -126,8 +126,14 @@ public final class ProtoBenchmark implements Callable<Integer> {
         .availableProcessors() + " CPUs, Java " + Runtime.version() + "; " + opts);
     Map<String, Cell> cells = new LinkedHashMap<>();
     List<String> labels = new ArrayList<>(List.of("shm zero-copy", "shm stock",
-        "shm grpc-parse", "tcp stock"));
-    try (ChildJvm zc = ExitWithParent.startServer("shm-zc-server", EchoServer.class, "shm-zerocopy");
+        "shm grpc-parse", "tcp stock", "in-process"));
+    // grpc's in-process transport in this JVM: gRPC's own cost with no transport, the floor.
+    String inProcessName = "proto-benchmark-" + ProcessHandle.current().pid();
+    io.grpc.Server inProcess = io.grpc.inprocess.InProcessServerBuilder.forName(inProcessName)
+        .addService(new BlobServiceImpl())
+        .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build().start();
+    try (AutoCloseable stopInProcess = inProcess::shutdownNow;
+         ChildJvm zc = ExitWithParent.startServer("shm-zc-server", EchoServer.class, "shm-zerocopy");
          ChildJvm shm = ExitWithParent.startServer("shm-server", EchoServer.class, "shm");
          ChildJvm grpcParse = ExitWithParent.startServer("shm-grpc-parsing-server", EchoServer.class,
              "shm-grpc-parsing");
@@ -144,10 +150,13 @@ public final class ProtoBenchmark implements Callable<Integer> {
               grpcParse.awaitPort(Duration.ofSeconds(60)), ProtobufParsing.STOCK), false),
           stack(labels.get(3), netty, NettyChannelBuilder.forAddress("localhost",
               netty.awaitPort(Duration.ofSeconds(60))).usePlaintext()
-              .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), false)));
+              .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), false),
+          stack(labels.get(4), null, io.grpc.inprocess.InProcessChannelBuilder
+              .forName(inProcessName).maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES)
+              .build(), false)));
       if (heapCopy != null) {
         labels.add("shm heap copy");
-        stacks.add(stack(labels.get(4), heapCopy, shmChannel(
+        stacks.add(stack(labels.get(5), heapCopy, shmChannel(
             heapCopy.awaitPort(Duration.ofSeconds(60)), ProtobufParsing.COPY_ONCE), false));
       }
       try {
@@ -385,22 +394,27 @@ public final class ProtoBenchmark implements Callable<Integer> {
       }
     }
     System.out.println("server heap/call = bytes allocated by all threads of the server JVM per"
-        + " call (includes grpc's own per-call objects and the ack).");
+        + " call (includes grpc's own per-call objects and the ack); in-process: this JVM, the"
+        + " client's allocations included.");
     System.out.println();
     System.out.println("| request | shm zero-copy p50 | shm stock p50 | shm grpc-parse p50 |"
-        + " Netty TCP p50 | TCP / zero-copy | TCP / stock | server heap/call zero-copy / stock"
-        + " / grpc-parse / TCP |");
-    System.out.println("|---|---|---|---|---|---|---|---|");
+        + " Netty TCP p50 | in-process p50 | TCP / zero-copy | TCP / stock | stock / in-process"
+        + " | server heap/call zero-copy / stock / grpc-parse / TCP |");
+    System.out.println("|---|---|---|---|---|---|---|---|---|---|");
     for (Workload w : workloads) {
       Cell zc = cells.get(labels.get(0) + "/" + w.label());
       Cell st = cells.get(labels.get(1) + "/" + w.label());
       Cell gp = cells.get(labels.get(2) + "/" + w.label());
       Cell tcp = cells.get(labels.get(3) + "/" + w.label());
-      System.out.printf("| %s | %s | %s | %s | %s | %.1fx | %.1fx | %s / %s / %s / %s |%n",
+      Cell inproc = cells.get(labels.get(4) + "/" + w.label());
+      System.out.printf("| %s | %s | %s | %s | %s | %s | %.1fx | %.1fx | %.2fx | %s / %s / %s"
+              + " / %s |%n",
           w.label(), Latencies.format(zc.latencies.p50()), Latencies.format(st.latencies.p50()),
           Latencies.format(gp.latencies.p50()), Latencies.format(tcp.latencies.p50()),
+          Latencies.format(inproc.latencies.p50()),
           (double) tcp.latencies.p50() / zc.latencies.p50(),
           (double) tcp.latencies.p50() / st.latencies.p50(),
+          (double) st.latencies.p50() / inproc.latencies.p50(),
           bytes(zc.serverAllocated / zc.calls), bytes(st.serverAllocated / st.calls),
           bytes(gp.serverAllocated / gp.calls), bytes(tcp.serverAllocated / tcp.calls));
     }
