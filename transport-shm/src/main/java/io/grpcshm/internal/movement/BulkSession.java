@@ -174,7 +174,17 @@ public final class BulkSession {
     }
   }
 
-  private static void emit(MoveTracer tracer, MoveEvent e) {
+  /** The policy's expected copy cost for a trace; NaN if it throws (a trace never fails a move). */
+  private static double expectedCopy(MoverPolicy policy, MoverKind mover, long bytes) {
+    try {
+      return policy.expectedCopyMicros(mover, bytes);
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "MoverPolicy.expectedCopyMicros threw; ignored", e);
+      return Double.NaN;
+    }
+  }
+
+    private static void emit(MoveTracer tracer, MoveEvent e) {
     if (LOG.isLoggable(Level.FINE)) {
       LOG.log(Level.FINE, "{0}: {1} bytes by {2}{3} {4} ({5}): predicted {6} us, observed {7}"
           + " us{8}", new Object[] {e.method(), e.bytes(), e.mover(),
@@ -225,7 +235,7 @@ public final class BulkSession {
         MoverChoice c = policy.choose(n, ctx.reuseWindow(), mode);
         // Asked before the copy, and only when a trace will carry it.
         double expected = dm.tracer() != null || LOG.isLoggable(Level.FINE)
-            ? policy.expectedCopyMicros(c.mover(), n) : Double.NaN;
+            ? expectedCopy(policy, c.mover(), n) : Double.NaN;
         choice = new Choice(c, c.mover(), c.cacheInjection(), mode, c.basisLabel(),
             c.predictedMicros(), c.reason(), expected);
       } else {

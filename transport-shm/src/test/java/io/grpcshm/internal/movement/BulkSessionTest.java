@@ -275,6 +275,62 @@ class BulkSessionTest {
             .map(MoveEvent::mode).toList());
   }
 
+  /** A policy that picks the CPU and expects {@code expected} µs (or throws, when null). */
+  private static MoverPolicy expecting(Double expected, List<Long> askedAtBytesMoved,
+      FakeBuffer[] target) {
+    return new MoverPolicy() {
+      @Override
+      public io.grpcshm.dsa.MoverChoice choose(long bytes, int reuseWindow, Mode mode) {
+        return MoverPolicy.breakEven(movers()).choose(bytes, reuseWindow, mode);
+      }
+
+      @Override
+      public double expectedCopyMicros(MoverKind mover, long bytes) {
+        // What the target held when asked: the copy must not have run yet.
+        askedAtBytesMoved.add(target[0] == null ? -1 : target[0].written);
+        if (expected == null) {
+          throw new IllegalStateException("estimate failed");
+        }
+        return expected;
+      }
+
+      @Override
+      public String describe() {
+        return "test policy";
+      }
+    };
+  }
+
+  /**
+   * With a tracer, the policy's expected copy cost is asked before the copy and reported with
+   * the move; a policy whose estimate throws still gets its move (the event says NaN).
+   */
+  @Test
+  void theExpectedCopyIsAskedBeforeTheCopyAndNeverFailsTheMove() {
+    for (Double expected : new Double[] {123.0, null}) {
+      events.clear();
+      List<Long> asked = new CopyOnWriteArrayList<>();
+      FakeBuffer[] target = new FakeBuffer[1];
+      DataMovement movement = DataMovement.of(expecting(expected, asked, target), movers())
+          .withTracer(events::add);
+      FakeBuffer buffer = new FakeBuffer(2L * SIZE, movement, Mode.SYNC).allocate();
+      target[0] = buffer;
+      ByteBuffer src = offHeap(SIZE, 7);
+      BulkSession.mark();
+      buffer.writeHeader();
+      assertTrue(BulkSession.tryMove(src));
+      BulkSession.finish();
+      assertCopied(src, buffer, 1);
+      assertEquals(List.of(1L), asked, "asked once, with only the header written");
+      assertEquals(1, events.size());
+      if (expected != null) {
+        assertEquals(123.0, events.get(0).expectedCopyMicros());
+      } else {
+        assertTrue(Double.isNaN(events.get(0).expectedCopyMicros()));
+      }
+    }
+  }
+
   private static void move(FakeBuffer buffer, long seed) {
     BulkSession.mark();
     buffer.writeHeader();
