@@ -7,6 +7,7 @@ import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingProducer;
+import io.grpcshm.internal.transport.RawRecords;
 import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -56,21 +57,7 @@ final class HostilePeer implements AutoCloseable {
   }
 
   void write(int type, int flags, int streamId, byte[] body) {
-    int length = FrameLayout.HEADER_LENGTH + body.length;
-    long at = tx.claim(length);
-    if (at < 0) {
-      throw new IllegalStateException("ring full");
-    }
-    MemorySegment d = tx.data();
-    d.set(ValueLayout.JAVA_INT_UNALIGNED, at, length);
-    d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET, (byte) type);
-    d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET, (byte) flags);
-    d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.RESERVED_OFFSET, (byte) 0);
-    d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.RESERVED_OFFSET + 1, (byte) 0);
-    d.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET, streamId);
-    MemorySegment.copy(body, 0, d, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH,
-        body.length);
-    tx.commit();
+    RawRecords.write(tx, type, flags, streamId, body);
     tx.wakeConsumer(this::wake);
   }
 

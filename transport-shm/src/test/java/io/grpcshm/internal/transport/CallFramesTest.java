@@ -87,11 +87,7 @@ class CallFramesTest {
           trailers.put(Metadata.Key.of("grpc-status", Metadata.ASCII_STRING_MARSHALLER), "0");
           RawRecords.write(tx, FrameLayout.TYPE_TRAILERS, 0, stream, metadata(trailers));
           e.socket().sendWake();
-          byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
-          int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
-          while (e.socket().receive(buf, fds, 20_000) != -1) {
-            // WAKE messages, until the client hangs up
-          }
+          RawRecords.awaitHangUp(e.socket());
         } finally {
           e.socket().close();
           e.mapping().close();

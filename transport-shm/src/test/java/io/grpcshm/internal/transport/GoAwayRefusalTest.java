@@ -75,11 +75,7 @@ class GoAwayRefusalTest {
           RawRecords.write(tx, FrameLayout.TYPE_GOAWAY, 0, 0, body);
           e.socket().sendWake();
           // Stay connected: the client must close by itself once the refused stream is gone.
-          byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
-          int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
-          while (e.socket().receive(buf, fds, 20_000) != -1) {
-            // WAKE messages; the client hangs up after the GOAWAY.
-          }
+          RawRecords.awaitHangUp(e.socket());
         } finally {
           e.socket().close();
           e.mapping().close();

@@ -1,16 +1,29 @@
 package io.grpcshm.internal.transport;
 
 import io.grpcshm.internal.frame.FrameLayout;
+import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.ring.RingProducer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /** Tests' hand-written peers: one frame written straight into a ring, as PROTOCOL.md lays it out. */
-final class RawRecords {
+public final class RawRecords {
   private RawRecords() {}
 
+  /**
+   * Reads (and drops) the peer's WAKE messages until it hangs up, or 20 s pass without one: a
+   * hand-written server stays connected until the client under test closes by itself.
+   */
+  static void awaitHangUp(UnixSeqpacketSocket socket) throws java.io.IOException {
+    byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
+    int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
+    while (socket.receive(buf, fds, 20_000) != -1) {
+      // WAKE messages
+    }
+  }
+
   /** Claims, encodes and commits one frame (no wake-up: the caller decides). */
-  static void write(RingProducer tx, int type, int flags, int streamId, byte[] body) {
+  public static void write(RingProducer tx, int type, int flags, int streamId, byte[] body) {
     int length = FrameLayout.HEADER_LENGTH + body.length;
     long at = tx.claim(length);
     if (at < 0) {
