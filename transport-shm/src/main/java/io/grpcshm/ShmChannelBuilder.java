@@ -1,6 +1,8 @@
 package io.grpcshm;
 
+import com.google.common.util.concurrent.MoreExecutors;
 import io.grpc.ForwardingChannelBuilder2;
+import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.internal.ClientTransportFactory;
 import io.grpc.internal.GrpcUtil;
@@ -8,10 +10,13 @@ import io.grpc.internal.ManagedChannelImplBuilder;
 import io.grpc.netty.InternalNettyChannelBuilder;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpcshm.internal.fallback.RoutingClientTransportFactory;
+import io.grpcshm.internal.loop.GrpcDefaultExecutor;
+import io.grpcshm.internal.loop.HoldingExecutor;
 import io.grpcshm.internal.proto.ProtoParsing;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
@@ -49,6 +54,10 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
   private long keepAliveTimeoutNanos = GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS;
   private boolean keepAliveWithoutCalls;
   private Duration negativeCacheTtl = Duration.ofSeconds(10);
+  /** The application's call executor (null: grpc's default); the channel gets it wrapped. */
+  private Executor callExecutor;
+  /** grpc's default pool for the channel being built (null: the application named one). */
+  private GrpcDefaultExecutor buildingDefault;
 
   private ShmChannelBuilder(String target) {
     this.netty = NettyChannelBuilder.forTarget(target);
@@ -57,6 +66,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
     // First in the list, so innermost: stubs and the application's interceptors see their own
     // method descriptors. The factory runs at build(), with the mode set by then.
     interceptWithTarget(unusedTarget -> ProtoParsing.forChannel(options.protobufParsing()));
+    intercept(HoldingExecutor.callExecutorInterceptor());
   }
 
   /** A channel to {@code target} (a name-resolver URI or "host:port"). */
@@ -75,6 +85,7 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
   }
 
   private ClientTransportFactory buildTransportFactory() {
+    GrpcDefaultExecutor grpcDefault = buildingDefault;
     ClientTransportFactory tcp = InternalNettyChannelBuilder.buildTransportFactory(netty);
     String fixed = options.rendezvous();
     io.grpc.Status forbidden = plaintext || shmWithTransportSecurity ? null
@@ -96,7 +107,42 @@ public final class ShmChannelBuilder extends ForwardingChannelBuilder2<ShmChanne
         effective, options.config(),
         target -> fixed != null ? List.of(fixed) : ShmAddress.clientRendezvous(target),
         keepAliveTimeNanos, keepAliveTimeoutNanos, keepAliveWithoutCalls, negativeCacheTtl,
-        forbidden, options.rendezvousDirectory()));
+        forbidden, options.rendezvousDirectory()),
+        grpcDefault == null ? null : grpcDefault::release);
+  }
+
+  /**
+   * As grpc's. The channel's calls get it wrapped so that what one shared-memory ring batch
+   * brings a call reaches it as one task (docs/ARCHITECTURE.md, "Held hand-offs"); over TCP, and
+   * for the direct executor, it is used as it is.
+   */
+  @Override
+  public ShmChannelBuilder executor(Executor executor) {
+    this.callExecutor = executor;
+    delegate.executor(executor);
+    return this;
+  }
+
+  @Override
+  public ShmChannelBuilder directExecutor() {
+    this.callExecutor = MoreExecutors.directExecutor();
+    delegate.directExecutor();
+    return this;
+  }
+
+  @Override
+  public ManagedChannel build() {
+    // grpc's default pool, wrapped, is taken at the first call and given back when the channel
+    // has terminated (its transport factory closes), as grpc does with it.
+    GrpcDefaultExecutor grpcDefault = callExecutor == null ? new GrpcDefaultExecutor() : null;
+    delegate.executor(HoldingExecutor.around(callExecutor != null ? callExecutor : grpcDefault));
+    buildingDefault = grpcDefault;
+    try {
+      return delegate.build();
+    } finally {
+      buildingDefault = null;
+      delegate.executor(callExecutor);
+    }
   }
 
   // ---- shared-memory options ----

@@ -1,5 +1,6 @@
 package io.grpcshm;
 
+import com.google.common.util.concurrent.MoreExecutors;
 import io.grpc.BinaryLog;
 import io.grpc.BindableService;
 import io.grpc.CompressorRegistry;
@@ -16,6 +17,8 @@ import io.grpc.ServerTransportFilter;
 import io.grpc.internal.ServerImplBuilder;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpcshm.internal.handshake.ServedAddress;
+import io.grpcshm.internal.loop.GrpcDefaultExecutor;
+import io.grpcshm.internal.loop.HoldingExecutor;
 import io.grpcshm.internal.proto.ProtoParsing;
 import io.grpcshm.internal.transport.ShmInternalServer;
 import io.grpcshm.internal.transport.ShmTransportConfig;
@@ -48,6 +51,8 @@ public final class ShmServerBuilder extends ForwardingServerBuilder<ShmServerBui
   private final List<Consumer<ServerBuilder<?>>> common = new ArrayList<>();
   private final SharedMemoryOptions options = new SharedMemoryOptions();
   private boolean shmEnabled = true;
+  /** The application's call executor (null: grpc's default); the shm server wraps it. */
+  private Executor callExecutor;
 
   /** A service added to both servers; the shared-memory one may get other marshallers. */
   private record AddService(ServerServiceDefinition definition)
@@ -188,11 +193,18 @@ public final class ShmServerBuilder extends ForwardingServerBuilder<ShmServerBui
 
   @Override
   public ShmServerBuilder directExecutor() {
+    this.callExecutor = MoreExecutors.directExecutor();
     return both(ServerBuilder::directExecutor);
   }
 
+  /**
+   * As grpc's. Over shared memory the executor is wrapped so that what one ring batch brings a
+   * call reaches it as one task (docs/ARCHITECTURE.md, "Held hand-offs"); the direct executor is
+   * used as it is.
+   */
   @Override
   public ShmServerBuilder executor(Executor executor) {
+    this.callExecutor = executor;
     return both(b -> b.executor(executor));
   }
 
@@ -306,14 +318,20 @@ public final class ShmServerBuilder extends ForwardingServerBuilder<ShmServerBui
           : option);
     }
     ShmTransportConfig shmConfig = options.config();
+    Executor chosen = callExecutor;
     return new ShmServer(tcpServer, (bound, name) -> {
       ServedAddress served = new ServedAddress(bound);
+      // grpc's default pool, wrapped, is taken at the first call and given back when this
+      // server has terminated, as grpc does with it.
+      GrpcDefaultExecutor grpcDefault = chosen == null ? new GrpcDefaultExecutor() : null;
       ServerImplBuilder builder = new ServerImplBuilder(
           (List<? extends ServerStreamTracer.Factory> tracers) ->
-              new ShmInternalServer(name, served, shmConfig, tracers));
+              new ShmInternalServer(name, served, shmConfig, tracers,
+                  grpcDefault == null ? null : grpcDefault::release));
       for (Consumer<ServerBuilder<?>> option : replayed) {
         option.accept(builder);
       }
+      builder.executor(HoldingExecutor.around(chosen != null ? chosen : grpcDefault));
       return builder.build();
     }, options.rendezvous(), options.rendezvousDirectory());
   }

@@ -86,7 +86,17 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
   private final ScheduledExecutorService scheduler;
   private boolean closed;
 
+  /** Runs at close: gives back what the channel took for this factory's life. */
+  private final Runnable onClose;
+
   public RoutingClientTransportFactory(ClientTransportFactory tcp, ShmSettings settings) {
+    this(tcp, settings, null);
+  }
+
+  /** {@code onClose} (may be null) runs once when the channel closes this factory. */
+  public RoutingClientTransportFactory(ClientTransportFactory tcp, ShmSettings settings,
+      Runnable onClose) {
+    this.onClose = onClose;
     this.tcp = tcp;
     this.settings = settings;
     this.refusedTargets = Caffeine.newBuilder()
@@ -195,6 +205,9 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
     }
     tcp.close();
     SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
+    if (onClose != null) {
+      onClose.run();
+    }
   }
 
   @Override

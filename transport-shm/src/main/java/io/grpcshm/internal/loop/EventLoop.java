@@ -4,10 +4,12 @@ import io.grpcshm.IdleStrategy;
 import io.grpcshm.internal.nativeio.Epoll;
 import io.grpcshm.internal.nativeio.EventFd;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -87,6 +89,105 @@ public final class EventLoop {
 
   private final Thread thread;
 
+  // Hand-offs held until the member being polled is done (loop thread only; #holdExecution).
+  private Executor[] heldTargets = new Executor[16];
+  private Runnable[] heldTasks = new Runnable[16];
+  private HoldOwner[] heldOwners = new HoldOwner[16];
+  private int[] heldCalls = new int[16];
+  private int heldCount;
+  /** The member being polled, if it takes part in holding; null otherwise. */
+  private HoldOwner holdOwner;
+
+  /**
+   * A member whose poll may hold executor hand-offs (see {@link #holdExecution}): it says which
+   * of its calls it is working on, and hears if a held hand-off is refused.
+   */
+  public interface HoldOwner {
+    /** The call (stream id) the member is handling now; 0 for none (nothing is held then). */
+    int currentCall();
+
+    /**
+     * The executor refused a hand-off held for {@code call}: that call must fail as it would
+     * have had the executor refused at once. Runs on the loop thread.
+     */
+    void heldExecutionRejected(int call, RuntimeException refusal);
+  }
+
+  /** The loop's thread: lets {@link #holdExecution} find its loop without a thread-local. */
+  private static final class LoopThread extends Thread {
+    final EventLoop loop;
+
+    LoopThread(EventLoop loop, String name) {
+      super(name);
+      this.loop = loop;
+    }
+
+    @Override
+    public void run() {
+      loop.run();
+    }
+  }
+
+  /**
+   * On a loop thread polling a member that handles a call: keeps {@code target.execute(task)}
+   * until that member's poll ends (the rest of its ring batch), so that everything one batch
+   * hands to a call (a request's headers, message and half-close) reaches the executor as one
+   * wake-up of one of its threads, not one each. Returns false, doing nothing, anywhere else.
+   */
+  public static boolean holdExecution(Executor target, Runnable task) {
+    if (!(Thread.currentThread() instanceof LoopThread t)) {
+      return false;
+    }
+    EventLoop loop = t.loop;
+    HoldOwner owner = loop.holdOwner;
+    if (owner == null) {
+      return false;
+    }
+    int call = owner.currentCall();
+    if (call == 0) {
+      return false;
+    }
+    loop.hold(target, task, owner, call);
+    return true;
+  }
+
+  private void hold(Executor target, Runnable task, HoldOwner owner, int call) {
+    int n = heldCount;
+    if (n == heldTasks.length) {
+      heldTargets = Arrays.copyOf(heldTargets, n * 2);
+      heldTasks = Arrays.copyOf(heldTasks, n * 2);
+      heldOwners = Arrays.copyOf(heldOwners, n * 2);
+      heldCalls = Arrays.copyOf(heldCalls, n * 2);
+    }
+    heldTargets[n] = target;
+    heldTasks[n] = task;
+    heldOwners[n] = owner;
+    heldCalls[n] = call;
+    heldCount = n + 1;
+  }
+
+  /** Hands over what {@link #holdExecution} kept, in order. */
+  private void releaseHeld() {
+    for (int i = 0; i < heldCount; i++) {
+      Executor target = heldTargets[i];
+      Runnable task = heldTasks[i];
+      HoldOwner owner = heldOwners[i];
+      heldTargets[i] = null;
+      heldTasks[i] = null;
+      heldOwners[i] = null;
+      try {
+        target.execute(task);
+      } catch (RuntimeException refusal) {
+        try {
+          owner.heldExecutionRejected(heldCalls[i], refusal);
+        } catch (RuntimeException again) {
+          log.log(Level.WARNING, name + ": failing a call its executor refused failed", again);
+        }
+      }
+    }
+    heldCount = 0;
+  }
+
   /** A member's place: its index is the epoll data of its socket. */
   private static final class Slot {
     final int index;
@@ -104,7 +205,7 @@ public final class EventLoop {
     this.idler = new LoopIdler(idle);
     epoll.add(wakeup.fd(), Epoll.IN, SELF);
     this.emptySince = System.nanoTime();
-    this.thread = new Thread(this::run, name);
+    this.thread = new LoopThread(this, name);
     thread.setDaemon(true);
   }
 
@@ -211,7 +312,7 @@ public final class EventLoop {
     }
     slot.isHot = true;
     if (hotCount == hot.length) {
-      hot = java.util.Arrays.copyOf(hot, hotCount * 2);
+      hot = Arrays.copyOf(hot, hotCount * 2);
     }
     hot[hotCount++] = slot;
   }
@@ -234,11 +335,17 @@ public final class EventLoop {
         int work = runTasks();
         for (int i = 0; i < hotCount; i++) {
           Slot s = hot[i];
+          holdOwner = s.member instanceof HoldOwner owner ? owner : null;
           try {
             work += s.member.poll();
           } catch (Throwable t) {
             fail(s, t);
             i--; // fail() moved another slot into position i
+          } finally {
+            holdOwner = null;
+            if (heldCount > 0) {
+              releaseHeld();
+            }
           }
         }
         long now = System.nanoTime();

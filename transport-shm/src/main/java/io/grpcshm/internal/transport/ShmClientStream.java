@@ -308,6 +308,11 @@ final class ShmClientStream extends AbstractClientStream {
       }
     }
 
+    /** The call executor refused this call's callbacks (held by the loop): end the call. */
+    void executorRefused(Status status) {
+      serializer.execute(() -> cancelFromApplication(status));
+    }
+
     @GuardedBy("serializer")
     void cancelFromApplication(Status status) {
       if (cancelSent) {

@@ -75,6 +75,9 @@ import java.util.logging.Logger;
 public final class ShmClientTransport
     implements ConnectionClientTransport, KeepAliveManager.ClientKeepAlivePinger.TransportWithDisconnectReason {
   private static final Logger log = Logger.getLogger(ShmClientTransport.class.getName());
+  /** A refusing call executor fails every call it refuses: one line a minute says so. */
+  private static final RateLimitedLog EXECUTOR_REFUSALS =
+      new RateLimitedLog(log, TimeUnit.MINUTES.toNanos(1));
 
   /** Lifecycle with checked transitions. */
   enum State {
@@ -777,6 +780,20 @@ public final class ShmClientTransport
         return;
       }
       ts.serializer.run(ts, data, ShmClientStream.TransportState::dataReceived);
+    }
+
+    @Override
+    public void onHeldExecutionRejected(int streamId, RuntimeException refusal) {
+      // The call's executor refused its callbacks (a blocking caller that gave up, a bounded
+      // pool): nobody can be told, so the call ends here and the server hears CANCELLED.
+      ShmClientStream.TransportState ts = stream(streamId);
+      if (ts != null) {
+        ts.executorRefused(Status.CANCELLED
+            .withDescription("the call's executor refused its callbacks: " + refusal)
+            .withCause(refusal));
+        EXECUTOR_REFUSALS.log(Level.WARNING, "held", () -> logId + ": stream " + streamId
+            + " cancelled: its executor refused the call's callbacks (" + refusal + ")");
+      }
     }
 
     @Override

@@ -52,7 +52,7 @@ import java.util.logging.Logger;
  * <p>Lock order: transport lock, then the sender's lock, then the memory's segment lock (a
  * leaf). Sending never blocks and nothing waits for the peer.
  */
-final class ShmConnection implements EventLoop.Member {
+final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
   private static final Logger log = Logger.getLogger(ShmConnection.class.getName());
   /** When a loop failure was last logged with its stack trace (see {@link #failed}). */
   private static final AtomicLong LAST_FAILURE_TRACE =
@@ -84,6 +84,13 @@ final class ShmConnection implements EventLoop.Member {
 
     /** The connection is gone; called once, from whichever thread closed it. */
     void onClosed(Status status);
+
+    /**
+     * The call executor refused work for stream {@code streamId} that the event loop held until
+     * the end of its batch ({@link EventLoop#holdExecution}): fail that stream as a refusal at
+     * once would have. Called on the loop.
+     */
+    void onHeldExecutionRejected(int streamId, RuntimeException refusal);
   }
 
   /** Connection lifecycle; transitions are checked. */
@@ -122,6 +129,8 @@ final class ShmConnection implements EventLoop.Member {
   private long idleTicks;
   private boolean trimmed;
 
+  /** Loop thread: the stream of the record being handled (0: none), for held hand-offs. */
+  private int recordStreamId;
   /** Loop-thread scratch for record bodies (a private copy: each field is read once). */
   private byte[] scratch = new byte[INITIAL_SCRATCH_BYTES];
   /** Little-endian view of {@link #scratch}, reset for each record. */
@@ -205,6 +214,9 @@ final class ShmConnection implements EventLoop.Member {
 
       @Override
       public void onClosed(Status closed) {}
+
+      @Override
+      public void onHeldExecutionRejected(int streamId, RuntimeException refusal) {}
     });
   }
 
@@ -497,6 +509,19 @@ final class ShmConnection implements EventLoop.Member {
   }
 
   @Override
+  public int currentCall() {
+    return recordStreamId;
+  }
+
+  @Override
+  public void heldExecutionRejected(int call, RuntimeException refusal) {
+    Handler h = handler;
+    if (h != null) {
+      h.onHeldExecutionRejected(call, refusal);
+    }
+  }
+
+  @Override
   public boolean tick(long nowNanos, boolean parked) {
     if (state.get() != State.OPEN) {
       return false;
@@ -587,9 +612,18 @@ final class ShmConnection implements EventLoop.Member {
   }
 
   private void onRecord(MemorySegment data, int at, int length) {
+    int streamId = data.get(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET);
+    recordStreamId = streamId;
+    try {
+      handleRecord(data, at, length, streamId);
+    } finally {
+      recordStreamId = 0;
+    }
+  }
+
+  private void handleRecord(MemorySegment data, int at, int length, int streamId) {
     int type = data.get(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET) & 0xff;
     int flags = data.get(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET) & 0xff;
-    int streamId = data.get(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET);
     int bodyLength = length - FrameLayout.HEADER_LENGTH;
     if (type == FrameLayout.TYPE_PADDING || type > FrameLayout.TYPE_MAX) {
       throw new ProtocolException("unknown frame type " + type);

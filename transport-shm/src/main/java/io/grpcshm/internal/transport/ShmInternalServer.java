@@ -99,6 +99,9 @@ public final class ShmInternalServer implements InternalServer {
   private final java.util.concurrent.ConcurrentHashMap<Integer, AtomicInteger> connectionsByUid =
       new java.util.concurrent.ConcurrentHashMap<>();
   private final Object handOver = new Object();
+  /** Transports handed to grpc and not yet terminated, plus one until serverShutdown. */
+  private final AtomicInteger untilTerminated = new AtomicInteger(1);
+  private final Runnable onTerminated;
   private volatile Thread acceptor;
   /** Connections handed to grpc, and refused at accept (policy, limits, timeouts): channelz. */
   private final AtomicLong connectionsEstablished = new AtomicLong();
@@ -107,15 +110,19 @@ public final class ShmInternalServer implements InternalServer {
 
   public ShmInternalServer(String rendezvous, ShmTransportConfig config,
       List<? extends ServerStreamTracer.Factory> tracerFactories) {
-    this(rendezvous, null, config, tracerFactories);
+    this(rendezvous, null, config, tracerFactories, null);
   }
 
   /**
    * A server on {@code rendezvous} standing in for the TCP listener bound to {@code served}
-   * (null: no target check, every client that passes the policy is served).
+   * (null: no target check, every client that passes the policy is served). {@code
+   * onTerminated} (may be null) runs once when grpc's server over it terminates: this server
+   * has shut down and every transport it created has terminated.
    */
   public ShmInternalServer(String rendezvous, io.grpcshm.internal.handshake.ServedAddress served,
-      ShmTransportConfig config, List<? extends ServerStreamTracer.Factory> tracerFactories) {
+      ShmTransportConfig config, List<? extends ServerStreamTracer.Factory> tracerFactories,
+      Runnable onTerminated) {
+    this.onTerminated = onTerminated;
     this.rendezvous = rendezvous;
     this.listenSocketStats = new ListenSocket();
     this.served = served;
@@ -253,6 +260,7 @@ public final class ShmInternalServer implements InternalServer {
       busyLog.flush();
       failedLog.flush();
       listener.serverShutdown();
+      countDownToTermination();
     }
   }
 
@@ -389,11 +397,24 @@ public final class ShmInternalServer implements InternalServer {
       }
       transport = new ShmServerTransport(connection, ShmAddress.listening(rendezvous), remote,
           tracerFactories, config);
+      untilTerminated.incrementAndGet(); // before serverShutdown: stopped is still false
       transportListener = countedPerUid(established.peer().uid(),
           listener.transportCreated(transport));
     }
     connectionsEstablished.incrementAndGet();
     transport.start(transportListener);
+  }
+
+  /** grpc's server terminates when the last of these counts has happened. */
+  private void countDownToTermination() {
+    if (untilTerminated.decrementAndGet() == 0 && onTerminated != null) {
+      try {
+        onTerminated.run();
+      } catch (RuntimeException e) {
+        log.log(Level.WARNING, "shared-memory server on " + rendezvous
+            + ": releasing its resources failed", e);
+      }
+    }
   }
 
   /** Counts the connection against its uid's limit until grpc hears it terminated. */
@@ -417,10 +438,14 @@ public final class ShmInternalServer implements InternalServer {
 
       @Override
       public void transportTerminated() {
-        if (ended.compareAndSet(false, true)) {
+        boolean first = ended.compareAndSet(false, true);
+        if (first) {
           held.decrementAndGet(); // the entry stays: one per uid ever seen, a few bytes
         }
         delegate.transportTerminated();
+        if (first) {
+          countDownToTermination();
+        }
       }
     };
   }

@@ -433,6 +433,19 @@ final class ShmServerTransport implements ServerTransport {
     }
 
     @Override
+    public void onHeldExecutionRejected(int streamId, RuntimeException refusal) {
+      // As if streamCreated had thrown (startCall): this call fails, the connection stays.
+      ShmServerStream.TransportState ts = stream(streamId);
+      if (ts == null) {
+        return;
+      }
+      Status st = callStartFailed(refusal);
+      ts.serializer.execute(() -> ts.cancel(st, st));
+      REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
+          + " failed: " + brief(st) + " (" + refusal.getClass().getName() + ")");
+    }
+
+    @Override
     public void onClosed(Status status) {
       List<ShmServerStream.TransportState> open;
       boolean terminateNow;

@@ -1,0 +1,77 @@
+package io.grpcshm.internal.loop;
+
+import com.google.common.util.concurrent.MoreExecutors;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.MethodDescriptor;
+import java.util.Objects;
+import java.util.concurrent.Executor;
+
+/**
+ * The executor grpc gets for calls that may run over shared memory: a hand-off made while an
+ * event loop handles a ring batch waits for the end of that batch ({@link
+ * EventLoop#holdExecution}), so what one batch brings a call (a unary request's headers, message
+ * and half-close; an answer's headers, message and trailers) wakes one of the wrapped executor's
+ * threads once, not up to three times. Anywhere else (the application's threads, Netty's event
+ * loops) it is exactly the executor it wraps.
+ *
+ * <p>grpc's direct executor is never wrapped: grpc recognises it by identity and runs callbacks
+ * inline, with no hand-off to hold.
+ */
+public final class HoldingExecutor implements Executor {
+  private final Executor target;
+
+  private HoldingExecutor(Executor target) {
+    this.target = target;
+  }
+
+  /**
+   * {@code executor} with its loop hand-offs held; null, grpc's direct executor and an executor
+   * already wrapped come back unchanged.
+   */
+  public static Executor around(Executor executor) {
+    if (executor == null || executor == MoreExecutors.directExecutor()
+        || executor instanceof HoldingExecutor) {
+      return executor;
+    }
+    return new HoldingExecutor(executor);
+  }
+
+  /**
+   * A client interceptor that wraps a call's own executor (a blocking stub passes one per call)
+   * the same way; innermost, so it sees the executor the call will use.
+   */
+  public static ClientInterceptor callExecutorInterceptor() {
+    return CALL_EXECUTOR_INTERCEPTOR;
+  }
+
+  private static final ClientInterceptor CALL_EXECUTOR_INTERCEPTOR = new ClientInterceptor() {
+    @Override
+    public <ReqT, RespT> ClientCall<ReqT, RespT> interceptCall(
+        MethodDescriptor<ReqT, RespT> method, CallOptions options, Channel next) {
+      Executor own = options.getExecutor();
+      Executor held = around(own);
+      return next.newCall(method, held == own ? options : options.withExecutor(held));
+    }
+  };
+
+  /** The executor the tasks run on. */
+  public Executor target() {
+    return target;
+  }
+
+  @Override
+  public void execute(Runnable task) {
+    Objects.requireNonNull(task, "task");
+    if (!EventLoop.holdExecution(target, task)) {
+      target.execute(task);
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "HoldingExecutor{" + target + "}";
+  }
+}
