@@ -170,6 +170,21 @@ class HoldingExecutorTest {
   }
 
   @Test
+  void grpcsDefaultPoolRunsTasksBeforeAndAfterItIsGivenBack() throws Exception {
+    GrpcDefaultExecutor pool = new GrpcDefaultExecutor();
+    CompletableFuture<String> before = new CompletableFuture<>();
+    pool.execute(() -> before.complete(Thread.currentThread().getName()));
+    assertTrue(before.get(BOUND_SECONDS, TimeUnit.SECONDS).startsWith("grpc-default-executor"),
+        before.get());
+    pool.release();
+    pool.release(); // idempotent
+    CompletableFuture<String> late = new CompletableFuture<>();
+    pool.execute(() -> late.complete(Thread.currentThread().getName()));
+    assertTrue(late.get(BOUND_SECONDS, TimeUnit.SECONDS).startsWith("grpc-default-executor"),
+        "a callback after the release still runs: " + late.get());
+  }
+
+  @Test
   void directAndAlreadyHoldingExecutorsAreNotWrapped() {
     assertSame(MoreExecutors.directExecutor(),
         HoldingExecutor.around(MoreExecutors.directExecutor()));
