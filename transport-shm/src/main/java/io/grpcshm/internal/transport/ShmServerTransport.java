@@ -412,8 +412,7 @@ final class ShmServerTransport implements ServerTransport {
           sendRst(streamId, st);
           removeStream(ts);
         }
-        REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
-            + " failed: " + brief(st) + " (" + e.getClass().getName() + ")");
+        logCallStartFailure(streamId, st, e);
         return;
       }
       ts.onStreamAllocated();
@@ -441,8 +440,12 @@ final class ShmServerTransport implements ServerTransport {
       }
       Status st = callStartFailed(refusal);
       ts.serializer.execute(() -> ts.cancel(st, st));
+      logCallStartFailure(streamId, st, refusal);
+    }
+
+    private void logCallStartFailure(int streamId, Status st, RuntimeException cause) {
       REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
-          + " failed: " + brief(st) + " (" + refusal.getClass().getName() + ")");
+          + " failed: " + brief(st) + " (" + cause.getClass().getName() + ")");
     }
 
     @Override
