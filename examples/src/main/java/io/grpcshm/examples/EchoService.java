@@ -56,21 +56,7 @@ final class EchoService {
           responses.onNext(request);
           responses.onCompleted();
         }))
-        .addMethod(ECHO_STREAM, ServerCalls.asyncBidiStreamingCall(
-            responses -> new io.grpc.stub.StreamObserver<byte[]>() {
-              @Override
-              public void onNext(byte[] message) {
-                responses.onNext(message);
-              }
-
-              @Override
-              public void onError(Throwable t) {}
-
-              @Override
-              public void onCompleted() {
-                responses.onCompleted();
-              }
-            }))
+        .addMethod(ECHO_STREAM, ServerCalls.asyncBidiStreamingCall(FlowControlledEcho::new))
         .addMethod(ACK, ServerCalls.asyncUnaryCall((request, responses) -> {
           responses.onNext(ack(request));
           responses.onCompleted();
@@ -135,5 +121,51 @@ final class EchoService {
         .setRequestMarshaller(BytesMarshaller.INSTANCE)
         .setResponseMarshaller(BytesMarshaller.INSTANCE)
         .build();
+  }
+
+  /**
+   * The bidi echo, pacing its reads by its writes: it asks for the next request only while its
+   * response stream is ready (grpc's manual flow control). An echo that read on regardless would
+   * queue every response the client has no window for in the server's heap (with a fast
+   * transport, hundreds of MiB within seconds), and the garbage collections that queue causes
+   * would be charged to whatever the server does next.
+   */
+  private static final class FlowControlledEcho implements io.grpc.stub.StreamObserver<byte[]> {
+    private final io.grpc.stub.ServerCallStreamObserver<byte[]> responses;
+    /** A request is owed: the last one arrived while the responses were not ready. */
+    private boolean requestOwed;
+
+    FlowControlledEcho(io.grpc.stub.StreamObserver<byte[]> responses) {
+      this.responses = (io.grpc.stub.ServerCallStreamObserver<byte[]>) responses;
+      this.responses.disableAutoRequest();
+      this.responses.setOnReadyHandler(this::onReady);
+      this.responses.request(1);
+    }
+
+    // grpc calls these serially (the call's serializing executor), so no lock is needed.
+    private void onReady() {
+      if (requestOwed && responses.isReady()) {
+        requestOwed = false;
+        responses.request(1);
+      }
+    }
+
+    @Override
+    public void onNext(byte[] message) {
+      responses.onNext(message);
+      if (responses.isReady()) {
+        responses.request(1);
+      } else {
+        requestOwed = true;
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {}
+
+    @Override
+    public void onCompleted() {
+      responses.onCompleted();
+    }
   }
 }
