@@ -4,7 +4,6 @@ import io.grpcshm.internal.frame.ProtocolException;
 import io.grpcshm.internal.frame.FrameCodec;
 import io.grpc.Status;
 import io.grpc.internal.ReadableBuffer;
-import io.grpc.internal.ReadableBuffers;
 import io.grpc.internal.WritableBuffer;
 import io.grpc.internal.WritableBufferAllocator;
 import io.grpcshm.IdleStrategy;
@@ -629,10 +628,11 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
       throw new ProtocolException("unknown frame type " + type);
     }
     if (type == FrameLayout.TYPE_DATA_INLINE) {
-      byte[] payload = new byte[bodyLength];
-      MemorySegment.copy(data, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH, payload, 0,
-          bodyLength);
-      deliver(streamId, flags, ReadableBuffers.wrap(payload), bodyLength);
+      // Copied out of the ring (read once), into an array grpc gives back when it has read it.
+      InlineBuffers.Payload payload = InlineBuffers.obtain(bodyLength);
+      MemorySegment.copy(data, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH,
+          payload.array(), 0, bodyLength);
+      deliver(streamId, flags, payload, bodyLength);
       return;
     }
     if (scratch.length < bodyLength) {
