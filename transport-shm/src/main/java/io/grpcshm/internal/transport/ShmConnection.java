@@ -175,10 +175,6 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
   }
 
   /**
-   * Joins an event loop; frames flow to {@code handler} from now on. If the connection was
-   * closed before it started, the handler hears about it at once.
-   */
-  /**
    * The configured strategy, without its yield phase when the peer is this process
    * ({@link IdleStrategy#withoutYield}: one loop then serves both ends).
    */
@@ -219,6 +215,10 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
     });
   }
 
+  /**
+   * Joins an event loop; frames flow to {@code handler} from now on. If the connection was
+   * closed before it started, the handler hears about it at once.
+   */
   public void start(Handler handler) {
     this.handler = handler;
     synchronized (this) {
