@@ -5,8 +5,8 @@ import java.time.temporal.ChronoUnit;
 import java.util.Objects;
 
 /**
- * How an event loop waits for the next frame: spin (if asked to), then yield, then sleep in epoll until
- * a peer wakes it (a WAKE message). A peer only pays for a wake-up system call when this side
+ * How an event loop waits for the next frame: spin (if asked to), then yield, then sleep in epoll
+ * until a peer wakes it (a WAKE message). A peer only pays for a wake-up system call when this side
  * announced that it sleeps, so a busy connection never enters the kernel.
  *
  * <p>This is the setting; each loop applies it with its own idle state (Agrona's {@code
@@ -20,7 +20,8 @@ public final class IdleStrategy {
    * holds its core while the thread a call needs next (grpc's executor, a blocked caller just
    * woken) waits for one; a yielding loop hands the core over at once and still sees the next
    * frame within a system call's time. On a 2-vCPU host, 20 µs of spin made a 100 B call's p50
-   * 71-85 µs against 52-71 µs without (docs/BENCHMARKS.md, "Idle strategy, measured again").
+   * 78-85 µs against 52-71 µs without (docs/BENCHMARKS.md, "The bidi echo's queue, and the idle
+   * strategy measured again").
    */
   private static final Duration DEFAULT_SPIN = Duration.ZERO;
   /** Then yield this long before sleeping (adaptive default). */
