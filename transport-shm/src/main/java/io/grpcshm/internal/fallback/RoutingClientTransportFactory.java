@@ -6,7 +6,7 @@ import io.grpc.ChannelLogger;
 import io.grpc.Status;
 import io.grpc.internal.ClientTransportFactory;
 import io.grpc.internal.ConnectionClientTransport;
-import io.grpc.internal.GrpcUtil;
+import io.grpcshm.internal.loop.TransportTimer;
 import io.grpc.internal.SharedResourceHolder;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportMode;
@@ -103,7 +103,7 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
         .maximumSize(4096)
         .expireAfterWrite(settings.negativeCacheTtl())
         .build();
-    this.scheduler = SharedResourceHolder.get(GrpcUtil.TIMER_SERVICE);
+    this.scheduler = SharedResourceHolder.get(TransportTimer.RESOURCE);
   }
 
   @Override
@@ -187,7 +187,7 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
 
   @Override
   public ScheduledExecutorService getScheduledExecutorService() {
-    return tcp.getScheduledExecutorService();
+    return scheduler;
   }
 
   @Override
@@ -204,7 +204,7 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
       closed = true;
     }
     tcp.close();
-    SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
+    SharedResourceHolder.release(TransportTimer.RESOURCE, scheduler);
     if (onClose != null) {
       onClose.run();
     }

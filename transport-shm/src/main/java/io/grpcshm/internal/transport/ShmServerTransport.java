@@ -16,6 +16,7 @@ import io.grpc.ServerStreamTracer;
 import io.grpc.Status;
 import io.grpc.internal.GrpcAttributes;
 import io.grpc.internal.GrpcUtil;
+import io.grpcshm.internal.loop.TransportTimer;
 import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.ServerTransport;
 import io.grpc.internal.ServerTransportListener;
@@ -83,7 +84,7 @@ final class ShmServerTransport implements ServerTransport {
     this.tracerFactories = tracerFactories;
     this.config = config;
     // Held for this transport's life: grpc's server schedules call deadlines on it.
-    this.scheduler = SharedResourceHolder.get(GrpcUtil.TIMER_SERVICE);
+    this.scheduler = SharedResourceHolder.get(TransportTimer.RESOURCE);
     this.logId = InternalLogId.allocate(getClass(), remote.toString());
     this.local = local;
     this.remote = remote;
@@ -160,7 +161,7 @@ final class ShmServerTransport implements ServerTransport {
 
   private void terminated() {
     listener.transportTerminated();
-    SharedResourceHolder.release(GrpcUtil.TIMER_SERVICE, scheduler);
+    SharedResourceHolder.release(TransportTimer.RESOURCE, scheduler);
   }
 
   @Override
