@@ -50,7 +50,8 @@ import picocli.CommandLine;
  *   <li>1 KiB bidi streaming on one stream, the client sending as fast as flow control allows,
  *       the server echoing: messages/s;
  *   <li>grpc-shm only: {@code --idle-connections} idle connections to one server (threads added
- *       in each process, CPU while idle, connect p50), and an idle connection's shared memory
+ *       in each process, CPU while idle, connect p50), then as many TCP and in-process channels
+ *       for their connect p50 beside it, and an idle connection's shared memory
  *       after a 64 MiB call, before and after {@code --idle-wait} seconds, with the first-touch
  *       cost the next large call pays.
  * </ul>
@@ -243,7 +244,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       Contender shm = contenders.stream().filter(c -> c.label().equals("shm")).findFirst()
           .orElse(null);
       if (shm != null && idleConnections > 0) {
-        idleConnections(shm);
+        long[] shmConnects = idleConnections(shm);
+        connectComparison(contenders, shmConnects);
       }
       if (shm != null && idleWait > 0) {
         idleMemory(shm);
@@ -546,7 +548,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   // ------------------------------------------------------------------------------------------
   // grpc-shm only: many idle connections, and an idle connection's memory
 
-  private void idleConnections(Contender shm) throws Exception {
+  /** Returns the connect times (to READY), sorted. */
+  private long[] idleConnections(Contender shm) throws Exception {
     int port = portOf(shm);
     long serverPid = shm.server().pid();
     int serverThreads0 = threads(serverPid);
@@ -585,13 +588,83 @@ public final class SmallCallBenchmark implements Callable<Integer> {
           ThreadCpu.busiestSince(SELF, clientThreadsBefore, 5));
       System.out.printf("  connect (to READY): p50 %.2f ms, p99 %.2f ms%n",
           connectNanos[idleConnections / 2] / 1e6, connectNanos[idleConnections * 99 / 100] / 1e6);
+      return connectNanos;
     } finally {
-      for (ManagedChannel ch : channels) {
-        ch.shutdownNow();
+      closeAll(channels);
+    }
+  }
+
+  /**
+   * The same number of channels, one after another and kept open, over each other transport
+   * that has a server here (TCP, in-process): what a connect costs without shared memory, and
+   * grpc's own channel cost with no transport at all.
+   */
+  private void connectComparison(List<Contender> contenders, long[] shmConnects)
+      throws Exception {
+    Map<String, long[]> connects = new LinkedHashMap<>();
+    connects.put("shm", shmConnects);
+    for (Contender c : contenders) {
+      java.util.function.Supplier<ManagedChannel> factory = switch (c.label()) {
+        case "tcp" -> () -> NettyChannelBuilder.forAddress("localhost", portOf(c)).usePlaintext()
+            .build();
+        case "inproc" -> () -> InProcessChannelBuilder.forName(
+            "small-call-benchmark-" + ProcessHandle.current().pid()).build();
+        default -> null; // uds: its channels share an event loop made for the contender
+      };
+      if (factory == null) {
+        continue;
       }
-      for (ManagedChannel ch : channels) {
-        ch.awaitTermination(10, TimeUnit.SECONDS);
+      List<ManagedChannel> channels = new ArrayList<>();
+      long[] nanos = new long[idleConnections];
+      try {
+        for (int i = 0; i < idleConnections; i++) {
+          ManagedChannel ch = factory.get();
+          channels.add(ch);
+          long t0 = System.nanoTime();
+          awaitReady(ch);
+          nanos[i] = System.nanoTime() - t0;
+        }
+      } finally {
+        closeAll(channels);
       }
+      Arrays.sort(nanos);
+      connects.put(c.label(), nanos);
+    }
+    System.out.printf("%nConnect to READY, %d channels one after another, each kept open while"
+        + " the rest connect (ms):%n", idleConnections);
+    StringBuilder head = new StringBuilder("| | ");
+    StringBuilder p50 = new StringBuilder("| p50 | ");
+    StringBuilder p99 = new StringBuilder("| p99 | ");
+    for (Map.Entry<String, long[]> e : connects.entrySet()) {
+      long[] n = e.getValue();
+      head.append(e.getKey()).append(" | ");
+      p50.append(String.format("%.2f", n[n.length / 2] / 1e6)).append(" | ");
+      p99.append(String.format("%.2f", n[n.length * 99 / 100] / 1e6)).append(" | ");
+    }
+    for (String other : List.of("tcp", "inproc")) {
+      long[] n = connects.get(other);
+      if (n != null) {
+        head.append("shm/").append(other).append(" | ");
+        p50.append(String.format("%.2fx", (double) shmConnects[shmConnects.length / 2]
+            / n[n.length / 2])).append(" | ");
+        p99.append(String.format("%.2fx", (double) shmConnects[shmConnects.length * 99 / 100]
+            / n[n.length * 99 / 100])).append(" | ");
+      }
+    }
+    System.out.println(head.toString().trim());
+    int columns = 1 + connects.size() + (int) List.of("tcp", "inproc").stream()
+        .filter(connects::containsKey).count();
+    System.out.println("|" + "---|".repeat(columns));
+    System.out.println(p50.toString().trim());
+    System.out.println(p99.toString().trim());
+  }
+
+  private static void closeAll(List<ManagedChannel> channels) throws InterruptedException {
+    for (ManagedChannel ch : channels) {
+      ch.shutdownNow();
+    }
+    for (ManagedChannel ch : channels) {
+      ch.awaitTermination(10, TimeUnit.SECONDS);
     }
   }
 
