@@ -91,6 +91,11 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
   private static final ThreadMXBean THREADS = (ThreadMXBean) ManagementFactory.getThreadMXBean();
   private static final int UDS_NUMBER = (int) ProcessHandle.current().pid();
+  /** The in-process server's name. */
+  private static final String IN_PROCESS_NAME =
+      "small-call-benchmark-" + ProcessHandle.current().pid();
+  /** Connects each transport makes and closes before its connect times are taken. */
+  private static final int CONNECT_WARMUP = 300;
 
   /** A transport under test: a channel, and the server's JVM (null: in this JVM). */
   private record Contender(String label, ManagedChannel channel, ChildJvm server) {
@@ -296,12 +301,11 @@ public final class SmallCallBenchmark implements Callable<Integer> {
             .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), server);
       }
       case "inproc" -> {
-        String name = "small-call-benchmark-" + ProcessHandle.current().pid();
-        Server server = InProcessServerBuilder.forName(name)
+        Server server = InProcessServerBuilder.forName(IN_PROCESS_NAME)
             .addService(EchoService.definition())
             .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build().start();
         resources.add(() -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
-        return new Contender("inproc", InProcessChannelBuilder.forName(name)
+        return new Contender("inproc", InProcessChannelBuilder.forName(IN_PROCESS_NAME)
             .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), null);
       }
       default -> throw new CommandLine.ParameterException(spec.commandLine(),
@@ -612,8 +616,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       java.util.function.Supplier<ManagedChannel> factory = switch (c.label()) {
         case "tcp" -> () -> NettyChannelBuilder.forAddress("localhost", portOf(c)).usePlaintext()
             .build();
-        case "inproc" -> () -> InProcessChannelBuilder.forName(
-            "small-call-benchmark-" + ProcessHandle.current().pid()).build();
+        case "inproc" -> () -> InProcessChannelBuilder.forName(IN_PROCESS_NAME).build();
         default -> null; // uds: its channels share an event loop made for the contender
       };
       if (factory == null) {
@@ -681,8 +684,6 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       }
     }
   }
-
-  private static final int CONNECT_WARMUP = 300;
 
   private static void closeAll(List<ManagedChannel> channels) throws InterruptedException {
     for (ManagedChannel ch : channels) {
