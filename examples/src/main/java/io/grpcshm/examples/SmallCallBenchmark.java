@@ -584,14 +584,24 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       long t0 = System.nanoTime();
       Thread.sleep(10_000);
       double wall = System.nanoTime() - t0;
-      double clientCore = (OS.getProcessCpuTime() - cpu0) / wall * 100;
-      double serverCore = (shm.serverCpuNanos() - server0) / wall * 100;
+      long cpu1 = OS.getProcessCpuTime();
+      long server1 = shm.serverCpuNanos();
+      double clientCore = (cpu1 - cpu0) / wall * 100;
+      double serverCore = (server1 - server0) / wall * 100;
+      // A second window: in the first, each JVM still collects and compiles after the burst of
+      // connects; the second is closer to what idle connections cost for good.
+      long t1 = System.nanoTime();
+      Thread.sleep(10_000);
+      double wall2 = System.nanoTime() - t1;
+      double clientCore2 = (OS.getProcessCpuTime() - cpu1) / wall2 * 100;
+      double serverCore2 = (shm.serverCpuNanos() - server1) / wall2 * 100;
       Arrays.sort(connectNanos);
       System.out.printf("%n%d idle grpc-shm connections to one server:%n", idleConnections);
       System.out.printf("  threads added: server %d, client %d%n", serverThreads - serverThreads0,
           clientThreads - clientThreads0);
-      System.out.printf("  CPU while idle (10 s): server %.2f%%, client %.2f%% of one core%n",
-          serverCore, clientCore);
+      System.out.printf("  CPU while idle, 2-12 s after the last connect: server %.2f%%, client"
+          + " %.2f%% of one core; 12-22 s: server %.2f%%, client %.2f%%%n",
+          serverCore, clientCore, serverCore2, clientCore2);
       System.out.printf("    busiest server threads: %s%n    busiest client threads: %s%n",
           ThreadCpu.busiestSince(serverPid, serverThreadsBefore, 5),
           ThreadCpu.busiestSince(SELF, clientThreadsBefore, 5));
