@@ -31,6 +31,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -556,24 +557,17 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   private long[] idleConnections(Contender shm) throws Exception {
     int port = portOf(shm);
     long serverPid = shm.server().pid();
-    warmUpConnects(() -> ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
-        .transportMode(TransportMode.SHM_ONLY).build());
+    Supplier<ManagedChannel> shmChannels = () -> ShmChannelBuilder.forAddress("localhost", port)
+        .usePlaintext().transportMode(TransportMode.SHM_ONLY).build();
+    warmUpConnects(shmChannels);
     // The warm-up's connections end on both sides, and the handshake workers they woke retire
     // (2 s idle), before the thread counts are taken.
     Thread.sleep(3000);
     int serverThreads0 = threads(serverPid);
     int clientThreads0 = threads(ProcessHandle.current().pid());
     List<ManagedChannel> channels = new ArrayList<>();
-    long[] connectNanos = new long[idleConnections];
     try {
-      for (int i = 0; i < idleConnections; i++) {
-        ManagedChannel ch = ShmChannelBuilder.forAddress("localhost", port).usePlaintext()
-            .transportMode(TransportMode.SHM_ONLY).build();
-        channels.add(ch);
-        long t0 = System.nanoTime();
-        awaitReady(ch);
-        connectNanos[i] = System.nanoTime() - t0;
-      }
+      long[] connectNanos = connectEach(shmChannels, channels);
       Thread.sleep(2000); // let the connections settle into idleness
       int serverThreads = threads(serverPid);
       int clientThreads = threads(ProcessHandle.current().pid());
@@ -623,7 +617,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     Map<String, long[]> connects = new LinkedHashMap<>();
     connects.put("shm", shmConnects);
     for (Contender c : contenders) {
-      java.util.function.Supplier<ManagedChannel> factory = switch (c.label()) {
+      Supplier<ManagedChannel> factory = switch (c.label()) {
         case "tcp" -> () -> NettyChannelBuilder.forAddress("localhost", portOf(c)).usePlaintext()
             .build();
         case "inproc" -> () -> InProcessChannelBuilder.forName(IN_PROCESS_NAME).build();
@@ -634,15 +628,9 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       }
       warmUpConnects(factory);
       List<ManagedChannel> channels = new ArrayList<>();
-      long[] nanos = new long[idleConnections];
+      long[] nanos;
       try {
-        for (int i = 0; i < idleConnections; i++) {
-          ManagedChannel ch = factory.get();
-          channels.add(ch);
-          long t0 = System.nanoTime();
-          awaitReady(ch);
-          nanos[i] = System.nanoTime() - t0;
-        }
+        nanos = connectEach(factory, channels);
       } finally {
         closeAll(channels);
       }
@@ -683,7 +671,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
    * Connects and closes channels first, as every workload is warmed before it is measured: the
    * connect path's code is otherwise still interpreted for the first few hundred connects.
    */
-  private void warmUpConnects(java.util.function.Supplier<ManagedChannel> factory)
+  private void warmUpConnects(Supplier<ManagedChannel> factory)
       throws InterruptedException {
     for (int i = 0; i < Math.min(CONNECT_WARMUP, idleConnections); i++) {
       ManagedChannel ch = factory.get();
@@ -693,6 +681,23 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         ch.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
       }
     }
+  }
+
+  /**
+   * {@code --idle-connections} channels from {@code factory}, one after another, each added to
+   * {@code channels} (kept open) before it connects; their times to READY, in order.
+   */
+  private long[] connectEach(Supplier<ManagedChannel> factory, List<ManagedChannel> channels)
+      throws InterruptedException {
+    long[] nanos = new long[idleConnections];
+    for (int i = 0; i < idleConnections; i++) {
+      ManagedChannel ch = factory.get();
+      channels.add(ch);
+      long t0 = System.nanoTime();
+      awaitReady(ch);
+      nanos[i] = System.nanoTime() - t0;
+    }
+    return nanos;
   }
 
   private static void closeAll(List<ManagedChannel> channels) throws InterruptedException {
