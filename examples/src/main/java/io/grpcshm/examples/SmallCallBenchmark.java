@@ -74,6 +74,11 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   @Option(names = "--idle-connections", description = "0 skips the test (${DEFAULT-VALUE})")
   int idleConnections = 1000;
 
+  @Option(names = "--connect-warmup", description = "connects (each closed again) per transport"
+      + " before its connect time is measured (${DEFAULT-VALUE}); fewer leave the JIT compiling"
+      + " the connect path while it is timed")
+  int connectWarmup = 3000;
+
   @Option(names = "--idle-wait", description = "seconds an idle connection is left (${DEFAULT-VALUE})")
   int idleWait = 12;
 
@@ -95,8 +100,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   /** The in-process server's name. */
   private static final String IN_PROCESS_NAME =
       "small-call-benchmark-" + ProcessHandle.current().pid();
-  /** Connects each transport makes and closes before its connect times are taken. */
-  private static final int CONNECT_WARMUP = 300;
+  /** Warm-up connects summarised at each end (their p50), to show how far the JIT got. */
+  private static final int WARMUP_SAMPLE = 300;
 
   /** A transport under test: a channel, and the server's JVM (null: in this JVM). */
   private record Contender(String label, ManagedChannel channel, ChildJvm server) {
@@ -183,6 +188,10 @@ public final class SmallCallBenchmark implements Callable<Integer> {
             "unknown workload " + w + " (expected one of " + keys + ")");
       }
     }
+    if (connectWarmup < 0 || idleConnections < 0) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--connect-warmup and --idle-connections must not be negative");
+    }
     System.out.printf("SmallCallBenchmark %s: %d cores, java %s, %d round(s) x %d s per workload,"
         + " %d in flight%n", Instant.now(), Runtime.getRuntime().availableProcessors(),
         Runtime.version(), rounds, seconds, concurrency);
@@ -250,7 +259,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       Contender shm = contenders.stream().filter(c -> c.label().equals("shm")).findFirst()
           .orElse(null);
       if (shm != null && idleConnections > 0) {
-        long[] shmConnects = idleConnections(shm);
+        Connects shmConnects = idleConnections(shm);
         connectComparison(contenders, shmConnects);
       }
       if (shm != null && idleWait > 0) {
@@ -553,13 +562,13 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   // ------------------------------------------------------------------------------------------
   // grpc-shm only: many idle connections, and an idle connection's memory
 
-  /** Returns the connect times (to READY), sorted. */
-  private long[] idleConnections(Contender shm) throws Exception {
+  /** Returns the connects' times (to READY) and cost. */
+  private Connects idleConnections(Contender shm) throws Exception {
     int port = portOf(shm);
     long serverPid = shm.server().pid();
     Supplier<ManagedChannel> shmChannels = () -> ShmChannelBuilder.forAddress("localhost", port)
         .usePlaintext().transportMode(TransportMode.SHM_ONLY).build();
-    warmUpConnects(shmChannels);
+    long[] warmup = warmUpConnects(shmChannels);
     // The warm-up's connections end on both sides, and the handshake workers they woke retire
     // (2 s idle), before the thread counts are taken.
     Thread.sleep(3000);
@@ -567,7 +576,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     int clientThreads0 = threads(ProcessHandle.current().pid());
     List<ManagedChannel> channels = new ArrayList<>();
     try {
-      long[] connectNanos = connectEach(shmChannels, channels);
+      Connects connects = connectEach(shmChannels, channels, shm, warmup);
+      long[] connectNanos = connects.nanos();
       Thread.sleep(2000); // let the connections settle into idleness
       int serverThreads = threads(serverPid);
       int clientThreads = threads(ProcessHandle.current().pid());
@@ -589,7 +599,6 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       double wall2 = System.nanoTime() - t1;
       double clientCore2 = (OS.getProcessCpuTime() - cpu1) / wall2 * 100;
       double serverCore2 = (shm.serverCpuNanos() - server1) / wall2 * 100;
-      Arrays.sort(connectNanos);
       System.out.printf("%n%d idle grpc-shm connections to one server:%n", idleConnections);
       System.out.printf("  threads added: server %d, client %d%n", serverThreads - serverThreads0,
           clientThreads - clientThreads0);
@@ -601,7 +610,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
           ThreadCpu.busiestSince(SELF, clientThreadsBefore, 5));
       System.out.printf("  connect (to READY): p50 %.2f ms, p99 %.2f ms%n",
           connectNanos[idleConnections / 2] / 1e6, connectNanos[idleConnections * 99 / 100] / 1e6);
-      return connectNanos;
+      return connects;
     } finally {
       closeAll(channels);
     }
@@ -612,9 +621,9 @@ public final class SmallCallBenchmark implements Callable<Integer> {
    * that has a server here (TCP, in-process): what a connect costs without shared memory, and
    * grpc's own channel cost with no transport at all.
    */
-  private void connectComparison(List<Contender> contenders, long[] shmConnects)
+  private void connectComparison(List<Contender> contenders, Connects shmConnects)
       throws Exception {
-    Map<String, long[]> connects = new LinkedHashMap<>();
+    Map<String, Connects> connects = new LinkedHashMap<>();
     connects.put("shm", shmConnects);
     for (Contender c : contenders) {
       Supplier<ManagedChannel> factory = switch (c.label()) {
@@ -626,70 +635,107 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       if (factory == null) {
         continue;
       }
-      warmUpConnects(factory);
+      long[] warmup = warmUpConnects(factory);
       List<ManagedChannel> channels = new ArrayList<>();
-      long[] nanos;
       try {
-        nanos = connectEach(factory, channels);
+        connects.put(c.label(), connectEach(factory, channels, c, warmup));
       } finally {
         closeAll(channels);
       }
-      Arrays.sort(nanos);
-      connects.put(c.label(), nanos);
     }
     System.out.printf("%nConnect to READY, %d channels one after another, each kept open while"
-        + " the rest connect, after %d connects to warm up (ms):%n", idleConnections,
-        Math.min(CONNECT_WARMUP, idleConnections));
-    StringBuilder head = new StringBuilder("| | ");
-    StringBuilder p50 = new StringBuilder("| p50 | ");
-    StringBuilder p99 = new StringBuilder("| p99 | ");
-    for (Map.Entry<String, long[]> e : connects.entrySet()) {
-      long[] n = e.getValue();
-      head.append(e.getKey()).append(" | ");
-      p50.append(String.format("%.2f", n[n.length / 2] / 1e6)).append(" | ");
-      p99.append(String.format("%.2f", n[n.length * 99 / 100] / 1e6)).append(" | ");
+        + " the rest connect, after %d connects to warm up (ms; CPU: us per connect over the"
+        + " kept-open connects, channel build included; in-process: both sides in the client):%n",
+        idleConnections, connectWarmup);
+    List<String> others = List.of("tcp", "inproc").stream().filter(connects::containsKey)
+        .toList();
+    StringBuilder head = new StringBuilder("| |");
+    for (String t : connects.keySet()) {
+      head.append(' ').append(t).append(" |");
     }
-    for (String other : List.of("tcp", "inproc")) {
-      long[] n = connects.get(other);
-      if (n != null) {
-        head.append("shm/").append(other).append(" | ");
-        p50.append(String.format("%.2fx", (double) shmConnects[shmConnects.length / 2]
-            / n[n.length / 2])).append(" | ");
-        p99.append(String.format("%.2fx", (double) shmConnects[shmConnects.length * 99 / 100]
-            / n[n.length * 99 / 100])).append(" | ");
-      }
+    for (String other : others) {
+      head.append(" shm/").append(other).append(" |");
     }
-    System.out.println(head.toString().trim());
-    int columns = 1 + connects.size() + (int) List.of("tcp", "inproc").stream()
-        .filter(connects::containsKey).count();
-    System.out.println("|" + "---|".repeat(columns));
-    System.out.println(p50.toString().trim());
-    System.out.println(p99.toString().trim());
+    System.out.println(head);
+    System.out.println("|" + "---|".repeat(1 + connects.size() + others.size()));
+    connectRow(connects, others, "p50", n -> n.percentile(50) / 1e6, "%.2f");
+    connectRow(connects, others, "p99", n -> n.percentile(99) / 1e6, "%.2f");
+    connectRow(connects, others, "client CPU", Connects::clientCpuMicros, "%.0f");
+    connectRow(connects, others, "server CPU", Connects::serverCpuMicros, "%.0f");
+    if (connectWarmup >= 2 * WARMUP_SAMPLE) {
+      connectRow(connects, others, "warm-up, first " + WARMUP_SAMPLE + ", p50",
+          n -> n.warmupP50(true) / 1e6, "%.2f");
+      connectRow(connects, others, "warm-up, last " + WARMUP_SAMPLE + ", p50",
+          n -> n.warmupP50(false) / 1e6, "%.2f");
+    }
+  }
+
+  private static void connectRow(Map<String, Connects> connects, List<String> others,
+      String name, java.util.function.ToDoubleFunction<Connects> value, String format) {
+    StringBuilder row = new StringBuilder("| ").append(name).append(" |");
+    for (Connects c : connects.values()) {
+      row.append(' ').append(String.format(format, value.applyAsDouble(c))).append(" |");
+    }
+    double shm = value.applyAsDouble(connects.get("shm"));
+    for (String other : others) {
+      double o = value.applyAsDouble(connects.get(other));
+      row.append(' ').append(o == 0 ? "-" : String.format("%.2fx", shm / o)).append(" |");
+    }
+    System.out.println(row);
   }
 
   /**
-   * Connects and closes channels first, as every workload is warmed before it is measured: the
-   * connect path's code is otherwise still interpreted for the first few hundred connects.
+   * One transport's kept-open connects: their times to READY (sorted), the CPU both JVMs spent
+   * per connect meanwhile (µs; the server's is 0 without a server JVM), and the warm-up's
+   * times in order.
    */
-  private void warmUpConnects(Supplier<ManagedChannel> factory)
+  private record Connects(long[] nanos, double clientCpuMicros, double serverCpuMicros,
+      long[] warmup) {
+    double percentile(int p) {
+      return nanos[Math.min(nanos.length - 1, nanos.length * p / 100)];
+    }
+
+    /** p50 of the first (or last) {@link #WARMUP_SAMPLE} warm-up connects. */
+    double warmupP50(boolean first) {
+      long[] part = first ? Arrays.copyOf(warmup, WARMUP_SAMPLE)
+          : Arrays.copyOfRange(warmup, warmup.length - WARMUP_SAMPLE, warmup.length);
+      Arrays.sort(part);
+      return part[part.length / 2];
+    }
+  }
+
+  /**
+   * Connects and closes channels first, as every workload is warmed before it is measured, and
+   * returns their times to READY in order. The connect path runs once per connect, so the JIT
+   * reaches it late: after 300 connects the JIT still compiled for ~0.9 ms per connect while
+   * 1,000 more were timed (BENCHMARKS.md), hence the default of 3,000.
+   */
+  private long[] warmUpConnects(Supplier<ManagedChannel> factory)
       throws InterruptedException {
-    for (int i = 0; i < Math.min(CONNECT_WARMUP, idleConnections); i++) {
+    long[] nanos = new long[connectWarmup];
+    for (int i = 0; i < connectWarmup; i++) {
       ManagedChannel ch = factory.get();
       try {
+        long t0 = System.nanoTime();
         awaitReady(ch);
+        nanos[i] = System.nanoTime() - t0;
       } finally {
         ch.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
       }
     }
+    return nanos;
   }
 
   /**
    * {@code --idle-connections} channels from {@code factory}, one after another, each added to
-   * {@code channels} (kept open) before it connects; their times to READY, in order.
+   * {@code channels} (kept open) before it connects: their times to READY (sorted) and the CPU
+   * of this JVM and of {@code contender}'s server per connect.
    */
-  private long[] connectEach(Supplier<ManagedChannel> factory, List<ManagedChannel> channels)
-      throws InterruptedException {
+  private Connects connectEach(Supplier<ManagedChannel> factory, List<ManagedChannel> channels,
+      Contender contender, long[] warmup) throws InterruptedException {
     long[] nanos = new long[idleConnections];
+    long cpu0 = OS.getProcessCpuTime();
+    long server0 = contender.serverCpuNanos();
     for (int i = 0; i < idleConnections; i++) {
       ManagedChannel ch = factory.get();
       channels.add(ch);
@@ -697,7 +743,10 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       awaitReady(ch);
       nanos[i] = System.nanoTime() - t0;
     }
-    return nanos;
+    double clientCpu = (OS.getProcessCpuTime() - cpu0) / 1e3 / idleConnections;
+    double serverCpu = (contender.serverCpuNanos() - server0) / 1e3 / idleConnections;
+    Arrays.sort(nanos);
+    return new Connects(nanos, clientCpu, serverCpu, warmup);
   }
 
   private static void closeAll(List<ManagedChannel> channels) throws InterruptedException {

@@ -105,5 +105,10 @@ class CommandLinesTest {
         .execute("--workloads", "nope", "--transports", "inproc");
     assertEquals(2, code);
     assertTrue(err.toString().contains("unknown workload nope"), err.toString());
+    err = new StringWriter();
+    code = new CommandLine(new SmallCallBenchmark()).setErr(new PrintWriter(err))
+        .execute("--connect-warmup", "-1", "--transports", "inproc");
+    assertEquals(2, code);
+    assertTrue(err.toString().contains("--connect-warmup"), err.toString());
   }
 }
