@@ -577,7 +577,6 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     List<ManagedChannel> channels = new ArrayList<>();
     try {
       Connects connects = connectEach(shmChannels, channels, shm, warmup);
-      long[] connectNanos = connects.nanos();
       Thread.sleep(2000); // let the connections settle into idleness
       int serverThreads = threads(serverPid);
       int clientThreads = threads(ProcessHandle.current().pid());
@@ -609,7 +608,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
           ThreadCpu.busiestSince(serverPid, serverThreadsBefore, 5),
           ThreadCpu.busiestSince(SELF, clientThreadsBefore, 5));
       System.out.printf("  connect (to READY): p50 %.2f ms, p99 %.2f ms%n",
-          connectNanos[idleConnections / 2] / 1e6, connectNanos[idleConnections * 99 / 100] / 1e6);
+          connects.percentile(50) / 1e6, connects.percentile(99) / 1e6);
       return connects;
     } finally {
       closeAll(channels);
