@@ -102,6 +102,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       "small-call-benchmark-" + ProcessHandle.current().pid();
   /** Warm-up connects summarised at each end (their p50), to show how far the JIT got. */
   private static final int WARMUP_SAMPLE = 300;
+  /** Hand-offs timed for the host's hand-off cost, printed beside the table (~1.5 s here). */
+  private static final int HAND_OFFS = 100_000;
 
   /** A transport under test: a channel, and the server's JVM (null: in this JVM). */
   private record Contender(String label, ManagedChannel channel, ChildJvm server) {
@@ -195,6 +197,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     System.out.printf("SmallCallBenchmark %s: %d cores, java %s, %d round(s) x %d s per workload,"
         + " %d in flight%n", Instant.now(), Runtime.getRuntime().availableProcessors(),
         Runtime.version(), rounds, seconds, concurrency);
+    // Before any server starts, so nothing else runs in this JVM.
+    double handOffMicros = HandOffCost.cpuMicrosPerHandOff(HAND_OFFS);
     List<Contender> contenders = new ArrayList<>();
     List<AutoCloseable> resources = new ArrayList<>();
     try {
@@ -254,7 +258,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         }
         System.out.println("round " + (round + 1) + " of " + rounds + " done");
       }
-      print(table, workloads);
+      print(table, workloads, handOffMicros);
       transportAllocation(contenders, small, kib, on[0], on[3]);
       Contender shm = contenders.stream().filter(c -> c.label().equals("shm")).findFirst()
           .orElse(null);
@@ -489,7 +493,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     System.out.print(md);
   }
 
-  private static void print(Map<String, Map<String, Cell>> table, String[] workloads) {
+  private static void print(Map<String, Map<String, Cell>> table, String[] workloads,
+      double handOffMicros) {
     List<String> labels = new ArrayList<>(table.get(workloads[0]).keySet());
     StringBuilder md = new StringBuilder();
     System.out.println();
@@ -523,6 +528,11 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     System.out.println();
     System.out.println("in-process: client and server share this JVM, so its client CPU is both"
         + " sides and its server CPU is 0; CPU is process CPU time over the measured interval.");
+    System.out.printf("One thread hand-off (a parked thread unparked by another, then running)"
+        + " costs %.1f us of CPU on this host (%,d hand-offs between two threads, both threads'"
+        + " CPU). A blocking call pays at least one in the client JVM, whatever the transport:"
+        + " its caller parks until a transport thread hands it the response.%n", handOffMicros,
+        HAND_OFFS);
     System.out.println();
     System.out.println("Markdown:");
     System.out.print(md);
