@@ -792,16 +792,28 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     byte[] ack = EchoService.ack(large);
     CallOptions options = CallOptions.DEFAULT.withDeadlineAfter(60, TimeUnit.SECONDS);
     long[] warmCalls = new long[5];
+    // Each call's page faults (both processes) and this JVM's collections: a slow call shows
+    // whether it touched fresh memory or waited for the collector.
+    StringBuilder each = new StringBuilder();
+    long self = ProcessHandle.current().pid();
+    long server = shm.server().pid();
     for (int i = 0; i < warmCalls.length; i++) {
+      long clientFaults0 = ThreadCpu.minorFaults(self);
+      long serverFaults0 = ThreadCpu.minorFaults(server);
+      long gc0 = gcCount();
       long warm0 = System.nanoTime();
       byte[] got = ClientCalls.blockingUnaryCall(shm.channel(), EchoService.ACK, options, large);
       warmCalls[i] = System.nanoTime() - warm0;
+      each.append(String.format("%s%.1f ms (%,d + %,d, %d)", i == 0 ? "" : ", ",
+          warmCalls[i] / 1e6, ThreadCpu.minorFaults(self) - clientFaults0,
+          ThreadCpu.minorFaults(server) - serverFaults0, gcCount() - gc0));
       if (!Arrays.equals(ack, got)) {
         throw new IllegalStateException("wrong ack");
       }
     }
-    Arrays.sort(warmCalls);
-    long warm = warmCalls[warmCalls.length / 2];
+    long[] sorted = warmCalls.clone();
+    Arrays.sort(sorted);
+    long warm = sorted[sorted.length / 2];
     long serverBefore = shmemKib(shm.server().pid());
     long clientBefore = shmemKib(ProcessHandle.current().pid());
     Thread.sleep(idleWait * 1000L);
@@ -818,6 +830,17 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     System.out.printf("  64 MiB call: warm (median of 5) %.2f ms, first after the idle period"
         + " %.2f ms%n",
         warm / 1e6, cold / 1e6);
+    System.out.printf("  the five calls in order (page faults client + server; collections in"
+        + " the client): %s%n", each);
+  }
+
+  private static long gcCount() {
+    long n = 0;
+    for (java.lang.management.GarbageCollectorMXBean gc
+        : ManagementFactory.getGarbageCollectorMXBeans()) {
+      n += Math.max(0, gc.getCollectionCount());
+    }
+    return n;
   }
 
   private static int portOf(Contender shm) {
