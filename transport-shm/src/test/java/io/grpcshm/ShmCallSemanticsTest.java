@@ -107,6 +107,57 @@ class ShmCallSemanticsTest {
     return b;
   }
 
+  /**
+   * A server's stream tracers see a call end before its client can see the status: census and
+   * grpc's interop suite rely on a call's end being recorded before the next call on the same
+   * connection starts, as Netty's one event loop per connection guarantees.
+   */
+  @Test
+  void serverTracersRecordTheEndBeforeTheClientSeesTheStatus() throws Exception {
+    java.util.concurrent.BlockingQueue<java.util.concurrent.atomic.AtomicReference<Status>> ends =
+        new java.util.concurrent.LinkedBlockingQueue<>();
+    Server server = startServer(ShmServerBuilder.forPort(0).addStreamTracerFactory(
+        new io.grpc.ServerStreamTracer.Factory() {
+          @Override
+          public io.grpc.ServerStreamTracer newServerStreamTracer(String method,
+              Metadata headers) {
+            AtomicReference<Status> end = new AtomicReference<>();
+            ends.add(end);
+            return new io.grpc.ServerStreamTracer() {
+              @Override
+              public void streamClosed(Status status) {
+                end.set(status);
+              }
+            };
+          }
+        }), ServerServiceDefinition.builder(EchoService.SERVICE)
+        .addMethod(EchoService.UNARY, ServerCalls.asyncUnaryCall((req, obs) -> {
+          if (req.length == 0) {
+            obs.onError(Status.FAILED_PRECONDITION.withDescription("empty").asRuntimeException());
+          } else {
+            obs.onNext(req);
+            obs.onCompleted();
+          }
+        })).build());
+    ManagedChannel ch = channel(server, b -> b);
+    for (int i = 0; i < 300; i++) {
+      boolean fail = i % 3 == 2;
+      byte[] req = fail ? new byte[0] : new byte[] {(byte) i};
+      Status.Code seen;
+      try {
+        ClientCalls.blockingUnaryCall(ch, EchoService.UNARY, CallOptions.DEFAULT, req);
+        seen = Status.Code.OK;
+      } catch (StatusRuntimeException e) {
+        seen = e.getStatus().getCode();
+      }
+      assertEquals(fail ? Status.Code.FAILED_PRECONDITION : Status.Code.OK, seen);
+      AtomicReference<Status> end = ends.poll(10, TimeUnit.SECONDS);
+      Status recorded = end == null ? null : end.get();
+      assertTrue(recorded != null && recorded.getCode() == seen,
+          "call " + i + ": server tracer's end when the client saw " + seen + ": " + recorded);
+    }
+  }
+
   @Test
   void allFourCallTypes() throws Exception {
     Server server = startServer(ShmServerBuilder.forPort(0), EchoService.definition());

@@ -88,7 +88,7 @@ final class ShmServerStream extends AbstractServerStream {
 
     @Override
     public void writeTrailers(Metadata trailers, boolean headersSent, Status status) {
-      state.serializer.execute(() -> state.writeTrailers(trailers));
+      state.serializer.execute(() -> state.writeTrailers(trailers, status));
     }
 
     @Override
@@ -217,12 +217,18 @@ final class ShmServerStream extends AbstractServerStream {
     }
 
     @GuardedBy("serializer")
-    void writeTrailers(Metadata trailers) {
+    void writeTrailers(Metadata trailers, Status status) {
       if (cancelled) {
         return;
       }
       sendHeldHeaders();
       outbound.afterData(() -> {
+        // The tracers record the call's end before the client can see its trailers: a client
+        // that starts its next call at once would otherwise have that call's start recorded
+        // here (on the loop) before this call's end (on this thread). Netty's single event
+        // loop gives that order; grpc's interop suite checks it. complete() records nothing
+        // again (the first streamClosed wins) and tells the listener.
+        getStatsTraceContext().streamClosed(status);
         transport.sendMetadataFrame(FrameLayout.TYPE_TRAILERS, this, trailers);
         transport.removeStream(this);
         complete();
@@ -272,6 +278,8 @@ final class ShmServerStream extends AbstractServerStream {
       heldHeaders = null;
       outbound.cancel();
       if (toClient != null) {
+        // As for trailers: the tracers record the end before the client can see the reset.
+        getStatsTraceContext().streamClosed(status);
         transport.sendRst(streamId, toClient);
       }
       transport.removeStream(this);
