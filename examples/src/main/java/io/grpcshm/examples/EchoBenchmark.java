@@ -11,7 +11,6 @@ import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.TransportPath;
 import io.grpcshm.childjvm.ChildJvm;
-import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.time.Instant;
@@ -197,7 +196,7 @@ public final class EchoBenchmark implements Callable<Integer> {
       byte[] ack, int calls, Cell cell) {
     long clientCpu = OS.getProcessCpuTime();
     long serverCpu = c.server() == null ? 0 : c.server().cpuTime().toNanos();
-    long gc = gcEvents();
+    long gc = ThreadCpu.gcEvents();
     long faults = minorFaults(c);
     long wall = System.nanoTime();
     for (int i = 0; i < calls; i++) {
@@ -206,7 +205,7 @@ public final class EchoBenchmark implements Callable<Integer> {
     cell.wallNanos += System.nanoTime() - wall;
     cell.clientCpuNanos += OS.getProcessCpuTime() - clientCpu;
     cell.serverCpuNanos += c.server() == null ? 0 : c.server().cpuTime().toNanos() - serverCpu;
-    cell.gcEvents += gcEvents() - gc;
+    cell.gcEvents += ThreadCpu.gcEvents() - gc;
     cell.minorFaults += minorFaults(c) - faults;
   }
 
@@ -345,11 +344,4 @@ public final class EchoBenchmark implements Callable<Integer> {
     return label + "/" + k.label();
   }
 
-  private static long gcEvents() {
-    long n = 0;
-    for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
-      n += Math.max(0, gc.getCollectionCount());
-    }
-    return n;
-  }
 }

@@ -800,13 +800,13 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     for (int i = 0; i < warmCalls.length; i++) {
       long clientFaults0 = ThreadCpu.minorFaults(self);
       long serverFaults0 = ThreadCpu.minorFaults(server);
-      long gc0 = gcCount();
+      long gc0 = ThreadCpu.gcEvents();
       long warm0 = System.nanoTime();
       byte[] got = ClientCalls.blockingUnaryCall(shm.channel(), EchoService.ACK, options, large);
       warmCalls[i] = System.nanoTime() - warm0;
       each.append(String.format("%s%.1f ms (%,d + %,d, %d)", i == 0 ? "" : ", ",
           warmCalls[i] / 1e6, ThreadCpu.minorFaults(self) - clientFaults0,
-          ThreadCpu.minorFaults(server) - serverFaults0, gcCount() - gc0));
+          ThreadCpu.minorFaults(server) - serverFaults0, ThreadCpu.gcEvents() - gc0));
       if (!Arrays.equals(ack, got)) {
         throw new IllegalStateException("wrong ack");
       }
@@ -832,15 +832,6 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         warm / 1e6, cold / 1e6);
     System.out.printf("  the five calls in order (page faults client + server; collections in"
         + " the client): %s%n", each);
-  }
-
-  private static long gcCount() {
-    long n = 0;
-    for (java.lang.management.GarbageCollectorMXBean gc
-        : ManagementFactory.getGarbageCollectorMXBeans()) {
-      n += Math.max(0, gc.getCollectionCount());
-    }
-    return n;
   }
 
   private static int portOf(Contender shm) {

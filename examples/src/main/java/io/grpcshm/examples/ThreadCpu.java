@@ -78,6 +78,16 @@ final class ThreadCpu {
     return out.isEmpty() ? "none" : out.toString();
   }
 
+  /** Collections this JVM has run so far, all collectors together. */
+  static long gcEvents() {
+    long n = 0;
+    for (java.lang.management.GarbageCollectorMXBean gc
+        : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+      n += Math.max(0, gc.getCollectionCount());
+    }
+    return n;
+  }
+
   /** Minor page faults of process {@code pid} so far (first touches of fresh memory), or 0. */
   static long minorFaults(long pid) {
     try {
