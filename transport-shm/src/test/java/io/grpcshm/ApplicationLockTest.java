@@ -1,7 +1,6 @@
 package io.grpcshm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.grpc.CallOptions;
@@ -60,18 +59,40 @@ class ApplicationLockTest {
   void serverSendingUnderItsLockWhileCallbacksTakeItDoesNotDeadlock() throws Exception {
     Object appLock = new Object();
     AtomicInteger serverReceived = new AtomicInteger();
+    CountDownLatch firstRequestMessage = new CountDownLatch(1);
+    CountDownLatch clientHalfClosed = new CountDownLatch(1);
     ServerServiceDefinition pushing = ServerServiceDefinition.builder(EchoService.SERVICE)
         .addMethod(EchoService.BIDI, ServerCalls.asyncBidiStreamingCall(responses -> {
-          // A thread of the application pushes responses under its lock meanwhile.
+          // A thread of the application pushes responses under its lock while the transport runs
+          // onNext, which takes the same lock. It starts once the first request message has
+          // arrived, so pushes and callbacks overlap however the threads are scheduled, and it
+          // ends the call only after the client has half-closed, so every request message is
+          // delivered (a call the server has closed drops what arrives later).
           Thread pusher = new Thread(() -> {
-            byte[] payload = new byte[100];
-            for (int i = 0; i < MESSAGES; i++) {
-              synchronized (appLock) {
-                responses.onNext(payload);
+            try {
+              if (!firstRequestMessage.await(BOUND_SECONDS, TimeUnit.SECONDS)) {
+                responses.onError(Status.DEADLINE_EXCEEDED
+                    .withDescription("no request message arrived").asRuntimeException());
+                return;
               }
-            }
-            synchronized (appLock) {
-              responses.onCompleted();
+              byte[] payload = new byte[100];
+              for (int i = 0; i < MESSAGES; i++) {
+                synchronized (appLock) {
+                  responses.onNext(payload);
+                }
+              }
+              if (!clientHalfClosed.await(BOUND_SECONDS, TimeUnit.SECONDS)) {
+                responses.onError(Status.DEADLINE_EXCEEDED
+                    .withDescription("the client did not half-close").asRuntimeException());
+                return;
+              }
+              synchronized (appLock) {
+                responses.onCompleted();
+              }
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            } catch (RuntimeException callCancelled) {
+              // The call ended under it (the test has failed or is shutting down): stop pushing.
             }
           }, "application-pusher");
           pusher.setDaemon(true);
@@ -82,13 +103,20 @@ class ApplicationLockTest {
               synchronized (appLock) {
                 serverReceived.incrementAndGet();
               }
+              firstRequestMessage.countDown();
             }
 
             @Override
-            public void onError(Throwable t) {}
+            public void onError(Throwable t) {
+              // Cancelled: release the pusher at once, whatever it waits for.
+              firstRequestMessage.countDown();
+              clientHalfClosed.countDown();
+            }
 
             @Override
-            public void onCompleted() {}
+            public void onCompleted() {
+              clientHalfClosed.countDown();
+            }
           };
         }))
         .build();
@@ -100,7 +128,7 @@ class ApplicationLockTest {
       AtomicInteger received = new AtomicInteger();
       bidiCall(channel, new Object(), received, ClientCall::sendMessage);
       assertEquals(MESSAGES, received.get());
-      assertTrue(serverReceived.get() > 0);
+      assertEquals(MESSAGES, serverReceived.get());
     } finally {
       channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
       server.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
