@@ -29,8 +29,12 @@ class ConnectionChurnTest {
         cycle(server, i);
       }
       ResourceSnapshot after = ResourceSnapshot.awaitReleased(baseline);
-      assertEquals(baseline.shmMappings(), after.shmMappings(), "mappings: " + after);
-      assertEquals(baseline.shmThreads(), after.shmThreads(), "threads: " + after);
+      // No more than before (the baseline may still hold what cycle 0 leaves lingering for a
+      // while, such as an idle loop's thread, which is gone by now).
+      assertTrue(after.shmMappings() <= baseline.shmMappings(),
+          "mappings " + baseline + " -> " + after);
+      assertTrue(after.shmThreads() <= baseline.shmThreads(),
+          "threads " + baseline + " -> " + after);
       assertTrue(after.fds() <= baseline.fds() + 2, "fds " + baseline + " -> " + after);
       System.gc();
       long heapAfter = rt.totalMemory() - rt.freeMemory();

@@ -404,19 +404,25 @@ class ShmCallSemanticsTest {
   @Test
   void deadlinesPropagateToTheServer() throws Exception {
     AtomicReference<io.grpc.Deadline> seen = new AtomicReference<>();
+    CountDownLatch handlerRan = new CountDownLatch(1);
     ServerServiceDefinition service = ServerServiceDefinition.builder(EchoService.SERVICE)
         .addMethod(EchoService.UNARY, ServerCalls.asyncUnaryCall((req, obs) -> {
           seen.set(io.grpc.Context.current().getDeadline());
+          handlerRan.countDown();
           // Never answer: the deadline must end the call.
         }))
         .build();
     Server server = startServer(ShmServerBuilder.forPort(0), service);
     ManagedChannel ch = channel(server, b -> b);
+    // Long enough for the first call to connect on a busy machine and reach the handler.
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
         () -> ClientCalls.blockingUnaryCall(ch, EchoService.UNARY,
-            CallOptions.DEFAULT.withDeadlineAfter(300, TimeUnit.MILLISECONDS), new byte[] {1}));
+            CallOptions.DEFAULT.withDeadlineAfter(3, TimeUnit.SECONDS), new byte[] {1}));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
-    assertTrue(seen.get() != null && seen.get().timeRemaining(TimeUnit.SECONDS) < 1);
+    // The handler runs on the server's executor, unordered with the client's own timer.
+    assertTrue(handlerRan.await(10, TimeUnit.SECONDS), "the call reached the server");
+    assertTrue(seen.get() != null && seen.get().timeRemaining(TimeUnit.SECONDS) < 3,
+        "the server saw the client's deadline: " + seen.get());
   }
 
   @Test
@@ -488,9 +494,11 @@ class ShmCallSemanticsTest {
   @Test
   void cancellationFromTheClientReachesTheServer() throws Exception {
     CountDownLatch cancelled = new CountDownLatch(1);
+    CountDownLatch started = new CountDownLatch(1);
     ServerServiceDefinition service = ServerServiceDefinition.builder(EchoService.SERVICE)
         .addMethod(EchoService.BIDI, ServerCalls.asyncBidiStreamingCall(obs -> {
           ((ServerCallStreamObserver<byte[]>) obs).setOnCancelHandler(cancelled::countDown);
+          started.countDown();
           return new CollectingObserver();
         }))
         .build();
@@ -507,7 +515,8 @@ class ShmCallSemanticsTest {
       }
     }, new Metadata());
     call.sendMessage(new byte[] {1});
-    Thread.sleep(100);
+    // Cancel once the server has the call: cancelled earlier, it never reaches the server.
+    assertTrue(started.await(30, TimeUnit.SECONDS), "the call reached the server");
     call.cancel("test cancels", null);
     assertTrue(closed.await(5, TimeUnit.SECONDS));
     assertEquals(Status.Code.CANCELLED, status.get().getCode());

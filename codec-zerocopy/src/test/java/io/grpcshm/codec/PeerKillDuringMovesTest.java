@@ -155,6 +155,19 @@ class PeerKillDuringMovesTest {
         }
       }
       Thread.sleep(ThreadLocalRandom.current().nextInt(20, 120));
+      // On a busy machine a lane's uploader may not have started a move yet: give every lane
+      // the chance to have one in flight (bounded), then kill at once.
+      long inFlightBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (System.nanoTime() < inFlightBy) {
+        boolean all = true;
+        for (int i = 0; i < lanes.size(); i++) {
+          all &= started.get(i).get() > lanes.get(i).moves() - startedAndFinished.get(i)[1];
+        }
+        if (all) {
+          break;
+        }
+        Thread.sleep(1);
+      }
       for (int i = 0; i < lanes.size(); i++) {
         long finished = lanes.get(i).moves() - startedAndFinished.get(i)[1];
         if (started.get(i).get() > finished) {

@@ -163,7 +163,10 @@ class PeerKillTest {
               || c[1] == Status.Code.CANCELLED.value(), "cancellation code " + c[1]);
         }
         long callsAtKill = honestCalls.get();
-        Thread.sleep(300);
+        long workingBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (honestCalls.get() <= callsAtKill && System.nanoTime() < workingBy) {
+          Thread.sleep(5);
+        }
         stop.set(true);
         traffic.get(30, TimeUnit.SECONDS); // rethrows any failed or corrupt call
         assertTrue(honestCalls.get() > callsAtKill, "other client kept working");

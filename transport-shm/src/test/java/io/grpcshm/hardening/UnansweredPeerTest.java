@@ -163,7 +163,10 @@ class UnansweredPeerTest {
 
   private static String threadWaitingIn(String method) {
     for (ThreadInfo t : ManagementFactory.getThreadMXBean().dumpAllThreads(false, false)) {
-      if (t.getThreadState() == Thread.State.RUNNABLE) {
+      // Waiting for an answer parks or waits; BLOCKED is only a turn at segmentLock (a monitor,
+      // held while a segment is made) behind a descheduled holder on a busy machine.
+      if (t.getThreadState() != Thread.State.WAITING
+          && t.getThreadState() != Thread.State.TIMED_WAITING) {
         continue;
       }
       for (StackTraceElement e : t.getStackTrace()) {

@@ -137,6 +137,11 @@ public final class ShmInternalServer implements InternalServer {
         "shared-memory handshake failed on " + rendezvous);
   }
 
+  /** Accepted connections whose handshake runs or waits for a slot now (tests). */
+  int handshakesAdmitted() {
+    return slots.active() + slots.waiting();
+  }
+
   @Override
   public void start(ServerListener listener) throws IOException {
     this.listener = listener;

@@ -64,7 +64,7 @@ class RoutingClientTransportFactoryTest {
         new io.grpcshm.internal.transport.RecordingTransportListener();
     t.start(events);
     org.junit.jupiter.api.Assertions.assertTrue(
-        events.terminated.await(5, java.util.concurrent.TimeUnit.SECONDS));
+        events.terminated.await(30, java.util.concurrent.TimeUnit.SECONDS));
     org.junit.jupiter.api.Assertions.assertEquals(io.grpc.Status.Code.UNAVAILABLE,
         events.shutdownStatus.get().getCode());
     org.junit.jupiter.api.Assertions.assertTrue(

@@ -60,7 +60,7 @@ class ShmClientTransportTest {
     ShmClientTransport t = transport(ShmAddress.defaultRendezvous(server.getPort()));
     RecordingTransportListener events = new RecordingTransportListener();
     assertNull(t.start(events));
-    assertTrue(events.ready.await(5, TimeUnit.SECONDS));
+    assertTrue(events.ready.await(30, TimeUnit.SECONDS));
     CountDownLatch pinged = new CountDownLatch(1);
     AtomicLong rtt = new AtomicLong(-1);
     t.ping(new ClientTransport.PingCallback() {
@@ -75,10 +75,10 @@ class ShmClientTransportTest {
         pinged.countDown();
       }
     }, Runnable::run);
-    assertTrue(pinged.await(5, TimeUnit.SECONDS));
+    assertTrue(pinged.await(30, TimeUnit.SECONDS));
     assertTrue(rtt.get() >= 0, "ping answered");
     t.shutdown(Status.UNAVAILABLE.withDescription("test"));
-    assertTrue(events.terminated.await(5, TimeUnit.SECONDS));
+    assertTrue(events.terminated.await(30, TimeUnit.SECONDS));
     assertEquals("ready;shutdown;terminated;", events.order.toString());
     ClientStream late = t.newStream(io.grpcshm.EchoServiceAccess.unary(), new Metadata(),
         CallOptions.DEFAULT, new ClientStreamTracer[0]);
@@ -90,7 +90,7 @@ class ShmClientTransportTest {
     ShmClientTransport t = transport("@grpc-shm/no-such-server-" + System.nanoTime());
     RecordingTransportListener events = new RecordingTransportListener();
     assertNull(t.start(events));
-    assertTrue(events.terminated.await(5, TimeUnit.SECONDS));
+    assertTrue(events.terminated.await(30, TimeUnit.SECONDS));
     assertEquals("shutdown;terminated;", events.order.toString());
     assertEquals(Status.Code.UNAVAILABLE, events.shutdownStatus.get().getCode());
   }

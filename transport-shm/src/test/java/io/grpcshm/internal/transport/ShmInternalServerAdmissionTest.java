@@ -467,7 +467,12 @@ class ShmInternalServerAdmissionTest {
     for (int i = 0; i < ShmInternalServer.MAX_HANDSHAKES_PER_UID + 4; i++) {
       silent.add(connect(name));
     }
-    Thread.sleep(200); // accepted
+    // Wait until the acceptor has taken all of them: running a handshake or waiting for a slot.
+    long acceptedBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (server.handshakesAdmitted() < silent.size() && System.nanoTime() < acceptedBy) {
+      Thread.sleep(5);
+    }
+    assertEquals(silent.size(), server.handshakesAdmitted(), "all accepted");
     server.shutdown();
     assertTrue(serverShutdown.await(5, TimeUnit.SECONDS), "acceptor stopped");
     byte[] buf = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
