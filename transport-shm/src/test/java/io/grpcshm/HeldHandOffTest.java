@@ -123,14 +123,8 @@ class HeldHandOffTest {
       assertTrue(serverSawCancel.await(BOUND_SECONDS, TimeUnit.SECONDS),
           "the refused call must end at the server, not hang until its deadline");
       // The client's loop logs after it has cancelled, so the server may see the cancel first.
-      long logDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(BOUND_SECONDS);
-      while (logs.records().stream().noneMatch(
-          r -> r.getMessage().contains("executor refused the call's callbacks"))
-          && System.nanoTime() < logDeadline) {
-        Thread.sleep(10);
-      }
-      assertTrue(logs.records().stream().anyMatch(
-          r -> r.getMessage().contains("executor refused the call's callbacks")),
+      assertTrue(Eventually.holds(() -> logs.records().stream().anyMatch(
+          r -> r.getMessage().contains("executor refused the call's callbacks")), BOUND_SECONDS),
           "a refused call is logged");
     } finally {
       transportLog.removeHandler(logs);

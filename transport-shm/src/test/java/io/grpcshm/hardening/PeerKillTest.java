@@ -7,6 +7,7 @@ import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
+import io.grpcshm.Eventually;
 import io.grpcshm.ResourceSnapshot;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
@@ -163,10 +164,7 @@ class PeerKillTest {
               || c[1] == Status.Code.CANCELLED.value(), "cancellation code " + c[1]);
         }
         long callsAtKill = honestCalls.get();
-        long workingBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (honestCalls.get() <= callsAtKill && System.nanoTime() < workingBy) {
-          Thread.sleep(5);
-        }
+        Eventually.holds(() -> honestCalls.get() > callsAtKill, 30);
         stop.set(true);
         traffic.get(30, TimeUnit.SECONDS); // rethrows any failed or corrupt call
         assertTrue(honestCalls.get() > callsAtKill, "other client kept working");

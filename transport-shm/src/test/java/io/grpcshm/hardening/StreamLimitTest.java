@@ -9,6 +9,7 @@ import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
+import io.grpcshm.Eventually;
 import io.grpcshm.LogCapture;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
@@ -58,12 +59,8 @@ class StreamLimitTest {
   }
 
   private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > until) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(5);
+    if (!Eventually.holds(condition, 10)) {
+      throw new AssertionError("timed out waiting for " + what);
     }
   }
 

@@ -13,6 +13,7 @@ import io.grpc.internal.ServerListener;
 import io.grpc.internal.ServerStream;
 import io.grpc.internal.ServerTransport;
 import io.grpc.internal.ServerTransportListener;
+import io.grpcshm.Eventually;
 import io.grpcshm.LogCapture;
 import io.grpcshm.PeerAuthorizationPolicy;
 import io.grpcshm.ResourceSnapshot;
@@ -468,10 +469,7 @@ class ShmInternalServerAdmissionTest {
       silent.add(connect(name));
     }
     // Wait until the acceptor has taken all of them: running a handshake or waiting for a slot.
-    long acceptedBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (server.handshakesAdmitted() < silent.size() && System.nanoTime() < acceptedBy) {
-      Thread.sleep(5);
-    }
+    Eventually.holds(() -> server.handshakesAdmitted() >= silent.size(), 30);
     assertEquals(silent.size(), server.handshakesAdmitted(), "all accepted");
     server.shutdown();
     assertTrue(serverShutdown.await(5, TimeUnit.SECONDS), "acceptor stopped");
