@@ -13,9 +13,12 @@ import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.ShmServerBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.internal.frame.FrameLayout;
+import io.grpcshm.internal.frame.MailboxLayout;
 import io.grpcshm.internal.ring.RingDescriptor;
+import io.grpcshm.internal.transport.ShmTransportConfig;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -224,6 +227,58 @@ class HostileConnectionTest {
    * Reordered frames: DATA before REQUEST_HEADERS (inline and block). The server either hangs up
    * or ignores them — releasing the block — and the connection keeps working for a valid call.
    */
+  @Test
+  void replyMailboxPageOutsideThePoolClosesOnlyThatConnection() throws Exception {
+    ShmTransportConfig small = ShmTransportConfig.defaults().toBuilder()
+        .sizes(1 << 20, 1 << 20, 0).build(); // a 256-page pool
+    try (HostilePeer p = new HostilePeer(server.getPort(), small)) {
+      assertTrue(p.established.replyMailbox(), "the server offers reply mailboxes");
+      p.write(FrameLayout.TYPE_REQUEST_HEADERS, MailboxLayout.FLAG_REPLY_MAILBOX, 256, 1,
+          HostilePeer.requestHeaders("/" + Hardening.UNARY.getFullMethodName(), Map.of()));
+      p.sendMessage(1, Hardening.message(1, 10), true);
+      assertTrue(p.hungUpWithin(10_000), "the server closed the connection");
+    }
+    assertTrue(callsNow() >= 3, "honest traffic still runs");
+  }
+
+  @Test
+  void replyMailboxGetsTheWholeAnswerAndNothingOfItTakesTheRing() throws Exception {
+    try (HostilePeer p = new HostilePeer(server.getPort())) {
+      int page = 7;
+      long at = (long) page * MailboxLayout.SIZE;
+      p.txPool.set(ValueLayout.JAVA_INT, at + MailboxLayout.STATE_OFFSET,
+          MailboxLayout.STATE_WAITING);
+      byte[] request = Hardening.message(1, 100);
+      p.write(FrameLayout.TYPE_REQUEST_HEADERS, MailboxLayout.FLAG_REPLY_MAILBOX, page, 1,
+          HostilePeer.requestHeaders("/" + Hardening.UNARY.getFullMethodName(), Map.of()));
+      p.sendMessage(1, request, true);
+      assertTrue(io.grpcshm.Eventually.holds(() -> p.txPool.get(ValueLayout.JAVA_INT,
+          at + MailboxLayout.STATE_OFFSET) == MailboxLayout.STATE_FILLED, 30), "FILLED");
+      int length = p.txPool.get(ValueLayout.JAVA_INT, at + MailboxLayout.LENGTH_OFFSET);
+      ByteBuffer records = ByteBuffer.allocate(length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      MemorySegment.copy(p.txPool, ValueLayout.JAVA_BYTE, at + MailboxLayout.RECORDS_OFFSET,
+          records.array(), 0, length);
+      List<Integer> types = new ArrayList<>();
+      byte[] echoed = null;
+      for (int i = 0; i < length; ) {
+        int recordLength = records.getInt(i);
+        types.add(records.get(i + FrameLayout.TYPE_OFFSET) & 0xff);
+        assertEquals(1, records.getInt(i + FrameLayout.STREAM_ID_OFFSET));
+        if (types.getLast() == FrameLayout.TYPE_DATA_INLINE) {
+          echoed = java.util.Arrays.copyOfRange(records.array(),
+              i + FrameLayout.HEADER_LENGTH + 5, i + recordLength);
+        }
+        i += recordLength;
+      }
+      assertEquals(List.of(FrameLayout.TYPE_RESPONSE_HEADERS, FrameLayout.TYPE_DATA_INLINE,
+          FrameLayout.TYPE_TRAILERS), types);
+      assertArrayEquals(request, echoed);
+      // Nothing of stream 1 on the ring.
+      List<HostilePeer.Frame> ring = p.readUntil(f -> false, 200);
+      assertTrue(ring.stream().noneMatch(f -> f.streamId() == 1), "ring: " + ring);
+    }
+  }
+
   @Test
   void dataBeforeHeadersIsIgnoredOrFatalButNeverMisrouted() throws Exception {
     try (HostilePeer p = new HostilePeer(server.getPort())) {

@@ -57,7 +57,11 @@ final class HostilePeer implements AutoCloseable {
   }
 
   void write(int type, int flags, int streamId, byte[] body) {
-    RawRecords.write(tx, type, flags, streamId, body);
+    write(type, flags, 0, streamId, body);
+  }
+
+  void write(int type, int flags, int reserved, int streamId, byte[] body) {
+    RawRecords.write(tx, type, flags, reserved, streamId, body);
     tx.wakeConsumer(this::wake);
   }
 

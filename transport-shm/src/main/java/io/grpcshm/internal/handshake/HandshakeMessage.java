@@ -28,6 +28,13 @@ public sealed interface HandshakeMessage {
   int TYPE_GOODBYE = 7;
   int TYPE_WAKE = 8;
 
+  /**
+   * SERVER_WELCOME's header u16 (reserved, zero, in every other message): the optional features
+   * this server serves on the connection. Peers that predate a bit send 0 and ignore the field,
+   * so a feature is used only where the server announced it.
+   */
+  int FEATURE_REPLY_MAILBOX = 0x1;
+
   /** Max length of a reject message's text, in bytes. */
   int MAX_REASON = 1024;
 
@@ -50,10 +57,12 @@ public sealed interface HandshakeMessage {
     }
   }
 
-  /** Server's answer with the region's memfd attached. */
-  record ServerWelcome(
-      int ringCapacity, long poolSize, long regionSize, long connectionId, int streamWindow)
-      implements HandshakeMessage {}
+  /**
+   * Server's answer with the region's memfd attached; {@code features} (header u16) is a set of
+   * FEATURE_ bits.
+   */
+  record ServerWelcome(int ringCapacity, long poolSize, long regionSize, long connectionId,
+      int streamWindow, int features) implements HandshakeMessage {}
 
   /** Refusal: a gRPC status code and a reason; nothing was mapped. */
   record ServerReject(int statusCode, String reason) implements HandshakeMessage {}
@@ -94,7 +103,7 @@ public sealed interface HandshakeMessage {
         b.putShort((short) m.targetPort()).put((byte) addr.length).put(addr);
       }
       case ServerWelcome m -> {
-        header(b, TYPE_SERVER_WELCOME);
+        header(b, TYPE_SERVER_WELCOME, m.features());
         b.putInt(m.ringCapacity()).putLong(m.poolSize()).putLong(m.regionSize())
             .putLong(m.connectionId()).putInt(m.streamWindow());
       }
@@ -120,7 +129,11 @@ public sealed interface HandshakeMessage {
   }
 
   private static void header(ByteBuffer b, int type) {
-    b.put((byte) type).put((byte) VERSION).putShort((short) 0);
+    header(b, type, 0);
+  }
+
+  private static void header(ByteBuffer b, int type, int reserved) {
+    b.put((byte) type).put((byte) VERSION).putShort((short) reserved);
   }
 
   static HandshakeMessage decode(byte[] in, int length) throws HandshakeException {
@@ -131,7 +144,7 @@ public sealed interface HandshakeMessage {
     int magic = b.getInt();
     int type = b.get() & 0xff;
     int version = b.get() & 0xff;
-    b.getShort();
+    int reserved = b.getShort() & 0xffff;
     if (magic != MAGIC) {
       throw new HandshakeException(
           "not a grpc-shm peer (magic 0x" + Integer.toHexString(magic) + ")");
@@ -170,7 +183,9 @@ public sealed interface HandshakeMessage {
           yield new ClientHello(ring, pool, window, target, port);
         }
         case TYPE_SERVER_WELCOME ->
-            new ServerWelcome(b.getInt(), b.getLong(), b.getLong(), b.getLong(), b.getInt());
+            // Unknown feature bits are kept: the client uses only those it knows.
+            new ServerWelcome(b.getInt(), b.getLong(), b.getLong(), b.getLong(), b.getInt(),
+                reserved);
         case TYPE_SERVER_REJECT -> {
           int code = b.getInt();
           int len = b.getShort() & 0xffff;

@@ -37,14 +37,28 @@ public final class Handshakes {
       System.nanoTime() ^ ProcessHandle.current().pid() << 32);
   private static final int REQUIRED_SEALS = Linux.F_SEAL_SHRINK | Linux.F_SEAL_GROW;
 
-  /** A connection that passed the handshake: socket, mapped region, agreed sizes. */
+  /** The optional features this side offers (server) or accepts (client). */
+  private static int ourFeatures(ShmTransportConfig config) {
+    return config.replyMailbox() ? HandshakeMessage.FEATURE_REPLY_MAILBOX : 0;
+  }
+
+  /**
+   * A connection that passed the handshake: socket, mapped region, agreed sizes, and the
+   * optional features both ends use on it ({@code HandshakeMessage.FEATURE_} bits).
+   */
   public record Established(
       UnixSeqpacketSocket socket,
       SharedMapping mapping,
       RegionLayout layout,
       int peerStreamWindow,
       PeerCredentials peer,
-      long connectionId) {
+      long connectionId,
+      int features) {
+    /** Whether blocking unary calls may name a reply mailbox (PROTOCOL.md §7.5). */
+    public boolean replyMailbox() {
+      return (features & HandshakeMessage.FEATURE_REPLY_MAILBOX) != 0;
+    }
+
     /** The mapped region. */
     public MemorySegment region() {
       return mapping.memory();
@@ -161,8 +175,10 @@ public final class Handshakes {
       fd = -1;
       len = HandshakeMessage.encode(new HandshakeMessage.ClientReady(), buf);
       socket.send(buf, len, -1);
+      // Only the features this version knows and this client wants.
+      int features = welcome.features() & ourFeatures(config);
       return new Established(socket, mapping, layout, welcome.streamWindow(), server,
-          welcome.connectionId());
+          welcome.connectionId(), features);
     } catch (ShmHandshakeException e) {
       cleanup(socket, mapping, fd);
       throw e;
@@ -375,8 +391,9 @@ public final class Handshakes {
       region.set(ValueLayout.JAVA_LONG, RegionLayout.HEADER_POOL_SIZE_OFFSET, pool);
       region.set(ValueLayout.JAVA_LONG, RegionLayout.HEADER_REGION_SIZE_OFFSET, layout.totalSize());
       long connectionId = CONNECTION_IDS.incrementAndGet();
+      int features = ourFeatures(config);
       int len = HandshakeMessage.encode(new HandshakeMessage.ServerWelcome(ring, pool,
-          layout.totalSize(), connectionId, config.streamWindow()), buf);
+          layout.totalSize(), connectionId, config.streamWindow(), features), buf);
       socket.send(buf, len, fd);
       Linux.close(fd);
       fd = -1;
@@ -390,7 +407,7 @@ public final class Handshakes {
         throw new HandshakeException("expected CLIENT_READY, got " + ready);
       }
       return new Established(socket, mapping, layout, clientHello.streamWindow(), client,
-          connectionId);
+          connectionId, features);
     } catch (ShmHandshakeException e) {
       cleanup(socket, mapping, fd);
       throw e;

@@ -21,10 +21,19 @@ import java.util.concurrent.Executor;
  * inline, with no hand-off to hold.
  */
 public final class HoldingExecutor implements Executor {
-  private final Executor target;
+  /** The per-call executor of grpc's blocking unary stub, by name (grpc-stub is not ours). */
+  private static final String BLOCKING_STUB_EXECUTOR = "io.grpc.stub.ClientCalls$ThreadlessExecutor";
 
-  private HoldingExecutor(Executor target) {
+  private final Executor target;
+  /**
+   * The thread that made a blocking stub's call: it will wait for the answer anyway, so the
+   * transport may let it wait on a reply mailbox instead. Null for every other executor.
+   */
+  private final Thread blockingCaller;
+
+  private HoldingExecutor(Executor target, Thread blockingCaller) {
     this.target = target;
+    this.blockingCaller = blockingCaller;
   }
 
   /**
@@ -36,7 +45,7 @@ public final class HoldingExecutor implements Executor {
         || executor instanceof HoldingExecutor) {
       return executor;
     }
-    return new HoldingExecutor(executor);
+    return new HoldingExecutor(executor, null);
   }
 
   /**
@@ -52,10 +61,25 @@ public final class HoldingExecutor implements Executor {
     public <ReqT, RespT> ClientCall<ReqT, RespT> interceptCall(
         MethodDescriptor<ReqT, RespT> method, CallOptions options, Channel next) {
       Executor own = options.getExecutor();
-      Executor held = around(own);
+      Executor held;
+      if (own != null && method.getType() == MethodDescriptor.MethodType.UNARY
+          && own.getClass().getName().equals(BLOCKING_STUB_EXECUTOR)) {
+        // grpc's blocking stub calls newCall on the thread that then waits in its executor.
+        held = new HoldingExecutor(own, Thread.currentThread());
+      } else {
+        held = around(own);
+      }
       return next.newCall(method, held == own ? options : options.withExecutor(held));
     }
   };
+
+  /**
+   * The thread of a blocking unary stub call that made this executor, which waits for the call's
+   * answer; null for any other call.
+   */
+  public Thread blockingCaller() {
+    return blockingCaller;
+  }
 
   /** The executor the tasks run on. */
   public Executor target() {

@@ -3,10 +3,14 @@ package io.grpcshm.internal.transport;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Status;
 import io.grpcshm.internal.frame.FrameLayout;
+import io.grpcshm.internal.frame.MailboxLayout;
+import io.grpcshm.internal.nativeio.Futex;
 import io.grpcshm.internal.ring.RingCorruptedException;
 import io.grpcshm.internal.ring.RingProducer;
+import io.netty.util.collection.IntObjectHashMap;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
 
 /**
@@ -23,6 +27,21 @@ final class FrameSender {
    * 10,000 outstanding control frames).
    */
   static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
+  /**
+   * Reply mailboxes one connection may have open at once (server side). Each holds a private
+   * staging copy of its records; beyond this a named page is released at once and the answer
+   * takes the ring, so a client with thousands of waiting calls costs at most 1 MiB here.
+   */
+  static final int MAX_OPEN_MAILBOXES = 256;
+  /** Staging buffers kept for reuse, so a steady stream of calls allocates none. */
+  private static final int MAX_SPARE_MAILBOXES = 32;
+  private static final VarHandle WORD = ValueLayout.JAVA_INT.varHandle();
+
+  // Outcome bits of writing one frame (writeOrQueueLocked).
+  private static final int WRITTEN = 1;
+  private static final int COMMITTED = 2;
+  private static final int QUEUED = 4;
+  private static final int DROPPED = 8;
 
   private final ShmConnection connection;
   private final RingProducer tx;
@@ -36,10 +55,145 @@ final class FrameSender {
   /** Queued control frames (see {@link #MAX_QUEUED_CONTROL_FRAMES}). */
   @GuardedBy("lock") private int pendingControl;
 
-  FrameSender(ShmConnection connection, RingProducer tx, Runnable wakePeer) {
+  /**
+   * Server with reply mailboxes on: the client's payload pool, where the pages it names live;
+   * null otherwise. Written only, never read (PROTOCOL.md §7.5).
+   */
+  private final MemorySegment mailboxPool;
+  /** Open reply mailboxes by stream (server side). */
+  @GuardedBy("lock") private final IntObjectHashMap<OpenMailbox> mailboxes =
+      new IntObjectHashMap<>();
+  @GuardedBy("lock") private final ArrayDeque<OpenMailbox> spareMailboxes = new ArrayDeque<>();
+  /** Whether {@link #mailboxes} may be non-empty: read without the lock on the fast path. */
+  private volatile boolean anyMailbox;
+
+  /**
+   * A stream's open reply mailbox: the page it writes, and the records staged for it. Staged,
+   * not written in place, so an answer that turns out not to fit can still go to the ring whole
+   * and in order, from our own copy (nothing is read back from the peer's memory).
+   */
+  private static final class OpenMailbox {
+    final byte[] staging = new byte[MailboxLayout.RECORDS_CAPACITY];
+    final MemorySegment stagingView = MemorySegment.ofArray(staging);
+    long offset;
+    int used;
+  }
+
+  FrameSender(ShmConnection connection, RingProducer tx, Runnable wakePeer,
+      MemorySegment mailboxPool) {
     this.connection = connection;
     this.tx = tx;
     this.wakePeer = wakePeer;
+    this.mailboxPool = mailboxPool;
+  }
+
+  /** Whether this side serves reply mailboxes (a server that offered them). */
+  boolean servesMailboxes() {
+    return mailboxPool != null;
+  }
+
+  /** Whether page {@code page} of the client's pool can be a mailbox. */
+  boolean isMailboxPage(int page) {
+    return page >= 0 && (long) (page + 1) * MailboxLayout.SIZE <= mailboxPool.byteSize();
+  }
+
+  /**
+   * Server: from now on stream {@code streamId}'s frames are staged for the mailbox at
+   * {@code page} (checked by {@link #isMailboxPage}) until its last one. Over the limit the page
+   * is released at once and the stream uses the ring.
+   */
+  void openMailbox(int streamId, int page) {
+    long wake = 0;
+    synchronized (lock) {
+      if (!connection.isOpen()) {
+        return;
+      }
+      long offset = (long) page * MailboxLayout.SIZE;
+      if (mailboxes.size() >= MAX_OPEN_MAILBOXES) {
+        wake = finishLocked(offset, MailboxLayout.STATE_RELEASED);
+      } else {
+        OpenMailbox mailbox = spareMailboxes.poll();
+        if (mailbox == null) {
+          mailbox = new OpenMailbox();
+        }
+        mailbox.offset = offset;
+        mailbox.used = 0;
+        mailboxes.put(streamId, mailbox);
+        anyMailbox = true;
+      }
+    }
+    wakeWaiter(wake);
+  }
+
+  /**
+   * Server: stream {@code streamId} ended; a mailbox it never answered in is released (a
+   * no-op when its last frame already went there).
+   */
+  void closeMailbox(int streamId) {
+    if (!anyMailbox) {
+      return;
+    }
+    long wake = 0;
+    synchronized (lock) {
+      OpenMailbox mailbox = mailboxes.remove(streamId);
+      if (mailbox == null || !connection.isOpen()) {
+        return;
+      }
+      wake = finishLocked(mailbox.offset, MailboxLayout.STATE_RELEASED);
+      recycleLocked(mailbox);
+    }
+    wakeWaiter(wake);
+  }
+
+  /** Server: a page named by a stream that never opened (refused): released at once. */
+  void releaseMailboxPage(int page) {
+    long wake;
+    synchronized (lock) {
+      if (!connection.isOpen()) {
+        return;
+      }
+      wake = finishLocked((long) page * MailboxLayout.SIZE, MailboxLayout.STATE_RELEASED);
+    }
+    wakeWaiter(wake);
+  }
+
+  /**
+   * Stores the server's final state into the mailbox at {@code offset} (after its records, for
+   * FILLED); returns the word's address if the caller sleeps on it (wake it, after the lock),
+   * else 0.
+   */
+  @GuardedBy("lock")
+  private long finishLocked(long offset, int state) {
+    int previous = (int) WORD.getAndSet(mailboxPool, offset + MailboxLayout.STATE_OFFSET, state);
+    return previous == MailboxLayout.STATE_SLEEPING
+        ? mailboxPool.address() + offset + MailboxLayout.STATE_OFFSET : 0;
+  }
+
+  @GuardedBy("lock")
+  private void recycleLocked(OpenMailbox mailbox) {
+    if (spareMailboxes.size() < MAX_SPARE_MAILBOXES) {
+      spareMailboxes.add(mailbox);
+    }
+    if (mailboxes.isEmpty()) {
+      anyMailbox = false;
+    }
+  }
+
+  /** A futex wake outside the sender's lock (a syscall: other senders need not wait for it). */
+  private static void wakeWaiter(long address) {
+    if (address != 0) {
+      Futex.wake(address);
+    }
+  }
+
+  /** Frames a mailbox takes: a unary answer's. Anything else sends the answer to the ring. */
+  private static boolean fitsMailbox(int type) {
+    return switch (type) {
+      case FrameLayout.TYPE_RESPONSE_HEADERS, FrameLayout.TYPE_DATA_INLINE,
+          FrameLayout.TYPE_TRAILERS, FrameLayout.TYPE_RST_STREAM,
+          FrameLayout.TYPE_WINDOW_UPDATE -> true;
+      default -> false;
+    };
   }
 
   /** Largest DATA_INLINE payload per record. */
@@ -62,64 +216,121 @@ final class FrameSender {
    */
   boolean send(int type, int flags, int streamId, byte[] body, int offset, int length,
       byte[] tail, int tailOffset, int tailLength) {
+    return send(type, flags, 0, streamId, body, offset, length, tail, tailOffset, tailLength);
+  }
+
+  /** As above, with the header's reserved u16 (a REQUEST_HEADERS naming a reply mailbox). */
+  boolean send(int type, int flags, int reserved, int streamId, byte[] body, int offset,
+      int length, byte[] tail, int tailOffset, int tailLength) {
     int recordLength = FrameLayout.HEADER_LENGTH + length + tailLength;
     if (recordLength > tx.maxRecordLength()) {
       throw new IllegalArgumentException(
           FrameLayout.typeName(type) + " frame of " + recordLength + " bytes exceeds ring limit "
               + tx.maxRecordLength());
     }
-    boolean written = false;
-    boolean committed = false;
+    int outcome;
+    long wake = 0;
     synchronized (lock) {
       if (!connection.isOpen()) {
         return false;
       }
-      try {
-        if (hasPending) {
-          committed = drainLocked() > 0;
+      OpenMailbox mailbox = anyMailbox && streamId != 0 ? mailboxes.get(streamId) : null;
+      if (mailbox == null) {
+        outcome = writeOrQueueLocked(type, flags, reserved, streamId, body, offset, length, tail,
+            tailOffset, tailLength);
+      } else if (fitsMailbox(type)
+          && mailbox.used + recordLength <= MailboxLayout.RECORDS_CAPACITY) {
+        encode(mailbox.stagingView, mailbox.used, type, flags, 0, streamId, body, offset, length,
+            tail, tailOffset, tailLength);
+        mailbox.used += recordLength;
+        if (type == FrameLayout.TYPE_TRAILERS || type == FrameLayout.TYPE_RST_STREAM) {
+          mailboxes.remove(streamId);
+          MemorySegment.copy(mailbox.staging, 0, mailboxPool, ValueLayout.JAVA_BYTE,
+              mailbox.offset + MailboxLayout.RECORDS_OFFSET, mailbox.used);
+          mailboxPool.set(ValueLayout.JAVA_INT, mailbox.offset + MailboxLayout.LENGTH_OFFSET,
+              mailbox.used);
+          wake = finishLocked(mailbox.offset, MailboxLayout.STATE_FILLED); // a full fence
+          recycleLocked(mailbox);
         }
-        if (!hasPending) {
-          long at = tx.claim(recordLength);
-          if (at >= 0) {
-            encode(tx.data(), at, type, flags, streamId, body, offset, length, tail, tailOffset,
-                tailLength);
-            tx.commit();
-            written = true;
-          }
+        outcome = 0;
+      } else {
+        // Does not fit: what was staged goes to the ring first, in order, then this frame;
+        // then the caller learns that the answer is on the ring.
+        mailboxes.remove(streamId);
+        outcome = 0;
+        int at = 0;
+        while (at < mailbox.used) {
+          int staged = mailbox.stagingView.get(ValueLayout.JAVA_INT_UNALIGNED,
+              at + FrameLayout.LENGTH_OFFSET);
+          outcome |= writeOrQueueLocked(mailbox.staging[at + FrameLayout.TYPE_OFFSET] & 0xff,
+              mailbox.staging[at + FrameLayout.FLAGS_OFFSET] & 0xff, 0, streamId,
+              mailbox.staging, at + FrameLayout.HEADER_LENGTH,
+              staged - FrameLayout.HEADER_LENGTH, null, 0, 0);
+          at += staged;
         }
-        if (!written) {
-          if (isControl(type) && ++pendingControl > MAX_QUEUED_CONTROL_FRAMES) {
-            if (pendingControl == MAX_QUEUED_CONTROL_FRAMES + 1) {
-              connection.closeLater(Status.UNAVAILABLE.withDescription("shared-memory peer "
-                  + "stopped reading its ring while provoking control frames ("
-                  + MAX_QUEUED_CONTROL_FRAMES + " queued): connection closed"));
-            }
-            return false;
-          }
-          byte[] record = new byte[recordLength];
-          encode(MemorySegment.ofArray(record), 0, type, flags, streamId, body, offset, length,
-              tail, tailOffset, tailLength);
-          pending.add(record);
-          hasPending = true;
-          tx.announceWaiting(true);
-        }
-      } catch (RingCorruptedException e) {
-        connection.closeLater(
-            Status.INTERNAL.withDescription("shared-memory ring corrupted: " + e.getMessage()));
-        return false;
+        outcome |= writeOrQueueLocked(type, flags, reserved, streamId, body, offset, length,
+            tail, tailOffset, tailLength);
+        wake = finishLocked(mailbox.offset, MailboxLayout.STATE_ON_RING);
+        recycleLocked(mailbox);
       }
     }
+    wakeWaiter(wake);
     try {
-      if (written || committed) {
+      if ((outcome & (WRITTEN | COMMITTED)) != 0) {
         tx.wakeConsumer(wakePeer); // every commit, ours or a queued frame's, may need a wake
       }
-      if (!written) {
+      if ((outcome & QUEUED) != 0) {
         connection.pokeLoop(); // let the loop retry the queue: space may have freed meanwhile
       }
     } catch (IllegalStateException e) {
       // Closed (and unmapped) concurrently: nobody is left to wake.
     }
-    return true;
+    return (outcome & DROPPED) == 0;
+  }
+
+  /**
+   * Writes one frame into the ring, or queues it behind older ones; returns outcome bits
+   * ({@link #WRITTEN}, {@link #COMMITTED}: queued frames went out first, {@link #QUEUED},
+   * {@link #DROPPED}: the connection is closing).
+   */
+  @GuardedBy("lock")
+  private int writeOrQueueLocked(int type, int flags, int reserved, int streamId, byte[] body,
+      int offset, int length, byte[] tail, int tailOffset, int tailLength) {
+    int recordLength = FrameLayout.HEADER_LENGTH + length + tailLength;
+    int outcome = 0;
+    try {
+      if (hasPending && drainLocked() > 0) {
+        outcome |= COMMITTED;
+      }
+      if (!hasPending) {
+        long at = tx.claim(recordLength);
+        if (at >= 0) {
+          encode(tx.data(), at, type, flags, reserved, streamId, body, offset, length, tail,
+              tailOffset, tailLength);
+          tx.commit();
+          return outcome | WRITTEN;
+        }
+      }
+      if (isControl(type) && ++pendingControl > MAX_QUEUED_CONTROL_FRAMES) {
+        if (pendingControl == MAX_QUEUED_CONTROL_FRAMES + 1) {
+          connection.closeLater(Status.UNAVAILABLE.withDescription("shared-memory peer "
+              + "stopped reading its ring while provoking control frames ("
+              + MAX_QUEUED_CONTROL_FRAMES + " queued): connection closed"));
+        }
+        return outcome | DROPPED;
+      }
+      byte[] record = new byte[recordLength];
+      encode(MemorySegment.ofArray(record), 0, type, flags, reserved, streamId, body, offset,
+          length, tail, tailOffset, tailLength);
+      pending.add(record);
+      hasPending = true;
+      tx.announceWaiting(true);
+      return outcome | QUEUED;
+    } catch (RingCorruptedException e) {
+      connection.closeLater(
+          Status.INTERNAL.withDescription("shared-memory ring corrupted: " + e.getMessage()));
+      return outcome | DROPPED;
+    }
   }
 
   /** Frames the peer provokes, as opposed to data and headers bounded by flow control. */
@@ -131,13 +342,14 @@ final class FrameSender {
     };
   }
 
-  private static void encode(MemorySegment dst, long at, int type, int flags, int streamId,
-      byte[] body, int offset, int length, byte[] tail, int tailOffset, int tailLength) {
+  private static void encode(MemorySegment dst, long at, int type, int flags, int reserved,
+      int streamId, byte[] body, int offset, int length, byte[] tail, int tailOffset,
+      int tailLength) {
     dst.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.LENGTH_OFFSET,
         FrameLayout.HEADER_LENGTH + length + tailLength);
     dst.set(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET, (byte) type);
     dst.set(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET, (byte) flags);
-    dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET, (short) 0);
+    dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET, (short) reserved);
     dst.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET, streamId);
     if (length > 0) {
       MemorySegment.copy(body, offset, dst, ValueLayout.JAVA_BYTE,
@@ -216,12 +428,15 @@ final class FrameSender {
     return tx.tailPosition();
   }
 
-  /** Drops what is queued: the connection is gone. */
+  /** Drops what is queued and every open mailbox (their memory goes): the connection is gone. */
   void clear() {
     synchronized (lock) {
       pending.clear();
       hasPending = false;
       pendingControl = 0;
+      mailboxes.clear();
+      spareMailboxes.clear();
+      anyMailbox = false;
     }
   }
 }

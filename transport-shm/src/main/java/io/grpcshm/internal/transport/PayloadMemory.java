@@ -3,6 +3,7 @@ package io.grpcshm.internal.transport;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.WritableBuffer;
+import io.grpcshm.internal.frame.MailboxLayout;
 import io.grpcshm.internal.frame.ProtocolException;
 import io.grpcshm.internal.handshake.HandshakeException;
 import io.grpcshm.internal.handshake.HandshakeMessage;
@@ -367,6 +368,30 @@ final class PayloadMemory {
     outstandingLeases.incrementAndGet();
     RxLease lease = new RxLease(connection, segmentId, offset);
     return new ShmReadableBuffer(memory.asSlice(offset, length), lease, mapping);
+  }
+
+  /** A lease that is not a received extent (a reply mailbox's waiter); ends with leaseEnded. */
+  void leaseStarted() {
+    outstandingLeases.incrementAndGet();
+  }
+
+  /** A page of our pool for a reply mailbox, or -1 if the pool has none free. */
+  long allocateMailboxPage() {
+    return txPool.allocate(MailboxLayout.SIZE);
+  }
+
+  void freeMailboxPage(long offset) {
+    txPool.free(offset);
+  }
+
+  /** Our pool's memory (reply mailboxes live there). */
+  MemorySegment txPoolMemory() {
+    return txPoolMemory;
+  }
+
+  /** The peer's pool's memory (as a server, where the client's mailboxes are). */
+  MemorySegment rxPoolMemory() {
+    return rxPoolMemory;
   }
 
   /** The last buffer reading a received extent closed; true if that was the last lease. */

@@ -21,6 +21,11 @@ final class ShmClientStream extends AbstractClientStream {
   private final Sink sink = new Sink();
   private final Attributes attributes;
   private String authority;
+  /**
+   * The thread of a blocking unary stub call, which may wait for the answer in a reply mailbox
+   * when it half-closes (PROTOCOL.md §7.5); null for every other call.
+   */
+  private final Thread blockingCaller;
 
   /** {@code allocator}: the connection's, for this stream's call (its data-movement settings). */
   ShmClientStream(
@@ -33,8 +38,10 @@ final class ShmClientStream extends AbstractClientStream {
       StreamTracers tracers,
       int maxInboundMessageSize,
       String authority,
-      Attributes attributes) {
+      Attributes attributes,
+      Thread blockingCaller) {
     super(allocator, statsTraceCtx, tracers.newStream(), headers, callOptions, false);
+    this.blockingCaller = blockingCaller;
     if (method.getType().clientSendsOneMessage()) {
       allocator.startBeforeSharedMemory(this);
     }
@@ -109,10 +116,19 @@ final class ShmClientStream extends AbstractClientStream {
         onSendingBytes(bytes);
       }
       if (state.serializer.tryEnter()) {
+        // A blocking call's caller, sending its request whole on its own thread: the headers go
+        // out now, naming a mailbox for the answer, and this thread waits there right after.
+        boolean waitsHere = endOfStream && blockingCaller == Thread.currentThread();
         try {
+          state.replyMailboxWanted = waitsHere;
           state.writeFrame(frame, endOfStream, flush, bytes, numMessages);
         } finally {
+          state.replyMailboxWanted = false;
           state.serializer.exit();
+        }
+        ReplyMailbox mailbox = waitsHere ? state.replyMailbox : null;
+        if (mailbox != null) {
+          awaitReply(mailbox);
         }
       } else {
         state.serializer.defer(
@@ -123,6 +139,33 @@ final class ShmClientStream extends AbstractClientStream {
     @Override
     public void cancel(Status status) {
       state.serializer.execute(() -> state.cancelFromApplication(status));
+    }
+  }
+
+  /**
+   * Waits (on the caller's thread, holding nothing) until the server answered into the mailbox
+   * or the call left the wait, and delivers an answer found there as the loop would have; the
+   * caller then finds the call's callbacks queued in its executor.
+   */
+  private void awaitReply(ReplyMailbox mailbox) {
+    ShmConnection connection = transport.connection();
+    try {
+      switch (mailbox.await()) {
+        case FILLED -> connection.deliverReplyMailbox(mailbox, state.id());
+        case INTERRUPTED -> {
+          // As grpc's blocking stub does for an interrupt while it waits; the flag stays set.
+          mailbox.abandon();
+          state.serializer.execute(() -> state.cancelFromApplication(Status.CANCELLED
+              .withDescription("Thread interrupted").withCause(new InterruptedException())));
+        }
+        case ELSEWHERE, ABANDONED -> { } // the ring brings the answer, or the call ended
+      }
+    } catch (RuntimeException e) {
+      mailbox.abandon();
+      connection.streamOperationFailed(e); // a broken state word: the server broke the protocol
+    } finally {
+      state.replyMailbox = null;
+      connection.finishReplyMailbox(mailbox);
     }
   }
 
@@ -146,6 +189,13 @@ final class ShmClientStream extends AbstractClientStream {
     @GuardedBy("serializer") private boolean cancelSent;
     @GuardedBy("serializer") private boolean closed;
     @GuardedBy("serializer") private int unacknowledgedBytes;
+    /**
+     * Set by the blocking caller's own half-close while it runs this stream's operations inline:
+     * the REQUEST_HEADERS sent meanwhile may name a reply mailbox.
+     */
+    @GuardedBy("serializer") boolean replyMailboxWanted;
+    /** The mailbox the caller waits on, until it is done with it; any thread may abandon it. */
+    volatile ReplyMailbox replyMailbox;
     /** Whether it counts for grpc's in-use accounting (idle-mode decisions). */
     @GuardedBy("transport.lock") boolean countedInUse;
     private final int inboundWindow;
@@ -160,6 +210,29 @@ final class ShmClientStream extends AbstractClientStream {
       this.tracer = transportTracer;
       this.serializer = new StreamSerializer(transport::streamOperationFailed);
       this.inboundWindow = transport.inboundStreamWindow();
+    }
+
+    /** Whether the REQUEST_HEADERS being sent (in startStream) may name a reply mailbox. */
+    @GuardedBy("serializer")
+    boolean wantsReplyMailbox() {
+      return replyMailboxWanted;
+    }
+
+    /** The REQUEST_HEADERS about to go names {@code mailbox}; the caller waits on it. */
+    @GuardedBy("serializer")
+    void useReplyMailbox(ReplyMailbox mailbox) {
+      replyMailbox = mailbox;
+    }
+
+    /**
+     * Ends a caller's wait in the mailbox, from any thread: the call ended, or a frame for it
+     * arrived on the ring (the server answers there after all).
+     */
+    void abandonReplyMailbox() {
+      ReplyMailbox mailbox = replyMailbox;
+      if (mailbox != null) {
+        mailbox.abandon();
+      }
     }
 
     /** The stream's id, given with its place in the transport's table (under its lock). */
@@ -319,6 +392,7 @@ final class ShmClientStream extends AbstractClientStream {
         return;
       }
       cancelSent = true;
+      abandonReplyMailbox();
       dropUnsent();
       if (outbound != null) {
         outbound.cancel();
@@ -368,6 +442,7 @@ final class ShmClientStream extends AbstractClientStream {
         return;
       }
       closed = true;
+      abandonReplyMailbox();
       if (outbound != null) {
         outbound.cancel();
       }
@@ -378,6 +453,7 @@ final class ShmClientStream extends AbstractClientStream {
     @GuardedBy("serializer")
     void fail(Status status, RpcProgress progress) {
       closed = true;
+      abandonReplyMailbox();
       dropUnsent();
       if (outbound != null) {
         outbound.cancel();

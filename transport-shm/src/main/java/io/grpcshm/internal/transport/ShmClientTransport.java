@@ -40,6 +40,7 @@ import io.grpcshm.internal.movement.ActiveStreams;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket.PeerCredentials;
 import io.grpcshm.internal.frame.FrameLayout;
+import io.grpcshm.internal.loop.HoldingExecutor;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.collection.IntObjectMap;
 import java.net.InetSocketAddress;
@@ -257,7 +258,7 @@ public final class ShmClientTransport
     }
     ShmConnection conn = new ShmConnection("client:" + rendezvous, established.socket(),
         established.mapping(), established.layout(), false, config,
-        established.peerStreamWindow());
+        established.peerStreamWindow(), established.replyMailbox());
     ShmAddress local = new ShmAddress(rendezvous, (int) ProcessHandle.current().pid(),
         Linux.getuid());
     Attributes attrs = Attributes.newBuilder()
@@ -347,7 +348,24 @@ public final class ShmClientTransport
     ShmConnection.StreamBufferAllocator allocator = connection().allocator(MoveContext.lazily(
         () -> MoveContext.client(method.getFullMethodName(), config.movement(), callOptions)));
     return new ShmClientStream(allocator, this, method, headers, callOptions, statsTraceCtx,
-        streamTracers, maxInbound, defaultAuthority, attrs);
+        streamTracers, maxInbound, defaultAuthority, attrs, blockingCaller(method, callOptions));
+  }
+
+  /**
+   * The thread of a blocking unary stub's call, which may wait for the answer in a reply mailbox
+   * (PROTOCOL.md §7.5) where the server offered them; null otherwise. Only a stream the caller's
+   * own thread creates qualifies: one created elsewhere (a call that waited for the connection,
+   * a retry) has its operations replayed from a queue, and a half-close that waited inside that
+   * replay would hold up the cancellation queued behind it.
+   */
+  private Thread blockingCaller(MethodDescriptor<?, ?> method, CallOptions callOptions) {
+    if (method.getType() != MethodDescriptor.MethodType.UNARY
+        || !(callOptions.getExecutor() instanceof HoldingExecutor held)
+        || held.blockingCaller() != Thread.currentThread()) {
+      return null;
+    }
+    ShmConnection conn = connection;
+    return conn != null && conn.usesReplyMailboxes() ? held.blockingCaller() : null;
   }
 
   /** The UTF-8 path of a method, cached: a channel calls few methods, each of them often. */
@@ -373,6 +391,8 @@ public final class ShmClientTransport
         : authority.getBytes(StandardCharsets.UTF_8);
     int bodyLength = FrameCodec.requestHeadersLength(path, auth, md);
     ShmClientStream.TransportState ts = stream.transportState();
+    // Its caller waits for the answer right after this (ShmClientStream.Sink#writeFrame).
+    ReplyMailbox mailbox = ts.wantsReplyMailbox() ? connection.openReplyMailbox() : null;
     Status failure = null;
     RpcProgress progress = RpcProgress.PROCESSED;
     boolean idsExhausted = false;
@@ -410,8 +430,15 @@ public final class ShmClientTransport
         FrameCodec.putString16(body, path);
         FrameCodec.putString16(body, auth);
         FrameCodec.putMetadata(body, md);
-        connection.send(FrameLayout.TYPE_REQUEST_HEADERS, 0, id, body.array(), 0, bodyLength);
+        if (mailbox != null) {
+          ts.useReplyMailbox(mailbox); // before the server can answer into it
+        }
+        connection.sendRequestHeaders(id, body.array(), bodyLength, mailbox);
+        mailbox = null;
       }
+    }
+    if (mailbox != null) {
+      connection.finishReplyMailbox(mailbox); // never named to the server
     }
     if (failure != null) {
       ts.fail(failure, progress);
@@ -442,11 +469,19 @@ public final class ShmClientTransport
     }
   }
 
-  /** The open stream {@code streamId}, or null. */
+  /**
+   * The open stream {@code streamId}, or null, for a frame that arrived for it: a caller waiting
+   * in a reply mailbox for an answer that came on the ring stops waiting.
+   */
   private ShmClientStream.TransportState stream(int streamId) {
+    ShmClientStream.TransportState ts;
     synchronized (lock) {
-      return streams.get(streamId);
+      ts = streams.get(streamId);
     }
+    if (ts != null) {
+      ts.abandonReplyMailbox();
+    }
+    return ts;
   }
 
   /** A stream operation deferred to another thread failed: a bug, or a peer's bad frame. */

@@ -20,6 +20,7 @@ import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.SharedMapping;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.frame.FrameLayout;
+import io.grpcshm.internal.frame.MailboxLayout;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingCorruptedException;
 import io.grpcshm.internal.ring.RingProducer;
@@ -107,6 +108,8 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
   private final PayloadMemory memory;
   private final IdleStrategy idle;
   private final int peerStreamWindow;
+  /** Client with reply mailboxes on (PROTOCOL.md §7.5): our pages lent to the server; else null. */
+  private final ReplyMailboxes replyMailboxes;
 
   private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
   /** Set when the peer's socket closed; the loop drains the ring, then closes. */
@@ -130,6 +133,11 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
 
   /** Loop thread: the stream of the record being handled (0: none), for held hand-offs. */
   private int recordStreamId;
+  /** Loop thread, server: the reply mailbox page the REQUEST_HEADERS being handled names. */
+  private int recordMailboxPage = -1;
+  /** Caller threads, client: a reply mailbox's records and one record's body, copied out. */
+  private static final ThreadLocal<MailboxScratch> MAILBOX_SCRATCH =
+      ThreadLocal.withInitial(MailboxScratch::new);
   /** Loop-thread scratch for record bodies (a private copy: each field is read once). */
   private byte[] scratch = new byte[INITIAL_SCRATCH_BYTES];
   /** Little-endian view of {@link #scratch}, reset for each record. */
@@ -151,7 +159,8 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
       RegionLayout layout,
       boolean isServer,
       ShmTransportConfig config,
-      int peerStreamWindow) {
+      int peerStreamWindow,
+      boolean replyMailbox) {
     this.name = name + "#" + id;
     this.socket = socket;
     MemorySegment region = regionMapping.memory();
@@ -161,13 +170,16 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
     MemorySegment s2cPool = region.asSlice(layout.serverToClientPoolOffset(), layout.poolSize());
     RingProducer tx = new RingProducer(isServer ? s2c : c2s, layout.ringCapacity());
     this.rx = new RingConsumer(isServer ? c2s : s2c, layout.ringCapacity());
-    this.sender = new FrameSender(this, tx, socket::sendWake);
+    this.sender = new FrameSender(this, tx, socket::sendWake,
+        replyMailbox && isServer ? c2sPool : null);
     // Inline payloads up to half a record, so one never crowds a ring's worth of headers out.
     int inlineThreshold = Math.min(config.inlineThreshold(), tx.maxRecordLength() / 2);
     UnixSeqpacketSocket.PeerCredentials peer = peerOf(socket);
     this.memory = new PayloadMemory(this, this.name, socket, peer == null ? -1 : peer.uid(),
         regionMapping, isServer ? s2cPool : c2sPool, isServer ? c2sPool : s2cPool,
         inlineThreshold, config.maxSegmentBytes());
+    this.replyMailboxes = replyMailbox && !isServer
+        ? new ReplyMailboxes(this, memory, memory.txPoolMemory()) : null;
     this.idle = idleStrategyFor(config.idleStrategy(), peer, ProcessHandle.current().pid());
     this.peerStreamWindow = peerStreamWindow;
     this.trimAfterTicks = config.idleTrimMillis() == 0 ? 0
@@ -290,6 +302,137 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
   /** Largest DATA_INLINE payload per record. */
   int maxInlinePayload() {
     return sender.maxInlinePayload();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Reply mailboxes (PROTOCOL.md §7.5)
+
+  /** Client: whether the server offered reply mailboxes on this connection. */
+  boolean usesReplyMailboxes() {
+    return replyMailboxes != null;
+  }
+
+  /** Client: a mailbox for one blocking unary call's answer, or null (the ring it is). */
+  ReplyMailbox openReplyMailbox() {
+    return replyMailboxes == null ? null : replyMailboxes.open();
+  }
+
+  /** Client: the call is done with its mailbox; the page is reused once the server is too. */
+  void finishReplyMailbox(ReplyMailbox mailbox) {
+    replyMailboxes.finish(mailbox);
+  }
+
+  /** A lease that {@link ReplyMailboxes} took ended. */
+  void mailboxLeaseEnded() {
+    if (memory.leaseEnded() && state.get() != State.OPEN) {
+      maybeReleaseMemory();
+    }
+  }
+
+  /** Sends REQUEST_HEADERS naming reply mailbox {@code page} (flag and reserved field). */
+  boolean sendRequestHeaders(int streamId, byte[] body, int length, ReplyMailbox mailbox) {
+    if (mailbox == null) {
+      return send(FrameLayout.TYPE_REQUEST_HEADERS, 0, streamId, body, 0, length);
+    }
+    return sender.send(FrameLayout.TYPE_REQUEST_HEADERS, MailboxLayout.FLAG_REPLY_MAILBOX,
+        mailbox.pageIndex(), streamId, body, 0, length, null, 0, 0);
+  }
+
+  /**
+   * Client, on the waiting caller's thread: hands a filled mailbox's records to the handler, as
+   * the loop hands a ring's. The records are copied out first (read once); each must be one of a
+   * unary answer's frames, for {@code streamId}, and the last must end the stream: anything else
+   * breaks the protocol and closes the connection.
+   */
+  void deliverReplyMailbox(ReplyMailbox mailbox, int streamId) {
+    MailboxScratch scratch = MAILBOX_SCRATCH.get();
+    try {
+      int total = mailbox.copyRecords(scratch.records);
+      MemorySegment records = scratch.recordsView;
+      int at = 0;
+      boolean ended = false;
+      while (at < total) {
+        if (ended) {
+          throw new ProtocolException("reply mailbox holds records after the stream's end");
+        }
+        if (total - at < FrameLayout.HEADER_LENGTH) {
+          throw new ProtocolException("reply mailbox record header truncated");
+        }
+        int length = records.get(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.LENGTH_OFFSET);
+        if (length < FrameLayout.HEADER_LENGTH || length > total - at) {
+          throw new ProtocolException("reply mailbox record length " + length + " at " + at
+              + " of " + total);
+        }
+        int type = scratch.records[at + FrameLayout.TYPE_OFFSET] & 0xff;
+        int flags = scratch.records[at + FrameLayout.FLAGS_OFFSET] & 0xff;
+        int recordStream = records.get(ValueLayout.JAVA_INT_UNALIGNED,
+            at + FrameLayout.STREAM_ID_OFFSET);
+        if (recordStream != streamId) {
+          throw new ProtocolException("reply mailbox of stream " + streamId + " holds a record of "
+              + "stream " + recordStream);
+        }
+        int bodyLength = length - FrameLayout.HEADER_LENGTH;
+        int bodyAt = at + FrameLayout.HEADER_LENGTH;
+        switch (type) {
+          case FrameLayout.TYPE_DATA_INLINE -> {
+            InlineBuffers.Payload payload = InlineBuffers.obtain(bodyLength);
+            System.arraycopy(scratch.records, bodyAt, payload.array(), 0, bodyLength);
+            deliver(streamId, flags, payload, bodyLength);
+          }
+          case FrameLayout.TYPE_RESPONSE_HEADERS, FrameLayout.TYPE_WINDOW_UPDATE,
+              FrameLayout.TYPE_TRAILERS, FrameLayout.TYPE_RST_STREAM -> {
+            System.arraycopy(scratch.records, bodyAt, scratch.body, 0, bodyLength);
+            ended = type == FrameLayout.TYPE_TRAILERS || type == FrameLayout.TYPE_RST_STREAM;
+            try {
+              handler.onFrame(type, flags, streamId, scratch.bodyView.clear().limit(bodyLength));
+            } catch (java.nio.BufferUnderflowException e) {
+              throw new ProtocolException(FrameLayout.typeName(type) + " frame body truncated ("
+                  + bodyLength + " bytes)");
+            }
+          }
+          default -> throw new ProtocolException(
+              FrameLayout.typeName(type) + " frame in a reply mailbox");
+        }
+        at += length;
+      }
+      if (!ended) {
+        throw new ProtocolException("reply mailbox answer does not end its stream");
+      }
+    } catch (RuntimeException e) {
+      streamOperationFailed(e);
+    }
+  }
+
+  /** A caller thread's copies of a mailbox (records read once, then one body at a time). */
+  private static final class MailboxScratch {
+    final byte[] records = new byte[MailboxLayout.RECORDS_CAPACITY];
+    final MemorySegment recordsView = MemorySegment.ofArray(records);
+    final byte[] body = new byte[MailboxLayout.RECORDS_CAPACITY];
+    final ByteBuffer bodyView = ByteBuffer.wrap(body).order(ByteOrder.LITTLE_ENDIAN);
+  }
+
+  /** Server, loop thread: the mailbox page the current REQUEST_HEADERS names (-1: none). */
+  int takeReplyMailboxPage() {
+    int page = recordMailboxPage;
+    recordMailboxPage = -1;
+    return page;
+  }
+
+  /** Server: the answer of stream {@code streamId} goes to mailbox {@code page} from now on. */
+  void openReplyMailbox(int streamId, int page) {
+    sender.openMailbox(streamId, page);
+  }
+
+  /** Server: stream {@code streamId} ended; its mailbox, if still open, is released. */
+  void closeReplyMailbox(int streamId) {
+    sender.closeMailbox(streamId);
+  }
+
+  /** Server: a page named by a request that never became a stream is released. */
+  void releaseReplyMailboxPage(int page) {
+    if (page >= 0) {
+      sender.releaseMailboxPage(page);
+    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -558,6 +701,9 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
       return;
     }
     trimmed = true;
+    if (replyMailboxes != null) {
+      replyMailboxes.sweep(); // pages the server released since: the pool may be empty now
+    }
     long freed = memory.trim();
     if (freed > 0) {
       log.log(Level.FINE, "{0}: idle for {1} s, gave back {2} bytes of shared memory",
@@ -642,6 +788,9 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
     MemorySegment.copy(data, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH, scratch, 0,
         bodyLength);
     ByteBuffer body = scratchView.clear().limit(bodyLength);
+    if (type == FrameLayout.TYPE_REQUEST_HEADERS) {
+      recordMailboxPage = mailboxPageOf(data, at, flags);
+    }
     try {
       switch (type) {
         case FrameLayout.TYPE_DATA_BLOCK -> onDataBlock(streamId, flags, body);
@@ -656,6 +805,24 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
       throw new ProtocolException(FrameLayout.typeName(type) + " frame body truncated ("
           + bodyLength + " bytes)");
     }
+  }
+
+  /**
+   * Server: the reply mailbox page a REQUEST_HEADERS names, checked against the client's pool;
+   * -1 when it names none, or when we did not offer mailboxes (the flag is then ignored and the
+   * answer takes the ring, which the client always accepts).
+   */
+  private int mailboxPageOf(MemorySegment data, int at, int flags) {
+    if ((flags & MailboxLayout.FLAG_REPLY_MAILBOX) == 0 || !sender.servesMailboxes()) {
+      return -1;
+    }
+    int page = data.get(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET)
+        & 0xffff;
+    if (!sender.isMailboxPage(page)) {
+      throw new ProtocolException("REQUEST_HEADERS names reply mailbox page " + page
+          + " outside the client's pool");
+    }
+    return page;
   }
 
   private void onDataBlock(int streamId, int flags, ByteBuffer body) {

@@ -390,7 +390,7 @@ public final class ShmInternalServer implements InternalServer {
     }
     ShmConnection connection = new ShmConnection("server:" + rendezvous, established.socket(),
         established.mapping(), established.layout(), true, config,
-        established.peerStreamWindow());
+        established.peerStreamWindow(), established.replyMailbox());
     ShmAddress remote = new ShmAddress(rendezvous, established.peer().pid(),
         established.peer().uid());
     ShmServerTransport transport;

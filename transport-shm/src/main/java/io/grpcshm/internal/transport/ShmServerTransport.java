@@ -137,6 +137,7 @@ final class ShmServerTransport implements ServerTransport {
     synchronized (lock) {
       if (streams.remove(ts.streamId) != null) {
         ActiveStreams.closed();
+        connection.closeReplyMailbox(ts.streamId); // unanswered there: the client may reuse it
       }
       closeNow = goAwaySent && !closed && !creatingStream && streams.isEmpty();
       terminateNow = takeTerminationLocked();
@@ -301,6 +302,19 @@ final class ShmServerTransport implements ServerTransport {
     }
 
     private void onRequestHeaders(int streamId, ByteBuffer body) {
+      int mailboxPage = connection.takeReplyMailboxPage();
+      boolean mailboxOpened = false;
+      try {
+        mailboxOpened = onRequestHeaders(streamId, body, mailboxPage);
+      } finally {
+        if (!mailboxOpened) {
+          connection.releaseReplyMailboxPage(mailboxPage); // never a stream: no answer there
+        }
+      }
+    }
+
+    /** Returns whether the request's reply mailbox (if it named one) is open for its stream. */
+    private boolean onRequestHeaders(int streamId, ByteBuffer body, int mailboxPage) {
       int pathAt = body.position();
       String method = methods.getString16(body, "path", 1); // valid only if the path is "/..."
       int pathStart = pathAt + FrameLayout.STRING16_LENGTH_BYTES;
@@ -314,7 +328,7 @@ final class ShmServerTransport implements ServerTransport {
           throw new ProtocolException("stream id " + streamId + " not above " + lastStreamId);
         }
         if (goAwaySent) {
-          return; // the client fails it as refused when it reads our GOAWAY
+          return false; // the client fails it as refused when it reads our GOAWAY
         }
         lastStreamId = streamId;
         creatingStream = true;
@@ -322,17 +336,21 @@ final class ShmServerTransport implements ServerTransport {
       // From here on every error belongs to this stream alone (PROTOCOL.md §8, §12). The checks
       // and the stream tracers (application code) run without the lock.
       ShmServerStream stream = null;
+      boolean added = false;
       try {
         stream = newStream(streamId, wellFormed, method, pathStart, pathLength, authority, md,
             body);
       } finally {
-        boolean added = false;
         boolean closeNow;
         synchronized (lock) {
           creatingStream = false;
           if (stream != null && !closed) {
             streams.put(streamId, stream.transportState());
             added = true;
+            if (mailboxPage >= 0) {
+              // Before anything can answer the stream: its first frame already goes there.
+              connection.openReplyMailbox(streamId, mailboxPage);
+            }
           }
           closeNow = goAwaySent && !closed && streams.isEmpty();
         }
@@ -348,6 +366,7 @@ final class ShmServerTransport implements ServerTransport {
               () -> startCall(started, method, md.metadata()));
         }
       }
+      return added && mailboxPage >= 0;
     }
 
     /** The stream a request asks for, or null after refusing it with RST_STREAM. */

@@ -25,6 +25,10 @@ import java.util.Objects;
  *     §8). The handshake has no field to announce it, so clients do not queue for it
  * @param maxConnectionsPerUid server only: connections (handshakes included) one peer uid may
  *     hold at once on this server; more are refused at accept with RESOURCE_EXHAUSTED
+ * @param replyMailbox a server offers reply mailboxes (PROTOCOL.md §7.5) and a client uses them
+ *     where offered: a blocking unary call's answer is written by the server into a page of the
+ *     client's pool and wakes the caller directly. Default on; {@code
+ *     -Dio.grpcshm.replyMailbox=false} turns it off (both roles) for comparison
  */
 public record ShmTransportConfig(
     int ringCapacity,
@@ -40,7 +44,8 @@ public record ShmTransportConfig(
     DataMovement movement,
     long idleTrimMillis,
     int maxConcurrentCallsPerConnection,
-    int maxConnectionsPerUid) {
+    int maxConnectionsPerUid,
+    boolean replyMailbox) {
 
   public static final int DEFAULT_RING_CAPACITY = 1 << 20;
   public static final long DEFAULT_POOL_SIZE = 256L << 20;
@@ -121,7 +126,8 @@ public record ShmTransportConfig(
         DataMovement.defaults(),
         DEFAULT_IDLE_TRIM_MILLIS,
         DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION,
-        DEFAULT_MAX_CONNECTIONS_PER_UID);
+        DEFAULT_MAX_CONNECTIONS_PER_UID,
+        !"false".equals(System.getProperty("io.grpcshm.replyMailbox")));
   }
 
   /** A builder starting from this configuration's settings. */
@@ -148,6 +154,7 @@ public record ShmTransportConfig(
     private long idleTrimMillis;
     private int maxConcurrentCallsPerConnection;
     private int maxConnectionsPerUid;
+    private boolean replyMailbox;
 
     private Builder(ShmTransportConfig c) {
       ringCapacity = c.ringCapacity;
@@ -164,6 +171,7 @@ public record ShmTransportConfig(
       idleTrimMillis = c.idleTrimMillis;
       maxConcurrentCallsPerConnection = c.maxConcurrentCallsPerConnection;
       maxConnectionsPerUid = c.maxConnectionsPerUid;
+      replyMailbox = c.replyMailbox;
     }
 
     /** Ring and pool sizes; the inline threshold shrinks with a ring too small for it. */
@@ -225,11 +233,16 @@ public record ShmTransportConfig(
       return this;
     }
 
+    public Builder replyMailbox(boolean enabled) {
+      this.replyMailbox = enabled;
+      return this;
+    }
+
     public ShmTransportConfig build() {
       return new ShmTransportConfig(ringCapacity, poolSize, maxSegmentBytes, inlineThreshold,
           streamWindow, idleStrategy, peerPolicy, maxInboundMessageSize, maxInboundMetadataSize,
           handshakeTimeoutMillis, movement, idleTrimMillis, maxConcurrentCallsPerConnection,
-          maxConnectionsPerUid);
+          maxConnectionsPerUid, replyMailbox);
     }
   }
 }

@@ -14,19 +14,15 @@ import io.grpcshm.ShmAddress;
 import io.grpcshm.ShmChannelBuilder;
 import io.grpcshm.TransportMode;
 import io.grpcshm.hardening.Hardening;
-import io.grpcshm.internal.frame.FrameCodec;
 import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.RegionLayout;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingProducer;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.ServerSocket;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -75,17 +71,21 @@ class CallFramesTest {
                 d.get(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET) & 0xff,
                 d.get(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET) & 0xff,
                 d.get(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET),
-                bytes(d, at + FrameLayout.HEADER_LENGTH, length - FrameLayout.HEADER_LENGTH))),
+                RawRecords.bytes(d, at + FrameLayout.HEADER_LENGTH,
+                    length - FrameLayout.HEADER_LENGTH))),
                 16) == 0) {
               Thread.sleep(1);
             }
           }
           int stream = frames.isEmpty() ? 1 : frames.get(0).streamId();
-          RawRecords.write(tx, FrameLayout.TYPE_RESPONSE_HEADERS, 0, stream, metadata(new Metadata()));
-          RawRecords.write(tx, FrameLayout.TYPE_DATA_INLINE, 0, stream, grpcMessage(response));
+          RawRecords.write(tx, FrameLayout.TYPE_RESPONSE_HEADERS, 0, stream,
+              RawRecords.metadata(new Metadata()));
+          RawRecords.write(tx, FrameLayout.TYPE_DATA_INLINE, 0, stream,
+              RawRecords.grpcMessage(response));
           Metadata trailers = new Metadata();
           trailers.put(Metadata.Key.of("grpc-status", Metadata.ASCII_STRING_MARSHALLER), "0");
-          RawRecords.write(tx, FrameLayout.TYPE_TRAILERS, 0, stream, metadata(trailers));
+          RawRecords.write(tx, FrameLayout.TYPE_TRAILERS, 0, stream,
+              RawRecords.metadata(trailers));
           e.socket().sendWake();
           RawRecords.awaitHangUp(e.socket());
         } finally {
@@ -103,23 +103,6 @@ class CallFramesTest {
     }
   }
 
-  private static byte[] bytes(MemorySegment d, long at, int length) {
-    byte[] b = new byte[length];
-    MemorySegment.copy(d, ValueLayout.JAVA_BYTE, at, b, 0, length);
-    return b;
-  }
-
-  private static byte[] metadata(Metadata md) {
-    FrameCodec.EncodedMetadata encoded = FrameCodec.prepare(md);
-    ByteBuffer body = FrameCodec.newBody(encoded.bodyLength());
-    FrameCodec.putMetadata(body, encoded);
-    return Arrays.copyOf(body.array(), encoded.bodyLength());
-  }
-
-  private static byte[] grpcMessage(byte[] message) {
-    return ByteBuffer.allocate(5 + message.length).put((byte) 0).putInt(message.length)
-        .put(message).array();
-  }
 
   private static boolean hasEnd(List<Frame> frames) {
     return frames.stream().anyMatch(f -> (f.flags() & FrameLayout.FLAG_END_STREAM) != 0);
@@ -146,7 +129,7 @@ class CallFramesTest {
         Frame data = calls.get(1);
         assertEquals(FrameLayout.TYPE_DATA_INLINE, data.type());
         assertEquals(FrameLayout.FLAG_END_STREAM, data.flags() & FrameLayout.FLAG_END_STREAM);
-        assertArrayEquals(grpcMessage(REQUEST), data.body());
+        assertArrayEquals(RawRecords.grpcMessage(REQUEST), data.body());
       } finally {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }

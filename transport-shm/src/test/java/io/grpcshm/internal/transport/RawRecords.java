@@ -1,5 +1,6 @@
 package io.grpcshm.internal.transport;
 
+import io.grpcshm.internal.frame.FrameCodec;
 import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.ring.RingProducer;
@@ -24,6 +25,12 @@ public final class RawRecords {
 
   /** Claims, encodes and commits one frame (no wake-up: the caller decides). */
   public static void write(RingProducer tx, int type, int flags, int streamId, byte[] body) {
+    write(tx, type, flags, 0, streamId, body);
+  }
+
+  /** As above, with the header's reserved u16 (a reply mailbox's page, PROTOCOL.md §7.5). */
+  public static void write(RingProducer tx, int type, int flags, int reserved, int streamId,
+      byte[] body) {
     int length = FrameLayout.HEADER_LENGTH + body.length;
     long at = tx.claim(length);
     if (at < 0) {
@@ -33,10 +40,31 @@ public final class RawRecords {
     d.set(ValueLayout.JAVA_INT_UNALIGNED, at, length);
     d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.TYPE_OFFSET, (byte) type);
     d.set(ValueLayout.JAVA_BYTE, at + FrameLayout.FLAGS_OFFSET, (byte) flags);
-    d.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET, (short) 0);
+    d.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + FrameLayout.RESERVED_OFFSET, (short) reserved);
     d.set(ValueLayout.JAVA_INT_UNALIGNED, at + FrameLayout.STREAM_ID_OFFSET, streamId);
     MemorySegment.copy(body, 0, d, ValueLayout.JAVA_BYTE, at + FrameLayout.HEADER_LENGTH,
         body.length);
     tx.commit();
+  }
+
+  /** A copy of {@code length} bytes of shared memory at {@code at}. */
+  static byte[] bytes(MemorySegment d, long at, int length) {
+    byte[] b = new byte[length];
+    MemorySegment.copy(d, ValueLayout.JAVA_BYTE, at, b, 0, length);
+    return b;
+  }
+
+  /** A metadata block (PROTOCOL.md §6.2) as a frame body. */
+  static byte[] metadata(io.grpc.Metadata md) {
+    FrameCodec.EncodedMetadata encoded = FrameCodec.prepare(md);
+    java.nio.ByteBuffer body = FrameCodec.newBody(encoded.bodyLength());
+    FrameCodec.putMetadata(body, encoded);
+    return java.util.Arrays.copyOf(body.array(), encoded.bodyLength());
+  }
+
+  /** One gRPC length-prefixed message (uncompressed). */
+  static byte[] grpcMessage(byte[] message) {
+    return java.nio.ByteBuffer.allocate(5 + message.length).put((byte) 0)
+        .putInt(message.length).put(message).array();
   }
 }

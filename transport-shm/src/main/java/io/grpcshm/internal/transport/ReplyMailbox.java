@@ -1,0 +1,163 @@
+package io.grpcshm.internal.transport;
+
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import io.grpcshm.internal.frame.MailboxLayout;
+import io.grpcshm.internal.frame.ProtocolException;
+import io.grpcshm.internal.nativeio.Futex;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Client side of one blocking unary call's reply mailbox (PROTOCOL.md §7.5): a page of our pool
+ * the server writes the whole answer into, then wakes the caller, who waits on the page's state
+ * word in {@link #await} and hands the records to the stream itself. The caller's thread was
+ * going to block for the answer anyway; this way no event-loop thread reads the answer and hands
+ * it over, which on these machines costs more than the rest of a small call.
+ *
+ * <p>Every way a call can end while its caller waits (deadline, cancel, connection loss, an
+ * answer that came on the ring after all) calls {@link #abandon}, which ends the wait. The page
+ * is reused only after the server has stored its final state ({@link ReplyMailboxes}), so a late
+ * write can never land in another call's mailbox. Our mapping stays open while anyone waits:
+ * the mailbox holds a lease on the connection's memory until {@link ReplyMailboxes#finish}.
+ */
+final class ReplyMailbox {
+  /** How the wait ended. */
+  enum Outcome {
+    /** The answer is in the page. */
+    FILLED,
+    /** The server sent the answer on the ring, or released the page without one. */
+    ELSEWHERE,
+    /** The call ended here, or its answer arrives on the ring: stop waiting. */
+    ABANDONED,
+    /** The caller's thread was interrupted (it still holds the flag). */
+    INTERRUPTED
+  }
+
+  private static final VarHandle WORD = ValueLayout.JAVA_INT.varHandle();
+  /** Polls of the word before sleeping: a fast server answers within them. */
+  private static final int SPINS = 50;
+  /**
+   * Longest single futex sleep: an interrupt (which does not end a futex wait) is noticed within
+   * this. A call waiting longer pays one wake-up per slice, a few microseconds.
+   */
+  static final long SLEEP_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+
+  /** Our payload pool (the client-to-server pool), where the page lives. */
+  private final MemorySegment pool;
+  final long offset;
+  /** Serialises {@link #abandon} with {@link #close}: nobody touches the page after close. */
+  @GuardedBy("this") private boolean closed;
+
+  /** A freshly allocated page of {@code pool}: its state is set to WAITING here. */
+  ReplyMailbox(MemorySegment pool, long offset) {
+    this.pool = pool;
+    this.offset = offset;
+    WORD.setRelease(pool, offset + MailboxLayout.STATE_OFFSET, MailboxLayout.STATE_WAITING);
+  }
+
+  /** The page index REQUEST_HEADERS carries. */
+  int pageIndex() {
+    return (int) (offset / MailboxLayout.SIZE);
+  }
+
+  /**
+   * Waits for the server's answer or for the call to leave the wait. Returns {@link
+   * Outcome#FILLED} only when the page holds an answer (read it with {@link #copyRecords}).
+   * Throws {@link ProtocolException} if the word holds a value no state has.
+   */
+  Outcome await() {
+    long word = offset + MailboxLayout.STATE_OFFSET;
+    int spins = 0;
+    while (true) {
+      int state = (int) WORD.getAcquire(pool, word);
+      switch (state) {
+        case MailboxLayout.STATE_FILLED -> {
+          return Outcome.FILLED;
+        }
+        case MailboxLayout.STATE_ON_RING, MailboxLayout.STATE_RELEASED -> {
+          return Outcome.ELSEWHERE;
+        }
+        case MailboxLayout.STATE_ABANDONED -> {
+          return Outcome.ABANDONED;
+        }
+        case MailboxLayout.STATE_WAITING -> {
+          if (spins < SPINS) {
+            spins++;
+            Thread.onSpinWait();
+          } else {
+            // Announce the sleep: the server wakes us only if it sees SLEEPING.
+            WORD.compareAndSet(pool, word, MailboxLayout.STATE_WAITING,
+                MailboxLayout.STATE_SLEEPING);
+          }
+        }
+        case MailboxLayout.STATE_SLEEPING -> {
+          if (Thread.currentThread().isInterrupted()) {
+            return Outcome.INTERRUPTED;
+          }
+          Futex.await(pool.address() + word, MailboxLayout.STATE_SLEEPING, SLEEP_SLICE_NANOS);
+        }
+        default -> throw new ProtocolException("reply mailbox state word holds " + state);
+      }
+    }
+  }
+
+  /**
+   * Ends the wait, from any thread: the call ended, or its answer comes another way. A no-op
+   * once the server stored its final state or the waiter is done with the page.
+   */
+  synchronized void abandon() {
+    if (closed) {
+      return;
+    }
+    long word = offset + MailboxLayout.STATE_OFFSET;
+    try {
+      while (true) {
+        int state = (int) WORD.getVolatile(pool, word);
+        if (state != MailboxLayout.STATE_WAITING && state != MailboxLayout.STATE_SLEEPING) {
+          return;
+        }
+        if (WORD.compareAndSet(pool, word, state, MailboxLayout.STATE_ABANDONED)) {
+          if (state == MailboxLayout.STATE_SLEEPING) {
+            Futex.wake(pool.address() + word);
+          }
+          return;
+        }
+      }
+    } catch (IllegalStateException unmapped) {
+      // The connection's memory is gone: nobody waits on it any more.
+    }
+  }
+
+  /**
+   * The waiter is done with the page: after this nothing here touches it. Returns whether the
+   * server is done with it too (its final state is stored), so it can be reused at once.
+   */
+  synchronized boolean close() {
+    closed = true;
+    return serverDone();
+  }
+
+  /** Whether the server stored its final state (and will not write the page again). */
+  boolean serverDone() {
+    return MailboxLayout.isServerFinal(
+        (int) WORD.getVolatile(pool, offset + MailboxLayout.STATE_OFFSET));
+  }
+
+  /**
+   * Copies a FILLED page's records into {@code into} (at least
+   * {@link MailboxLayout#RECORDS_CAPACITY} bytes) and returns their length: the length is read
+   * once and checked before anything is copied.
+   */
+  int copyRecords(byte[] into) {
+    int length = pool.get(ValueLayout.JAVA_INT, offset + MailboxLayout.LENGTH_OFFSET);
+    if (length <= 0 || length > MailboxLayout.RECORDS_CAPACITY) {
+      throw new ProtocolException("reply mailbox length " + length + " outside 1.."
+          + MailboxLayout.RECORDS_CAPACITY);
+    }
+    MemorySegment.copy(pool, ValueLayout.JAVA_BYTE, offset + MailboxLayout.RECORDS_OFFSET, into,
+        0, length);
+    return length;
+  }
+}
