@@ -279,6 +279,54 @@ class HostileConnectionTest {
     }
   }
 
+  /**
+   * A client (written from PROTOCOL.md) whose request needs more than the stream window while it
+   * waits in a mailbox: the server's WINDOW_UPDATE comes on the ring, not behind the answer, and
+   * an answer too large for the page comes on the ring with the page marked ON_RING.
+   */
+  @Test
+  void windowUpdatesTakeTheRingAndALargeAnswerLeavesTheMailboxOnRing() throws Exception {
+    try (HostilePeer p = new HostilePeer(server.getPort())) {
+      int page = 3;
+      long at = (long) page * MailboxLayout.SIZE;
+      p.txPool.set(ValueLayout.JAVA_INT, at + MailboxLayout.STATE_OFFSET,
+          MailboxLayout.STATE_WAITING);
+      p.write(FrameLayout.TYPE_REQUEST_HEADERS, MailboxLayout.FLAG_REPLY_MAILBOX, page, 1,
+          HostilePeer.requestHeaders("/" + Hardening.UNARY.getFullMethodName(), Map.of()));
+      // 2.5 MiB: past half the server's 4 MiB window, where it sends WINDOW_UPDATE.
+      byte[] request = Hardening.message(1, (5 << 20) / 2);
+      byte[] framed = HostilePeer.grpcFrame(request);
+      List<HostilePeer.Frame> seen = new ArrayList<>();
+      int chunk = 128 * 1024;
+      for (int off = 0; off < framed.length; ) {
+        int n = Math.min(chunk, framed.length - off);
+        byte[] piece = java.util.Arrays.copyOfRange(framed, off, off + n);
+        boolean last = off + n == framed.length;
+        if (last) {
+          assertTrue(HostilePeer.has(seen, FrameLayout.TYPE_WINDOW_UPDATE, 1),
+              "WINDOW_UPDATE on the ring before the request ended: " + seen);
+          assertEquals(MailboxLayout.STATE_WAITING,
+              p.txPool.get(ValueLayout.JAVA_INT, at + MailboxLayout.STATE_OFFSET));
+        }
+        try {
+          p.write(FrameLayout.TYPE_DATA_INLINE, last ? FrameLayout.FLAG_END_STREAM : 0, 1, piece);
+          off += n;
+        } catch (IllegalStateException ringFull) {
+          seen.addAll(p.readUntil(f -> true, 5)); // the server catches up meanwhile
+        }
+        if (!last && !HostilePeer.has(seen, FrameLayout.TYPE_WINDOW_UPDATE, 1)) {
+          // Before the last piece, wait for it (the server may still be reading).
+          seen.addAll(p.readUntil(f -> HostilePeer.has(f, FrameLayout.TYPE_WINDOW_UPDATE, 1),
+              off >= framed.length - chunk ? 10_000 : 1));
+        }
+      }
+      seen.addAll(p.readUntil(f -> HostilePeer.has(f, FrameLayout.TYPE_TRAILERS, 1), 30_000));
+      assertTrue(HostilePeer.has(seen, FrameLayout.TYPE_TRAILERS, 1), "answered: " + seen);
+      assertEquals(MailboxLayout.STATE_ON_RING,
+          p.txPool.get(ValueLayout.JAVA_INT, at + MailboxLayout.STATE_OFFSET));
+    }
+  }
+
   @Test
   void dataBeforeHeadersIsIgnoredOrFatalButNeverMisrouted() throws Exception {
     try (HostilePeer p = new HostilePeer(server.getPort())) {

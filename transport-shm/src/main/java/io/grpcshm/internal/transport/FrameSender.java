@@ -190,8 +190,7 @@ final class FrameSender {
   private static boolean fitsMailbox(int type) {
     return switch (type) {
       case FrameLayout.TYPE_RESPONSE_HEADERS, FrameLayout.TYPE_DATA_INLINE,
-          FrameLayout.TYPE_TRAILERS, FrameLayout.TYPE_RST_STREAM,
-          FrameLayout.TYPE_WINDOW_UPDATE -> true;
+          FrameLayout.TYPE_TRAILERS, FrameLayout.TYPE_RST_STREAM -> true;
       default -> false;
     };
   }
@@ -234,7 +233,10 @@ final class FrameSender {
       if (!connection.isOpen()) {
         return false;
       }
-      OpenMailbox mailbox = anyMailbox && streamId != 0 ? mailboxes.get(streamId) : null;
+      // WINDOW_UPDATE is flow control for the request: always on the ring, so that a request
+      // still waiting for window never waits behind the answer it is for.
+      OpenMailbox mailbox = anyMailbox && streamId != 0 && type != FrameLayout.TYPE_WINDOW_UPDATE
+          ? mailboxes.get(streamId) : null;
       if (mailbox == null) {
         outcome = writeOrQueueLocked(type, flags, reserved, streamId, body, offset, length, tail,
             tailOffset, tailLength);

@@ -469,15 +469,20 @@ public final class ShmClientTransport
     }
   }
 
-  /**
-   * The open stream {@code streamId}, or null, for a frame that arrived for it: a caller waiting
-   * in a reply mailbox for an answer that came on the ring stops waiting.
-   */
+  /** The open stream {@code streamId}, or null. */
   private ShmClientStream.TransportState stream(int streamId) {
-    ShmClientStream.TransportState ts;
     synchronized (lock) {
-      ts = streams.get(streamId);
+      return streams.get(streamId);
     }
+  }
+
+  /**
+   * The open stream {@code streamId}, or null, for a part of its answer (headers, data,
+   * trailers, reset): a caller waiting in a reply mailbox stops waiting, since the answer comes
+   * this way (PROTOCOL.md §7.5). No-op for an answer read from the mailbox itself.
+   */
+  private ShmClientStream.TransportState answeredStream(int streamId) {
+    ShmClientStream.TransportState ts = stream(streamId);
     if (ts != null) {
       ts.abandonReplyMailbox();
     }
@@ -667,7 +672,7 @@ public final class ShmClientTransport
       switch (type) {
         case FrameLayout.TYPE_RESPONSE_HEADERS -> {
           FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
-          ShmClientStream.TransportState ts = stream(streamId);
+          ShmClientStream.TransportState ts = answeredStream(streamId);
           if (ts == null) {
             return;
           }
@@ -686,7 +691,7 @@ public final class ShmClientTransport
         case FrameLayout.TYPE_TRAILERS -> {
           FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
           if (md.problem() != null) {
-            ShmClientStream.TransportState ts = stream(streamId);
+            ShmClientStream.TransportState ts = answeredStream(streamId);
             if (ts != null) {
               failStream(ts, streamId, md.problem());
             }
@@ -704,7 +709,7 @@ public final class ShmClientTransport
           }
           trailers.discardAll(InternalStatus.CODE_KEY);
           trailers.discardAll(InternalStatus.MESSAGE_KEY);
-          ShmClientStream.TransportState ts = stream(streamId);
+          ShmClientStream.TransportState ts = answeredStream(streamId);
           if (ts == null) {
             return;
           }
@@ -729,7 +734,7 @@ public final class ShmClientTransport
         }
         case FrameLayout.TYPE_RST_STREAM -> {
           Status status = FrameCodec.getStatus(body);
-          ShmClientStream.TransportState ts = stream(streamId);
+          ShmClientStream.TransportState ts = answeredStream(streamId);
           if (ts != null) {
             removeStream(ts);
             ts.serializer.execute(() -> ts.fail(status, RpcProgress.PROCESSED));
@@ -809,7 +814,7 @@ public final class ShmClientTransport
         keepAliveManager.onDataReceived();
       }
       dataBytesReceived.add(wireBytes);
-      ShmClientStream.TransportState ts = stream(streamId);
+      ShmClientStream.TransportState ts = answeredStream(streamId);
       if (ts == null) {
         data.close();
         return;

@@ -379,8 +379,8 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
             System.arraycopy(scratch.records, bodyAt, payload.array(), 0, bodyLength);
             deliver(streamId, flags, payload, bodyLength);
           }
-          case FrameLayout.TYPE_RESPONSE_HEADERS, FrameLayout.TYPE_WINDOW_UPDATE,
-              FrameLayout.TYPE_TRAILERS, FrameLayout.TYPE_RST_STREAM -> {
+          case FrameLayout.TYPE_RESPONSE_HEADERS, FrameLayout.TYPE_TRAILERS,
+              FrameLayout.TYPE_RST_STREAM -> {
             System.arraycopy(scratch.records, bodyAt, scratch.body, 0, bodyLength);
             ended = type == FrameLayout.TYPE_TRAILERS || type == FrameLayout.TYPE_RST_STREAM;
             try {
