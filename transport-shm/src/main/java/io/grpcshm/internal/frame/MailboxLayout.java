@@ -46,8 +46,9 @@ public final class MailboxLayout {
   /** Server: the stream ended without an answer here (refused, reset by the client). */
   public static final int STATE_RELEASED = 3;
   /**
-   * Client: the call ended or left the wait (deadline, cancel, interrupt, an answer on the ring);
-   * the page waits for one of the server's final states before it is reused.
+   * Client: it no longer waits on the page (the call ended, its wait budget ran out, an interrupt,
+   * an answer on the ring): the server sends the answer on the ring and stores ON_RING (or
+   * RELEASED). The page waits for one of the server's final states before it is reused.
    */
   public static final int STATE_ABANDONED = 4;
   /** Client: the caller is asleep on the word; the server's final store must FUTEX_WAKE it. */

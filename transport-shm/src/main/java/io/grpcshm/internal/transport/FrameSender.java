@@ -169,6 +169,49 @@ final class FrameSender {
         ? mailboxPool.address() + offset + MailboxLayout.STATE_OFFSET : 0;
   }
 
+  /**
+   * Publishes a whole answer: the staged records and their length into the page, then FILLED by
+   * a compare-and-set from WAITING or SLEEPING (ordering the records before it). Returns the
+   * word's address to wake (0: the caller did not sleep), or -1 if the caller no longer waits on
+   * the page (ABANDONED, or anything a client should not have written): then nothing is
+   * published and the answer must take the ring. The word is read, never trusted beyond that.
+   */
+  @GuardedBy("lock")
+  private long fillLocked(OpenMailbox mailbox) {
+    long word = mailbox.offset + MailboxLayout.STATE_OFFSET;
+    int state = (int) WORD.getVolatile(mailboxPool, word);
+    if (state != MailboxLayout.STATE_WAITING && state != MailboxLayout.STATE_SLEEPING) {
+      return -1;
+    }
+    MemorySegment.copy(mailbox.staging, 0, mailboxPool, ValueLayout.JAVA_BYTE,
+        mailbox.offset + MailboxLayout.RECORDS_OFFSET, mailbox.used);
+    mailboxPool.set(ValueLayout.JAVA_INT, mailbox.offset + MailboxLayout.LENGTH_OFFSET,
+        mailbox.used);
+    while (!WORD.compareAndSet(mailboxPool, word, state, MailboxLayout.STATE_FILLED)) {
+      state = (int) WORD.getVolatile(mailboxPool, word);
+      if (state != MailboxLayout.STATE_WAITING && state != MailboxLayout.STATE_SLEEPING) {
+        return -1;
+      }
+    }
+    return state == MailboxLayout.STATE_SLEEPING ? mailboxPool.address() + word : 0;
+  }
+
+  /** Sends what was staged for a mailbox on the ring, in order; returns the outcome bits. */
+  @GuardedBy("lock")
+  private int flushStagedLocked(OpenMailbox mailbox, int streamId) {
+    int outcome = 0;
+    int at = 0;
+    while (at < mailbox.used) {
+      int staged = mailbox.stagingView.get(ValueLayout.JAVA_INT_UNALIGNED,
+          at + FrameLayout.LENGTH_OFFSET);
+      outcome |= writeOrQueueLocked(mailbox.staging[at + FrameLayout.TYPE_OFFSET] & 0xff,
+          mailbox.staging[at + FrameLayout.FLAGS_OFFSET] & 0xff, 0, streamId, mailbox.staging,
+          at + FrameLayout.HEADER_LENGTH, staged - FrameLayout.HEADER_LENGTH, null, 0, 0);
+      at += staged;
+    }
+    return outcome;
+  }
+
   @GuardedBy("lock")
   private void recycleLocked(OpenMailbox mailbox) {
     if (spareMailboxes.size() < MAX_SPARE_MAILBOXES) {
@@ -245,31 +288,22 @@ final class FrameSender {
         encode(mailbox.stagingView, mailbox.used, type, flags, 0, streamId, body, offset, length,
             tail, tailOffset, tailLength);
         mailbox.used += recordLength;
+        outcome = 0;
         if (type == FrameLayout.TYPE_TRAILERS || type == FrameLayout.TYPE_RST_STREAM) {
           mailboxes.remove(streamId);
-          MemorySegment.copy(mailbox.staging, 0, mailboxPool, ValueLayout.JAVA_BYTE,
-              mailbox.offset + MailboxLayout.RECORDS_OFFSET, mailbox.used);
-          mailboxPool.set(ValueLayout.JAVA_INT, mailbox.offset + MailboxLayout.LENGTH_OFFSET,
-              mailbox.used);
-          wake = finishLocked(mailbox.offset, MailboxLayout.STATE_FILLED); // a full fence
+          wake = fillLocked(mailbox);
+          if (wake < 0) {
+            // The caller stopped waiting on the page: the whole answer takes the ring.
+            outcome = flushStagedLocked(mailbox, streamId);
+            wake = finishLocked(mailbox.offset, MailboxLayout.STATE_ON_RING);
+          }
           recycleLocked(mailbox);
         }
-        outcome = 0;
       } else {
         // Does not fit: what was staged goes to the ring first, in order, then this frame;
         // then the caller learns that the answer is on the ring.
         mailboxes.remove(streamId);
-        outcome = 0;
-        int at = 0;
-        while (at < mailbox.used) {
-          int staged = mailbox.stagingView.get(ValueLayout.JAVA_INT_UNALIGNED,
-              at + FrameLayout.LENGTH_OFFSET);
-          outcome |= writeOrQueueLocked(mailbox.staging[at + FrameLayout.TYPE_OFFSET] & 0xff,
-              mailbox.staging[at + FrameLayout.FLAGS_OFFSET] & 0xff, 0, streamId,
-              mailbox.staging, at + FrameLayout.HEADER_LENGTH,
-              staged - FrameLayout.HEADER_LENGTH, null, 0, 0);
-          at += staged;
-        }
+        outcome = flushStagedLocked(mailbox, streamId);
         outcome |= writeOrQueueLocked(type, flags, reserved, streamId, body, offset, length,
             tail, tailOffset, tailLength);
         wake = finishLocked(mailbox.offset, MailboxLayout.STATE_ON_RING);

@@ -31,18 +31,29 @@ final class ReplyMailbox {
     ELSEWHERE,
     /** The call ended here, or its answer arrives on the ring: stop waiting. */
     ABANDONED,
-    /** The caller's thread was interrupted (it still holds the flag). */
-    INTERRUPTED
+    /**
+     * The caller stopped waiting on the page (its wait budget ran out, or it was interrupted, the
+     * flag kept): the server sends the answer on the ring, and grpc's own wait takes over.
+     */
+    GAVE_UP
   }
 
   private static final VarHandle WORD = ValueLayout.JAVA_INT.varHandle();
   /** Polls of the word before sleeping: a fast server answers within them. */
   private static final int SPINS = 50;
   /**
-   * Longest single futex sleep: an interrupt (which does not end a futex wait) is noticed within
-   * this. A call waiting longer pays one wake-up per slice, a few microseconds.
+   * Longest wait on the page. A call that takes longer gains nothing from skipping one thread
+   * hand-off, so its caller gives the page up (ABANDONED: the server then answers on the ring)
+   * and parks in grpc's executor like any blocking call: no periodic wake-ups for long calls, and
+   * an interrupt (which does not end a futex wait) is noticed within this bound.
    */
-  static final long SLEEP_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+  static final long DEFAULT_WAIT_BUDGET_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+  private static volatile long waitBudgetNanos = DEFAULT_WAIT_BUDGET_NANOS;
+
+  /** Tests: a different wait budget (a slow hand-written server must not race it). */
+  static void setWaitBudgetNanos(long nanos) {
+    waitBudgetNanos = nanos;
+  }
 
   /** Our payload pool (the client-to-server pool), where the page lives. */
   private final MemorySegment pool;
@@ -70,6 +81,7 @@ final class ReplyMailbox {
   Outcome await() {
     long word = offset + MailboxLayout.STATE_OFFSET;
     int spins = 0;
+    long deadline = 0;
     while (true) {
       int state = (int) WORD.getAcquire(pool, word);
       switch (state) {
@@ -88,15 +100,21 @@ final class ReplyMailbox {
             Thread.onSpinWait();
           } else {
             // Announce the sleep: the server wakes us only if it sees SLEEPING.
+            deadline = System.nanoTime() + waitBudgetNanos;
             WORD.compareAndSet(pool, word, MailboxLayout.STATE_WAITING,
                 MailboxLayout.STATE_SLEEPING);
           }
         }
         case MailboxLayout.STATE_SLEEPING -> {
-          if (Thread.currentThread().isInterrupted()) {
-            return Outcome.INTERRUPTED;
+          long left = deadline - System.nanoTime();
+          if (left <= 0 || Thread.currentThread().isInterrupted()) {
+            if (WORD.compareAndSet(pool, word, MailboxLayout.STATE_SLEEPING,
+                MailboxLayout.STATE_ABANDONED)) {
+              return Outcome.GAVE_UP;
+            }
+          } else {
+            Futex.await(pool.address() + word, MailboxLayout.STATE_SLEEPING, left);
           }
-          Futex.await(pool.address() + word, MailboxLayout.STATE_SLEEPING, SLEEP_SLICE_NANOS);
         }
         default -> throw new ProtocolException("reply mailbox state word holds " + state);
       }

@@ -150,16 +150,11 @@ final class ShmClientStream extends AbstractClientStream {
   private void awaitReply(ReplyMailbox mailbox) {
     ShmConnection connection = transport.connection();
     try {
-      switch (mailbox.await()) {
-        case FILLED -> connection.deliverReplyMailbox(mailbox, state.id());
-        case INTERRUPTED -> {
-          // As grpc's blocking stub does for an interrupt while it waits; the flag stays set.
-          mailbox.abandon();
-          state.serializer.execute(() -> state.cancelFromApplication(Status.CANCELLED
-              .withDescription("Thread interrupted").withCause(new InterruptedException())));
-        }
-        case ELSEWHERE, ABANDONED -> { } // the ring brings the answer, or the call ended
+      if (mailbox.await() == ReplyMailbox.Outcome.FILLED) {
+        connection.deliverReplyMailbox(mailbox, state.id());
       }
+      // Otherwise the ring brings the answer (grpc's wait takes over: it also sees an interrupt
+      // the caller kept), or the call has ended.
     } catch (RuntimeException e) {
       mailbox.abandon();
       connection.streamOperationFailed(e); // a broken state word: the server broke the protocol
