@@ -12,11 +12,11 @@ package io.grpcshm.internal.frame;
  *   8  records       ring records (FrameLayout header + body), packed with no padding
  * </pre>
  *
- * <p>The client zeroes the page (state {@link #STATE_WAITING}) before REQUEST_HEADERS names it
+ * <p>The client sets the state to {@link #STATE_WAITING} before REQUEST_HEADERS names the page
  * (flag {@link #FLAG_REPLY_MAILBOX}, page index in the header's reserved u16). The server writes
  * only this page and only until it stores a final state ({@link #STATE_FILLED},
- * {@link #STATE_ON_RING}, {@link #STATE_RELEASED}); it never reads it. The client frees the page
- * only once it has seen a final state from the server.
+ * {@link #STATE_ON_RING}, {@link #STATE_RELEASED}); of it, it reads only the state word, to
+ * compare. The client frees the page only once it has seen a final state from the server.
  */
 public final class MailboxLayout {
   private MailboxLayout() {}

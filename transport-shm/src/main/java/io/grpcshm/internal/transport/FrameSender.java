@@ -57,7 +57,7 @@ final class FrameSender {
 
   /**
    * Server with reply mailboxes on: the client's payload pool, where the pages it names live;
-   * null otherwise. Written only, never read (PROTOCOL.md §7.5).
+   * null otherwise. Written; of a page only the state word is read (PROTOCOL.md §7.5).
    */
   private final MemorySegment mailboxPool;
   /** Open reply mailboxes by stream (server side). */
