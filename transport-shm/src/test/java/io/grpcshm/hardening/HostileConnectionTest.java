@@ -244,13 +244,8 @@ class HostileConnectionTest {
   @Test
   void replyMailboxGetsTheWholeAnswerAndNothingOfItTakesTheRing() throws Exception {
     try (HostilePeer p = new HostilePeer(server.getPort())) {
-      int page = 7;
-      long at = (long) page * MailboxLayout.SIZE;
-      p.txPool.set(ValueLayout.JAVA_INT, at + MailboxLayout.STATE_OFFSET,
-          MailboxLayout.STATE_WAITING);
+      long at = p.startCallWithMailbox(1, 7, Hardening.UNARY);
       byte[] request = Hardening.message(1, 100);
-      p.write(FrameLayout.TYPE_REQUEST_HEADERS, MailboxLayout.FLAG_REPLY_MAILBOX, page, 1,
-          HostilePeer.requestHeaders("/" + Hardening.UNARY.getFullMethodName(), Map.of()));
       p.sendMessage(1, request, true);
       assertTrue(io.grpcshm.Eventually.holds(() -> p.txPool.get(ValueLayout.JAVA_INT,
           at + MailboxLayout.STATE_OFFSET) == MailboxLayout.STATE_FILLED, 30), "FILLED");
@@ -287,12 +282,7 @@ class HostileConnectionTest {
   @Test
   void windowUpdatesTakeTheRingAndALargeAnswerLeavesTheMailboxOnRing() throws Exception {
     try (HostilePeer p = new HostilePeer(server.getPort())) {
-      int page = 3;
-      long at = (long) page * MailboxLayout.SIZE;
-      p.txPool.set(ValueLayout.JAVA_INT, at + MailboxLayout.STATE_OFFSET,
-          MailboxLayout.STATE_WAITING);
-      p.write(FrameLayout.TYPE_REQUEST_HEADERS, MailboxLayout.FLAG_REPLY_MAILBOX, page, 1,
-          HostilePeer.requestHeaders("/" + Hardening.UNARY.getFullMethodName(), Map.of()));
+      long at = p.startCallWithMailbox(1, 3, Hardening.UNARY);
       // 2.5 MiB: past half the server's 4 MiB window, where it sends WINDOW_UPDATE.
       byte[] request = Hardening.message(1, (5 << 20) / 2);
       byte[] framed = HostilePeer.grpcFrame(request);

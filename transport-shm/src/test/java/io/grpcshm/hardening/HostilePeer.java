@@ -5,6 +5,7 @@ import io.grpcshm.internal.handshake.Handshakes;
 import io.grpcshm.internal.handshake.RegionLayout;
 import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import io.grpcshm.internal.frame.FrameLayout;
+import io.grpcshm.internal.frame.MailboxLayout;
 import io.grpcshm.internal.ring.RingConsumer;
 import io.grpcshm.internal.ring.RingProducer;
 import io.grpcshm.internal.transport.RawRecords;
@@ -89,6 +90,18 @@ final class HostilePeer implements AutoCloseable {
   void startCall(int streamId, io.grpc.MethodDescriptor<?, ?> method, Map<String, String> md) {
     write(FrameLayout.TYPE_REQUEST_HEADERS, 0, streamId,
         requestHeaders("/" + method.getFullMethodName(), md));
+  }
+
+  /**
+   * Opens a call on {@code streamId} that names reply mailbox {@code page} of our pool
+   * (PROTOCOL.md §7.5), its state set to WAITING first; returns the page's offset in the pool.
+   */
+  long startCallWithMailbox(int streamId, int page, io.grpc.MethodDescriptor<?, ?> method) {
+    long at = (long) page * MailboxLayout.SIZE;
+    txPool.set(ValueLayout.JAVA_INT, at + MailboxLayout.STATE_OFFSET, MailboxLayout.STATE_WAITING);
+    write(FrameLayout.TYPE_REQUEST_HEADERS, MailboxLayout.FLAG_REPLY_MAILBOX, page, streamId,
+        requestHeaders("/" + method.getFullMethodName(), Map.of()));
+    return at;
   }
 
   /** One gRPC length-prefixed message as a DATA_INLINE frame. */

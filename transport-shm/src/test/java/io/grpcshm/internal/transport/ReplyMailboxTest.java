@@ -258,6 +258,14 @@ class ReplyMailboxTest {
         headers.flags() & MailboxLayout.FLAG_REPLY_MAILBOX, "REQUEST_HEADERS named a mailbox");
   }
 
+  /** The server's first frame is a REQUEST_HEADERS without flags or a page index. */
+  private static void assertNamedNoMailbox(HandWrittenServer server) {
+    Frame headers = server.frames.get(0);
+    assertEquals(FrameLayout.TYPE_REQUEST_HEADERS, headers.type());
+    assertEquals(0, headers.flags());
+    assertEquals(0, headers.reserved());
+  }
+
   private static byte[] blockingCall(ManagedChannel channel, long deadlineMillis) {
     return ClientCalls.blockingUnaryCall(channel, Hardening.UNARY,
         CallOptions.DEFAULT.withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS), REQUEST);
@@ -308,10 +316,7 @@ class ReplyMailboxTest {
         shutdown(channel);
       }
       server.done.get(30, TimeUnit.SECONDS);
-      Frame headers = server.frames.get(0);
-      assertEquals(FrameLayout.TYPE_REQUEST_HEADERS, headers.type());
-      assertEquals(0, headers.flags());
-      assertEquals(0, headers.reserved());
+      assertNamedNoMailbox(server);
     }
   }
 
@@ -327,9 +332,7 @@ class ReplyMailboxTest {
         shutdown(channel);
       }
       server.done.get(30, TimeUnit.SECONDS);
-      Frame headers = server.frames.get(0);
-      assertEquals(0, headers.flags() & MailboxLayout.FLAG_REPLY_MAILBOX);
-      assertEquals(0, headers.reserved());
+      assertNamedNoMailbox(server);
     }
   }
 
