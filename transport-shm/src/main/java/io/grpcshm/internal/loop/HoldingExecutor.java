@@ -62,10 +62,13 @@ public final class HoldingExecutor implements Executor {
         MethodDescriptor<ReqT, RespT> method, CallOptions options, Channel next) {
       Executor own = options.getExecutor();
       Executor held;
+      Thread caller = Thread.currentThread();
       if (own != null && method.getType() == MethodDescriptor.MethodType.UNARY
+          && !caller.isVirtual()
           && own.getClass().getName().equals(BLOCKING_STUB_EXECUTOR)) {
-        // grpc's blocking stub calls newCall on the thread that then waits in its executor.
-        held = new HoldingExecutor(own, Thread.currentThread());
+        // grpc's blocking stub calls newCall on the thread that then waits in its executor. Not
+        // a virtual thread: a futex wait would pin its carrier, where grpc's park unmounts it.
+        held = new HoldingExecutor(own, caller);
       } else {
         held = around(own);
       }

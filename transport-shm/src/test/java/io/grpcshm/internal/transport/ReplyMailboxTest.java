@@ -321,6 +321,26 @@ class ReplyMailboxTest {
   }
 
   @Test
+  void blockingCallOnAVirtualThreadNamesNoMailbox() throws Exception {
+    byte[] response = "pong".getBytes();
+    try (HandWrittenServer server = new HandWrittenServer(true,
+        (s, headers) -> s.answerOnRing(headers.streamId(), response))) {
+      ManagedChannel channel = channel(server.port);
+      try {
+        // A futex wait would pin the virtual thread's carrier: such callers park in grpc.
+        AtomicReference<byte[]> got = new AtomicReference<>();
+        Thread caller = Thread.ofVirtual().start(() -> got.set(blockingCall(channel, 30_000)));
+        caller.join(TimeUnit.SECONDS.toMillis(30));
+        assertArrayEquals(response, got.get());
+      } finally {
+        shutdown(channel);
+      }
+      server.done.get(30, TimeUnit.SECONDS);
+      assertNamedNoMailbox(server);
+    }
+  }
+
+  @Test
   void serverThatDoesNotOfferMailboxesIsNeverNamedOne() throws Exception {
     byte[] response = "pong".getBytes();
     try (HandWrittenServer server = new HandWrittenServer(false,
