@@ -2,6 +2,7 @@ package io.grpcshm.internal.handshake;
 
 import io.grpc.Status;
 import io.grpcshm.PeerAuthorizationPolicy;
+import io.grpcshm.internal.nativeio.Futex;
 import io.grpcshm.internal.nativeio.Linux;
 import io.grpcshm.internal.nativeio.NativeException;
 import io.grpcshm.internal.nativeio.SharedMapping;
@@ -39,7 +40,8 @@ public final class Handshakes {
 
   /** The optional features this side offers (server) or accepts (client). */
   private static int ourFeatures(ShmTransportConfig config) {
-    return config.replyMailbox() ? HandshakeMessage.FEATURE_REPLY_MAILBOX : 0;
+    return config.replyMailbox() && Futex.isAvailable() ? HandshakeMessage.FEATURE_REPLY_MAILBOX
+        : 0;
   }
 
   /**

@@ -29,7 +29,10 @@ public final class HoldingExecutor implements Executor {
    * The thread that made a blocking stub's call: it will wait for the answer anyway, so the
    * transport may let it wait on a reply mailbox instead. Null for every other executor.
    */
-  private final Thread blockingCaller;
+  private volatile Thread blockingCaller;
+  private static final java.util.concurrent.atomic.AtomicReferenceFieldUpdater<HoldingExecutor,
+      Thread> BLOCKING_CALLER = java.util.concurrent.atomic.AtomicReferenceFieldUpdater.newUpdater(
+          HoldingExecutor.class, Thread.class, "blockingCaller");
 
   private HoldingExecutor(Executor target, Thread blockingCaller) {
     this.target = target;
@@ -78,10 +81,12 @@ public final class HoldingExecutor implements Executor {
 
   /**
    * The thread of a blocking unary stub call that made this executor, which waits for the call's
-   * answer; null for any other call.
+   * answer, for the call's first stream only: null for any other call, and for every later stream
+   * of the call (a transparent retry's, whose operations grpc replays from a queue).
    */
-  public Thread blockingCaller() {
-    return blockingCaller;
+  public Thread takeBlockingCaller() {
+    Thread caller = blockingCaller;
+    return caller != null && BLOCKING_CALLER.compareAndSet(this, caller, null) ? caller : null;
   }
 
   /** The executor the tasks run on. */

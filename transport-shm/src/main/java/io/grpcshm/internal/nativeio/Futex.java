@@ -19,7 +19,12 @@ import java.lang.invoke.MethodHandle;
  * word changed, ETIMEDOUT, EINTR).
  */
 public final class Futex {
-  private static final long SYS_FUTEX = 202; // x86_64; the transport is Linux x86_64 only
+  /** futex(2)'s number on this architecture; -1 where we do not know it (no mailboxes then). */
+  private static final long SYS_FUTEX = switch (System.getProperty("os.arch")) {
+    case "amd64", "x86_64" -> 202;
+    case "aarch64" -> 98;
+    default -> -1;
+  };
   private static final long FUTEX_WAIT = 0;
   private static final long FUTEX_WAKE = 1;
   private static final MethodHandle SYSCALL;
@@ -36,6 +41,11 @@ public final class Futex {
   }
 
   private Futex() {}
+
+  /** Whether this architecture's futex call is known here (reply mailboxes need it). */
+  public static boolean isAvailable() {
+    return SYS_FUTEX > 0;
+  }
 
   /**
    * Sleeps while the word at {@code address} holds {@code expected}, for at most {@code nanos}

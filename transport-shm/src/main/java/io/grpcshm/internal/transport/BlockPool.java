@@ -22,6 +22,11 @@ final class BlockPool {
   /** Allocated length in bytes of each outstanding extent, by start page. */
   @GuardedBy("this") private final Map<Integer, Integer> extentLength = new HashMap<>();
   @GuardedBy("this") private int usedPages;
+  /**
+   * Start pages of the extents lent as reply mailboxes (PROTOCOL.md §7.5): never extents a
+   * DATA_BLOCK named, so a RELEASE of one is refused like any extent not lent.
+   */
+  @GuardedBy("this") private final BitSet mailboxPages = new BitSet();
   @GuardedBy("this") private int searchHint;
 
   BlockPool(long poolSize) {
@@ -59,10 +64,33 @@ final class BlockPool {
    * starts there: a protocol violation when the offset came from the peer.
    */
   synchronized boolean free(long offset) {
-    if (offset < 0 || offset % PAGE != 0 || offset / PAGE >= pages) {
+    if (offset < 0 || offset % PAGE != 0 || offset / PAGE >= pages
+        || mailboxPages.get((int) (offset / PAGE))) {
       return false;
     }
-    int start = (int) (offset / PAGE);
+    return freeLocked((int) (offset / PAGE));
+  }
+
+  /** One page for a reply mailbox, or -1; only {@link #freeMailbox} gives it back. */
+  synchronized long allocateMailbox() {
+    long offset = allocate(PAGE);
+    if (offset >= 0) {
+      mailboxPages.set((int) (offset / PAGE));
+    }
+    return offset;
+  }
+
+  /** Frees a page {@link #allocateMailbox} returned; false if {@code offset} is not one. */
+  synchronized boolean freeMailbox(long offset) {
+    if (offset < 0 || offset % PAGE != 0 || !mailboxPages.get((int) (offset / PAGE))) {
+      return false;
+    }
+    mailboxPages.clear((int) (offset / PAGE));
+    return freeLocked((int) (offset / PAGE));
+  }
+
+  @GuardedBy("this")
+  private boolean freeLocked(int start) {
     Integer bytes = extentLength.remove(start);
     if (bytes == null) {
       return false;

@@ -36,6 +36,8 @@ final class FrameSender {
   /** Staging buffers kept for reuse, so a steady stream of calls allocates none. */
   private static final int MAX_SPARE_MAILBOXES = 32;
   private static final VarHandle WORD = ValueLayout.JAVA_INT.varHandle();
+  /** CASes to FILLED a client's word may defeat before its answer takes the ring instead. */
+  private static final int MAX_FILL_ATTEMPTS = 16;
 
   // Outcome bits of writing one frame (writeOrQueueLocked).
   private static final int WRITTEN = 1;
@@ -187,10 +189,12 @@ final class FrameSender {
         mailbox.offset + MailboxLayout.RECORDS_OFFSET, mailbox.used);
     mailboxPool.set(ValueLayout.JAVA_INT, mailbox.offset + MailboxLayout.LENGTH_OFFSET,
         mailbox.used);
+    int attempts = 0;
     while (!WORD.compareAndSet(mailboxPool, word, state, MailboxLayout.STATE_FILLED)) {
       state = (int) WORD.getVolatile(mailboxPool, word);
-      if (state != MailboxLayout.STATE_WAITING && state != MailboxLayout.STATE_SLEEPING) {
-        return -1;
+      if (state != MailboxLayout.STATE_WAITING && state != MailboxLayout.STATE_SLEEPING
+          || ++attempts > MAX_FILL_ATTEMPTS) {
+        return -1; // a client flipping its word only delays its own answer (the ring)
       }
     }
     return state == MailboxLayout.STATE_SLEEPING ? mailboxPool.address() + word : 0;

@@ -3,7 +3,6 @@ package io.grpcshm.internal.transport;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.WritableBuffer;
-import io.grpcshm.internal.frame.MailboxLayout;
 import io.grpcshm.internal.frame.ProtocolException;
 import io.grpcshm.internal.handshake.HandshakeException;
 import io.grpcshm.internal.handshake.HandshakeMessage;
@@ -377,11 +376,13 @@ final class PayloadMemory {
 
   /** A page of our pool for a reply mailbox, or -1 if the pool has none free. */
   long allocateMailboxPage() {
-    return txPool.allocate(MailboxLayout.SIZE);
+    return txPool.allocateMailbox();
   }
 
   void freeMailboxPage(long offset) {
-    txPool.free(offset);
+    if (!txPool.freeMailbox(offset)) {
+      throw new IllegalStateException("freeing unknown reply mailbox page @" + offset);
+    }
   }
 
   /** Our pool's memory (reply mailboxes live there). */

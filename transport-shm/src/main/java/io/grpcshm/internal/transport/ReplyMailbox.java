@@ -60,6 +60,12 @@ final class ReplyMailbox {
   final long offset;
   /** Serialises {@link #abandon} with {@link #close}: nobody touches the page after close. */
   @GuardedBy("this") private boolean closed;
+  /** Set by {@link #abandon}: the waiter leaves even if the server rewrites the word. */
+  private volatile boolean abandoned;
+  /** The waiter is in (or entering) a futex sleep. */
+  private volatile boolean asleep;
+  /** Give-up CASes the word may defeat in a row before the peer is deemed broken. */
+  private static final int MAX_FAILED_GIVE_UPS = 1000;
 
   /** A freshly allocated page of {@code pool}: its state is set to WAITING here. */
   ReplyMailbox(MemorySegment pool, long offset) {
@@ -80,9 +86,13 @@ final class ReplyMailbox {
    */
   Outcome await() {
     long word = offset + MailboxLayout.STATE_OFFSET;
+    long deadline = System.nanoTime() + waitBudgetNanos; // once: a server cannot extend it
     int spins = 0;
-    long deadline = 0;
+    int failedGiveUps = 0;
     while (true) {
+      if (abandoned) {
+        return Outcome.ABANDONED; // whatever the server keeps writing into the word
+      }
       int state = (int) WORD.getAcquire(pool, word);
       switch (state) {
         case MailboxLayout.STATE_FILLED -> {
@@ -94,26 +104,29 @@ final class ReplyMailbox {
         case MailboxLayout.STATE_ABANDONED -> {
           return Outcome.ABANDONED;
         }
-        case MailboxLayout.STATE_WAITING -> {
-          if (spins < SPINS) {
-            spins++;
-            Thread.onSpinWait();
-          } else {
-            // Announce the sleep: the server wakes us only if it sees SLEEPING.
-            deadline = System.nanoTime() + waitBudgetNanos;
-            WORD.compareAndSet(pool, word, MailboxLayout.STATE_WAITING,
-                MailboxLayout.STATE_SLEEPING);
-          }
-        }
-        case MailboxLayout.STATE_SLEEPING -> {
+        case MailboxLayout.STATE_WAITING, MailboxLayout.STATE_SLEEPING -> {
           long left = deadline - System.nanoTime();
           if (left <= 0 || Thread.currentThread().isInterrupted()) {
-            if (WORD.compareAndSet(pool, word, MailboxLayout.STATE_SLEEPING,
-                MailboxLayout.STATE_ABANDONED)) {
+            if (WORD.compareAndSet(pool, word, state, MailboxLayout.STATE_ABANDONED)) {
               return Outcome.GAVE_UP;
             }
+            if (++failedGiveUps > MAX_FAILED_GIVE_UPS) {
+              // Only a peer that keeps rewriting our word gets here.
+              throw new ProtocolException("reply mailbox state word keeps changing");
+            }
+          } else if (state == MailboxLayout.STATE_WAITING) {
+            if (spins < SPINS) {
+              spins++;
+              Thread.onSpinWait();
+            } else {
+              // Announce the sleep: the server wakes us only if it sees SLEEPING.
+              WORD.compareAndSet(pool, word, MailboxLayout.STATE_WAITING,
+                  MailboxLayout.STATE_SLEEPING);
+            }
           } else {
+            asleep = true;
             Futex.await(pool.address() + word, MailboxLayout.STATE_SLEEPING, left);
+            asleep = false;
           }
         }
         default -> throw new ProtocolException("reply mailbox state word holds " + state);
@@ -129,20 +142,24 @@ final class ReplyMailbox {
     if (closed) {
       return;
     }
+    abandoned = true; // seen by the waiter whatever the word says
     long word = offset + MailboxLayout.STATE_OFFSET;
     try {
-      while (true) {
+      for (int attempt = 0; attempt < MAX_FAILED_GIVE_UPS; attempt++) {
         int state = (int) WORD.getVolatile(pool, word);
         if (state != MailboxLayout.STATE_WAITING && state != MailboxLayout.STATE_SLEEPING) {
           return;
         }
         if (WORD.compareAndSet(pool, word, state, MailboxLayout.STATE_ABANDONED)) {
-          if (state == MailboxLayout.STATE_SLEEPING) {
+          // Asleep with the word no longer SLEEPING only if the peer rewrote it: wake anyway.
+          if (state == MailboxLayout.STATE_SLEEPING || asleep) {
             Futex.wake(pool.address() + word);
           }
           return;
         }
       }
+      // A peer rewriting our word: the flag still ends the wait, once the waiter wakes.
+      Futex.wake(pool.address() + word);
     } catch (IllegalStateException unmapped) {
       // The connection's memory is gone: nobody waits on it any more.
     }

@@ -10,22 +10,25 @@ import java.util.concurrent.atomic.LongAdder;
  * A client connection's reply mailboxes (PROTOCOL.md §7.5): pages of our pool lent to the server
  * one call at a time. A page whose call left the wait before the server stored its final state
  * (cancelled, timed out, answered on the ring) is quarantined until the server does, so a late
- * write never lands in a page given to another call. A server that never releases its pages
- * stops getting new ones once {@link #MAX_QUARANTINED} are held: its calls use the ring.
+ * write never lands in a page given to another call. While {@link #MAX_QUARANTINED} or more are
+ * quarantined (many slow calls at once, or a server that does not release its pages) new calls
+ * use the ring; no page is ever dropped, each is freed once its server is done with it.
  *
  * <p>Lock order: this object is a leaf (the pool's monitor is taken inside it).
  */
 final class ReplyMailboxes {
-  /** Pages held for a server that has not released them yet, at most. */
+  /** Quarantined pages at which new calls stop getting a page (they use the ring). */
   static final int MAX_QUARANTINED = 64;
   /** Mailboxes opened in this process (tests see whether calls get one). */
   private static final LongAdder OPENED = new LongAdder();
+  /** Pages lent (open or quarantined) in this process (tests see that each comes back). */
+  private static final LongAdder LENT = new LongAdder();
 
   private final ShmConnection connection;
   private final PayloadMemory memory;
   /** Our pool, where the pages are. */
   private final MemorySegment pool;
-  @GuardedBy("this") private final long[] quarantined = new long[MAX_QUARANTINED];
+  @GuardedBy("this") private long[] quarantined = new long[MAX_QUARANTINED];
   @GuardedBy("this") private int quarantinedCount;
   /** {@link #quarantinedCount}, readable without the lock. */
   private volatile int quarantinedHint;
@@ -44,10 +47,11 @@ final class ReplyMailboxes {
     if (quarantinedHint > 0 && !sweep()) {
       return null;
     }
+    memory.leaseStarted(); // before the check: a close after it waits for this lease
     if (!connection.isOpen()) {
+      connection.mailboxLeaseEnded();
       return null;
     }
-    memory.leaseStarted();
     long offset = memory.allocateMailboxPage();
     if (offset < 0 || offset / MailboxLayout.SIZE > MailboxLayout.MAX_PAGE_INDEX) {
       if (offset >= 0) {
@@ -59,6 +63,7 @@ final class ReplyMailboxes {
     try {
       ReplyMailbox mailbox = new ReplyMailbox(pool, offset);
       OPENED.increment();
+      LENT.increment();
       return mailbox;
     } catch (IllegalStateException unmapped) {
       connection.mailboxLeaseEnded();
@@ -71,6 +76,11 @@ final class ReplyMailboxes {
     return OPENED.sum();
   }
 
+  /** Pages lent and not yet freed in this process (a closed connection's are not counted back). */
+  static long lent() {
+    return LENT.sum();
+  }
+
   /**
    * The call is done with its mailbox (its waiter returned, or it never waited): the page is
    * freed if the server is done with it too, else quarantined; the lease ends.
@@ -79,6 +89,7 @@ final class ReplyMailboxes {
     try {
       if (mailbox.close()) {
         memory.freeMailboxPage(mailbox.offset);
+        LENT.decrement();
       } else {
         quarantine(mailbox.offset);
       }
@@ -90,17 +101,18 @@ final class ReplyMailboxes {
   }
 
   private synchronized void quarantine(long offset) {
-    if (quarantinedCount < MAX_QUARANTINED) {
-      quarantined[quarantinedCount++] = offset;
-      quarantinedHint = quarantinedCount;
+    if (quarantinedCount == quarantined.length) {
+      // Bounded by the pages lent at once: more calls than this were waiting when they left.
+      quarantined = java.util.Arrays.copyOf(quarantined, quarantinedCount * 2);
     }
-    // Beyond the cap the page stays allocated until the connection closes: only a server that
-    // ignores the protocol gets here, and it only costs its own connection pool pages.
+    quarantined[quarantinedCount++] = offset;
+    quarantinedHint = quarantinedCount;
   }
 
   /**
    * Frees quarantined pages the server has released since; true if fewer than
-   * {@link #MAX_QUARANTINED} remain held.
+   * {@link #MAX_QUARANTINED} remain held. A page whose word holds no state at all (a server
+   * scribbling on it) stays quarantined until the connection closes.
    */
   synchronized boolean sweep() {
     int kept = 0;
@@ -110,6 +122,7 @@ final class ReplyMailboxes {
         int state = pool.get(ValueLayout.JAVA_INT, offset + MailboxLayout.STATE_OFFSET);
         if (MailboxLayout.isServerFinal(state)) {
           memory.freeMailboxPage(offset);
+          LENT.decrement();
         } else {
           quarantined[kept++] = offset;
         }

@@ -119,12 +119,21 @@ final class ShmClientStream extends AbstractClientStream {
         // A blocking call's caller, sending its request whole on its own thread: the headers go
         // out now, naming a mailbox for the answer, and this thread waits there right after.
         boolean waitsHere = endOfStream && blockingCaller == Thread.currentThread();
+        boolean written = false;
         try {
           state.replyMailboxWanted = waitsHere;
           state.writeFrame(frame, endOfStream, flush, bytes, numMessages);
+          written = true;
         } finally {
           state.replyMailboxWanted = false;
           state.serializer.exit();
+          ReplyMailbox named = waitsHere && !written ? state.replyMailbox : null;
+          if (named != null) {
+            // Something after REQUEST_HEADERS threw (a stream tracer, say): nobody will wait.
+            named.abandon();
+            state.replyMailbox = null;
+            transport.connection().finishReplyMailbox(named);
+          }
         }
         ReplyMailbox mailbox = waitsHere ? state.replyMailbox : null;
         if (mailbox != null) {

@@ -332,6 +332,8 @@ public final class ShmClientTransport
   @Override
   public ClientStream newStream(MethodDescriptor<?, ?> method, Metadata headers,
       CallOptions callOptions, ClientStreamTracer[] tracers) {
+    // Taken first: whatever becomes of this stream, a later one of the call never waits.
+    Thread blockingCaller = blockingCaller(method, callOptions);
     Attributes attrs = attributes;
     StatsTraceContext statsTraceCtx = StatsTraceContext.newClientContext(tracers, attrs, headers);
     // Without the lock: every caller thread passes here, and profiles of 8 concurrent calls
@@ -348,24 +350,26 @@ public final class ShmClientTransport
     ShmConnection.StreamBufferAllocator allocator = connection().allocator(MoveContext.lazily(
         () -> MoveContext.client(method.getFullMethodName(), config.movement(), callOptions)));
     return new ShmClientStream(allocator, this, method, headers, callOptions, statsTraceCtx,
-        streamTracers, maxInbound, defaultAuthority, attrs, blockingCaller(method, callOptions));
+        streamTracers, maxInbound, defaultAuthority, attrs, blockingCaller);
   }
 
   /**
    * The thread of a blocking unary stub's call, which may wait for the answer in a reply mailbox
-   * (PROTOCOL.md §7.5) where the server offered them; null otherwise. Only a stream the caller's
-   * own thread creates qualifies: one created elsewhere (a call that waited for the connection,
-   * a retry) has its operations replayed from a queue, and a half-close that waited inside that
-   * replay would hold up the cancellation queued behind it.
+   * (PROTOCOL.md §7.5) where the server offered them; null otherwise. Only the call's first
+   * stream, created on the caller's own thread, qualifies: one created elsewhere (a call that
+   * waited for the connection) or later (a transparent retry) has its operations replayed from a
+   * queue, and a half-close that waited inside that replay would hold up a cancellation queued
+   * behind it.
    */
   private Thread blockingCaller(MethodDescriptor<?, ?> method, CallOptions callOptions) {
     if (method.getType() != MethodDescriptor.MethodType.UNARY
-        || !(callOptions.getExecutor() instanceof HoldingExecutor held)
-        || held.blockingCaller() != Thread.currentThread()) {
+        || !(callOptions.getExecutor() instanceof HoldingExecutor held)) {
       return null;
     }
+    Thread caller = held.takeBlockingCaller(); // the call's first stream only
     ShmConnection conn = connection;
-    return conn != null && conn.usesReplyMailboxes() ? held.blockingCaller() : null;
+    return caller == Thread.currentThread() && conn != null && conn.usesReplyMailboxes()
+        ? caller : null;
   }
 
   /** The UTF-8 path of a method, cached: a channel calls few methods, each of them often. */

@@ -119,7 +119,10 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
 
   /** The loop serving us; null before {@link #start} and after it let go of us. */
   private volatile EventLoops.Registration loop;
-  /** 1 once the socket is closed (after the loop let go); memory may still wait for leases. */
+  /**
+   * 1 while the socket closes and the sender drains (after the loop let go), 2 once done: only
+   * then may the memory go, once its leases have ended too.
+   */
   private final AtomicInteger socketReleased = new AtomicInteger();
   private volatile boolean resourcesReleased;
 
@@ -970,13 +973,14 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
   private void releaseSocketAndMaybeMemory() {
     if (socketReleased.compareAndSet(0, 1)) {
       socket.close();
-      sender.clear();
+      sender.clear(); // waits for a sender still writing the ring or a mailbox page
+      socketReleased.set(2);
       maybeReleaseMemory();
     }
   }
 
   private synchronized void maybeReleaseMemory() {
-    if (resourcesReleased || socketReleased.get() == 0 || memory.hasLeases()) {
+    if (resourcesReleased || socketReleased.get() != 2 || memory.hasLeases()) {
       return;
     }
     resourcesReleased = true;

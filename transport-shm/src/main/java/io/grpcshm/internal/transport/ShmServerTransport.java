@@ -301,20 +301,23 @@ final class ShmServerTransport implements ServerTransport {
       }
     }
 
+    /** Loop thread: whether the REQUEST_HEADERS being handled opened its reply mailbox. */
+    private boolean requestMailboxOpened;
+
     private void onRequestHeaders(int streamId, ByteBuffer body) {
       int mailboxPage = connection.takeReplyMailboxPage();
-      boolean mailboxOpened = false;
+      requestMailboxOpened = false;
       try {
-        mailboxOpened = onRequestHeaders(streamId, body, mailboxPage);
+        onRequestHeaders(streamId, body, mailboxPage);
       } finally {
-        if (!mailboxOpened) {
+        if (!requestMailboxOpened) {
           connection.releaseReplyMailboxPage(mailboxPage); // never a stream: no answer there
         }
       }
     }
 
-    /** Returns whether the request's reply mailbox (if it named one) is open for its stream. */
-    private boolean onRequestHeaders(int streamId, ByteBuffer body, int mailboxPage) {
+    /** Opens the stream; sets {@link #requestMailboxOpened} once its mailbox (if any) is open. */
+    private void onRequestHeaders(int streamId, ByteBuffer body, int mailboxPage) {
       int pathAt = body.position();
       String method = methods.getString16(body, "path", 1); // valid only if the path is "/..."
       int pathStart = pathAt + FrameLayout.STRING16_LENGTH_BYTES;
@@ -328,7 +331,7 @@ final class ShmServerTransport implements ServerTransport {
           throw new ProtocolException("stream id " + streamId + " not above " + lastStreamId);
         }
         if (goAwaySent) {
-          return false; // the client fails it as refused when it reads our GOAWAY
+          return; // the client fails it as refused when it reads our GOAWAY
         }
         lastStreamId = streamId;
         creatingStream = true;
@@ -350,6 +353,7 @@ final class ShmServerTransport implements ServerTransport {
             if (mailboxPage >= 0) {
               // Before anything can answer the stream: its first frame already goes there.
               connection.openReplyMailbox(streamId, mailboxPage);
+              requestMailboxOpened = true; // from now on the stream's end releases the page
             }
           }
           closeNow = goAwaySent && !closed && streams.isEmpty();
@@ -366,7 +370,6 @@ final class ShmServerTransport implements ServerTransport {
               () -> startCall(started, method, md.metadata()));
         }
       }
-      return added && mailboxPage >= 0;
     }
 
     /** The stream a request asks for, or null after refusing it with RST_STREAM. */

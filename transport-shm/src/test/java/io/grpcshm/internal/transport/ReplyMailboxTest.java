@@ -571,6 +571,46 @@ class ReplyMailboxTest {
   }
 
   @Test
+  void releaseOfAMailboxPageClosesTheConnection() throws Exception {
+    hostile((s, headers) -> {
+      // A mailbox page was never a DATA_BLOCK extent: returning it would let the pool lend it
+      // twice.
+      RawRecords.write(s.tx, FrameLayout.TYPE_RELEASE, 0, 0, ByteBuffer.allocate(16)
+          .order(ByteOrder.LITTLE_ENDIAN).putInt(0).putInt(0)
+          .putLong((long) headers.reserved() * MailboxLayout.SIZE).array());
+      s.connection.socket().sendWake();
+    });
+  }
+
+  @Test
+  void serverRewritingTheWordCannotHoldTheCallerPastItsDeadline() throws Exception {
+    try (HandWrittenServer server = new HandWrittenServer(true, (s, headers) -> {
+      long at = (long) headers.reserved() * MailboxLayout.SIZE + MailboxLayout.STATE_OFFSET;
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+      while (System.nanoTime() < until) { // undoes every ABANDONED the client writes
+        s.clientPool.set(ValueLayout.JAVA_INT, at, MailboxLayout.STATE_WAITING);
+        Thread.onSpinWait();
+      }
+    })) {
+      ManagedChannel channel = channel(server.port);
+      try {
+        long start = System.nanoTime();
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+            () -> blockingCall(channel, 300));
+        assertTrue(e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED
+            || e.getStatus().getCode() == Status.Code.INTERNAL, e.getStatus().toString());
+        // Not the 60 s wait budget this class sets: the deadline ended the wait.
+        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(30),
+            "returned after " + (System.nanoTime() - start) / 1_000_000 + " ms");
+        assertNamedMailbox(server);
+      } finally {
+        shutdown(channel);
+      }
+      server.done.get(30, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
   void mailboxStateNoStateHasClosesTheConnection() throws Exception {
     hostile((s, headers) -> s.storeState(headers.reserved(), 77));
   }
@@ -669,6 +709,7 @@ class ReplyMailboxTest {
       assertArrayEquals(REQUEST, ClientCalls.blockingUnaryCall(channel, ECHO,
           CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS), REQUEST));
       long before = ReplyMailboxes.opened();
+      long lentBefore = ReplyMailboxes.lent(); // earlier tests' closed connections keep theirs
       // More than a quarantine holds: each page waits for the server's RELEASED, then returns.
       int timedOut = ReplyMailboxes.MAX_QUARANTINED + 16;
       for (int i = 0; i < timedOut; i++) {
@@ -687,6 +728,12 @@ class ReplyMailboxTest {
       }, 60), "calls use mailboxes again");
       assertTrue(ReplyMailboxes.opened() > before + timedOut / 2,
           "the calls that timed out had mailboxes too");
+      // And every page came back, the quarantined ones included, once the server was done.
+      assertTrue(Eventually.holds(() -> {
+        ClientCalls.blockingUnaryCall(channel, ECHO,
+            CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS), REQUEST);
+        return ReplyMailboxes.lent() == lentBefore;
+      }, 60), "pages still lent: " + (ReplyMailboxes.lent() - lentBefore));
     } finally {
       shutdown(channel);
       server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
