@@ -64,6 +64,9 @@ class IdleMemoryTrimTest {
       long before = settledShmemMiB();
       call(ch, 48 << 20, 1); // extra segments, both directions
       call(ch, 8 << 20, 2); // the pools, both directions
+      for (int i = 0; i < 20; i++) {
+        call(ch, 100, 10 + i); // small blocking calls: their reply pages are kept for the next
+      }
       long busy = shmemMiB();
       // Each page is mapped by both ends (same process here): 2 x (2 x 48 + 2 x 8) MiB.
       assertTrue(busy - before >= 150, "large messages made memory resident: " + before

@@ -4,6 +4,7 @@ import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpcshm.internal.frame.MailboxLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -24,6 +25,15 @@ final class ReplyMailboxes {
   /** Pages lent (open or quarantined) in this process (tests see that each comes back). */
   private static final LongAdder LENT = new LongAdder();
 
+  /**
+   * Pages kept for the next calls once their server is done with them (-1: an empty slot), so
+   * that a call takes its page without the pool's lock, which the callers would otherwise
+   * contend for twice per call. Given back to the pool when the connection idles ({@link
+   * #returnSpares}), so that trimming finds the pool empty.
+   */
+  private static final int SPARE_SLOTS = 16;
+
+  private final AtomicLongArray spares = new AtomicLongArray(SPARE_SLOTS);
   private final ShmConnection connection;
   private final PayloadMemory memory;
   /** Our pool, where the pages are. */
@@ -37,6 +47,9 @@ final class ReplyMailboxes {
     this.connection = connection;
     this.memory = memory;
     this.pool = pool;
+    for (int i = 0; i < SPARE_SLOTS; i++) {
+      spares.set(i, -1);
+    }
   }
 
   /**
@@ -52,7 +65,10 @@ final class ReplyMailboxes {
       connection.mailboxLeaseEnded();
       return null;
     }
-    long offset = memory.allocateMailboxPage();
+    long offset = takeSpare();
+    if (offset < 0) {
+      offset = memory.allocateMailboxPage();
+    }
     if (offset < 0 || offset / MailboxLayout.SIZE > MailboxLayout.MAX_PAGE_INDEX) {
       if (offset >= 0) {
         memory.freeMailboxPage(offset);
@@ -88,7 +104,9 @@ final class ReplyMailboxes {
   void finish(ReplyMailbox mailbox) {
     try {
       if (mailbox.close()) {
-        memory.freeMailboxPage(mailbox.offset);
+        if (!keepSpare(mailbox.offset)) {
+          memory.freeMailboxPage(mailbox.offset);
+        }
         LENT.decrement();
       } else {
         quarantine(mailbox.offset);
@@ -97,6 +115,41 @@ final class ReplyMailboxes {
       // The memory is gone with the connection; so is the pool's bookkeeping.
     } finally {
       connection.mailboxLeaseEnded();
+    }
+  }
+
+  private long takeSpare() {
+    for (int i = 0; i < SPARE_SLOTS; i++) {
+      if (spares.getPlain(i) >= 0) {
+        long offset = spares.getAndSet(i, -1);
+        if (offset >= 0) {
+          return offset;
+        }
+      }
+    }
+    return -1;
+  }
+
+  private boolean keepSpare(long offset) {
+    for (int i = 0; i < SPARE_SLOTS; i++) {
+      if (spares.getPlain(i) < 0 && spares.compareAndSet(i, -1, offset)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Gives the spare pages back to the pool (the connection idles: trimming needs it empty). */
+  void returnSpares() {
+    try {
+      for (int i = 0; i < SPARE_SLOTS; i++) {
+        long offset = spares.getAndSet(i, -1);
+        if (offset >= 0) {
+          memory.freeMailboxPage(offset);
+        }
+      }
+    } catch (IllegalStateException unmapped) {
+      // The connection's memory is gone, pool and all.
     }
   }
 

@@ -706,6 +706,7 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
     trimmed = true;
     if (replyMailboxes != null) {
       replyMailboxes.sweep(); // pages the server released since: the pool may be empty now
+      replyMailboxes.returnSpares();
     }
     long freed = memory.trim();
     if (freed > 0) {
