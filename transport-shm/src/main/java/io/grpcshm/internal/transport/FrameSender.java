@@ -51,7 +51,7 @@ final class FrameSender {
   private final Runnable wakePeer;
 
   private final Object lock = new Object();
-  @GuardedBy("lock") private final ArrayDeque<byte[]> pending = new ArrayDeque<>();
+  @GuardedBy("lock") private final PendingRecords pending = new PendingRecords();
   /** Read without the lock on the fast path; written under it. */
   private volatile boolean hasPending;
   /** Queued control frames (see {@link #MAX_QUEUED_CONTROL_FRAMES}). */
@@ -359,10 +359,10 @@ final class FrameSender {
         }
         return outcome | DROPPED;
       }
-      byte[] record = new byte[recordLength];
-      encode(MemorySegment.ofArray(record), 0, type, flags, reserved, streamId, body, offset,
-          length, tail, tailOffset, tailLength);
-      pending.add(record);
+      int at = pending.reserve(recordLength);
+      encode(pending.segment(), at, type, flags, reserved, streamId, body, offset, length, tail,
+          tailOffset, tailLength);
+      pending.append(recordLength);
       hasPending = true;
       tx.announceWaiting(true);
       return outcome | QUEUED;
@@ -404,17 +404,17 @@ final class FrameSender {
   @GuardedBy("lock")
   private int drainLocked() {
     int sent = 0;
-    byte[] record;
-    while ((record = pending.peek()) != null) {
-      long at = tx.claim(record.length);
+    while (!pending.isEmpty()) {
+      int recordLength = pending.headLength();
+      long at = tx.claim(recordLength);
       if (at < 0) {
         tx.announceWaiting(true);
         return sent;
       }
-      MemorySegment.copy(record, 0, tx.data(), ValueLayout.JAVA_BYTE, at, record.length);
+      boolean control = isControl(pending.headType());
+      pending.moveHeadTo(tx.data(), at, recordLength);
       tx.commit();
-      pending.poll();
-      if (isControl(record[FrameLayout.TYPE_OFFSET])) {
+      if (control) {
         pendingControl--;
       }
       sent++;
@@ -458,8 +458,14 @@ final class FrameSender {
       tx.announceWaiting(true);
     }
     synchronized (lock) {
-      byte[] head = pending.peek();
-      return head != null && tx.hasSpaceFor(head.length);
+      return !pending.isEmpty() && tx.hasSpaceFor(pending.headLength());
+    }
+  }
+
+  /** The connection idles: an emptied send queue gives back a grown array. */
+  void trim() {
+    synchronized (lock) {
+      pending.trim();
     }
   }
 

@@ -1,11 +1,16 @@
 package io.grpcshm.internal.transport;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.internal.WritableBuffer;
 
 /**
  * A small outgoing payload, copied into the ring inline when sent. Buffers are recycled: once its
  * bytes are in the ring (or the frame is dropped) a buffer goes back to the releasing thread's
- * one-slot cache, so a thread that sends small messages allocates none per message.
+ * one-slot cache, so a thread that sends small messages allocates none per message. A frame held
+ * back by flow control is released by the thread that later sends it (the event loop, on the
+ * peer's WINDOW_UPDATE): that buffer goes to a process-wide pool of its size class instead, where
+ * the sending thread finds it again. grpc keeps at most its on-ready threshold (32 KiB) queued per
+ * stream, so a class holds a few dozen buffers at most.
  */
 final class HeapWritableBuffer implements WritableBuffer {
   /** Buffers larger than this are not cached (the inline threshold's default is 16 KiB). */
@@ -14,6 +19,18 @@ final class HeapWritableBuffer implements WritableBuffer {
   static final int MIN_CAPACITY = 64;
 
   private static final ThreadLocal<HeapWritableBuffer> CACHE = new ThreadLocal<>();
+  private static final int MIN_SHIFT = Integer.numberOfTrailingZeros(MIN_CAPACITY);
+  /** Released buffers by size class (powers of two, MIN_CAPACITY to MAX_CACHED_CAPACITY). */
+  private static final Shelf[] SHELVES =
+      new Shelf[Integer.numberOfTrailingZeros(MAX_CACHED_CAPACITY) - MIN_SHIFT + 1];
+  /** Bytes of released buffers a size class keeps. */
+  static final int SHELF_BYTES = 256 * 1024;
+
+  static {
+    for (int i = 0; i < SHELVES.length; i++) {
+      SHELVES[i] = new Shelf(Math.max(16, SHELF_BYTES / (MIN_CAPACITY << i)));
+    }
+  }
 
   final byte[] bytes;
   private int written;
@@ -32,7 +49,26 @@ final class HeapWritableBuffer implements WritableBuffer {
       cached.recycled = false;
       return cached;
     }
-    return new HeapWritableBuffer(wanted);
+    if (wanted > MAX_CACHED_CAPACITY) {
+      return new HeapWritableBuffer(wanted);
+    }
+    int sizeClass = classOf(wanted);
+    HeapWritableBuffer shelved = SHELVES[sizeClass].take();
+    if (shelved != null) {
+      shelved.recycled = false;
+      return shelved;
+    }
+    return new HeapWritableBuffer(MIN_CAPACITY << sizeClass);
+  }
+
+  /** The size class whose buffers hold {@code bytes} (MIN_CAPACITY to MAX_CACHED_CAPACITY). */
+  static int classOf(int bytes) {
+    return 32 - Integer.numberOfLeadingZeros(Math.max(bytes, MIN_CAPACITY) - 1) - MIN_SHIFT;
+  }
+
+  /** Buffers on the shelf of {@code bytes}'s size class (tests). */
+  static int shelved(int bytes) {
+    return SHELVES[classOf(bytes)].size();
   }
 
   @Override
@@ -64,11 +100,46 @@ final class HeapWritableBuffer implements WritableBuffer {
     }
     recycled = true;
     written = 0;
-    if (bytes.length <= MAX_CACHED_CAPACITY) {
-      HeapWritableBuffer cached = CACHE.get();
-      if (cached == null || cached.bytes.length < bytes.length) {
-        CACHE.set(this);
+    if (bytes.length > MAX_CACHED_CAPACITY) {
+      return;
+    }
+    HeapWritableBuffer cached = CACHE.get();
+    HeapWritableBuffer shelve = this;
+    if (cached == null || cached.bytes.length < bytes.length) {
+      CACHE.set(this);
+      shelve = cached;
+    }
+    if (shelve != null && Integer.bitCount(shelve.bytes.length) == 1) {
+      SHELVES[classOf(shelve.bytes.length)].offer(shelve);
+    }
+  }
+
+  /** Released buffers of one size class: a bounded stack. */
+  private static final class Shelf {
+    @GuardedBy("this") private final HeapWritableBuffer[] buffers;
+    @GuardedBy("this") private int count;
+
+    Shelf(int capacity) {
+      this.buffers = new HeapWritableBuffer[capacity];
+    }
+
+    synchronized HeapWritableBuffer take() {
+      if (count == 0) {
+        return null;
       }
+      HeapWritableBuffer b = buffers[--count];
+      buffers[count] = null;
+      return b;
+    }
+
+    synchronized void offer(HeapWritableBuffer b) {
+      if (count < buffers.length) {
+        buffers[count++] = b; // else: garbage, as before pooling
+      }
+    }
+
+    synchronized int size() {
+      return count;
     }
   }
 }

@@ -23,16 +23,29 @@ import java.nio.ByteBuffer;
  *
  * <p>Size classes are powers of two from {@value #MIN_CLASS_BYTES} bytes to {@value
  * #MAX_CLASS_BYTES}; larger payloads (only a peer ignoring the inline threshold sends them) get a
- * plain array. Each class makes at most {@value #MAX_BYTES_PER_CLASS} bytes of arrays (and at
- * most 256 of them), so the whole pool holds under 2.5 MiB however many connections share it;
- * while all of a class's arrays are lent, a payload gets a plain array of its exact size.
+ * plain array. A class keeps up to {@value #KEPT_BYTES_PER_CLASS} bytes of arrays (at most 256)
+ * for good. Beyond that it grows with demand, to at most {@value #MAX_BYTES_PER_CLASS} bytes
+ * (at most {@value #MAX_ENTRIES_PER_CLASS} arrays): a stream read more slowly than it arrives
+ * holds up to its flow-control window (4 MiB by default) of received messages, and those must
+ * live somewhere; pooled, they are not garbage per message. Arrays beyond the kept ones that
+ * stayed free for a whole {@link #TRIM_PERIOD_NANOS} are dropped ({@link #trimIfDue}, from the
+ * connections' once-a-second tick), so a burst's arrays go back to the heap once it is over.
+ * While all of a class's arrays are lent, a payload gets a plain array of its exact size.
  */
 final class InlineBuffers {
   static final int MIN_CLASS_BYTES = 64;
   /** The default inline threshold is 16 KiB; a payload is the message plus grpc's 5-byte prefix. */
   static final int MAX_CLASS_BYTES = 32 * 1024;
-  static final int MAX_BYTES_PER_CLASS = 256 * 1024;
-  private static final int MAX_ENTRIES_PER_CLASS = 256;
+  /** Arrays a class keeps however long they stay free. */
+  static final int KEPT_BYTES_PER_CLASS = 256 * 1024;
+  private static final int KEPT_ENTRIES_PER_CLASS = 256;
+  /** The most a class makes at once: a default stream window of 1 KiB messages, pooled. */
+  static final int MAX_BYTES_PER_CLASS = 8 << 20;
+  static final int MAX_ENTRIES_PER_CLASS = 8192;
+  /** Arrays beyond the kept ones free for this long are dropped. */
+  static final long TRIM_PERIOD_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+  private static final java.util.concurrent.atomic.AtomicLong nextTrim =
+      new java.util.concurrent.atomic.AtomicLong(System.nanoTime() + TRIM_PERIOD_NANOS);
   private static final int MIN_SHIFT = Integer.numberOfTrailingZeros(MIN_CLASS_BYTES);
   private static final int CLASSES = Integer.numberOfTrailingZeros(MAX_CLASS_BYTES) - MIN_SHIFT + 1;
 
@@ -41,7 +54,9 @@ final class InlineBuffers {
   static {
     for (int i = 0; i < CLASSES; i++) {
       int bytes = MIN_CLASS_BYTES << i;
-      POOL[i] = new SizeClass(bytes, Math.min(MAX_ENTRIES_PER_CLASS, MAX_BYTES_PER_CLASS / bytes));
+      POOL[i] = new SizeClass(bytes,
+          Math.min(KEPT_ENTRIES_PER_CLASS, KEPT_BYTES_PER_CLASS / bytes),
+          Math.min(MAX_ENTRIES_PER_CLASS, MAX_BYTES_PER_CLASS / bytes));
     }
   }
 
@@ -76,30 +91,65 @@ final class InlineBuffers {
     return POOL[classOf(length)].size();
   }
 
+  /** Arrays one size class has made and not dropped, lent or free (tests). */
+  static int madeCount(int length) {
+    return POOL[classOf(length)].made();
+  }
+
   /**
-   * One size class: at most {@code capacity} arrays ever made, each either lent or on the free
-   * stack. A lent array that is never closed is only lost to the pool, not to correctness.
+   * Drops, in every class, the arrays beyond the kept ones that stayed free since the last trim;
+   * at most once per {@link #TRIM_PERIOD_NANOS} however many callers (any thread, cheap when not
+   * due).
+   */
+  static void trimIfDue(long nowNanos) {
+    long due = nextTrim.get();
+    if (nowNanos - due < 0 || !nextTrim.compareAndSet(due, nowNanos + TRIM_PERIOD_NANOS)) {
+      return;
+    }
+    trimNow();
+  }
+
+  /** One trim now (tests; {@link #trimIfDue} otherwise). */
+  static void trimNow() {
+    for (SizeClass c : POOL) {
+      c.trim();
+    }
+  }
+
+  /**
+   * One size class: at most {@code maxEntries} arrays made at once, each either lent or on the
+   * free stack. A lent array that is never closed is only lost to the pool, not to correctness.
    */
   private static final class SizeClass {
     final int bytes;
-    @GuardedBy("this") private final Shared[] free;
+    /** Arrays kept however long they stay free. */
+    private final int keptEntries;
+    private final int maxEntries;
+    @GuardedBy("this") private Shared[] free = new Shared[16];
     @GuardedBy("this") private int count;
     @GuardedBy("this") private int made;
+    /** The fewest free arrays since the last trim: that many were not needed all along. */
+    @GuardedBy("this") private int lowWater;
 
-    SizeClass(int bytes, int capacity) {
+    SizeClass(int bytes, int keptEntries, int maxEntries) {
       this.bytes = bytes;
-      this.free = new Shared[capacity];
+      this.keptEntries = keptEntries;
+      this.maxEntries = maxEntries;
     }
 
-    /** A free array, or a new one while fewer than the capacity exist; null otherwise. */
+    /** A free array, or a new one while fewer than the maximum exist; null otherwise. */
     synchronized Shared take() {
       if (count > 0) {
         Shared s = free[--count];
         free[count] = null;
+        if (count < lowWater) {
+          lowWater = count;
+        }
         s.refs = 1;
         return s;
       }
-      if (made < free.length) {
+      lowWater = 0;
+      if (made < maxEntries) {
         made++;
         return new Shared(new byte[bytes], this);
       }
@@ -107,13 +157,34 @@ final class InlineBuffers {
     }
 
     synchronized void offer(Shared s) {
-      if (count < free.length) { // always: at most free.length arrays exist
-        free[count++] = s;
+      if (count == free.length) {
+        // At most `made` arrays exist, so the stack grows only while the class does.
+        free = java.util.Arrays.copyOf(free, Math.min(maxEntries, free.length * 2));
       }
+      free[count++] = s;
+    }
+
+    /** Drops the free arrays beyond the kept ones that no take needed since the last trim. */
+    synchronized void trim() {
+      int drop = Math.min(lowWater, Math.min(count, made - keptEntries));
+      for (int i = 0; i < drop; i++) {
+        free[--count] = null;
+      }
+      if (drop > 0) {
+        made -= drop;
+        if (free.length > 16 && count < free.length / 4) {
+          free = java.util.Arrays.copyOf(free, Math.max(16, free.length / 2));
+        }
+      }
+      lowWater = count;
     }
 
     synchronized int size() {
       return count;
+    }
+
+    synchronized int made() {
+      return made;
     }
   }
 

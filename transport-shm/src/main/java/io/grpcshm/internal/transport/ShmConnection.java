@@ -671,6 +671,7 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
     if (state.get() != State.OPEN) {
       return false;
     }
+    InlineBuffers.trimIfDue(nowNanos); // process-wide, at most once per period
     trimWhenIdle();
     if (!parked) {
       return false;
@@ -704,6 +705,7 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
       return;
     }
     trimmed = true;
+    sender.trim();
     if (replyMailboxes != null) {
       replyMailboxes.sweep(); // pages the server released since: the pool may be empty now
       replyMailboxes.returnSpares();

@@ -76,4 +76,40 @@ class HeapWritableBufferTest {
     huge.release();
     assertNotSame(huge, HeapWritableBuffer.obtain(HeapWritableBuffer.MAX_CACHED_CAPACITY + 1));
   }
+
+  @Test
+  void buffersReleasedByAnotherThreadServeTheSendingThreadAgain() throws Throwable {
+    // A stream held back by flow control: its frames are sent, and released, by the event loop.
+    int size = 1_029;
+    HeapWritableBuffer[] sent = new HeapWritableBuffer[40];
+    onFreshThread(() -> {
+      for (int i = 0; i < sent.length; i++) {
+        sent[i] = HeapWritableBuffer.obtain(size);
+      }
+    });
+    int shelvedBefore = HeapWritableBuffer.shelved(size);
+    onFreshThread(() -> {
+      for (HeapWritableBuffer b : sent) {
+        b.release(); // one stays in this thread's cache, the rest go on the shelf
+      }
+    });
+    assertTrue(HeapWritableBuffer.shelved(size) >= shelvedBefore + sent.length - 1,
+        "released buffers shelved: " + HeapWritableBuffer.shelved(size));
+    java.util.Set<HeapWritableBuffer> ours = java.util.Collections.newSetFromMap(
+        new java.util.IdentityHashMap<>());
+    ours.addAll(java.util.List.of(sent));
+    onFreshThread(() -> {
+      java.util.Set<HeapWritableBuffer> seen = java.util.Collections.newSetFromMap(
+          new java.util.IdentityHashMap<>());
+      for (int i = 0; i < sent.length - 1; i++) {
+        HeapWritableBuffer b = HeapWritableBuffer.obtain(size);
+        assertEquals(0, b.readableBytes(), "a shelved buffer starts empty");
+        assertTrue(b.writableBytes() >= size);
+        assertTrue(seen.add(b), "never handed out twice");
+      }
+      seen.retainAll(ours);
+      assertTrue(seen.size() >= sent.length - 1 - shelvedBefore,
+          "the sending thread got the released buffers back: " + seen.size());
+    });
+  }
 }

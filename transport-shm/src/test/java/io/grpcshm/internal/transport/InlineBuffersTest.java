@@ -114,24 +114,53 @@ class InlineBuffersTest {
 
   @Test
   void aClassMakesAtMostItsCapacityAndThenLendsExactArrays() {
-    int bytes = 3_000; // 4 KiB class: 256 KiB / 4 KiB = 64 arrays at most
-    int capacity = InlineBuffers.MAX_BYTES_PER_CLASS / 4096;
-    InlineBuffers.Payload[] many = new InlineBuffers.Payload[100];
+    int bytes = 20_000; // 32 KiB class: 8 MiB / 32 KiB = 256 arrays at most
+    int capacity = InlineBuffers.MAX_BYTES_PER_CLASS / (32 * 1024);
+    InlineBuffers.Payload[] many = new InlineBuffers.Payload[capacity + 50];
     int pooled = 0;
     for (int i = 0; i < many.length; i++) {
       many[i] = InlineBuffers.obtain(bytes);
       int length = many[i].array().length;
-      if (length == 4096) {
+      if (length == 32 * 1024) {
         pooled++;
       } else {
         assertEquals(bytes, length, "a payload beyond the class's arrays gets its exact size");
       }
     }
     assertTrue(pooled <= capacity, pooled + " arrays of a class of " + capacity);
+    assertTrue(pooled < many.length, "the class stopped making arrays at its capacity");
     for (InlineBuffers.Payload p : many) {
       p.close();
     }
     int free = InlineBuffers.freeCount(bytes);
     assertTrue(free >= pooled && free <= capacity, free + " free after closing " + pooled);
+  }
+
+  @Test
+  void aBurstBeyondTheKeptArraysIsPooledThenGivenBackOnceUnused() {
+    int bytes = 1_029; // a 1 KiB message and grpc's prefix: 2 KiB class
+    int kept = InlineBuffers.KEPT_BYTES_PER_CLASS / 2048;
+    int burst = kept * 4; // a slow reader's window: more than the kept arrays
+    InlineBuffers.trimNow();
+    InlineBuffers.trimNow(); // whatever earlier tests left free beyond the kept ones goes
+    InlineBuffers.Payload[] held = new InlineBuffers.Payload[burst];
+    for (int round = 0; round < 2; round++) {
+      for (int i = 0; i < burst; i++) {
+        held[i] = InlineBuffers.obtain(bytes);
+        assertEquals(2048, held[i].array().length, "message " + i + " of the burst is pooled");
+      }
+      for (InlineBuffers.Payload p : held) {
+        p.close();
+      }
+    }
+    int made = InlineBuffers.madeCount(bytes);
+    assertTrue(made >= burst, "the second burst reused the first's arrays: " + made);
+    InlineBuffers.trimNow(); // the arrays were needed during this period: kept
+    assertTrue(InlineBuffers.madeCount(bytes) >= burst, "arrays in use this period kept");
+    InlineBuffers.trimNow(); // a whole period free: all beyond the kept ones go
+    assertTrue(InlineBuffers.madeCount(bytes) <= Math.max(kept, made - burst),
+        "unused arrays beyond the kept ones dropped: " + InlineBuffers.madeCount(bytes));
+    assertTrue(InlineBuffers.freeCount(bytes) >= Math.min(kept, made),
+        "the kept arrays stay: " + InlineBuffers.freeCount(bytes));
   }
 }
