@@ -54,6 +54,8 @@ final class FrameSender {
   @GuardedBy("lock") private final PendingRecords pending = new PendingRecords();
   /** Read without the lock on the fast path; written under it. */
   private volatile boolean hasPending;
+  /** A frame was queued since the last {@link #trimQueueIfUnused}. */
+  private volatile boolean queuedSinceTrim;
   /** Queued control frames (see {@link #MAX_QUEUED_CONTROL_FRAMES}). */
   @GuardedBy("lock") private int pendingControl;
 
@@ -364,6 +366,7 @@ final class FrameSender {
           tailOffset, tailLength);
       pending.append(recordLength);
       hasPending = true;
+      queuedSinceTrim = true;
       tx.announceWaiting(true);
       return outcome | QUEUED;
     } catch (RingCorruptedException e) {
@@ -462,11 +465,19 @@ final class FrameSender {
     }
   }
 
-  /** The connection idles: an emptied send queue gives back a grown array. */
-  void trim() {
-    synchronized (lock) {
-      pending.trim();
+  /**
+   * Once a second (the loop's tick): gives back the queue's grown array if nothing was queued
+   * since the last call, so a backlog's memory does not stay for the connection's life.
+   */
+  void trimQueueIfUnused() {
+    if (!hasPending && !queuedSinceTrim) {
+      synchronized (lock) {
+        if (!queuedSinceTrim) {
+          pending.trim();
+        }
+      }
     }
+    queuedSinceTrim = false;
   }
 
   /** Position after the last frame written, for idle detection. */

@@ -66,6 +66,14 @@ final class HeapWritableBuffer implements WritableBuffer {
     return 32 - Integer.numberOfLeadingZeros(Math.max(bytes, MIN_CAPACITY) - 1) - MIN_SHIFT;
   }
 
+  /** Empties the shelf of {@code bytes}'s size class (tests: other tests leave buffers there). */
+  static void emptyShelf(int bytes) {
+    Shelf shelf = SHELVES[classOf(bytes)];
+    while (shelf.take() != null) {
+      // dropped: garbage, as before pooling
+    }
+  }
+
   /** Buffers on the shelf of {@code bytes}'s size class (tests). */
   static int shelved(int bytes) {
     return SHELVES[classOf(bytes)].size();

@@ -116,6 +116,18 @@ final class InlineBuffers {
     }
   }
 
+  /** Drops every free array beyond the kept ones (no connection is left to need them). */
+  static void trimAll() {
+    for (SizeClass c : POOL) {
+      c.dropFree();
+    }
+  }
+
+  /** Tests: no periodic trim for the next {@code nanos} (other tests' connections tick). */
+  static void holdPeriodicTrims(long nanos) {
+    nextTrim.set(System.nanoTime() + nanos);
+  }
+
   /**
    * One size class: at most {@code maxEntries} arrays made at once, each either lent or on the
    * free stack. A lent array that is never closed is only lost to the pool, not to correctness.
@@ -166,7 +178,16 @@ final class InlineBuffers {
 
     /** Drops the free arrays beyond the kept ones that no take needed since the last trim. */
     synchronized void trim() {
-      int drop = Math.min(lowWater, Math.min(count, made - keptEntries));
+      drop(Math.min(lowWater, Math.min(count, made - keptEntries)));
+    }
+
+    /** Drops every free array beyond the kept ones. */
+    synchronized void dropFree() {
+      drop(Math.min(count, made - keptEntries));
+    }
+
+    @GuardedBy("this")
+    private void drop(int drop) {
       for (int i = 0; i < drop; i++) {
         free[--count] = null;
       }

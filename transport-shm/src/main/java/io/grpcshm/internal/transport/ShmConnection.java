@@ -124,6 +124,8 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
    * then may the memory go, once its leases have ended too.
    */
   private final AtomicInteger socketReleased = new AtomicInteger();
+  /** Connections an event loop serves in this process (their ticks trim {@link InlineBuffers}). */
+  private static final AtomicInteger SERVED = new AtomicInteger();
   private volatile boolean resourcesReleased;
 
   /** Seconds after which an idle connection trims its memory (0: never). */
@@ -239,6 +241,7 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
     synchronized (this) {
       if (state.get() == State.OPEN) {
         loop = EventLoops.register(this, socket.fd(), idle);
+        SERVED.incrementAndGet();
         return;
       }
     }
@@ -672,6 +675,7 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
       return false;
     }
     InlineBuffers.trimIfDue(nowNanos); // process-wide, at most once per period
+    sender.trimQueueIfUnused(); // a backlog's grown queue array, once a second passed without one
     trimWhenIdle();
     if (!parked) {
       return false;
@@ -705,7 +709,6 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
       return;
     }
     trimmed = true;
-    sender.trim();
     if (replyMailboxes != null) {
       replyMailboxes.sweep(); // pages the server released since: the pool may be empty now
       replyMailboxes.returnSpares();
@@ -751,6 +754,10 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
   @Override
   public void removed() {
     loop = null;
+    if (SERVED.decrementAndGet() == 0) {
+      // No connection's tick trims the process-wide inline arrays any more: drop the spare ones.
+      InlineBuffers.trimAll();
+    }
     if (state.get() != State.OPEN) {
       if (memory.hasMovesInFlight()) {
         // Teardown waits for data movers (up to 10 s for a stuck device): not on the loop,

@@ -141,26 +141,33 @@ class InlineBuffersTest {
     int bytes = 1_029; // a 1 KiB message and grpc's prefix: 2 KiB class
     int kept = InlineBuffers.KEPT_BYTES_PER_CLASS / 2048;
     int burst = kept * 4; // a slow reader's window: more than the kept arrays
-    InlineBuffers.trimNow();
-    InlineBuffers.trimNow(); // whatever earlier tests left free beyond the kept ones goes
-    InlineBuffers.Payload[] held = new InlineBuffers.Payload[burst];
-    for (int round = 0; round < 2; round++) {
-      for (int i = 0; i < burst; i++) {
-        held[i] = InlineBuffers.obtain(bytes);
-        assertEquals(2048, held[i].array().length, "message " + i + " of the burst is pooled");
+    // Other tests' connections may still tick: no periodic trim during this test.
+    InlineBuffers.holdPeriodicTrims(java.util.concurrent.TimeUnit.MINUTES.toNanos(10));
+    try {
+      InlineBuffers.trimAll(); // whatever earlier tests left free beyond the kept ones goes
+      // Arrays earlier tests still hold (a payload never closed is allowed): they count as made.
+      int lentElsewhere = InlineBuffers.madeCount(bytes) - InlineBuffers.freeCount(bytes);
+      InlineBuffers.Payload[] held = new InlineBuffers.Payload[burst];
+      for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < burst; i++) {
+          held[i] = InlineBuffers.obtain(bytes);
+          assertEquals(2048, held[i].array().length, "message " + i + " of the burst is pooled");
+        }
+        for (InlineBuffers.Payload p : held) {
+          p.close();
+        }
       }
-      for (InlineBuffers.Payload p : held) {
-        p.close();
-      }
+      int made = InlineBuffers.madeCount(bytes);
+      assertEquals(lentElsewhere + burst, made, "the second burst reused the first's arrays");
+      InlineBuffers.trimNow(); // the arrays were needed during this period: kept
+      assertTrue(InlineBuffers.madeCount(bytes) >= burst, "arrays in use this period kept");
+      InlineBuffers.trimNow(); // a whole period free: all beyond the kept ones go
+      assertEquals(Math.max(kept, lentElsewhere), InlineBuffers.madeCount(bytes),
+          "unused arrays beyond the kept ones dropped");
+      assertEquals(Math.max(kept, lentElsewhere) - lentElsewhere, InlineBuffers.freeCount(bytes),
+          "the kept arrays stay");
+    } finally {
+      InlineBuffers.holdPeriodicTrims(0);
     }
-    int made = InlineBuffers.madeCount(bytes);
-    assertTrue(made >= burst, "the second burst reused the first's arrays: " + made);
-    InlineBuffers.trimNow(); // the arrays were needed during this period: kept
-    assertTrue(InlineBuffers.madeCount(bytes) >= burst, "arrays in use this period kept");
-    InlineBuffers.trimNow(); // a whole period free: all beyond the kept ones go
-    assertTrue(InlineBuffers.madeCount(bytes) <= Math.max(kept, made - burst),
-        "unused arrays beyond the kept ones dropped: " + InlineBuffers.madeCount(bytes));
-    assertTrue(InlineBuffers.freeCount(bytes) >= Math.min(kept, made),
-        "the kept arrays stay: " + InlineBuffers.freeCount(bytes));
   }
 }
