@@ -16,7 +16,7 @@ final class HeapWritableBuffer implements WritableBuffer {
   /** Buffers larger than this are not cached (the inline threshold's default is 16 KiB). */
   static final int MAX_CACHED_CAPACITY = 16 * 1024;
   /** The smallest buffer handed out: streams of unknown length ask per write, grpc grows it. */
-  static final int MIN_CAPACITY = 64;
+  static final int MIN_CAPACITY = InlineBuffers.MIN_CLASS_BYTES;
 
   private static final ThreadLocal<HeapWritableBuffer> CACHE = new ThreadLocal<>();
   private static final int MIN_SHIFT = Integer.numberOfTrailingZeros(MIN_CAPACITY);
@@ -61,9 +61,12 @@ final class HeapWritableBuffer implements WritableBuffer {
     return new HeapWritableBuffer(MIN_CAPACITY << sizeClass);
   }
 
-  /** The size class whose buffers hold {@code bytes} (MIN_CAPACITY to MAX_CACHED_CAPACITY). */
+  /**
+   * The size class whose buffers hold {@code bytes} (MIN_CAPACITY to MAX_CACHED_CAPACITY): the
+   * same powers of two as the received payloads' classes.
+   */
   static int classOf(int bytes) {
-    return 32 - Integer.numberOfLeadingZeros(Math.max(bytes, MIN_CAPACITY) - 1) - MIN_SHIFT;
+    return InlineBuffers.classOf(bytes);
   }
 
   /** Empties the shelf of {@code bytes}'s size class (tests: other tests leave buffers there). */

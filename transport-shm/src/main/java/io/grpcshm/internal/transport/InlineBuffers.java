@@ -8,6 +8,9 @@ import java.io.OutputStream;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Heap arrays for received DATA_INLINE payloads, reused once grpc has read them. The loop copies
@@ -43,9 +46,8 @@ final class InlineBuffers {
   static final int MAX_BYTES_PER_CLASS = 8 << 20;
   static final int MAX_ENTRIES_PER_CLASS = 8192;
   /** Arrays beyond the kept ones free for this long are dropped. */
-  static final long TRIM_PERIOD_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
-  private static final java.util.concurrent.atomic.AtomicLong nextTrim =
-      new java.util.concurrent.atomic.AtomicLong(System.nanoTime() + TRIM_PERIOD_NANOS);
+  static final long TRIM_PERIOD_NANOS = TimeUnit.SECONDS.toNanos(5);
+  private static final AtomicLong nextTrim = new AtomicLong(System.nanoTime() + TRIM_PERIOD_NANOS);
   private static final int MIN_SHIFT = Integer.numberOfTrailingZeros(MIN_CLASS_BYTES);
   private static final int CLASSES = Integer.numberOfTrailingZeros(MAX_CLASS_BYTES) - MIN_SHIFT + 1;
 
@@ -171,7 +173,7 @@ final class InlineBuffers {
     synchronized void offer(Shared s) {
       if (count == free.length) {
         // At most `made` arrays exist, so the stack grows only while the class does.
-        free = java.util.Arrays.copyOf(free, Math.min(maxEntries, free.length * 2));
+        free = Arrays.copyOf(free, Math.min(maxEntries, free.length * 2));
       }
       free[count++] = s;
     }
@@ -194,7 +196,7 @@ final class InlineBuffers {
       if (drop > 0) {
         made -= drop;
         if (free.length > 16 && count < free.length / 4) {
-          free = java.util.Arrays.copyOf(free, Math.max(16, free.length / 2));
+          free = Arrays.copyOf(free, Math.max(16, free.length / 2));
         }
       }
       lowWater = count;

@@ -301,59 +301,50 @@ class ReplyMailboxTest {
     }
   }
 
-  @Test
-  void futureStubCallsAndStreamingCallsNameNoMailbox() throws Exception {
+  /** A call made by {@code caller} against a server answering on the ring; returns its answer. */
+  private interface Caller {
+    byte[] call(ManagedChannel channel) throws Exception;
+  }
+
+  /** The call gets the ring's answer and names no page, whether or not the server offers them. */
+  private static void assertCallNamesNoMailbox(boolean serverOffers, Caller caller)
+      throws Exception {
     byte[] response = "pong".getBytes();
-    try (HandWrittenServer server = new HandWrittenServer(true,
+    try (HandWrittenServer server = new HandWrittenServer(serverOffers,
         (s, headers) -> s.answerOnRing(headers.streamId(), response))) {
       ManagedChannel channel = channel(server.port);
       try {
-        byte[] got = ClientCalls.futureUnaryCall(channel.newCall(Hardening.UNARY,
-            CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS)), REQUEST)
-            .get(30, TimeUnit.SECONDS);
-        assertArrayEquals(response, got);
+        assertArrayEquals(response, caller.call(channel));
       } finally {
         shutdown(channel);
       }
       server.done.get(30, TimeUnit.SECONDS);
       assertNamedNoMailbox(server);
     }
+  }
+
+  @Test
+  void futureStubCallsAndStreamingCallsNameNoMailbox() throws Exception {
+    assertCallNamesNoMailbox(true, channel -> ClientCalls.futureUnaryCall(
+        channel.newCall(Hardening.UNARY,
+            CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS)), REQUEST)
+        .get(30, TimeUnit.SECONDS));
   }
 
   @Test
   void blockingCallOnAVirtualThreadNamesNoMailbox() throws Exception {
-    byte[] response = "pong".getBytes();
-    try (HandWrittenServer server = new HandWrittenServer(true,
-        (s, headers) -> s.answerOnRing(headers.streamId(), response))) {
-      ManagedChannel channel = channel(server.port);
-      try {
-        // A futex wait would pin the virtual thread's carrier: such callers park in grpc.
-        AtomicReference<byte[]> got = new AtomicReference<>();
-        Thread caller = Thread.ofVirtual().start(() -> got.set(blockingCall(channel, 30_000)));
-        caller.join(TimeUnit.SECONDS.toMillis(30));
-        assertArrayEquals(response, got.get());
-      } finally {
-        shutdown(channel);
-      }
-      server.done.get(30, TimeUnit.SECONDS);
-      assertNamedNoMailbox(server);
-    }
+    assertCallNamesNoMailbox(true, channel -> {
+      // A futex wait would pin the virtual thread's carrier: such callers park in grpc.
+      AtomicReference<byte[]> got = new AtomicReference<>();
+      Thread caller = Thread.ofVirtual().start(() -> got.set(blockingCall(channel, 30_000)));
+      caller.join(TimeUnit.SECONDS.toMillis(30));
+      return got.get();
+    });
   }
 
   @Test
   void serverThatDoesNotOfferMailboxesIsNeverNamedOne() throws Exception {
-    byte[] response = "pong".getBytes();
-    try (HandWrittenServer server = new HandWrittenServer(false,
-        (s, headers) -> s.answerOnRing(headers.streamId(), response))) {
-      ManagedChannel channel = channel(server.port);
-      try {
-        assertArrayEquals(response, blockingCall(channel, 30_000));
-      } finally {
-        shutdown(channel);
-      }
-      server.done.get(30, TimeUnit.SECONDS);
-      assertNamedNoMailbox(server);
-    }
+    assertCallNamesNoMailbox(false, channel -> blockingCall(channel, 30_000));
   }
 
   @Test
