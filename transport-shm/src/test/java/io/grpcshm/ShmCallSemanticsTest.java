@@ -201,7 +201,7 @@ class ShmCallSemanticsTest {
   @Test
   void asciiAndBinaryMetadataBothWays() throws Exception {
     Server server = startServer(ShmServerBuilder.forPort(0), EchoService.definition());
-    ManagedChannel ch = channel(server, b -> b);
+    ManagedChannel ch = channel(server, b -> b.userAgent("my-app/2"));
     Metadata headers = new Metadata();
     headers.put(ASCII, "hello, world");
     byte[] bin = {0, (byte) 0x80, (byte) 0xff, '\n', '\r', 0};
@@ -211,11 +211,18 @@ class ShmCallSemanticsTest {
     io.grpc.Channel intercepted = io.grpc.ClientInterceptors.intercept(ch,
         MetadataUtils.newAttachHeadersInterceptor(headers),
         MetadataUtils.newCaptureMetadataInterceptor(responseHeaders, trailers));
-    ClientCalls.blockingUnaryCall(intercepted, EchoService.UNARY, CallOptions.DEFAULT, new byte[] {1});
-    assertEquals("hello, world", responseHeaders.get().get(ASCII));
-    assertEquals("hello, world", trailers.get().get(ASCII));
-    assertArrayEquals(bin, responseHeaders.get().get(BINARY));
-    assertArrayEquals(bin, trailers.get().get(BINARY));
+    Metadata.Key<String> userAgent = Metadata.Key.of("user-agent", Metadata.ASCII_STRING_MARSHALLER);
+    // Twice: the second call's names and values are decoded from the connection's shared arrays.
+    for (int call = 0; call < 2; call++) {
+      ClientCalls.blockingUnaryCall(intercepted, EchoService.UNARY, CallOptions.DEFAULT, new byte[] {1});
+      assertEquals("hello, world", responseHeaders.get().get(ASCII));
+      assertEquals("hello, world", trailers.get().get(ASCII));
+      assertArrayEquals(bin, responseHeaders.get().get(BINARY));
+      assertArrayEquals(bin, trailers.get().get(BINARY));
+      // The server saw the application's user-agent first, then ours (echoed back here).
+      String agent = responseHeaders.get().get(userAgent);
+      assertTrue(agent != null && agent.startsWith("my-app/2 grpc-java-shm/"), agent);
+    }
   }
 
   @Test

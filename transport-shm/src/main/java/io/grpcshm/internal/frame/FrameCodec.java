@@ -6,6 +6,7 @@ import io.grpc.Status;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * Encodes and decodes frame bodies (the part after the 12-byte record header). Bodies are decoded
@@ -93,15 +94,31 @@ public final class FrameCodec {
   public record RequestMetadata(Metadata metadata, int listSize, Status problem) {}
 
   public static RequestMetadata getRequestMetadata(ByteBuffer in) {
-    return decodeMetadata(in, false, "Request");
+    return decodeMetadata(in, false, "Request", null);
+  }
+
+  /**
+   * The same, sharing repeated names and values through {@code arrays} (the connection's) where
+   * the body is array-backed.
+   */
+  public static RequestMetadata getRequestMetadata(ByteBuffer in, MetadataArrays arrays) {
+    return decodeMetadata(in, false, "Request", arrays);
   }
 
   /** The same leniency for the client: bad response metadata fails its stream, not the rest. */
   public static RequestMetadata getResponseMetadata(ByteBuffer in) {
-    return decodeMetadata(in, false, "Response");
+    return decodeMetadata(in, false, "Response", null);
   }
 
-  private static RequestMetadata decodeMetadata(ByteBuffer in, boolean strict, String kind) {
+  public static RequestMetadata getResponseMetadata(ByteBuffer in, MetadataArrays arrays) {
+    return decodeMetadata(in, false, "Response", arrays);
+  }
+
+  private static RequestMetadata decodeMetadata(
+      ByteBuffer in, boolean strict, String kind, MetadataArrays arrays) {
+    if (arrays != null && !in.hasArray()) {
+      arrays = null;
+    }
     int count = in.getInt();
     if (count < 0 || count > in.remaining() / FrameLayout.METADATA_ENTRY_LENGTHS_BYTES) {
       throw new ProtocolException("metadata entry count " + count + " out of bounds");
@@ -121,9 +138,20 @@ public final class FrameCodec {
     for (int i = 0; i < count; i++) {
       int nameLen = getLength(in, "metadata name");
       if (entries != null) {
-        byte[] name = new byte[nameLen];
-        in.get(name);
-        if (!isValidName(name)) {
+        byte[] name;
+        if (arrays != null) {
+          int from = in.arrayOffset() + in.position();
+          in.position(in.position() + nameLen);
+          name = isValidName(in.array(), from, nameLen) ? arrays.name(in.array(), from, nameLen)
+              : null;
+        } else {
+          name = new byte[nameLen];
+          in.get(name);
+          if (!isValidName(name, 0, nameLen)) {
+            name = null;
+          }
+        }
+        if (name == null) {
           if (strict) {
             throw new ProtocolException("invalid metadata name");
           }
@@ -138,8 +166,17 @@ public final class FrameCodec {
       }
       int valueLen = getLength(in, "metadata value");
       if (entries != null) {
-        byte[] value = new byte[valueLen];
-        in.get(value);
+        byte[] value;
+        if (arrays != null) {
+          int from = in.arrayOffset() + in.position();
+          in.position(in.position() + valueLen);
+          byte[] name = entries[2 * i];
+          value = arrays.value(in.array(), from, valueLen,
+              isBinaryName(name) || Arrays.equals(name, GRPC_TIMEOUT));
+        } else {
+          value = new byte[valueLen];
+          in.get(value);
+        }
         entries[2 * i + 1] = value;
       } else {
         in.position(in.position() + valueLen);
@@ -150,11 +187,20 @@ public final class FrameCodec {
         entries == null ? null : InternalMetadata.newMetadata(count, entries), listSize, problem);
   }
 
-  private static boolean isValidName(byte[] name) {
-    if (name.length == 0) {
+  private static final byte[] GRPC_TIMEOUT = "grpc-timeout".getBytes(StandardCharsets.US_ASCII);
+
+  private static boolean isBinaryName(byte[] name) {
+    int n = name.length;
+    return n >= 4 && name[n - 4] == '-' && name[n - 3] == 'b' && name[n - 2] == 'i'
+        && name[n - 1] == 'n';
+  }
+
+  private static boolean isValidName(byte[] array, int from, int length) {
+    if (length == 0) {
       return false;
     }
-    for (byte c : name) {
+    for (int i = from; i < from + length; i++) {
+      byte c = array[i];
       boolean ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'
           || c == '.';
       if (!ok) {

@@ -5,7 +5,6 @@ import io.grpcshm.DataMovement;
 import io.grpcshm.ShmCallOptions;
 import io.grpcshm.dsa.Mode;
 import io.grpcshm.dsa.MoverPolicy;
-import java.util.function.Supplier;
 
 /**
  * The data-movement settings of one stream.
@@ -24,26 +23,5 @@ public record MoveContext(String method, MovementSettings settings, Mode callMod
 
   public static MoveContext server(String method, DataMovement movement) {
     return new MoveContext(method, movement.settings(), null, MoverPolicy.REUSE_UNKNOWN);
-  }
-
-  /**
-   * A stream's context, built on first use: only payloads large enough for shared-memory extents
-   * need one, and reading call options for every small call showed in profiles. A race between
-   * two writers of one stream builds it twice, harmlessly (the record is immutable).
-   */
-  public static Supplier<MoveContext> lazily(Supplier<MoveContext> factory) {
-    return new Supplier<>() {
-      private MoveContext built;
-
-      @Override
-      public MoveContext get() {
-        MoveContext c = built;
-        if (c == null) {
-          c = factory.get();
-          built = c;
-        }
-        return c;
-      }
-    };
   }
 }

@@ -10,9 +10,12 @@ import java.util.ArrayDeque;
  * the stream's serializer.
  */
 final class OutboundFlow {
-  /** Told how many payload bytes left the queue, for grpc's onReady accounting. */
+  /**
+   * Told how many payload bytes left the queue, for grpc's onReady accounting: a stream's
+   * transport state, whose grpc method of this name implements it (no adapter per stream).
+   */
   interface SentListener {
-    void onSent(int bytes);
+    void onSentBytes(int bytes);
   }
 
   private record Item(WritableBuffer data, boolean endOfStream, Runnable action) {}
@@ -73,7 +76,7 @@ final class OutboundFlow {
       if (isEmpty() && (bytes == 0 || window > firstBytes)) {
         window -= firstBytes + bytes;
         connection.sendData(streamId, endOfStream, first, data);
-        sentListener.onSent(firstBytes + bytes);
+        sentListener.onSentBytes(firstBytes + bytes);
         return;
       }
       sendNow(first, false, firstBytes);
@@ -171,7 +174,7 @@ final class OutboundFlow {
     window -= bytes;
     connection.sendData(streamId, endOfStream, data);
     if (bytes > 0) {
-      sentListener.onSent(bytes);
+      sentListener.onSentBytes(bytes);
     }
   }
 }

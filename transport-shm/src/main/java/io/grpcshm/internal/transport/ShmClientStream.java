@@ -177,7 +177,8 @@ final class ShmClientStream extends AbstractClientStream {
    * Per-stream transport state. Every method runs as an operation of {@link #serializer}, grpc's
    * transport thread for this stream; none is called with the transport's lock held.
    */
-  final class TransportState extends AbstractClientStream.TransportState {
+  final class TransportState extends AbstractClientStream.TransportState
+      implements OutboundFlow.SentListener {
     final StreamSerializer serializer;
     /** Written once, under the serializer and the transport lock; read under either. */
     private volatile int streamId = -1;
@@ -206,13 +207,14 @@ final class ShmClientStream extends AbstractClientStream {
 
     private final StreamTracers tracers;
     private final TransportTracer tracer;
+    @GuardedBy("serializer") private boolean tracerGivenBack;
 
     TransportState(int maxMessageSize, StatsTraceContext statsTraceCtx, StreamTracers tracers,
         TransportTracer transportTracer, CallOptions options) {
       super(maxMessageSize, statsTraceCtx, transportTracer, options);
       this.tracers = tracers;
       this.tracer = transportTracer;
-      this.serializer = new StreamSerializer(transport::streamOperationFailed);
+      this.serializer = new StreamSerializer(transport);
       this.inboundWindow = transport.inboundStreamWindow();
     }
 
@@ -249,7 +251,7 @@ final class ShmClientStream extends AbstractClientStream {
     void allocated() {
       int id = streamId;
       this.outbound = new OutboundFlow(transport.connection(), id,
-          transport.connection().peerStreamWindow(), this::onSentBytes);
+          transport.connection().peerStreamWindow(), this);
       onStreamAllocated();
       getTransportTracer().reportLocalStreamStarted();
       if (hasEarlyFrame) {
@@ -493,7 +495,10 @@ final class ShmClientStream extends AbstractClientStream {
     @Override
     public void deframerClosed(boolean hasPartialMessage) {
       super.deframerClosed(hasPartialMessage);
-      tracers.streamClosed(tracer);
+      if (!tracerGivenBack) { // grpc closes a deframer once; a second give-back would share it
+        tracerGivenBack = true;
+        tracers.streamClosed(tracer);
+      }
     }
   }
 }

@@ -1,8 +1,8 @@
 package io.grpcshm.internal.transport;
 
-import io.grpcshm.internal.movement.MoveContext;
 import io.grpcshm.internal.frame.ProtocolException;
 import io.grpcshm.internal.frame.FrameCodec;
+import io.grpcshm.internal.frame.MetadataArrays;
 import com.google.common.base.Stopwatch;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
@@ -14,6 +14,7 @@ import io.grpc.Grpc;
 import io.grpc.InternalChannelz.SocketStats;
 import io.grpc.InternalLogId;
 import io.grpc.InternalStatus;
+import io.grpc.InternalMetadata;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.SecurityLevel;
@@ -74,7 +75,8 @@ import java.util.logging.Logger;
  * (IllegalStateException) unless shutdown came first.
  */
 public final class ShmClientTransport
-    implements ConnectionClientTransport, KeepAliveManager.ClientKeepAlivePinger.TransportWithDisconnectReason {
+    implements ConnectionClientTransport, KeepAliveManager.ClientKeepAlivePinger.TransportWithDisconnectReason,
+        StreamSerializer.FailureHandler {
   private static final Logger log = Logger.getLogger(ShmClientTransport.class.getName());
   /** A refusing call executor fails every call it refuses: one line a minute says so. */
   private static final RateLimitedLog EXECUTOR_REFUSALS =
@@ -120,7 +122,21 @@ public final class ShmClientTransport
   private final byte[] defaultAuthorityBytes;
   private static final int MAX_CACHED_PATHS = 1024;
   private final Map<String, byte[]> encodedPaths = new ConcurrentHashMap<>();
-  private final String userAgent;
+  /** Our user-agent as grpc would encode it, encoded once rather than for every call. */
+  /** grpc's user-agent key, for a value already encoded (the marshaller hands it through). */
+  private static final Metadata.Key<byte[]> USER_AGENT_BYTES = InternalMetadata.keyOf(
+      GrpcUtil.USER_AGENT_KEY.name(), new InternalMetadata.TrustedAsciiMarshaller<byte[]>() {
+        @Override
+        public byte[] toAsciiString(byte[] value) {
+          return value;
+        }
+
+        @Override
+        public byte[] parseAsciiString(byte[] serialized) {
+          return serialized;
+        }
+      });
+  private final byte[] userAgentBytes;
   private final ShmTransportConfig config;
   private final ScheduledExecutorService scheduler;
   private final StreamTracers streamTracers = new StreamTracers();
@@ -194,7 +210,8 @@ public final class ShmClientTransport
     this.defaultAuthority = authority;
     this.defaultAuthorityBytes =
         authority == null ? new byte[0] : authority.getBytes(StandardCharsets.UTF_8);
-    this.userAgent = GrpcUtil.getGrpcUserAgent("shm", userAgent);
+    this.userAgentBytes =
+        GrpcUtil.getGrpcUserAgent("shm", userAgent).getBytes(StandardCharsets.US_ASCII);
     this.eagAttributes = eagAttributes;
     this.config = config;
     this.scheduler = scheduler;
@@ -347,8 +364,8 @@ public final class ShmClientTransport
           Status.UNAVAILABLE.withDescription("shared-memory transport not ready"), tracers);
     }
     int maxInbound = config.maxInboundMessageSize();
-    ShmConnection.StreamBufferAllocator allocator = connection().allocator(MoveContext.lazily(
-        () -> MoveContext.client(method.getFullMethodName(), config.movement(), callOptions)));
+    ShmConnection.StreamBufferAllocator allocator = connection().clientAllocator(
+        method.getFullMethodName(), config.movement(), callOptions);
     return new ShmClientStream(allocator, this, method, headers, callOptions, statsTraceCtx,
         streamTracers, maxInbound, defaultAuthority, attrs, blockingCaller);
   }
@@ -387,7 +404,7 @@ public final class ShmClientTransport
   /** Allocates the stream id and sends the request headers (from the stream's start()). */
   void startStream(ShmClientStream stream, Metadata headers, String authority) {
     headers.discardAll(GrpcUtil.USER_AGENT_KEY);
-    headers.put(GrpcUtil.USER_AGENT_KEY, userAgent);
+    headers.put(USER_AGENT_BYTES, userAgentBytes);
     FrameCodec.EncodedMetadata md = FrameCodec.prepare(headers);
     byte[] path = encodedPath(stream.methodName());
     byte[] auth = authority == null || authority.equals(defaultAuthority)
@@ -494,7 +511,8 @@ public final class ShmClientTransport
   }
 
   /** A stream operation deferred to another thread failed: a bug, or a peer's bad frame. */
-  void streamOperationFailed(RuntimeException e) {
+  @Override
+  public void streamOperationFailed(RuntimeException e) {
     ShmConnection conn = connection;
     if (conn != null) {
       conn.streamOperationFailed(e);
@@ -668,6 +686,8 @@ public final class ShmClientTransport
 
   /** Frames from the server. */
   private final class Handler implements ShmConnection.Handler {
+    private final MetadataArrays metadataArrays = new MetadataArrays();
+
     @Override
     public void onFrame(int type, int flags, int streamId, ByteBuffer body) {
       if (keepAliveManager != null) {
@@ -675,7 +695,7 @@ public final class ShmClientTransport
       }
       switch (type) {
         case FrameLayout.TYPE_RESPONSE_HEADERS -> {
-          FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
+          FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body, metadataArrays);
           ShmClientStream.TransportState ts = answeredStream(streamId);
           if (ts == null) {
             return;
@@ -693,7 +713,7 @@ public final class ShmClientTransport
           ts.serializer.run(ts, md.metadata(), ShmClientStream.TransportState::headersReceived);
         }
         case FrameLayout.TYPE_TRAILERS -> {
-          FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body);
+          FrameCodec.RequestMetadata md = FrameCodec.getResponseMetadata(body, metadataArrays);
           if (md.problem() != null) {
             ShmClientStream.TransportState ts = answeredStream(streamId);
             if (ts != null) {

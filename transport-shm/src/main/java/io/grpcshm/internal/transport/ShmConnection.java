@@ -2,10 +2,12 @@ package io.grpcshm.internal.transport;
 
 import io.grpcshm.internal.frame.ProtocolException;
 import io.grpcshm.internal.frame.FrameCodec;
+import io.grpc.CallOptions;
 import io.grpc.Status;
 import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.WritableBuffer;
 import io.grpc.internal.WritableBufferAllocator;
+import io.grpcshm.DataMovement;
 import io.grpcshm.IdleStrategy;
 import io.grpcshm.internal.handshake.HandshakeException;
 import io.grpcshm.internal.loop.Workers;
@@ -52,7 +54,8 @@ import java.util.logging.Logger;
  * <p>Lock order: transport lock, then the sender's lock, then the memory's segment lock (a
  * leaf). Sending never blocks and nothing waits for the peer.
  */
-final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
+final class ShmConnection
+    implements EventLoop.Member, EventLoop.HoldOwner, StreamSerializer.FailureHandler {
   private static final Logger log = Logger.getLogger(ShmConnection.class.getName());
   /** When a loop failure was last logged with its stack trace (see {@link #failed}). */
   private static final AtomicLong LAST_FAILURE_TRACE =
@@ -533,29 +536,65 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
   // ------------------------------------------------------------------------------------------
   // Payload memory
 
-  /** grpc's buffer allocator for one stream, whose data-movement settings its buffers carry. */
-  StreamBufferAllocator allocator(Supplier<MoveContext> moves) {
-    return new StreamBufferAllocator(memory, moves);
+  /**
+   * grpc's buffer allocator for a client stream of {@code method}, whose data-movement settings
+   * (from the call's options) its buffers carry.
+   */
+  StreamBufferAllocator clientAllocator(String method, DataMovement movement,
+      CallOptions options) {
+    return new StreamBufferAllocator(memory, method, movement, options);
+  }
+
+  /** The same for a server stream, which has no call options. */
+  StreamBufferAllocator serverAllocator(String method, DataMovement movement) {
+    return new StreamBufferAllocator(memory, method, movement, null);
   }
 
   /**
-   * One stream's allocator. A client stream that holds back its headers (a call with one request
-   * message) starts before its message goes into shared memory: from then on the connection's
-   * end fails it like any started stream, before its memory is unmapped.
+   * One stream's allocator, and its {@link MoveContext}, built on first use: only payloads large
+   * enough for shared-memory extents need one, and reading call options for every small call
+   * showed in profiles. Built here rather than by a separate supplier, so a stream costs one
+   * object for both. A race between two writers of one stream builds it twice, harmlessly (the
+   * record is immutable).
+   *
+   * <p>A client stream that holds back its headers (a call with one request message) starts
+   * before its message goes into shared memory: from then on the connection's end fails it like
+   * any started stream, before its memory is unmapped.
    */
-  static final class StreamBufferAllocator implements WritableBufferAllocator {
+  static final class StreamBufferAllocator implements WritableBufferAllocator,
+      Supplier<MoveContext> {
     private final PayloadMemory memory;
-    private final Supplier<MoveContext> moves;
+    private final String method;
+    private final DataMovement movement;
+    /** The client call's options; null for a server stream. */
+    private final CallOptions options;
+    private MoveContext built;
     /** Set once by a client stream after construction; read on the framer's thread. */
     private volatile ShmClientStream startsBeforeSharedMemory;
 
-    StreamBufferAllocator(PayloadMemory memory, Supplier<MoveContext> moves) {
+    private StreamBufferAllocator(PayloadMemory memory, String method, DataMovement movement,
+        CallOptions options) {
       this.memory = memory;
-      this.moves = moves;
+      this.method = method;
+      this.movement = movement;
+      this.options = options;
     }
 
     void startBeforeSharedMemory(ShmClientStream stream) {
       startsBeforeSharedMemory = stream;
+    }
+
+    /** The stream's data-movement context. */
+    @Override
+    public MoveContext get() {
+      MoveContext c = built;
+      if (c == null) {
+        c = options == null
+            ? MoveContext.server(method, movement)
+            : MoveContext.client(method, movement, options);
+        built = c;
+      }
+      return c;
     }
 
     @Override
@@ -565,7 +604,7 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
         startsBeforeSharedMemory = null;
         stream.startHeldBack();
       }
-      return memory.allocate(capacityHint, moves);
+      return memory.allocate(capacityHint, this);
     }
   }
 
@@ -725,7 +764,8 @@ final class ShmConnection implements EventLoop.Member, EventLoop.HoldOwner {
    * that broke the protocol closes the connection as the loop would have; anything else is a
    * bug, handled like a loop failure.
    */
-  void streamOperationFailed(RuntimeException e) {
+  @Override
+  public void streamOperationFailed(RuntimeException e) {
     if (e instanceof ProtocolException) {
       close(Status.INTERNAL.withDescription(
           "shared-memory peer violated the protocol: " + e.getMessage()));

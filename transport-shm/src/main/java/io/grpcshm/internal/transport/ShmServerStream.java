@@ -12,7 +12,6 @@ import io.grpc.internal.ServerStreamListener;
 import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpc.internal.WritableBuffer;
-import io.grpcshm.internal.movement.MoveContext;
 
 /** The server half of a call over shared memory. */
 final class ShmServerStream extends AbstractServerStream {
@@ -26,8 +25,8 @@ final class ShmServerStream extends AbstractServerStream {
   ShmServerStream(ShmServerTransport transport, int streamId, String method,
       StatsTraceContext statsTraceCtx, TransportTracer transportTracer, int maxInboundMessageSize,
       Attributes attributes, String authority) {
-    super(transport.connection().allocator(MoveContext.lazily(
-        () -> MoveContext.server(method, transport.config().movement()))), statsTraceCtx);
+    super(transport.connection().serverAllocator(method, transport.config().movement()),
+        statsTraceCtx);
     this.transport = transport;
     this.attributes = attributes;
     this.authority = authority;
@@ -103,6 +102,8 @@ final class ShmServerStream extends AbstractServerStream {
   /** Forwards to grpc's listener; once it closes, the stream's counts join the transport's. */
   private final class CountingListener implements ServerStreamListener {
     private final ServerStreamListener delegate;
+    /** grpc closes a listener once; a second give-back of the tracer would share it. */
+    private boolean tracerGivenBack;
 
     CountingListener(ServerStreamListener delegate) {
       this.delegate = delegate;
@@ -125,7 +126,10 @@ final class ShmServerStream extends AbstractServerStream {
 
     @Override
     public void closed(Status status) {
-      transport.tracers.streamClosed(transportTracer);
+      if (!tracerGivenBack) {
+        tracerGivenBack = true;
+        transport.tracers.streamClosed(transportTracer);
+      }
       delegate.closed(status);
     }
   }
@@ -134,7 +138,8 @@ final class ShmServerStream extends AbstractServerStream {
    * Per-stream transport state. Every method runs as an operation of {@link #serializer}, grpc's
    * transport thread for this stream; none is called with the transport's lock held.
    */
-  final class TransportState extends AbstractServerStream.TransportState {
+  final class TransportState extends AbstractServerStream.TransportState
+      implements OutboundFlow.SentListener {
     final int streamId;
     final StreamSerializer serializer;
     @GuardedBy("serializer") final OutboundFlow outbound;
@@ -151,10 +156,10 @@ final class ShmServerStream extends AbstractServerStream {
         TransportTracer transportTracer) {
       super(maxMessageSize, statsTraceCtx, transportTracer);
       this.streamId = streamId;
-      this.serializer = new StreamSerializer(transport.connection()::streamOperationFailed);
+      this.serializer = new StreamSerializer(transport.connection());
       this.inboundWindow = transport.inboundStreamWindow();
       this.outbound = new OutboundFlow(transport.connection(), streamId,
-          transport.connection().peerStreamWindow(), this::onSentBytes);
+          transport.connection().peerStreamWindow(), this);
     }
 
     /** Whether the gRPC layer took the stream (set its listener). */

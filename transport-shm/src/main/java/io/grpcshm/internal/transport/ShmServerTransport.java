@@ -21,6 +21,7 @@ import io.grpc.internal.StatsTraceContext;
 import io.grpcshm.ShmAddress;
 import io.grpcshm.TransportPath;
 import io.grpcshm.internal.frame.DecodedStrings;
+import io.grpcshm.internal.frame.MetadataArrays;
 import io.grpcshm.internal.frame.FrameCodec;
 import io.grpcshm.internal.frame.FrameLayout;
 import io.grpcshm.internal.frame.ProtocolException;
@@ -272,6 +273,7 @@ final class ShmServerTransport implements ServerTransport {
     private final DecodedStrings strings = new DecodedStrings();
     /** Paths, cached without their leading '/': grpc wants the method name. */
     private final DecodedStrings methods = new DecodedStrings();
+    private final MetadataArrays metadataArrays = new MetadataArrays();
 
     @Override
     public void onFrame(int type, int flags, int streamId, ByteBuffer body) {
@@ -325,7 +327,7 @@ final class ShmServerTransport implements ServerTransport {
       // "/" plus at least one character; the cached method name is the part after the "/".
       boolean wellFormed = pathLength >= 2 && body.get(pathStart) == '/';
       String authority = strings.getString16(body, "authority");
-      FrameCodec.RequestMetadata md = FrameCodec.getRequestMetadata(body);
+      FrameCodec.RequestMetadata md = FrameCodec.getRequestMetadata(body, metadataArrays);
       synchronized (lock) {
         if (streamId <= lastStreamId || (streamId & 1) == 0) {
           throw new ProtocolException("stream id " + streamId + " not above " + lastStreamId);

@@ -4,7 +4,6 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.BiConsumer;
-import java.util.function.Consumer;
 
 /**
  * Runs one stream's transport-state operations one at a time, on whichever thread comes first,
@@ -38,9 +37,14 @@ final class StreamSerializer {
   private volatile int busy;
   /** Allocated on first contention: most streams of small calls never see one. */
   private volatile ConcurrentLinkedQueue<Runnable> deferred;
-  private final Consumer<RuntimeException> onDeferredFailure;
+  private final FailureHandler onDeferredFailure;
 
-  StreamSerializer(Consumer<RuntimeException> onDeferredFailure) {
+  /** Told when an operation deferred to another thread threw: the connection's or transport's. */
+  interface FailureHandler {
+    void streamOperationFailed(RuntimeException e);
+  }
+
+  StreamSerializer(FailureHandler onDeferredFailure) {
     this.onDeferredFailure = onDeferredFailure;
   }
 
@@ -133,7 +137,7 @@ final class StreamSerializer {
       try {
         op.run();
       } catch (RuntimeException e) {
-        onDeferredFailure.accept(e);
+        onDeferredFailure.streamOperationFailed(e);
       }
     }
   }

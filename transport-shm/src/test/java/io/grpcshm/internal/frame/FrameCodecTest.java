@@ -2,8 +2,11 @@ package io.grpcshm.internal.frame;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.grpc.InternalMetadata;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import java.nio.ByteBuffer;
@@ -17,6 +20,11 @@ class FrameCodecTest {
 
   @Test
   void metadataRoundTripsAsciiAndBinary() {
+    roundTrip(null);
+    roundTrip(new MetadataArrays());
+  }
+
+  private static void roundTrip(MetadataArrays arrays) {
     Metadata md = new Metadata();
     md.put(ASCII, "hello world");
     md.put(ASCII, "second value");
@@ -25,7 +33,7 @@ class FrameCodecTest {
     ByteBuffer body = FrameCodec.newBody(enc.bodyLength());
     FrameCodec.putMetadata(body, enc);
     body.flip();
-    FrameCodec.RequestMetadata dec = FrameCodec.getRequestMetadata(body);
+    FrameCodec.RequestMetadata dec = FrameCodec.getRequestMetadata(body, arrays);
     assertEquals(java.util.List.of("hello world", "second value"), iterable(dec.metadata().getAll(ASCII)));
     assertArrayEquals(new byte[] {0, (byte) 0xff, 10, 13}, dec.metadata().get(BINARY));
     assertEquals(enc.listSize(), dec.listSize());
@@ -35,6 +43,44 @@ class FrameCodecTest {
     java.util.List<String> l = new java.util.ArrayList<>();
     it.forEach(l::add);
     return l;
+  }
+
+  @Test
+  void repeatedEntriesShareArraysButBinaryValuesNeverDo() {
+    MetadataArrays arrays = new MetadataArrays();
+    byte[][] first = decodeEntries(arrays);
+    byte[][] second = decodeEntries(arrays);
+    assertSame(first[0], second[0], "name");
+    assertSame(first[1], second[1], "ASCII value");
+    assertSame(first[2], second[2], "binary name");
+    assertNotSame(first[3], second[3], "a binary value goes to the application as it is");
+  }
+
+  private static byte[][] decodeEntries(MetadataArrays arrays) {
+    Metadata md = new Metadata();
+    md.put(ASCII, "gzip");
+    md.put(BINARY, new byte[] {0, 1, 2});
+    FrameCodec.EncodedMetadata enc = FrameCodec.prepare(md);
+    ByteBuffer body = FrameCodec.newBody(enc.bodyLength());
+    FrameCodec.putMetadata(body, enc);
+    body.flip();
+    return InternalMetadata.serialize(FrameCodec.getResponseMetadata(body, arrays).metadata());
+  }
+
+  @Test
+  void aSharedValueNeverPassesAsAName() {
+    MetadataArrays arrays = new MetadataArrays();
+    // "UPPER" arrives as a value first (values may be anything), then as a name.
+    ByteBuffer first = FrameCodec.newBody(32).putInt(1).putInt(1).put((byte) 'a')
+        .putInt(5).put("UPPER".getBytes());
+    first.flip();
+    assertEquals(null, FrameCodec.getRequestMetadata(first, arrays).problem());
+    ByteBuffer second = FrameCodec.newBody(32).putInt(1).putInt(5).put("UPPER".getBytes())
+        .putInt(1).put((byte) 'v');
+    second.flip();
+    FrameCodec.RequestMetadata bad = FrameCodec.getRequestMetadata(second, arrays);
+    assertEquals(null, bad.metadata());
+    assertEquals(Status.Code.INTERNAL, bad.problem().getCode());
   }
 
   @Test
