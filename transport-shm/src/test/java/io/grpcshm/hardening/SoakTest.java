@@ -88,17 +88,26 @@ class SoakTest {
     return -1;
   }
 
-  /** The Java heap's reserved addresses [start, end), from the GC.heap_info diagnostic command. */
+  /**
+   * The Java heap's reserved addresses [start, end), from the GC.heap_info diagnostic command:
+   * the lowest and highest address it prints in brackets (G1 prints one range, the serial and
+   * parallel collectors one per generation). Empty if it prints none: then every mapping counts.
+   */
   static long[] heapRange() throws Exception {
     String info = (String) ManagementFactory.getPlatformMBeanServer().invoke(
         new ObjectName("com.sun.management:type=DiagnosticCommand"), "gcHeapInfo",
         new Object[] {null}, new String[] {String[].class.getName()});
-    Matcher m = Pattern.compile("\\[0x([0-9a-f]+), 0x([0-9a-f]+)\\)").matcher(info);
-    if (!m.find()) {
-      throw new IllegalStateException("no heap range in: " + info);
+    long low = Long.MAX_VALUE;
+    long high = 0;
+    Matcher brackets = Pattern.compile("\\[(0x[0-9a-f]+(?:, 0x[0-9a-f]+)*)\\)").matcher(info);
+    while (brackets.find()) {
+      for (String address : brackets.group(1).split(", ")) {
+        long a = Long.parseUnsignedLong(address.substring(2), 16);
+        low = Math.min(low, a);
+        high = Math.max(high, a);
+      }
     }
-    return new long[] {Long.parseUnsignedLong(m.group(1), 16),
-        Long.parseUnsignedLong(m.group(2), 16)};
+    return low < high ? new long[] {low, high} : new long[] {0, 0};
   }
 
   /** Private anonymous memory of the mappings that start outside {@code range}, in KiB. */
