@@ -8,7 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.Struct;
 import com.google.protobuf.util.Timestamps;
 import io.grpc.CallOptions;
+import io.grpc.ClientCall;
+import io.grpc.InternalChannelz;
+import io.grpc.InternalChannelz.ChannelStats;
+import io.grpc.InternalChannelz.SocketStats;
+import io.grpc.InternalInstrumented;
+import io.grpc.InternalWithLogId;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -32,6 +40,7 @@ import io.grpcshm.internal.nativeio.Linux;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
@@ -131,6 +140,69 @@ class ChannelzTest {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
+  }
+
+  /**
+   * Messages an application writes after its call closed are dropped, and not counted: the
+   * closed stream's tracer may already count for another stream of the connection.
+   */
+  @Test
+  void messagesWrittenAfterTheCallClosedAreNotCounted() throws Exception {
+    Server server = ShmServerBuilder.forPort(0).addService(EchoService.definition())
+        .build().start();
+    ManagedChannel channel = ShmChannelBuilder.forAddress("localhost", server.getPort())
+        .usePlaintext().transportMode(TransportMode.SHM_ONLY).disableRetry().build();
+    try {
+      MethodDescriptor<byte[], byte[]> missing = MethodDescriptor.<byte[], byte[]>newBuilder()
+          .setType(MethodDescriptor.MethodType.BIDI_STREAMING)
+          .setFullMethodName("no.Such/Method")
+          .setRequestMarshaller(EchoService.BYTES).setResponseMarshaller(EchoService.BYTES)
+          .build();
+      ClientCall<byte[], byte[]> call = channel.newCall(missing,
+          CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS));
+      CompletableFuture<Status> closed = new CompletableFuture<>();
+      call.start(new ClientCall.Listener<>() {
+        @Override
+        public void onClose(Status status, Metadata trailers) {
+          closed.complete(status);
+        }
+      }, new Metadata());
+      assertEquals(Status.Code.UNIMPLEMENTED, closed.get(30, TimeUnit.SECONDS).getCode());
+      for (int i = 0; i < 5; i++) {
+        call.sendMessage(new byte[10]); // grpc lets them through; the transport drops them
+      }
+      // One more call on the connection, which takes the closed stream's tracer.
+      ClientCalls.blockingUnaryCall(channel, EchoService.UNARY, CallOptions.DEFAULT,
+          new byte[1]);
+
+      InternalInstrumented<SocketStats> socket = clientSocket(server.getPort());
+      SocketStats stats = socket.getStats().get(30, TimeUnit.SECONDS);
+      assertEquals(1, stats.data.messagesSent, "only the unary call's request was sent");
+      assertEquals(2, stats.data.streamsStarted);
+    } finally {
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+
+  /** The shared-memory socket of this JVM's one channel to {@code port}, from grpc's registry. */
+  @SuppressWarnings("unchecked")
+  private static InternalInstrumented<SocketStats> clientSocket(int port) throws Exception {
+    for (InternalInstrumented<ChannelStats> root
+        : InternalChannelz.instance().getRootChannels(0, 1000).channels) {
+      ChannelStats channelStats = root.getStats().get(30, TimeUnit.SECONDS);
+      if (!channelStats.target.endsWith(":" + port)) {
+        continue;
+      }
+      for (InternalWithLogId sub : channelStats.subchannels) {
+        ChannelStats subStats = ((InternalInstrumented<ChannelStats>) sub).getStats()
+            .get(30, TimeUnit.SECONDS);
+        if (!subStats.sockets.isEmpty()) {
+          return (InternalInstrumented<SocketStats>) subStats.sockets.get(0);
+        }
+      }
+    }
+    throw new AssertionError("no client socket to port " + port);
   }
 
   private static Socket socket(ChannelzGrpc.ChannelzBlockingStub channelz, SocketRef ref) {

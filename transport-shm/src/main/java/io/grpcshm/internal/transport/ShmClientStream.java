@@ -313,8 +313,12 @@ final class ShmClientStream extends AbstractClientStream {
         sendHeldRequest(frame, endOfStream, flush);
       }
       transport.dataBytesSent.add(bytes);
-      // Per stream, on its serializer: grpc's TransportTracer is not thread-safe.
-      getTransportTracer().reportMessageSent(numMessages);
+      // Per stream, on its serializer: grpc's TransportTracer is not thread-safe. A frame written
+      // after the call closed (an application that keeps sending, or a write deferred behind the
+      // close) is dropped, and the tracer may already serve another stream: not counted.
+      if (!tracerGivenBack) {
+        getTransportTracer().reportMessageSent(numMessages);
+      }
     }
 
     /**

@@ -21,6 +21,11 @@ final class ShmServerStream extends AbstractServerStream {
   private final Attributes attributes;
   private final String authority;
   private final TransportTracer transportTracer;
+  /**
+   * Whether the tracer went back to the transport for a later stream. Set on the stream's
+   * serializer, or before any other thread knows the stream.
+   */
+  private boolean tracerGivenBack;
 
   ShmServerStream(ShmServerTransport transport, int streamId, String method,
       StatsTraceContext statsTraceCtx, TransportTracer transportTracer, int maxInboundMessageSize,
@@ -33,6 +38,17 @@ final class ShmServerStream extends AbstractServerStream {
     this.transportTracer = transportTracer;
     this.state = new TransportState(streamId, maxInboundMessageSize, statsTraceCtx,
         transportTracer);
+  }
+
+  /**
+   * Gives this stream's tracer back for a later stream, once: when grpc closed the listener, or
+   * when the stream ended without one (refused at its start, or the transport closed first).
+   */
+  void giveBackTracer() {
+    if (!tracerGivenBack) {
+      tracerGivenBack = true;
+      transport.tracers.streamClosed(transportTracer);
+    }
   }
 
   @Override
@@ -102,8 +118,6 @@ final class ShmServerStream extends AbstractServerStream {
   /** Forwards to grpc's listener; once it closes, the stream's counts join the transport's. */
   private final class CountingListener implements ServerStreamListener {
     private final ServerStreamListener delegate;
-    /** grpc closes a listener once; a second give-back of the tracer would share it. */
-    private boolean tracerGivenBack;
 
     CountingListener(ServerStreamListener delegate) {
       this.delegate = delegate;
@@ -126,10 +140,7 @@ final class ShmServerStream extends AbstractServerStream {
 
     @Override
     public void closed(Status status) {
-      if (!tracerGivenBack) {
-        tracerGivenBack = true;
-        transport.tracers.streamClosed(transportTracer);
-      }
+      giveBackTracer();
       delegate.closed(status);
     }
   }
@@ -218,7 +229,9 @@ final class ShmServerStream extends AbstractServerStream {
         outbound.data(frame, false);
       }
       transport.dataBytesSent.add(bytes);
-      transportTracer.reportMessageSent(numMessages);
+      if (!tracerGivenBack) { // once given back, another stream may be counting in it
+        transportTracer.reportMessageSent(numMessages);
+      }
     }
 
     @GuardedBy("serializer")

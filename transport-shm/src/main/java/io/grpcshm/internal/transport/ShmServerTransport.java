@@ -363,6 +363,9 @@ final class ShmServerTransport implements ServerTransport {
         if (closeNow) {
           connection.close(Status.UNAVAILABLE.withDescription("server shut down"));
         }
+        if (stream != null && !added) {
+          stream.giveBackTracer(); // the transport closed first: nobody will start the call
+        }
         if (added) {
           ActiveStreams.opened();
           ShmServerStream started = stream;
@@ -436,6 +439,7 @@ final class ShmServerTransport implements ServerTransport {
         } else {
           sendRst(streamId, st);
           removeStream(ts);
+          stream.giveBackTracer(); // no listener will close
         }
         logCallStartFailure(streamId, st, e);
         return;

@@ -54,12 +54,15 @@ class FrameCodecTest {
     assertSame(first[1], second[1], "ASCII value");
     assertSame(first[2], second[2], "binary name");
     assertNotSame(first[3], second[3], "a binary value goes to the application as it is");
+    assertSame(first[4], second[4], "grpc-timeout's name");
+    assertNotSame(first[5], second[5], "grpc-timeout's value changes every call: not cached");
   }
 
   private static byte[][] decodeEntries(MetadataArrays arrays) {
     Metadata md = new Metadata();
     md.put(ASCII, "gzip");
     md.put(BINARY, new byte[] {0, 1, 2});
+    md.put(Metadata.Key.of("grpc-timeout", Metadata.ASCII_STRING_MARSHALLER), "1S");
     FrameCodec.EncodedMetadata enc = FrameCodec.prepare(md);
     ByteBuffer body = FrameCodec.newBody(enc.bodyLength());
     FrameCodec.putMetadata(body, enc);
@@ -68,9 +71,9 @@ class FrameCodecTest {
   }
 
   @Test
-  void aSharedValueNeverPassesAsAName() {
+  void namesAreValidatedWhenArraysAreShared() {
     MetadataArrays arrays = new MetadataArrays();
-    // "UPPER" arrives as a value first (values may be anything), then as a name.
+    // "UPPER" arrives as a value first (values may be anything), then as a name: refused.
     ByteBuffer first = FrameCodec.newBody(32).putInt(1).putInt(1).put((byte) 'a')
         .putInt(5).put("UPPER".getBytes());
     first.flip();
