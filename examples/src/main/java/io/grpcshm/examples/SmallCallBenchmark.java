@@ -77,7 +77,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   @Option(names = "--connect-warmup", description = "connects (each closed again) per transport"
       + " before its connect time is measured (${DEFAULT-VALUE}); fewer leave the JIT compiling"
       + " the connect path while it is timed")
-  int connectWarmup = 3000;
+  int connectWarmup = 10_000;
 
   @Option(names = "--idle-wait", description = "seconds an idle connection is left (${DEFAULT-VALUE})")
   int idleWait = 12;
@@ -671,6 +671,9 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     connectRow(connects, others, "p99", n -> n.percentile(99) / 1e6, "%.2f");
     connectRow(connects, others, "client CPU", Connects::clientCpuMicros, "%.0f");
     connectRow(connects, others, "server CPU", Connects::serverCpuMicros, "%.0f");
+    connectRow(connects, others, "client page faults", Connects::clientFaults, "%.1f");
+    connectRow(connects, others, "server page faults", Connects::serverFaults, "%.1f");
+    connectRow(connects, others, "JIT CPU meanwhile (ms)", n -> n.jitMillis(), "%.0f");
     if (connectWarmup >= 2 * WARMUP_SAMPLE) {
       connectRow(connects, others, "warm-up, first " + WARMUP_SAMPLE + ", p50",
           n -> n.warmupP50(true) / 1e6, "%.2f");
@@ -695,11 +698,12 @@ public final class SmallCallBenchmark implements Callable<Integer> {
 
   /**
    * One transport's kept-open connects: their times to READY (sorted), the CPU both JVMs spent
-   * per connect meanwhile (µs; the server's is 0 without a server JVM), and the warm-up's
-   * times in order.
+   * per connect meanwhile (µs; the server's is 0 without a server JVM), the warm-up's times in
+   * order, the CPU both JVMs' JIT compilers used meanwhile (ms: what is left of the warm-up),
+   * and the minor page faults per connect in each process.
    */
   private record Connects(long[] nanos, double clientCpuMicros, double serverCpuMicros,
-      long[] warmup) {
+      long[] warmup, long jitMillis, double clientFaults, double serverFaults) {
     double percentile(int p) {
       return nanos[Math.min(nanos.length - 1, nanos.length * p / 100)];
     }
@@ -717,10 +721,14 @@ public final class SmallCallBenchmark implements Callable<Integer> {
    * Connects and closes channels first, as every workload is warmed before it is measured, and
    * returns their times to READY in order. The connect path runs once per connect, so the JIT
    * reaches it late: after 300 connects the JIT still compiled for ~0.9 ms per connect while
-   * 1,000 more were timed (BENCHMARKS.md), hence the default of 3,000.
+   * 1,000 more were timed, and after 3,000 its C2 compiler still took 0.3-0.6 s of CPU (a large
+   * share of two cores) while 1,000 more ran: grpc's channel constructor and the handshakes
+   * reach C2 only after 4,000-11,000 connects (BENCHMARKS.md), hence the default of 10,000. The
+   * table prints the JIT's CPU during the timed connects, so a run still compiling shows.
    */
   private long[] warmUpConnects(Supplier<ManagedChannel> factory)
       throws InterruptedException {
+    System.out.printf("warming up with %,d connects...%n", connectWarmup);
     long[] nanos = new long[connectWarmup];
     for (int i = 0; i < connectWarmup; i++) {
       ManagedChannel ch = factory.get();
@@ -743,8 +751,13 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   private Connects connectEach(Supplier<ManagedChannel> factory, List<ManagedChannel> channels,
       Contender contender, long[] warmup) throws InterruptedException {
     long[] nanos = new long[idleConnections];
+    long serverPid = contender.server() == null ? -1 : contender.server().pid();
     long cpu0 = OS.getProcessCpuTime();
     long server0 = contender.serverCpuNanos();
+    long jit0 = compilerMillis(serverPid);
+    long clientFaults0 = ThreadCpu.minorFaults(SELF);
+    long serverFaults0 = serverPid < 0 ? 0 : ThreadCpu.minorFaults(serverPid);
+    System.out.printf("timing %,d connects over %s...%n", idleConnections, contender.label());
     for (int i = 0; i < idleConnections; i++) {
       ManagedChannel ch = factory.get();
       channels.add(ch);
@@ -754,8 +767,18 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     }
     double clientCpu = (OS.getProcessCpuTime() - cpu0) / 1e3 / idleConnections;
     double serverCpu = (contender.serverCpuNanos() - server0) / 1e3 / idleConnections;
+    long jitMillis = compilerMillis(serverPid) - jit0;
+    double clientFaults = (ThreadCpu.minorFaults(SELF) - clientFaults0) / (double) idleConnections;
+    double serverFaults = serverPid < 0 ? 0
+        : (ThreadCpu.minorFaults(serverPid) - serverFaults0) / (double) idleConnections;
     Arrays.sort(nanos);
-    return new Connects(nanos, clientCpu, serverCpu, warmup);
+    return new Connects(nanos, clientCpu, serverCpu, warmup, jitMillis, clientFaults,
+        serverFaults);
+  }
+
+  /** CPU the JIT compilers of this JVM and of the server's JVM ({@code serverPid}, -1: none) used. */
+  private static long compilerMillis(long serverPid) {
+    return ThreadCpu.compilerMillis(SELF) + (serverPid < 0 ? 0 : ThreadCpu.compilerMillis(serverPid));
   }
 
   private static void closeAll(List<ManagedChannel> channels) throws InterruptedException {

@@ -78,6 +78,17 @@ final class ThreadCpu {
     return out.isEmpty() ? "none" : out.toString();
   }
 
+  /** CPU (ms) the JIT compiler threads of process {@code pid} have used so far. */
+  static long compilerMillis(long pid) {
+    long ms = 0;
+    for (Sample s : snapshot(pid).values()) {
+      if (s.name().contains("CompilerThre")) {
+        ms += s.millis();
+      }
+    }
+    return ms;
+  }
+
   /** Collections this JVM has run so far, all collectors together. */
   static long gcEvents() {
     long n = 0;

@@ -2,6 +2,7 @@ package io.grpcshm.internal.fallback;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.ChannelLogger;
 import io.grpc.Status;
 import io.grpc.internal.ClientTransportFactory;
@@ -77,12 +78,23 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
 
   private final ClientTransportFactory tcp;
   private final ShmSettings settings;
-  private final CoLocation coLocation = new CoLocation();
-  private final Cache<String, Status> refusedTargets;
-  private final Cache<String, Boolean> loggedTargets = Caffeine.newBuilder()
-      .maximumSize(4096).build();
-  private final Cache<String, Boolean> loggedRefusals = Caffeine.newBuilder()
-      .maximumSize(4096).build();
+  /** Whether an address is this host's: a host-wide fact, so one cache for every channel. */
+  private static final CoLocation CO_LOCATION = new CoLocation();
+  /**
+   * The per-channel caches below are made on first use: most channels never see a refusal or a
+   * remote target, and building a cache costs more than the rest of a channel's transport
+   * factory (a channel is built per connection in some applications).
+   */
+  private final Object cachesLock = new Object();
+  /**
+   * Targets whose shm handshake failed, for {@code negativeCacheTtl}; null until one does. Made
+   * under {@code cachesLock}, read without it.
+   */
+  private volatile Cache<String, Status> refusedTargets;
+  @GuardedBy("cachesLock")
+  private Cache<String, Boolean> loggedTargets;
+  @GuardedBy("cachesLock")
+  private Cache<String, Boolean> loggedRefusals;
   private final ScheduledExecutorService scheduler;
   private boolean closed;
 
@@ -99,10 +111,6 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
     this.onClose = onClose;
     this.tcp = tcp;
     this.settings = settings;
-    this.refusedTargets = Caffeine.newBuilder()
-        .maximumSize(4096)
-        .expireAfterWrite(settings.negativeCacheTtl())
-        .build();
     this.scheduler = SharedResourceHolder.get(TransportTimer.RESOURCE);
   }
 
@@ -123,7 +131,7 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
     InetSocketAddress target = null;
     if (address instanceof ShmAddress shmAddress) {
       rendezvous = List.of(shmAddress.rendezvous());
-    } else if (address instanceof InetSocketAddress inet && coLocation.isLocal(inet.getAddress())) {
+    } else if (address instanceof InetSocketAddress inet && CO_LOCATION.isLocal(inet.getAddress())) {
       // The server must be the one a TCP connection to this address reaches: the names derive
       // from the address, and the server checks the target we send (PROTOCOL.md 2, 3.3).
       target = ShmAddress.effectiveTarget(inet);
@@ -160,16 +168,16 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
       return shm;
     }
     final String key = address.toString();
-    Status refused = refusedTargets.getIfPresent(key);
+    Cache<String, Status> refusedSoFar = refusedTargets;
+    Status refused = refusedSoFar == null ? null : refusedSoFar.getIfPresent(key);
     if (refused != null) {
       return tcp.newClientTransport(address, options, channelLogger);
     }
     return new FallbackClientTransport(shm,
         () -> tcp.newClientTransport(address, options, channelLogger),
         status -> {
-          refusedTargets.put(key, status);
-          if (ShmHandshakeException.isServerRefused(status)
-              && loggedRefusals.asMap().putIfAbsent(key, Boolean.TRUE) == null) {
+          refused(key, status);
+          if (ShmHandshakeException.isServerRefused(status) && firstRefusalLogged(key)) {
             // The co-located server failed our authorization policy: worth a line, once.
             log.warning("shared-memory server for " + address + " refused by this channel's "
                 + "server authorization policy, using TCP: " + status);
@@ -179,8 +187,40 @@ public final class RoutingClientTransportFactory implements ClientTransportFacto
         });
   }
 
+  private void refused(String key, Status status) {
+    synchronized (cachesLock) {
+      if (refusedTargets == null) {
+        refusedTargets = Caffeine.newBuilder()
+            .maximumSize(4096)
+            .expireAfterWrite(settings.negativeCacheTtl())
+            .build();
+      }
+      refusedTargets.put(key, status);
+    }
+  }
+
+  /** True the first time {@code key}'s refusal by the server's policy is to be logged. */
+  private boolean firstRefusalLogged(String key) {
+    synchronized (cachesLock) {
+      if (loggedRefusals == null) {
+        loggedRefusals = Caffeine.newBuilder().maximumSize(4096).build();
+      }
+      return loggedRefusals.asMap().putIfAbsent(key, Boolean.TRUE) == null;
+    }
+  }
+
   private void logOnce(String key, String message) {
-    if (log.isLoggable(Level.FINE) && loggedTargets.asMap().putIfAbsent(key, Boolean.TRUE) == null) {
+    if (!log.isLoggable(Level.FINE)) {
+      return;
+    }
+    boolean first;
+    synchronized (cachesLock) {
+      if (loggedTargets == null) {
+        loggedTargets = Caffeine.newBuilder().maximumSize(4096).build();
+      }
+      first = loggedTargets.asMap().putIfAbsent(key, Boolean.TRUE) == null;
+    }
+    if (first) {
       log.fine(message);
     }
   }

@@ -81,6 +81,21 @@ public final class Handshakes {
    */
   public static Established client(String rendezvous, ShmTransportConfig config,
       InetSocketAddress target) throws ShmHandshakeException {
+    Established established = clientIfListening(rendezvous, config, target);
+    if (established == null) {
+      throw new ShmHandshakeException(Status.UNAVAILABLE
+          .withDescription("no shared-memory server at " + rendezvous), true);
+    }
+    return established;
+  }
+
+  /**
+   * As {@link #client(String, ShmTransportConfig, InetSocketAddress)}, but returns null when no
+   * socket has this name (nothing to refuse us: the caller tries its next name, or reports them
+   * all). Any other failure throws as there.
+   */
+  public static Established clientIfListening(String rendezvous, ShmTransportConfig config,
+      InetSocketAddress target) throws ShmHandshakeException {
     if (!SharedMapping.hasRoom(1, 1.0)) {
       // The region would be one more mapping: with the budget spent, fail this connection
       // (the channel may fall back to TCP) rather than bring the JVM near the kernel's limit.
@@ -90,11 +105,15 @@ public final class Handshakes {
     }
     UnixSeqpacketSocket socket;
     try {
-      socket = UnixSeqpacketSocket.connect(rendezvous);
+      socket = UnixSeqpacketSocket.connectIfListening(rendezvous);
     } catch (NativeException e) {
+      // A listener is there but cannot take us (e.g. EAGAIN: its backlog is full).
       throw new ShmHandshakeException(Status.UNAVAILABLE
-          .withDescription("no shared-memory server at " + rendezvous + ": " + e.getMessage()),
-          true);
+          .withDescription("shared-memory server at " + rendezvous + " unreachable: "
+              + e.getMessage()));
+    }
+    if (socket == null) {
+      return null;
     }
     SharedMapping mapping = null;
     int fd = -1;

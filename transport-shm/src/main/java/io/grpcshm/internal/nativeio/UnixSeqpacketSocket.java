@@ -98,6 +98,19 @@ public final class UnixSeqpacketSocket implements Closeable {
    * instead of hanging.
    */
   public static UnixSeqpacketSocket connect(String name) {
+    return connect(name, false);
+  }
+
+  /**
+   * As {@link #connect}, but returns null, without an exception, when nothing listens on
+   * {@code name} (ECONNREFUSED, ENOENT): a client trying several names in turn expects that, on
+   * every connect, and an exception's stack trace costs more than the failed connect itself.
+   */
+  public static UnixSeqpacketSocket connectIfListening(String name) {
+    return connect(name, true);
+  }
+
+  private static UnixSeqpacketSocket connect(String name, boolean nullIfNoListener) {
     int fd = Linux.socket(Linux.AF_UNIX,
         Linux.SOCK_SEQPACKET | Linux.SOCK_CLOEXEC | Linux.SOCK_NONBLOCK, 0);
     try (Arena tmp = Arena.ofConfined()) {
@@ -109,8 +122,13 @@ public final class UnixSeqpacketSocket implements Closeable {
           Linux.setBlocking(fd);
           return new UnixSeqpacketSocket(fd);
         }
-        if (Linux.errno(cap) != Linux.EINTR) {
-          throw new NativeException("connect(" + name + ")", Linux.errno(cap));
+        int errno = Linux.errno(cap);
+        if (nullIfNoListener && (errno == Linux.ECONNREFUSED || errno == Linux.ENOENT)) {
+          Linux.close(fd);
+          return null;
+        }
+        if (errno != Linux.EINTR) {
+          throw new NativeException("connect(" + name + ")", errno);
         }
       }
     } catch (RuntimeException e) {

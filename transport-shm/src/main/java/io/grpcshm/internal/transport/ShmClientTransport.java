@@ -243,16 +243,12 @@ public final class ShmClientTransport
   private Handshakes.Established connect() throws ShmHandshakeException {
     List<String> missing = new ArrayList<>();
     for (String name : candidates) {
-      try {
-        Handshakes.Established e = Handshakes.client(name, config, target);
+      Handshakes.Established e = Handshakes.clientIfListening(name, config, target);
+      if (e != null) {
         rendezvous = name;
         return e;
-      } catch (ShmHandshakeException e) {
-        if (!e.noServer()) {
-          throw e;
-        }
-        missing.add(name);
       }
+      missing.add(name);
     }
     throw new ShmHandshakeException(Status.UNAVAILABLE.withDescription(
         "no shared-memory server for " + (target != null ? target : remoteAddress)
