@@ -69,9 +69,9 @@ class HostilePeerTest {
         ShmAddress.defaultRendezvous(server.getPort()), ShmTransportConfig.defaults());
     try {
       RegionLayout layout = hostile.layout();
-      MemorySegment ringMemory = hostile.region().asSlice(
-          layout.clientToServerRingOffset(), layout.ringLength());
-      RingProducer ring = new RingProducer(ringMemory, layout.ringCapacity());
+      MemorySegment ringHeader = layout.ringHeader(hostile.region(), true);
+      RingProducer ring = new RingProducer(ringHeader, layout.ringData(hostile.region(), true),
+          layout.ringCapacity());
       wake = hostile.socket()::sendWake;
       switch (attack) {
         case UNKNOWN_FRAME_TYPE -> write(ring, 200, 0, 1, new byte[4]);
@@ -91,7 +91,7 @@ class HostilePeerTest {
           write(ring, FrameLayout.TYPE_REQUEST_HEADERS, 0, 3, headers);
         }
         case LYING_RING_TAIL -> {
-          ringMemory.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET,
+          ringHeader.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET,
               3L * layout.ringCapacity());
           hostile.socket().sendWake();
         }

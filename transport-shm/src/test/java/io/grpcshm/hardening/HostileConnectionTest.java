@@ -158,7 +158,7 @@ class HostileConnectionTest {
           byte[] junk = new byte[4096];
           new Random(attack.ordinal()).nextBytes(junk);
           MemorySegment.copy(junk, 0, p.tx.data(), ValueLayout.JAVA_BYTE, 0, junk.length);
-          p.txRingMemory.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET, 4096L);
+          p.txRingHeader.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET, 4096L);
           p.wake();
         }
         case LYING_RECORD_LENGTH -> {
@@ -166,7 +166,7 @@ class HostileConnectionTest {
           MemorySegment d = p.tx.data();
           d.set(ValueLayout.JAVA_INT, 0, 65536);
           d.set(ValueLayout.JAVA_BYTE, FrameLayout.TYPE_OFFSET, (byte) FrameLayout.TYPE_PING);
-          p.txRingMemory.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET, 16L);
+          p.txRingHeader.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET, 16L);
           p.wake();
         }
         case BLOCK_CROSSES_POOL_END -> {

@@ -33,7 +33,7 @@ final class HostilePeer implements AutoCloseable {
 
   final Handshakes.Established established;
   final RegionLayout layout;
-  final MemorySegment txRingMemory;
+  final MemorySegment txRingHeader;
   final RingProducer tx;
   final RingConsumer rx;
   final MemorySegment txPool;
@@ -45,11 +45,11 @@ final class HostilePeer implements AutoCloseable {
   HostilePeer(int port, ShmTransportConfig config) throws Exception {
     established = Handshakes.client(ShmAddress.defaultRendezvous(port), config);
     layout = established.layout();
-    txRingMemory = established.region().asSlice(layout.clientToServerRingOffset(),
-        layout.ringLength());
-    tx = new RingProducer(txRingMemory, layout.ringCapacity());
-    rx = new RingConsumer(established.region().asSlice(layout.serverToClientRingOffset(),
-        layout.ringLength()), layout.ringCapacity());
+    txRingHeader = layout.ringHeader(established.region(), true);
+    tx = new RingProducer(txRingHeader, layout.ringData(established.region(), true),
+        layout.ringCapacity());
+    rx = new RingConsumer(layout.ringHeader(established.region(), false),
+        layout.ringData(established.region(), false), layout.ringCapacity());
     txPool = established.region().asSlice(layout.clientToServerPoolOffset(), layout.poolSize());
   }
 

@@ -272,8 +272,8 @@ class SecurityTest {
         .usePlaintext().transportMode(TransportMode.SHM_ONLY).build();
     try (UnixSeqpacketSocket s = UnixSeqpacketSocket.connect(
         ShmAddress.defaultRendezvous(server.getPort()))) {
-      // CLIENT_HELLO, protocol version 3, no target (the socket is named explicitly).
-      byte[] hello = le(27).putInt(0x4d485347).put((byte) 1).put((byte) 3).putShort((short) 0)
+      // CLIENT_HELLO, protocol version 4, no target (the socket is named explicitly).
+      byte[] hello = le(27).putInt(0x4d485347).put((byte) 1).put((byte) 4).putShort((short) 0)
           .putInt(1 << 16).putLong(1 << 20).putInt(1 << 20).putShort((short) 0).put((byte) 0)
           .array();
       s.send(hello, hello.length, -1);

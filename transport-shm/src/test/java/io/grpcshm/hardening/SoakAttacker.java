@@ -142,7 +142,7 @@ final class SoakAttacker implements Runnable {
           byte[] junk = new byte[4096];
           new Random(rounds.get()).nextBytes(junk);
           MemorySegment.copy(junk, 0, p.tx.data(), ValueLayout.JAVA_BYTE, 0, junk.length);
-          p.txRingMemory.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET, 4096L);
+          p.txRingHeader.set(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET, 4096L);
           p.wake();
           return p.hungUpWithin(10_000);
         }

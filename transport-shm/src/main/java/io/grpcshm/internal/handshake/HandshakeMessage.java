@@ -13,10 +13,11 @@ import java.nio.charset.StandardCharsets;
 public sealed interface HandshakeMessage {
   int MAGIC = 0x4d485347; // "GSHM" little-endian
   /**
-   * 3: CLIENT_HELLO carries the client's target address (version 2 did not; version 1 used a
-   * futex on the ring word instead of WAKE messages).
+   * 4: both rings' headers live in the region's first page (version 3 put each ring's header in
+   * a page of its own, before its data); 3: CLIENT_HELLO carries the client's target address
+   * (version 2 did not; version 1 used a futex on the ring word instead of WAKE messages).
    */
-  int VERSION = 3;
+  int VERSION = 4;
   int HEADER = 8;
 
   int TYPE_CLIENT_HELLO = 1;

@@ -23,15 +23,32 @@ abstract class Ring {
   final int capacity;
   final int mask;
 
+  /** A ring whose header is directly followed by its data area, in one segment. */
   Ring(MemorySegment ring, int capacity) {
+    this(checkedWhole(ring, capacity).asSlice(0, RingDescriptor.HEADER_LENGTH),
+        ring.asSlice(RingDescriptor.HEADER_LENGTH, capacity), capacity);
+  }
+
+  private static MemorySegment checkedWhole(MemorySegment ring, int capacity) {
     if (!RingDescriptor.isValidCapacity(capacity)) {
       throw new IllegalArgumentException("ring capacity must be a power of two: " + capacity);
     }
     if (ring.byteSize() < RingDescriptor.totalLength(capacity)) {
       throw new IllegalArgumentException("segment too small for ring of " + capacity);
     }
-    this.header = ring.asSlice(0, RingDescriptor.HEADER_LENGTH);
-    this.data = ring.asSlice(RingDescriptor.HEADER_LENGTH, capacity);
+    return ring;
+  }
+
+  /** A ring whose header and data area lie apart (a connection's region, PROTOCOL.md §4). */
+  Ring(MemorySegment header, MemorySegment data, int capacity) {
+    if (!RingDescriptor.isValidCapacity(capacity)) {
+      throw new IllegalArgumentException("ring capacity must be a power of two: " + capacity);
+    }
+    if (header.byteSize() < RingDescriptor.HEADER_LENGTH || data.byteSize() < capacity) {
+      throw new IllegalArgumentException("segment too small for ring of " + capacity);
+    }
+    this.header = header.asSlice(0, RingDescriptor.HEADER_LENGTH);
+    this.data = data.asSlice(0, capacity);
     this.capacity = capacity;
     this.mask = capacity - 1;
   }

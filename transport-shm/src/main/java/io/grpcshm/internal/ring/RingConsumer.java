@@ -23,6 +23,12 @@ public final class RingConsumer extends Ring {
     this.head = (long) LONG.getVolatile(header, (long) HEAD_OFFSET);
   }
 
+  /** A {@code capacity}-byte ring whose header and data area lie apart (PROTOCOL.md §4). */
+  public RingConsumer(MemorySegment header, MemorySegment data, int capacity) {
+    super(header, data, capacity);
+    this.head = (long) LONG.getVolatile(header, (long) HEAD_OFFSET);
+  }
+
   /** How far we have consumed (our head). */
   public long position() {
     return head;

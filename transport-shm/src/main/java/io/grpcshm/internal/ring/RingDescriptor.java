@@ -3,8 +3,9 @@ package io.grpcshm.internal.ring;
 /**
  * Every offset of one single-producer/single-consumer frame ring, in one place.
  *
- * <p>A ring is a header of {@link #HEADER_LENGTH} bytes followed by a data area whose capacity is
- * a power of two. Positions are 64-bit byte counters that only grow; {@code position & (capacity
+ * <p>A ring is a header of {@link #HEADER_LENGTH} bytes and a data area whose capacity is a power
+ * of two (a connection's region keeps both rings' headers in its first page and the data areas
+ * apart, PROTOCOL.md §4; tests may put the data area right after the header). Positions are 64-bit byte counters that only grow; {@code position & (capacity
  * - 1)} is the index into the data area. Each field the two sides write lives on its own cache
  * line so that the producer and the consumer never share a line they both write.
  *
@@ -13,7 +14,6 @@ package io.grpcshm.internal.ring;
  *   64  head             i64  consumer position; a release-store frees the space before it
  *   128 consumerSleeping i32  1 while the consumer is asleep (or about to be): wake it (WAKE message)
  *   192 producerWaiting  i32  1 while the producer has frames queued for lack of space
- *   256 data[capacity]
  * </pre>
  *
  * <p>Records are 8-byte aligned; see {@link RecordLayout} for their header. A record never wraps:
@@ -38,7 +38,7 @@ public final class RingDescriptor {
    */
   public static final int MAX_RECORD_FRACTION = 4;
 
-  /** Bytes a ring of {@code capacity} occupies in the region. */
+  /** Bytes a ring of {@code capacity} occupies with its data area right after its header. */
   public static long totalLength(int capacity) {
     return HEADER_LENGTH + (long) capacity;
   }

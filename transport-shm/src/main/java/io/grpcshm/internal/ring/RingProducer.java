@@ -22,6 +22,13 @@ public final class RingProducer extends Ring {
     this.cachedHead = tail;
   }
 
+  /** A {@code capacity}-byte ring whose header and data area lie apart (PROTOCOL.md §4). */
+  public RingProducer(MemorySegment header, MemorySegment data, int capacity) {
+    super(header, data, capacity);
+    this.tail = (long) LONG.getVolatile(header, (long) TAIL_OFFSET);
+    this.cachedHead = tail;
+  }
+
   /** Largest record this ring accepts; bigger payloads must be split by the caller. */
   public int maxRecordLength() {
     return RingDescriptor.maxRecordLength(capacity);

@@ -172,12 +172,13 @@ final class ShmConnection
     this.name = name + "#" + id;
     this.socket = socket;
     MemorySegment region = regionMapping.memory();
-    MemorySegment c2s = region.asSlice(layout.clientToServerRingOffset(), layout.ringLength());
-    MemorySegment s2c = region.asSlice(layout.serverToClientRingOffset(), layout.ringLength());
     MemorySegment c2sPool = region.asSlice(layout.clientToServerPoolOffset(), layout.poolSize());
     MemorySegment s2cPool = region.asSlice(layout.serverToClientPoolOffset(), layout.poolSize());
-    RingProducer tx = new RingProducer(isServer ? s2c : c2s, layout.ringCapacity());
-    this.rx = new RingConsumer(isServer ? c2s : s2c, layout.ringCapacity());
+    // Our producer ring is client->server on the client, server->client on the server.
+    RingProducer tx = new RingProducer(layout.ringHeader(region, !isServer),
+        layout.ringData(region, !isServer), layout.ringCapacity());
+    this.rx = new RingConsumer(layout.ringHeader(region, isServer),
+        layout.ringData(region, isServer), layout.ringCapacity());
     this.sender = new FrameSender(this, tx, socket::sendWake,
         replyMailbox && isServer ? c2sPool : null);
     // Inline payloads up to half a record, so one never crowds a ring's worth of headers out.

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.grpcshm.internal.ring.RingDescriptor;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
@@ -101,5 +103,30 @@ class HandshakeMessageTest {
     RegionLayout layout = new RegionLayout(1 << 16, 1 << 20);
     assertEquals(layout.serverToClientPoolOffset() + (1 << 20), layout.totalSize());
     assertEquals(0, layout.clientToServerPoolOffset() % RegionLayout.PAGE);
+  }
+
+  /** PROTOCOL.md §4, version 4: one page of headers, then page-aligned rings and pools. */
+  @Test
+  void layoutKeepsEveryHeaderInTheFirstPage() {
+    int ring = 1 << 20;
+    long pool = 256L << 20;
+    RegionLayout layout = new RegionLayout(ring, pool);
+    MemorySegment region = MemorySegment.ofArray(new byte[ring * 2 + 3 * RegionLayout.PAGE]);
+    RegionLayout small = new RegionLayout(ring, RegionLayout.PAGE);
+    MemorySegment c2sHeader = small.ringHeader(region, true);
+    MemorySegment s2cHeader = small.ringHeader(region, false);
+    // The region header (32 bytes) and both ring headers lie apart, all in the first page.
+    assertEquals(1024, c2sHeader.address() - region.address());
+    assertEquals(2048, s2cHeader.address() - region.address());
+    assertEquals(RingDescriptor.HEADER_LENGTH, c2sHeader.byteSize());
+    assertTrue(2048 + RingDescriptor.HEADER_LENGTH <= RegionLayout.PAGE);
+    // Ring data areas and pools start on page boundaries, back to back.
+    assertEquals(4096, layout.clientToServerRingOffset());
+    assertEquals(4096 + ring, layout.serverToClientRingOffset());
+    assertEquals(4096 + 2L * ring, layout.clientToServerPoolOffset());
+    assertEquals(4096 + 2L * ring + pool, layout.serverToClientPoolOffset());
+    assertEquals(4096 + 2L * ring + 2 * pool, layout.totalSize());
+    assertEquals(ring, small.ringData(region, false).byteSize());
+    assertEquals(4096 + ring, small.ringData(region, false).address() - region.address());
   }
 }

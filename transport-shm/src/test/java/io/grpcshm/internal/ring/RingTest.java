@@ -144,4 +144,35 @@ class RingTest {
       assertThrows(IllegalArgumentException.class, () -> new RingProducer(ring, 3000));
     }
   }
+
+  /** A connection's rings keep their headers apart from their data (PROTOCOL.md §4). */
+  @Test
+  void headerApartFromDataCarriesRecordsAndIsChecked() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment header = arena.allocate(RingDescriptor.HEADER_LENGTH, 64);
+      MemorySegment data = arena.allocate(CAPACITY, 4096);
+      RingProducer producer = new RingProducer(header, data, CAPACITY);
+      RingConsumer consumer = new RingConsumer(header, data, CAPACITY);
+      byte[] body = {1, 2, 3, 4, 5};
+      long at = write(producer, body, FrameLayout.TYPE_DATA_INLINE);
+      assertEquals(0, at, "the first record starts the data area");
+      assertEquals(FrameLayout.TYPE_DATA_INLINE,
+          data.get(ValueLayout.JAVA_BYTE, FrameLayout.TYPE_OFFSET));
+      assertTrue(header.get(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET) > 0,
+          "the tail is published in the header");
+      List<byte[]> received = new ArrayList<>();
+      consumer.poll((d, off, len) -> {
+        byte[] copy = new byte[len - FrameLayout.HEADER_LENGTH];
+        MemorySegment.copy(d, ValueLayout.JAVA_BYTE, off + FrameLayout.HEADER_LENGTH, copy, 0,
+            copy.length);
+        received.add(copy);
+      }, Integer.MAX_VALUE);
+      assertEquals(1, received.size());
+      assertArrayEquals(body, received.get(0));
+      assertThrows(IllegalArgumentException.class,
+          () -> new RingProducer(header.asSlice(0, 128), data, CAPACITY));
+      assertThrows(IllegalArgumentException.class,
+          () -> new RingConsumer(header, data.asSlice(0, CAPACITY / 2), CAPACITY));
+    }
+  }
 }

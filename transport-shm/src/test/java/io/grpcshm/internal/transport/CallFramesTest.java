@@ -61,10 +61,10 @@ class CallFramesTest {
         Handshakes.Established e = Handshakes.server(accepted, ShmTransportConfig.defaults());
         try {
           RegionLayout layout = e.layout();
-          RingConsumer rx = new RingConsumer(e.region().asSlice(
-              layout.clientToServerRingOffset(), layout.ringLength()), layout.ringCapacity());
-          RingProducer tx = new RingProducer(e.region().asSlice(
-              layout.serverToClientRingOffset(), layout.ringLength()), layout.ringCapacity());
+          RingConsumer rx = new RingConsumer(layout.ringHeader(e.region(), true),
+              layout.ringData(e.region(), true), layout.ringCapacity());
+          RingProducer tx = new RingProducer(layout.ringHeader(e.region(), false),
+              layout.ringData(e.region(), false), layout.ringCapacity());
           long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
           while (!answerWhen.test(frames) && System.nanoTime() < deadline) {
             if (rx.poll((d, at, length) -> frames.add(new Frame(

@@ -52,10 +52,10 @@ class GoAwayRefusalTest {
         Handshakes.Established e = Handshakes.server(accepted, ShmTransportConfig.defaults());
         try {
           RegionLayout layout = e.layout();
-          RingConsumer rx = new RingConsumer(e.region().asSlice(
-              layout.clientToServerRingOffset(), layout.ringLength()), layout.ringCapacity());
-          RingProducer tx = new RingProducer(e.region().asSlice(
-              layout.serverToClientRingOffset(), layout.ringLength()), layout.ringCapacity());
+          RingConsumer rx = new RingConsumer(layout.ringHeader(e.region(), true),
+              layout.ringData(e.region(), true), layout.ringCapacity());
+          RingProducer tx = new RingProducer(layout.ringHeader(e.region(), false),
+              layout.ringData(e.region(), false), layout.ringCapacity());
           long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
           while (refusedStream.get() == 0 && System.nanoTime() < deadline) {
             int n = rx.poll((d, at, length) -> {

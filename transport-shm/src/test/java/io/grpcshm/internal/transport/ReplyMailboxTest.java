@@ -118,10 +118,10 @@ class ReplyMailboxTest {
         connection = Handshakes.server(accepted, config);
         try {
           RegionLayout layout = connection.layout();
-          RingConsumer rx = new RingConsumer(connection.region().asSlice(
-              layout.clientToServerRingOffset(), layout.ringLength()), layout.ringCapacity());
-          tx = new RingProducer(connection.region().asSlice(
-              layout.serverToClientRingOffset(), layout.ringLength()), layout.ringCapacity());
+          RingConsumer rx = new RingConsumer(layout.ringHeader(connection.region(), true),
+              layout.ringData(connection.region(), true), layout.ringCapacity());
+          tx = new RingProducer(layout.ringHeader(connection.region(), false),
+              layout.ringData(connection.region(), false), layout.ringCapacity());
           clientPool = connection.region().asSlice(layout.clientToServerPoolOffset(),
               layout.poolSize());
           while (true) {

@@ -382,7 +382,7 @@ class ShmInternalServerAdmissionTest {
     assertTrue(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) < 3000, "soon");
 
     byte[] hello = ByteBuffer.allocate(27).order(ByteOrder.LITTLE_ENDIAN).putInt(0x4d485347)
-        .put((byte) 1).put((byte) 3).putShort((short) 0).putInt(1 << 16).putLong(1 << 20)
+        .put((byte) 1).put((byte) 4).putShort((short) 0).putInt(1 << 16).putLong(1 << 20)
         .putInt(1 << 20).putShort((short) 0).put((byte) 0).array();
     for (int i = 0; i < 20; i++) {
       try (UnixSeqpacketSocket old = UnixSeqpacketSocket.connect(name)) {
