@@ -3,6 +3,7 @@ package io.grpcshm.internal.loop;
 import io.grpcshm.IdleStrategy;
 import io.grpcshm.internal.nativeio.Epoll;
 import io.grpcshm.internal.nativeio.EventFd;
+import io.grpcshm.internal.nativeio.UnixSeqpacketSocket;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
@@ -149,6 +150,27 @@ public final class EventLoop {
     }
     loop.hold(target, task, owner, call);
     return true;
+  }
+
+  /**
+   * Buffers for a control message read from a member's socket: one pair per loop, shared by its
+   * members (a member reads its socket only in {@link Member#onSocket}, on the loop thread), not
+   * one per connection (4 KiB each, at thousands of idle connections).
+   */
+  public static final class ControlScratch {
+    public final byte[] message = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
+    public final int[] fds = new int[UnixSeqpacketSocket.MAX_FDS];
+  }
+
+  private final ControlScratch controlScratch = new ControlScratch();
+
+  /**
+   * This loop thread's {@link ControlScratch}; on any other thread (a test driving a member
+   * itself) a fresh one.
+   */
+  public static ControlScratch controlScratch() {
+    return Thread.currentThread() instanceof LoopThread t ? t.loop.controlScratch
+        : new ControlScratch();
   }
 
   private void hold(Executor target, Runnable task, HoldOwner owner, int call) {

@@ -68,6 +68,8 @@ public final class Linux {
   private static final Linker LINKER = Linker.nativeLinker();
   private static final SymbolLookup LIBC = LINKER.defaultLookup();
   private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+  /** The errno capture area's layout, for callers that place one in a buffer of their own. */
+  static final StructLayout CAPTURE_LAYOUT = CAPTURE;
   private static final VarHandle ERRNO =
       CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
   private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");

@@ -6,6 +6,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import java.io.Closeable;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -22,7 +23,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * namespace, gone when the listener closes); other names are filesystem paths.
  *
  * <p>Thread safety: {@link #send} may be called from any thread; {@link #receive} from one thread
- * at a time; {@link #shutdown} from any thread, and it wakes a blocked {@code receive} or accept.
+ * at a time (so that messages are not split between readers); {@link #shutdown} from any thread,
+ * and it wakes a blocked {@code receive} or accept. A socket owns no native memory: each call
+ * takes a {@link MessageBuffer} for its own length.
  */
 public final class UnixSeqpacketSocket implements Closeable {
   /** Largest message this transport exchanges on the socket (handshake and control). */
@@ -37,22 +40,19 @@ public final class UnixSeqpacketSocket implements Closeable {
   private static final long MSG_CONTROL = 32;
   private static final long MSG_CONTROLLEN = 40;
   private static final long MSG_FLAGS = 48;
-  private static final long MSGHDR_SIZE = 56;
-  private static final long IOV_SIZE = 16;
+  static final long MSGHDR_SIZE = 56;
+  static final long IOV_SIZE = 16;
   private static final long CMSG_HEADER = 16;
-  private static final long CMSG_SPACE_MAX = CMSG_HEADER + 8L * ((MAX_FDS * 4 + 7) / 8);
+  static final long CMSG_SPACE_MAX = CMSG_HEADER + 8L * ((MAX_FDS * 4 + 7) / 8);
   private static final int SOCKADDR_UN_SIZE = 110;
 
   private final int fd;
-  private final Arena arena = Arena.ofShared();
+  /**
+   * Serializes sends (one message at a time, whole) and guards the descriptor's release. The
+   * native memory of each send or receive is a {@link MessageBuffer} taken for that call.
+   */
   private final Object sendLock = new Object();
-  private final MemorySegment sendBuf;
-  private final MemorySegment recvBuf;
-  private final MemorySegment recvHdr;
-  private final MemorySegment recvIov;
-  private final MemorySegment recvControl;
-  private final MemorySegment recvCapture;
-  private final MemorySegment pollFd;
+  @GuardedBy("sendLock") private boolean released;
   private final AtomicBoolean closed = new AtomicBoolean();
   /** {@link #sendWake} calls in progress; {@link #CLOSING} added when the descriptor closes. */
   private final AtomicInteger wakers = new AtomicInteger();
@@ -62,13 +62,6 @@ public final class UnixSeqpacketSocket implements Closeable {
 
   private UnixSeqpacketSocket(int fd) {
     this.fd = fd;
-    this.sendBuf = arena.allocate(MAX_MESSAGE + CMSG_SPACE_MAX + MSGHDR_SIZE + IOV_SIZE, 16);
-    this.recvBuf = arena.allocate(MAX_MESSAGE + 1, 16);
-    this.recvHdr = arena.allocate(MSGHDR_SIZE, 8);
-    this.recvIov = arena.allocate(IOV_SIZE, 8);
-    this.recvControl = arena.allocate(CMSG_SPACE_MAX, 8);
-    this.recvCapture = Linux.newCapture(arena);
-    this.pollFd = arena.allocate(8, 4);
   }
 
   /** Binds and listens on {@code name}; fails with EADDRINUSE if another server owns it. */
@@ -158,12 +151,21 @@ public final class UnixSeqpacketSocket implements Closeable {
 
   /** Blocks for the next connection; returns null once {@link #shutdown} was called. */
   public UnixSeqpacketSocket accept() throws IOException {
+    MessageBuffer buf = MessageBuffer.take();
+    try {
+      return accept(buf.capture);
+    } finally {
+      buf.giveBack();
+    }
+  }
+
+  private UnixSeqpacketSocket accept(MemorySegment capture) throws IOException {
     while (true) {
-      int child = Linux.accept4(fd, Linux.SOCK_CLOEXEC, recvCapture);
+      int child = Linux.accept4(fd, Linux.SOCK_CLOEXEC, capture);
       if (child >= 0) {
         return new UnixSeqpacketSocket(child);
       }
-      int errno = Linux.errno(recvCapture);
+      int errno = Linux.errno(capture);
       if (closed.get()) {
         return null;
       }
@@ -182,11 +184,14 @@ public final class UnixSeqpacketSocket implements Closeable {
    * {@link #shutdown}, after which accept returns null at once). False if the time ran out.
    */
   public boolean awaitAcceptable(int timeoutMillis) throws IOException {
+    MessageBuffer buf = MessageBuffer.take();
     try {
-      awaitReadable(timeoutMillis);
+      awaitReadable(timeoutMillis, buf);
       return true;
     } catch (java.net.SocketTimeoutException e) {
       return false;
+    } finally {
+      buf.giveBack();
     }
   }
 
@@ -244,52 +249,61 @@ public final class UnixSeqpacketSocket implements Closeable {
     if (length > MAX_MESSAGE) {
       throw new IllegalArgumentException("message too large: " + length);
     }
+    MessageBuffer buf = MessageBuffer.take();
     synchronized (sendLock) {
-      if (closed.get()) {
-        throw new IOException("socket closed");
+      try {
+        send(data, length, fdToSend, extraFlags, buf);
+      } finally {
+        buf.giveBack();
       }
-      MemorySegment payload = sendBuf.asSlice(0, MAX_MESSAGE);
-      MemorySegment control = sendBuf.asSlice(MAX_MESSAGE, CMSG_SPACE_MAX);
-      MemorySegment hdr = sendBuf.asSlice(MAX_MESSAGE + CMSG_SPACE_MAX, MSGHDR_SIZE);
-      MemorySegment iov = sendBuf.asSlice(MAX_MESSAGE + CMSG_SPACE_MAX + MSGHDR_SIZE, IOV_SIZE);
-      MemorySegment.copy(MemorySegment.ofArray(data), 0, payload, 0, length);
-      iov.set(ADDRESS, 0, payload);
-      iov.set(JAVA_LONG, 8, length);
-      hdr.fill((byte) 0);
-      hdr.set(ADDRESS, MSG_NAME, MemorySegment.NULL);
-      hdr.set(ADDRESS, MSG_IOV, iov);
-      hdr.set(JAVA_LONG, MSG_IOVLEN, 1);
-      if (fdToSend >= 0) {
-        control.fill((byte) 0);
-        control.set(JAVA_LONG, 0, CMSG_HEADER + 4); // cmsg_len = CMSG_LEN(sizeof(int))
-        control.set(JAVA_INT, 8, Linux.SOL_SOCKET);
-        control.set(JAVA_INT, 12, Linux.SCM_RIGHTS);
-        control.set(JAVA_INT, 16, fdToSend);
-        hdr.set(ADDRESS, MSG_CONTROL, control);
-        hdr.set(JAVA_LONG, MSG_CONTROLLEN, CMSG_HEADER + 8); // CMSG_SPACE(sizeof(int))
-      } else {
-        hdr.set(ADDRESS, MSG_CONTROL, MemorySegment.NULL);
-        hdr.set(JAVA_LONG, MSG_CONTROLLEN, 0);
+    }
+  }
+
+  @GuardedBy("sendLock")
+  private void send(byte[] data, int length, int fdToSend, int extraFlags, MessageBuffer buf)
+      throws IOException {
+    if (closed.get()) {
+      throw new IOException("socket closed");
+    }
+    MemorySegment payload = buf.payload;
+    MemorySegment control = buf.control;
+    MemorySegment hdr = buf.hdr;
+    MemorySegment iov = buf.iov;
+    MemorySegment cap = buf.capture;
+    MemorySegment.copy(MemorySegment.ofArray(data), 0, payload, 0, length);
+    iov.set(ADDRESS, 0, payload);
+    iov.set(JAVA_LONG, 8, length);
+    hdr.fill((byte) 0);
+    hdr.set(ADDRESS, MSG_NAME, MemorySegment.NULL);
+    hdr.set(ADDRESS, MSG_IOV, iov);
+    hdr.set(JAVA_LONG, MSG_IOVLEN, 1);
+    if (fdToSend >= 0) {
+      control.fill((byte) 0);
+      control.set(JAVA_LONG, 0, CMSG_HEADER + 4); // cmsg_len = CMSG_LEN(sizeof(int))
+      control.set(JAVA_INT, 8, Linux.SOL_SOCKET);
+      control.set(JAVA_INT, 12, Linux.SCM_RIGHTS);
+      control.set(JAVA_INT, 16, fdToSend);
+      hdr.set(ADDRESS, MSG_CONTROL, control);
+      hdr.set(JAVA_LONG, MSG_CONTROLLEN, CMSG_HEADER + 8); // CMSG_SPACE(sizeof(int))
+    } else {
+      hdr.set(ADDRESS, MSG_CONTROL, MemorySegment.NULL);
+      hdr.set(JAVA_LONG, MSG_CONTROLLEN, 0);
+    }
+    while (true) {
+      long n = Linux.sendmsg(fd, hdr, Linux.MSG_NOSIGNAL | extraFlags, cap);
+      if (n == length) {
+        return;
       }
-      try (Arena tmp = Arena.ofConfined()) {
-        MemorySegment cap = Linux.newCapture(tmp);
-        while (true) {
-          long n = Linux.sendmsg(fd, hdr, Linux.MSG_NOSIGNAL | extraFlags, cap);
-          if (n == length) {
-            return;
-          }
-          if (n < 0 && Linux.errno(cap) == Linux.EINTR) {
-            continue;
-          }
-          if (n < 0 && Linux.errno(cap) == Linux.EAGAIN && extraFlags != 0) {
-            throw new PeerNotReadingException();
-          }
-          if (n < 0) {
-            throw new NativeException("sendmsg", Linux.errno(cap)).asIoException();
-          }
-          throw new IOException("short sendmsg: " + n + " of " + length);
-        }
+      if (n < 0 && Linux.errno(cap) == Linux.EINTR) {
+        continue;
       }
+      if (n < 0 && Linux.errno(cap) == Linux.EAGAIN && extraFlags != 0) {
+        throw new PeerNotReadingException();
+      }
+      if (n < 0) {
+        throw new NativeException("sendmsg", Linux.errno(cap)).asIoException();
+      }
+      throw new IOException("short sendmsg: " + n + " of " + length);
     }
   }
 
@@ -300,10 +314,15 @@ public final class UnixSeqpacketSocket implements Closeable {
    * {@code timeoutMillis} (negative: forever) and throws {@link java.net.SocketTimeoutException}.
    */
   public int receive(byte[] dest, int[] fdsOut, int timeoutMillis) throws IOException {
-    if (timeoutMillis >= 0) {
-      awaitReadable(timeoutMillis);
+    MessageBuffer buf = MessageBuffer.take();
+    try {
+      if (timeoutMillis >= 0) {
+        awaitReadable(timeoutMillis, buf);
+      }
+      return receive(dest, fdsOut, 0, false, buf);
+    } finally {
+      buf.giveBack();
     }
-    return receive(dest, fdsOut, 0, false);
   }
 
   /** Result of {@link #tryReceive} when no message is waiting. */
@@ -314,11 +333,21 @@ public final class UnixSeqpacketSocket implements Closeable {
    * For an event loop that learned from epoll that the socket is readable.
    */
   public int tryReceive(byte[] dest, int[] fdsOut) throws IOException {
-    return receive(dest, fdsOut, Linux.MSG_DONTWAIT, true);
+    MessageBuffer buf = MessageBuffer.take();
+    try {
+      return receive(dest, fdsOut, Linux.MSG_DONTWAIT, true, buf);
+    } finally {
+      buf.giveBack();
+    }
   }
 
-  private int receive(byte[] dest, int[] fdsOut, int extraFlags, boolean mayBeEmpty)
-      throws IOException {
+  private int receive(byte[] dest, int[] fdsOut, int extraFlags, boolean mayBeEmpty,
+      MessageBuffer buf) throws IOException {
+    MemorySegment recvBuf = buf.payload;
+    MemorySegment recvHdr = buf.hdr;
+    MemorySegment recvIov = buf.iov;
+    MemorySegment recvControl = buf.control;
+    MemorySegment recvCapture = buf.capture;
     java.util.Arrays.fill(fdsOut, -1);
     recvIov.set(ADDRESS, 0, recvBuf);
     recvIov.set(JAVA_LONG, 8, MAX_MESSAGE + 1); // one spare byte detects oversize messages
@@ -348,7 +377,7 @@ public final class UnixSeqpacketSocket implements Closeable {
       }
       throw new NativeException("recvmsg", errno).asIoException();
     }
-    int received = collectFds(fdsOut);
+    int received = collectFds(fdsOut, recvHdr, recvControl);
     int flags = recvHdr.get(JAVA_INT, MSG_FLAGS);
     if (n == 0 && received == 0) {
       return -1;
@@ -366,7 +395,7 @@ public final class UnixSeqpacketSocket implements Closeable {
   }
 
   /** Copies SCM_RIGHTS descriptors out of the control buffer; -1 if they did not fit. */
-  private int collectFds(int[] fdsOut) {
+  private static int collectFds(int[] fdsOut, MemorySegment recvHdr, MemorySegment recvControl) {
     long controlLen = recvHdr.get(JAVA_LONG, MSG_CONTROLLEN);
     int count = 0;
     boolean overflow = false;
@@ -404,7 +433,9 @@ public final class UnixSeqpacketSocket implements Closeable {
     }
   }
 
-  private void awaitReadable(int timeoutMillis) throws IOException {
+  private void awaitReadable(int timeoutMillis, MessageBuffer buf) throws IOException {
+    MemorySegment pollFd = buf.pollFd;
+    MemorySegment recvCapture = buf.capture;
     long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
     while (true) {
       pollFd.set(JAVA_INT, 0, fd);
@@ -472,13 +503,13 @@ public final class UnixSeqpacketSocket implements Closeable {
   public void close() {
     shutdown();
     synchronized (sendLock) {
-      if (arena.scope().isAlive()) {
+      if (!released) {
+        released = true;
         wakers.addAndGet(CLOSING);
         while (wakers.get() != CLOSING) {
           Thread.onSpinWait(); // a wake in progress ends within one send(2)
         }
         Linux.close(fd);
-        arena.close();
       }
     }
   }

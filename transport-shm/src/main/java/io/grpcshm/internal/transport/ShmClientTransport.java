@@ -78,9 +78,6 @@ public final class ShmClientTransport
     implements ConnectionClientTransport, KeepAliveManager.ClientKeepAlivePinger.TransportWithDisconnectReason,
         StreamSerializer.FailureHandler {
   private static final Logger log = Logger.getLogger(ShmClientTransport.class.getName());
-  /** A refusing call executor fails every call it refuses: one line a minute says so. */
-  private static final RateLimitedLog EXECUTOR_REFUSALS =
-      new RateLimitedLog(log, TimeUnit.MINUTES.toNanos(1));
 
   /** Lifecycle with checked transitions. */
   enum State {
@@ -109,6 +106,12 @@ public final class ShmClientTransport
   static final int MAX_STREAM_ID = Integer.MAX_VALUE - 2;
 
   final Object lock = new Object();
+  /**
+   * A refusing call executor fails every call it refuses: one line a minute per transport says
+   * so (per transport, so that one channel's refusals never hide another's first).
+   */
+  private final RateLimitedLog executorRefusals =
+      new RateLimitedLog(log, TimeUnit.MINUTES.toNanos(1));
   private final InternalLogId logId;
   private final Status preFailure;
   /** The names to try, in order (the next one only when nothing listens on the previous). */
@@ -326,6 +329,8 @@ public final class ShmClientTransport
   }
 
   private void notifyTerminated() {
+    executorRefusals.flush(Level.WARNING, "held", logId + ": calls cancelled because their"
+        + " executor refused their callbacks");
     synchronized (lock) {
       if (terminatedNotified) {
         return;
@@ -851,7 +856,7 @@ public final class ShmClientTransport
         ts.executorRefused(Status.CANCELLED
             .withDescription("the call's executor refused its callbacks: " + refusal)
             .withCause(refusal));
-        EXECUTOR_REFUSALS.log(Level.WARNING, "held", () -> logId + ": stream " + streamId
+        executorRefusals.log(Level.WARNING, "held", () -> logId + ": stream " + streamId
             + " cancelled: its executor refused the call's callbacks (" + refusal + ")");
       }
     }

@@ -67,8 +67,11 @@ final class ShmConnection
   private static final AtomicInteger IDS = new AtomicInteger();
   /** Records handled per poll before the loop turns to its other connections. */
   private static final int POLL_BATCH = 64;
-  /** Initial record-body scratch; grows to the largest body seen. */
-  private static final int INITIAL_SCRATCH_BYTES = 4096;
+  /**
+   * Initial record-body scratch (headers and control frames; message bytes do not pass through
+   * it); grows to the largest body seen, so an idle connection keeps only this.
+   */
+  private static final int INITIAL_SCRATCH_BYTES = 512;
 
   static {
     UnixSeqpacketSocket.wakeMessage(HandshakeMessage.wakeBytes());
@@ -152,9 +155,6 @@ final class ShmConnection
   private ByteBuffer scratchView = ByteBuffer.wrap(scratch).order(ByteOrder.LITTLE_ENDIAN);
   /** Bound once: a method reference made per poll would allocate on every spin of the loop. */
   private final RingConsumer.RecordHandler recordHandler = this::onRecord;
-  /** Loop-thread scratch for control messages on the socket. */
-  private final byte[] controlBuffer = new byte[UnixSeqpacketSocket.MAX_MESSAGE];
-  private final int[] controlFds = new int[UnixSeqpacketSocket.MAX_FDS];
 
   /**
    * Wraps an established connection. {@code regionMapping} is the mapped region, which this
@@ -905,6 +905,9 @@ final class ShmConnection
     if (state.get() != State.OPEN) {
       return;
     }
+    EventLoop.ControlScratch scratch = EventLoop.controlScratch();
+    byte[] controlBuffer = scratch.message;
+    int[] controlFds = scratch.fds;
     try {
       while (true) {
         int n = socket.tryReceive(controlBuffer, controlFds);
