@@ -33,6 +33,16 @@ class RingTest {
     return at;
   }
 
+  /** Consumes every record waiting, adding each one's body (after the frame header). */
+  private static void drainBodies(RingConsumer consumer, List<byte[]> bodies) {
+    consumer.poll((data, off, len) -> {
+      byte[] copy = new byte[len - FrameLayout.HEADER_LENGTH];
+      MemorySegment.copy(data, ValueLayout.JAVA_BYTE, off + FrameLayout.HEADER_LENGTH, copy, 0,
+          copy.length);
+      bodies.add(copy);
+    }, Integer.MAX_VALUE);
+  }
+
   @Test
   void recordsSurviveManyWrapArounds() {
     try (Arena arena = Arena.ofConfined()) {
@@ -49,12 +59,7 @@ class RingTest {
         random.nextBytes(body);
         long at = write(producer, body, FrameLayout.TYPE_DATA_INLINE);
         if (at < 0) {
-          consumer.poll((data, off, len) -> {
-            byte[] copy = new byte[len - FrameLayout.HEADER_LENGTH];
-            MemorySegment.copy(data, ValueLayout.JAVA_BYTE, off + FrameLayout.HEADER_LENGTH, copy,
-                0, copy.length);
-            received.add(copy);
-          }, Integer.MAX_VALUE);
+          drainBodies(consumer, received);
           at = write(producer, body, FrameLayout.TYPE_DATA_INLINE);
           assertTrue(at >= 0, "space after draining");
         }
@@ -62,12 +67,7 @@ class RingTest {
         lastOffset = at;
         sent.add(body);
       }
-      consumer.poll((data, off, len) -> {
-        byte[] copy = new byte[len - FrameLayout.HEADER_LENGTH];
-        MemorySegment.copy(data, ValueLayout.JAVA_BYTE, off + FrameLayout.HEADER_LENGTH, copy, 0,
-            copy.length);
-        received.add(copy);
-      }, Integer.MAX_VALUE);
+      drainBodies(consumer, received);
       assertTrue(wrappedAtLeastOnce);
       assertEquals(sent.size(), received.size());
       for (int i = 0; i < sent.size(); i++) {
@@ -161,12 +161,7 @@ class RingTest {
       assertTrue(header.get(ValueLayout.JAVA_LONG, RingDescriptor.TAIL_OFFSET) > 0,
           "the tail is published in the header");
       List<byte[]> received = new ArrayList<>();
-      consumer.poll((d, off, len) -> {
-        byte[] copy = new byte[len - FrameLayout.HEADER_LENGTH];
-        MemorySegment.copy(d, ValueLayout.JAVA_BYTE, off + FrameLayout.HEADER_LENGTH, copy, 0,
-            copy.length);
-        received.add(copy);
-      }, Integer.MAX_VALUE);
+      drainBodies(consumer, received);
       assertEquals(1, received.size());
       assertArrayEquals(body, received.get(0));
       assertThrows(IllegalArgumentException.class,
