@@ -178,7 +178,7 @@ final class ShmClientStream extends AbstractClientStream {
    * transport thread for this stream; none is called with the transport's lock held.
    */
   final class TransportState extends AbstractClientStream.TransportState
-      implements OutboundFlow.SentListener {
+      implements OutboundFlow.SentListener, StreamSerializer.RefusalListener {
     final StreamSerializer serializer;
     /** Written once, under the serializer and the transport lock; read under either. */
     private volatile int streamId = -1;
@@ -214,7 +214,7 @@ final class ShmClientStream extends AbstractClientStream {
       super(maxMessageSize, statsTraceCtx, transportTracer, options);
       this.tracers = tracers;
       this.tracer = transportTracer;
-      this.serializer = new StreamSerializer(transport);
+      this.serializer = new StreamSerializer(transport, this);
       this.inboundWindow = transport.inboundStreamWindow();
     }
 
@@ -392,6 +392,11 @@ final class ShmClientStream extends AbstractClientStream {
     }
 
     /** The call executor refused this call's callbacks (held by the loop): end the call. */
+    @Override
+    public void callbacksRefused(java.util.concurrent.RejectedExecutionException refusal) {
+      transport.callbacksRefused(this, refusal);
+    }
+
     void executorRefused(Status status) {
       serializer.execute(() -> cancelFromApplication(status));
     }

@@ -328,6 +328,19 @@ public final class ShmClientTransport
     }
   }
 
+  /**
+   * The call's executor refused its callbacks (a blocking caller that gave up, a bounded pool),
+   * whether the loop held the hand-off or another thread ran it: nobody can be told, so the call
+   * ends here and the server hears CANCELLED. The connection and its other calls go on.
+   */
+  void callbacksRefused(ShmClientStream.TransportState ts, RuntimeException refusal) {
+    ts.executorRefused(Status.CANCELLED
+        .withDescription("the call's executor refused its callbacks: " + refusal)
+        .withCause(refusal));
+    executorRefusals.log(Level.WARNING, "held", () -> logId + ": stream " + ts.id()
+        + " cancelled: its executor refused the call's callbacks (" + refusal + ")");
+  }
+
   private void notifyTerminated() {
     executorRefusals.flush(Level.WARNING, "held", logId + ": calls cancelled because their"
         + " executor refused their callbacks");
@@ -849,15 +862,9 @@ public final class ShmClientTransport
 
     @Override
     public void onHeldExecutionRejected(int streamId, RuntimeException refusal) {
-      // The call's executor refused its callbacks (a blocking caller that gave up, a bounded
-      // pool): nobody can be told, so the call ends here and the server hears CANCELLED.
       ShmClientStream.TransportState ts = stream(streamId);
       if (ts != null) {
-        ts.executorRefused(Status.CANCELLED
-            .withDescription("the call's executor refused its callbacks: " + refusal)
-            .withCause(refusal));
-        executorRefusals.log(Level.WARNING, "held", () -> logId + ": stream " + streamId
-            + " cancelled: its executor refused the call's callbacks (" + refusal + ")");
+        callbacksRefused(ts, refusal);
       }
     }
 

@@ -150,7 +150,7 @@ final class ShmServerStream extends AbstractServerStream {
    * transport thread for this stream; none is called with the transport's lock held.
    */
   final class TransportState extends AbstractServerStream.TransportState
-      implements OutboundFlow.SentListener {
+      implements OutboundFlow.SentListener, StreamSerializer.RefusalListener {
     final int streamId;
     final StreamSerializer serializer;
     @GuardedBy("serializer") final OutboundFlow outbound;
@@ -163,11 +163,16 @@ final class ShmServerStream extends AbstractServerStream {
     /** Created on first use, from the transport thread of this stream only. */
     private ServerStreamListener countingListener;
 
+    @Override
+    public void callbacksRefused(java.util.concurrent.RejectedExecutionException refusal) {
+      transport.callbacksRefused(this, refusal);
+    }
+
     TransportState(int streamId, int maxMessageSize, StatsTraceContext statsTraceCtx,
         TransportTracer transportTracer) {
       super(maxMessageSize, statsTraceCtx, transportTracer);
       this.streamId = streamId;
-      this.serializer = new StreamSerializer(transport.connection());
+      this.serializer = new StreamSerializer(transport.connection(), this);
       this.inboundWindow = transport.inboundStreamWindow();
       this.outbound = new OutboundFlow(transport.connection(), streamId,
           transport.connection().peerStreamWindow(), this);

@@ -269,6 +269,22 @@ final class ShmServerTransport implements ServerTransport {
     return d == null ? status.getCode().toString() : status.getCode() + ": " + d;
   }
 
+  /**
+   * The server's executor refused a call's callbacks, whether the loop held the hand-off or
+   * another thread ran it: as if streamCreated had thrown (startCall), this call fails and the
+   * connection stays.
+   */
+  void callbacksRefused(ShmServerStream.TransportState ts, RuntimeException refusal) {
+    Status st = callStartFailed(refusal);
+    ts.serializer.execute(() -> ts.cancel(st, st));
+    logCallStartFailure(ts.streamId, st, refusal);
+  }
+
+  private void logCallStartFailure(int streamId, Status st, RuntimeException cause) {
+    REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
+        + " failed: " + brief(st) + " (" + cause.getClass().getName() + ")");
+  }
+
   private final class Handler implements ShmConnection.Handler {
     private final DecodedStrings strings = new DecodedStrings();
     /** Paths, cached without their leading '/': grpc wants the method name. */
@@ -462,19 +478,10 @@ final class ShmServerTransport implements ServerTransport {
 
     @Override
     public void onHeldExecutionRejected(int streamId, RuntimeException refusal) {
-      // As if streamCreated had thrown (startCall): this call fails, the connection stays.
       ShmServerStream.TransportState ts = stream(streamId);
-      if (ts == null) {
-        return;
+      if (ts != null) {
+        callbacksRefused(ts, refusal);
       }
-      Status st = callStartFailed(refusal);
-      ts.serializer.execute(() -> ts.cancel(st, st));
-      logCallStartFailure(streamId, st, refusal);
-    }
-
-    private void logCallStartFailure(int streamId, Status st, RuntimeException cause) {
-      REFUSALS.log(Level.WARNING, "call-start", () -> logId + ": stream " + streamId
-          + " failed: " + brief(st) + " (" + cause.getClass().getName() + ")");
     }
 
     @Override

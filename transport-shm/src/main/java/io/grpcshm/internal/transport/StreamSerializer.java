@@ -3,6 +3,7 @@ package io.grpcshm.internal.transport;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.function.BiConsumer;
 
 /**
@@ -20,7 +21,8 @@ import java.util.function.BiConsumer;
  * #tryEnter}/{@link #exit} around inline code, and allocate only when contended ({@link #defer}
  * takes a closure). Operations keep their order per submitting thread;
  * a deferred one runs after every operation deferred before it. A deferred operation that throws
- * is given to the failure handler (it must not escape into the unrelated thread that ran it).
+ * is given to the failure handler (it must not escape into the unrelated thread that ran it),
+ * except a refusal by the call's executor: that ends this call only ({@link RefusalListener}).
  */
 final class StreamSerializer {
   private static final VarHandle BUSY;
@@ -38,14 +40,27 @@ final class StreamSerializer {
   /** Allocated on first contention: most streams of small calls never see one. */
   private volatile ConcurrentLinkedQueue<Runnable> deferred;
   private final FailureHandler onDeferredFailure;
+  private final RefusalListener onRefusal;
 
   /** Told when an operation deferred to another thread threw: the connection's or transport's. */
   interface FailureHandler {
     void streamOperationFailed(RuntimeException e);
   }
 
-  StreamSerializer(FailureHandler onDeferredFailure) {
+  /**
+   * The stream, told when a deferred operation handed a callback to the call's executor and the
+   * executor refused it. Outside an event loop nothing holds that hand-off (the loop reports a
+   * refusal of a held one the same way), so the refusal surfaces here: it is that call's
+   * failure, not the connection's.
+   */
+  interface RefusalListener {
+    /** Runs on the thread holding the stream; the stream must end the call. */
+    void callbacksRefused(RejectedExecutionException refusal);
+  }
+
+  StreamSerializer(FailureHandler onDeferredFailure, RefusalListener onRefusal) {
     this.onDeferredFailure = onDeferredFailure;
+    this.onRefusal = onRefusal;
   }
 
   /**
@@ -136,6 +151,8 @@ final class StreamSerializer {
     while ((op = queue.poll()) != null) {
       try {
         op.run();
+      } catch (RejectedExecutionException e) {
+        onRefusal.callbacksRefused(e);
       } catch (RuntimeException e) {
         onDeferredFailure.streamOperationFailed(e);
       }

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -16,7 +17,8 @@ import org.junit.jupiter.api.Test;
 
 class StreamSerializerTest {
   private final List<RuntimeException> failures = new ArrayList<>();
-  private final StreamSerializer serializer = new StreamSerializer(failures::add);
+  private final List<RuntimeException> refusals = new ArrayList<>();
+  private final StreamSerializer serializer = new StreamSerializer(failures::add, refusals::add);
 
   @Test
   void runsInlineWhenFree() {
@@ -133,6 +135,33 @@ class StreamSerializerTest {
     release.countDown();
     holder.join(30_000);
     assertEquals(List.of(boom), failures);
+    assertEquals(1, after.get());
+  }
+
+  /**
+   * A deferred operation whose callback the call's executor refused (grpc's listener hand-off
+   * throws) is that call's failure: the stream hears it, the connection's handler does not.
+   */
+  @Test
+  void deferredOperationRefusedByTheCallExecutorGoesToTheStreamOnly() throws Exception {
+    CountDownLatch entered = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    Thread holder = new Thread(() -> serializer.execute(() -> {
+      entered.countDown();
+      await(release);
+    }));
+    holder.start();
+    assertTrue(entered.await(30, TimeUnit.SECONDS));
+    RejectedExecutionException refused = new RejectedExecutionException("executor is full");
+    AtomicInteger after = new AtomicInteger();
+    serializer.execute(() -> {
+      throw refused;
+    });
+    serializer.execute(after::incrementAndGet);
+    release.countDown();
+    holder.join(30_000);
+    assertEquals(List.of(refused), refusals);
+    assertEquals(List.of(), failures, "not the connection's failure");
     assertEquals(1, after.get());
   }
 
