@@ -118,24 +118,10 @@ class StreamSerializerTest {
   @Test
   void deferredOperationThatThrowsGoesToTheFailureHandlerAndLaterOnesStillRun()
       throws Exception {
-    CountDownLatch entered = new CountDownLatch(1);
-    CountDownLatch release = new CountDownLatch(1);
-    Thread holder = new Thread(() -> serializer.execute(() -> {
-      entered.countDown();
-      await(release);
-    }));
-    holder.start();
-    assertTrue(entered.await(30, TimeUnit.SECONDS));
     IllegalStateException boom = new IllegalStateException("peer broke the protocol");
-    AtomicInteger after = new AtomicInteger();
-    serializer.execute(() -> {
-      throw boom;
-    });
-    serializer.execute(after::incrementAndGet);
-    release.countDown();
-    holder.join(30_000);
+    assertEquals(1, throwWhileHeldThenCount(boom));
     assertEquals(List.of(boom), failures);
-    assertEquals(1, after.get());
+    assertEquals(List.of(), refusals);
   }
 
   /**
@@ -144,6 +130,17 @@ class StreamSerializerTest {
    */
   @Test
   void deferredOperationRefusedByTheCallExecutorGoesToTheStreamOnly() throws Exception {
+    RejectedExecutionException refused = new RejectedExecutionException("executor is full");
+    assertEquals(1, throwWhileHeldThenCount(refused));
+    assertEquals(List.of(refused), refusals);
+    assertEquals(List.of(), failures, "not the connection's failure");
+  }
+
+  /**
+   * While another thread holds the stream, defers an operation that throws {@code thrown} and
+   * then one that counts; lets the holder run both on its way out. Returns the count.
+   */
+  private int throwWhileHeldThenCount(RuntimeException thrown) throws Exception {
     CountDownLatch entered = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
     Thread holder = new Thread(() -> serializer.execute(() -> {
@@ -152,17 +149,14 @@ class StreamSerializerTest {
     }));
     holder.start();
     assertTrue(entered.await(30, TimeUnit.SECONDS));
-    RejectedExecutionException refused = new RejectedExecutionException("executor is full");
     AtomicInteger after = new AtomicInteger();
     serializer.execute(() -> {
-      throw refused;
+      throw thrown;
     });
     serializer.execute(after::incrementAndGet);
     release.countDown();
     holder.join(30_000);
-    assertEquals(List.of(refused), refusals);
-    assertEquals(List.of(), failures, "not the connection's failure");
-    assertEquals(1, after.get());
+    return after.get();
   }
 
   private static void await(CountDownLatch latch) {
