@@ -79,6 +79,10 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       + " the connect path while it is timed")
   int connectWarmup = 10_000;
 
+  @Option(names = "--max-warmup-passes", description = "warm-up passes over every transport and"
+      + " workload at most (${DEFAULT-VALUE}; at least 2): they stop once the JIT is quiet")
+  int maxWarmupPasses = 8;
+
   @Option(names = "--idle-wait", description = "seconds an idle connection is left (${DEFAULT-VALUE})")
   int idleWait = 12;
 
@@ -102,6 +106,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       "small-call-benchmark-" + ProcessHandle.current().pid();
   /** Warm-up connects summarised at each end (their p50), to show how far the JIT got. */
   private static final int WARMUP_SAMPLE = 300;
+  /** A warm-up pass whose JIT CPU (both JVMs) stayed under this share of a core ends warm-up. */
+  private static final double JIT_QUIET_PERCENT = 2.0;
   /** Hand-offs timed for the host's hand-off cost, printed beside the table (~1.5 s here). */
   private static final int HAND_OFFS = 100_000;
 
@@ -111,31 +117,24 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       return server == null ? 0 : server.cpuTime().toNanos();
     }
 
-    long serverSwitches() {
-      return server == null ? 0 : contextSwitches(server.pid());
+    /** Per-thread counters of this JVM and of the server's, for {@link Threads#since}. */
+    Threads threads() {
+      return new Threads(ThreadCpu.counters(SELF),
+          server == null ? Map.of() : ThreadCpu.counters(server.pid()));
+    }
+
+    ThreadCpu.Activity serverSince(Threads before) {
+      return server == null ? new ThreadCpu.Activity(0, 0)
+          : ThreadCpu.since(server.pid(), before.server());
     }
   }
 
-  /** Context switches (voluntary + involuntary) of every thread of a process so far. */
-  static long contextSwitches(long pid) {
-    long total = 0;
-    try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
-      for (Path task : (Iterable<Path>) tasks::iterator) {
-        try {
-          for (String l : Files.readAllLines(task.resolve("status"))) {
-            if (l.startsWith("voluntary_ctxt_switches:")
-                || l.startsWith("nonvoluntary_ctxt_switches:")) {
-              total += Long.parseLong(l.replaceAll("[^0-9]", ""));
-            }
-          }
-        } catch (java.io.IOException exited) {
-          // The thread ended meanwhile.
-        }
-      }
-    } catch (java.io.IOException e) {
-      return -1;
+  /** Both JVMs' threads at one moment: context switches and JIT CPU are counted per thread. */
+  private record Threads(Map<String, ThreadCpu.Counters> client,
+      Map<String, ThreadCpu.Counters> server) {
+    ThreadCpu.Activity clientSince() {
+      return ThreadCpu.since(SELF, client);
     }
-    return total;
   }
 
   private static final long SELF = ProcessHandle.current().pid();
@@ -149,6 +148,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     long allocatedBytes;
     long clientSwitches;
     long serverSwitches;
+    /** CPU of both JVMs' JIT compiler threads meanwhile: a cell measured while compiling. */
+    long jitMillis;
     final Latencies latencies = new Latencies();
 
     double perSecond() {
@@ -173,6 +174,17 @@ public final class SmallCallBenchmark implements Callable<Integer> {
 
     double serverSwitchesPer() {
       return serverSwitches / (double) Math.max(1, operations);
+    }
+
+    /** JIT CPU meanwhile, as a share of one core (%). */
+    double jitPercent() {
+      return jitMillis * 1e8 / Math.max(1, wallNanos);
+    }
+
+    void add(ThreadCpu.Activity client, ThreadCpu.Activity server) {
+      clientSwitches += client.switches();
+      serverSwitches += server.switches();
+      jitMillis += client.compilerMillis() + server.compilerMillis();
     }
   }
 
@@ -223,7 +235,14 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         }
       }
       System.out.println("warming up every server on every workload...");
-      for (int warm = 0; warm < 2; warm++) {
+      // The JIT keeps compiling well after two passes (grpc's call path and ours reach C2 at
+      // different counts), and process CPU includes the compiler threads': a cell measured while
+      // they work is charged for them, mostly the first of round 1. So passes go on until both
+      // JVMs' compilers used under JIT_QUIET_PERCENT of a core over a whole pass, or up to
+      // --max-warmup-passes; the table prints what they used during each cell anyway.
+      for (int warm = 0; warm < Math.max(2, maxWarmupPasses); warm++) {
+        List<Threads> before = contenders.stream().map(Contender::threads).toList();
+        long passStart = System.nanoTime();
         for (Contender c : contenders) {
           if (on[0]) {
             closedLoop(c, small, concurrency, Math.max(2, seconds / 2), new Cell());
@@ -237,6 +256,15 @@ public final class SmallCallBenchmark implements Callable<Integer> {
           if (on[3]) {
             bidi(c, kib, 1, new Cell());
           }
+        }
+        long jit = before.getFirst().clientSince().compilerMillis();
+        for (int i = 0; i < contenders.size(); i++) {
+          jit += contenders.get(i).serverSince(before.get(i)).compilerMillis();
+        }
+        double jitPercent = jit * 1e8 / (System.nanoTime() - passStart);
+        System.out.printf("warm-up pass %d: JIT used %.1f%% of a core%n", warm + 1, jitPercent);
+        if (warm >= 1 && jitPercent < JIT_QUIET_PERCENT) {
+          break;
         }
       }
       for (int round = 0; round < rounds; round++) {
@@ -348,7 +376,9 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       callers.add(Thread.ofPlatform().name("caller-" + i).start(() -> {
         try {
           go.await();
-          CallOptions options = CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS);
+          // Past the round's end (a fixed 30 s failed rounds longer than that).
+          CallOptions options =
+              CallOptions.DEFAULT.withDeadlineAfter(seconds + 30L, TimeUnit.SECONDS);
           while (!stop.get()) {
             long t0 = System.nanoTime();
             byte[] response = ClientCalls.blockingUnaryCall(c.channel(), EchoService.ECHO,
@@ -367,19 +397,18 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     long cpu0 = OS.getProcessCpuTime();
     long server0 = c.serverCpuNanos();
     long alloc0 = THREADS.getTotalThreadAllocatedBytes();
-    long sw0 = contextSwitches(SELF);
-    long serverSw0 = c.serverSwitches();
+    Threads threads0 = c.threads();
     long t0 = System.nanoTime();
     go.countDown();
     Thread.sleep(seconds * 1000L);
-    stop.set(true);
     long calls1 = calls.get();
     long wall = System.nanoTime() - t0;
     long cpu1 = OS.getProcessCpuTime();
     long server1 = c.serverCpuNanos();
     long alloc1 = THREADS.getTotalThreadAllocatedBytes();
-    cell.clientSwitches += contextSwitches(SELF) - sw0;
-    cell.serverSwitches += c.serverSwitches() - serverSw0;
+    // Before the callers may end: a thread that ended is not counted.
+    cell.add(threads0.clientSince(), c.serverSince(threads0));
+    stop.set(true);
     for (Thread t : callers) {
       t.join(30_000);
     }
@@ -436,6 +465,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     long cpu0 = OS.getProcessCpuTime();
     long server0 = c.serverCpuNanos();
     long alloc0 = THREADS.getTotalThreadAllocatedBytes();
+    Threads threads0 = c.threads();
     long received0 = received.get();
     long t0 = System.nanoTime();
     pump.run();
@@ -445,6 +475,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     long cpu1 = OS.getProcessCpuTime();
     long server1 = c.serverCpuNanos();
     long alloc1 = THREADS.getTotalThreadAllocatedBytes();
+    cell.add(threads0.clientSince(), c.serverSince(threads0));
     stop.set(true);
     synchronized (sendLock) {
       call.halfClose();
@@ -524,6 +555,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         line(md, "  client ctx switches" + per, labels, row, Cell::clientSwitchesPer, false);
         line(md, "  server ctx switches" + per, labels, row, Cell::serverSwitchesPer, false);
       }
+      line(md, "  JIT CPU meanwhile, % of a core", labels, row, Cell::jitPercent, false);
     }
     System.out.println();
     System.out.println("in-process: client and server share this JVM, so its client CPU is both"
@@ -754,7 +786,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     long serverPid = contender.server() == null ? -1 : contender.server().pid();
     long cpu0 = OS.getProcessCpuTime();
     long server0 = contender.serverCpuNanos();
-    long jit0 = compilerMillis(serverPid);
+    Threads threads0 = contender.threads();
     long clientFaults0 = ThreadCpu.minorFaults(SELF);
     long serverFaults0 = serverPid < 0 ? 0 : ThreadCpu.minorFaults(serverPid);
     System.out.printf("timing %,d connects over %s...%n", idleConnections, contender.label());
@@ -767,7 +799,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     }
     double clientCpu = (OS.getProcessCpuTime() - cpu0) / 1e3 / idleConnections;
     double serverCpu = (contender.serverCpuNanos() - server0) / 1e3 / idleConnections;
-    long jitMillis = compilerMillis(serverPid) - jit0;
+    long jitMillis = threads0.clientSince().compilerMillis()
+        + contender.serverSince(threads0).compilerMillis();
     double clientFaults = (ThreadCpu.minorFaults(SELF) - clientFaults0) / (double) idleConnections;
     double serverFaults = serverPid < 0 ? 0
         : (ThreadCpu.minorFaults(serverPid) - serverFaults0) / (double) idleConnections;
@@ -776,10 +809,6 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         serverFaults);
   }
 
-  /** CPU the JIT compilers of this JVM and of the server's JVM ({@code serverPid}, -1: none) used. */
-  private static long compilerMillis(long serverPid) {
-    return ThreadCpu.compilerMillis(SELF) + (serverPid < 0 ? 0 : ThreadCpu.compilerMillis(serverPid));
-  }
 
   private static void closeAll(List<ManagedChannel> channels) throws InterruptedException {
     for (ManagedChannel ch : channels) {

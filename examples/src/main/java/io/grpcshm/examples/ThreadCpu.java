@@ -78,15 +78,70 @@ final class ThreadCpu {
     return out.isEmpty() ? "none" : out.toString();
   }
 
-  /** CPU (ms) the JIT compiler threads of process {@code pid} have used so far. */
-  static long compilerMillis(long pid) {
-    long ms = 0;
-    for (Sample s : snapshot(pid).values()) {
-      if (s.name().contains("CompilerThre")) {
-        ms += s.millis();
+  /** One thread's counters at one moment: CPU (ms) and context switches (voluntary + not). */
+  record Counters(String name, long millis, long switches) {
+    boolean compiler() {
+      return name.contains("CompilerThre");
+    }
+  }
+
+  /** What a process's threads did between two {@link #counters} readings. */
+  record Activity(long switches, long compilerMillis) {}
+
+  /** Every thread's counters of process {@code pid} now, keyed by thread id; empty if unreadable. */
+  static java.util.Map<String, Counters> counters(long pid) {
+    java.util.Map<String, Counters> out = new java.util.HashMap<>();
+    try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      for (Path task : tasks.toList()) {
+        Sample s = read(task);
+        long switches = switches(task);
+        if (s != null && switches >= 0) {
+          out.put(task.getFileName().toString(), new Counters(s.name(), s.millis(), switches));
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // process gone: empty
+    }
+    return out;
+  }
+
+  /**
+   * What the threads of {@code pid} alive now did since {@code before}, thread by thread: a
+   * thread started meanwhile counts from zero, one that ended meanwhile is left out, so read this
+   * before the threads being measured end. (A process total, new minus old, subtracts the whole
+   * life of every thread that ended in between: the JVM retires idle compiler threads, grpc's
+   * pool its idle workers.)
+   */
+  static Activity since(long pid, java.util.Map<String, Counters> before) {
+    long switches = 0;
+    long compiler = 0;
+    for (var e : counters(pid).entrySet()) {
+      Counters now = e.getValue();
+      Counters then = before.get(e.getKey());
+      if (then != null && !then.name().equals(now.name())) {
+        then = null; // a reused thread id
+      }
+      switches += now.switches() - (then == null ? 0 : then.switches());
+      if (now.compiler()) {
+        compiler += now.millis() - (then == null ? 0 : then.millis());
       }
     }
-    return ms;
+    return new Activity(switches, compiler);
+  }
+
+  private static long switches(Path task) {
+    try {
+      long total = 0;
+      for (String l : Files.readAllLines(task.resolve("status"))) {
+        if (l.startsWith("voluntary_ctxt_switches:")
+            || l.startsWith("nonvoluntary_ctxt_switches:")) {
+          total += Long.parseLong(l.substring(l.indexOf(':') + 1).trim());
+        }
+      }
+      return total;
+    } catch (IOException | RuntimeException e) {
+      return -1; // the thread ended meanwhile
+    }
   }
 
   /** Collections this JVM has run so far, all collectors together. */
