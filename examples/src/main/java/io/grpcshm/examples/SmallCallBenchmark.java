@@ -286,7 +286,10 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         }
         System.out.println("round " + (round + 1) + " of " + rounds + " done");
       }
-      print(table, workloads, handOffMicros);
+      // Again, the servers idle: the host's hand-off cost can change within a run (3.7 us in
+      // one run here, 11-13 us in the others), and the ratios to TCP move with it.
+      double handOffAfter = HandOffCost.cpuMicrosPerHandOff(HAND_OFFS);
+      print(table, workloads, handOffMicros, handOffAfter);
       transportAllocation(contenders, small, kib, on[0], on[3]);
       Contender shm = contenders.stream().filter(c -> c.label().equals("shm")).findFirst()
           .orElse(null);
@@ -525,7 +528,7 @@ public final class SmallCallBenchmark implements Callable<Integer> {
   }
 
   private static void print(Map<String, Map<String, Cell>> table, String[] workloads,
-      double handOffMicros) {
+      double handOffMicros, double handOffAfter) {
     List<String> labels = new ArrayList<>(table.get(workloads[0]).keySet());
     StringBuilder md = new StringBuilder();
     System.out.println();
@@ -555,16 +558,17 @@ public final class SmallCallBenchmark implements Callable<Integer> {
         line(md, "  client ctx switches" + per, labels, row, Cell::clientSwitchesPer, false);
         line(md, "  server ctx switches" + per, labels, row, Cell::serverSwitchesPer, false);
       }
-      line(md, "  JIT CPU meanwhile, % of a core", labels, row, Cell::jitPercent, false);
+      // A share of a core beside each cell, not a cost of the transport: no ratios.
+      line(md, "  JIT CPU meanwhile, % of a core", labels, row, Cell::jitPercent, false, false);
     }
     System.out.println();
     System.out.println("in-process: client and server share this JVM, so its client CPU is both"
         + " sides and its server CPU is 0; CPU is process CPU time over the measured interval.");
     System.out.printf("One thread hand-off (a parked thread unparked by another, then running)"
-        + " costs %.1f us of CPU on this host (%,d hand-offs between two threads, both threads'"
-        + " CPU). A blocking call pays at least one in the client JVM, whatever the transport:"
-        + " its caller parks until a transport thread hands it the response.%n", handOffMicros,
-        HAND_OFFS);
+        + " costs %.1f us of CPU on this host before the servers started and %.1f us after the"
+        + " rounds (%,d hand-offs between two threads, both threads' CPU). A blocking call pays"
+        + " at least one in the client JVM, whatever the transport: its caller parks until a"
+        + " transport thread hands it the response.%n", handOffMicros, handOffAfter, HAND_OFFS);
     System.out.println();
     System.out.println("Markdown:");
     System.out.print(md);
@@ -572,6 +576,12 @@ public final class SmallCallBenchmark implements Callable<Integer> {
 
   private static void line(StringBuilder md, String name, List<String> labels,
       Map<String, Cell> row, java.util.function.ToDoubleFunction<Cell> f, boolean higherBetter) {
+    line(md, name, labels, row, f, higherBetter, true);
+  }
+
+  private static void line(StringBuilder md, String name, List<String> labels,
+      Map<String, Cell> row, java.util.function.ToDoubleFunction<Cell> f, boolean higherBetter,
+      boolean ratios) {
     StringBuilder out = new StringBuilder(String.format("%-34s", name));
     md.append("| ").append(name.trim()).append(" |");
     for (String l : labels) {
@@ -579,8 +589,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       out.append(String.format("%12s", fmt(v)));
       md.append(' ').append(fmt(v)).append(" |");
     }
-    String vsTcp = ratio(row, "shm", "tcp", f, higherBetter);
-    String vsInproc = ratio(row, "shm", "inproc", f, higherBetter);
+    String vsTcp = ratios ? ratio(row, "shm", "tcp", f, higherBetter) : "-";
+    String vsInproc = ratios ? ratio(row, "shm", "inproc", f, higherBetter) : "-";
     out.append(String.format("%10s%12s", vsTcp, vsInproc));
     md.append(' ').append(vsTcp).append(" | ").append(vsInproc).append(" |\n");
     System.out.println(out);
@@ -808,7 +818,6 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     return new Connects(nanos, clientCpu, serverCpu, warmup, jitMillis, clientFaults,
         serverFaults);
   }
-
 
   private static void closeAll(List<ManagedChannel> channels) throws InterruptedException {
     for (ManagedChannel ch : channels) {
