@@ -1,5 +1,6 @@
 package io.grpcshm.examples;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
@@ -22,13 +23,19 @@ class ThreadCpuTest {
       parkTimes(2_000);
       awaitQuietly(endingMayEnd);
     });
-    while (ThreadCpu.counters(SELF).values().stream()
-        .noneMatch(c -> c.name().equals("tct-ending") && c.switches() >= 1_000)) {
-      Thread.sleep(10);
+    Map<String, ThreadCpu.Counters> before;
+    try {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      while (ThreadCpu.counters(SELF).values().stream()
+          .noneMatch(c -> c.name().equals("tct-ending") && c.switches() >= 1_000)) {
+        assertTrue(System.nanoTime() < deadline, "tct-ending never reached 1,000 switches");
+        Thread.sleep(10);
+      }
+      before = ThreadCpu.counters(SELF);
+    } finally {
+      endingMayEnd.countDown();
+      ending.join(TimeUnit.SECONDS.toMillis(60));
     }
-    Map<String, ThreadCpu.Counters> before = ThreadCpu.counters(SELF);
-    endingMayEnd.countDown();
-    ending.join(TimeUnit.SECONDS.toMillis(60));
 
     CountDownLatch measuredMayEnd = new CountDownLatch(1);
     CountDownLatch parked = new CountDownLatch(1);
@@ -53,7 +60,7 @@ class ThreadCpuTest {
   @Test
   void anUnreadableProcessHasNoThreads() {
     assertTrue(ThreadCpu.counters(Long.MAX_VALUE).isEmpty());
-    assertTrue(ThreadCpu.since(Long.MAX_VALUE, Map.of()).switches() == 0);
+    assertEquals(0, ThreadCpu.since(Long.MAX_VALUE, Map.of()).switches());
   }
 
   private static void parkTimes(int times) {
