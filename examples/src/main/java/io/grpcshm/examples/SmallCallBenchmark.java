@@ -634,8 +634,8 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       int clientThreads = threads(ProcessHandle.current().pid());
       long cpu0 = OS.getProcessCpuTime();
       long server0 = shm.serverCpuNanos();
-      var serverThreadsBefore = ThreadCpu.snapshot(serverPid);
-      var clientThreadsBefore = ThreadCpu.snapshot(SELF);
+      var serverThreadsBefore = ThreadCpu.counters(serverPid);
+      var clientThreadsBefore = ThreadCpu.counters(SELF);
       long t0 = System.nanoTime();
       Thread.sleep(10_000);
       double wall = System.nanoTime() - t0;

@@ -43,27 +43,11 @@ final class ThreadCpu {
     return out.toString();
   }
 
-  /** CPU per thread (by tid) of process {@code pid} now, for {@link #busiestSince}. */
-  static java.util.Map<String, Sample> snapshot(long pid) {
-    java.util.Map<String, Sample> out = new java.util.HashMap<>();
-    try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
-      for (Path task : tasks.toList()) {
-        Sample s = read(task);
-        if (s != null) {
-          out.put(task.getFileName().toString(), s);
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // process gone: empty
-    }
-    return out;
-  }
-
   /** The {@code limit} threads that used the most CPU since {@code before}, e.g. "loop 30 ms". */
-  static String busiestSince(long pid, java.util.Map<String, Sample> before, int limit) {
+  static String busiestSince(long pid, java.util.Map<String, Counters> before, int limit) {
     List<Sample> deltas = new ArrayList<>();
-    snapshot(pid).forEach((tid, now) -> {
-      Sample then = before.get(tid);
+    counters(pid).forEach((tid, now) -> {
+      Counters then = earlier(before, tid, now);
       long ms = now.millis() - (then == null ? 0 : then.millis());
       if (ms > 0) {
         deltas.add(new Sample(now.name(), ms));
@@ -88,7 +72,10 @@ final class ThreadCpu {
   /** What a process's threads did between two {@link #counters} readings. */
   record Activity(long switches, long compilerMillis) {}
 
-  /** Every thread's counters of process {@code pid} now, keyed by thread id; empty if unreadable. */
+  /**
+   * Every thread's counters of process {@code pid} now, keyed by thread id, for {@link #since}
+   * and {@link #busiestSince}; empty if unreadable.
+   */
   static java.util.Map<String, Counters> counters(long pid) {
     java.util.Map<String, Counters> out = new java.util.HashMap<>();
     try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
@@ -117,16 +104,20 @@ final class ThreadCpu {
     long compiler = 0;
     for (var e : counters(pid).entrySet()) {
       Counters now = e.getValue();
-      Counters then = before.get(e.getKey());
-      if (then != null && !then.name().equals(now.name())) {
-        then = null; // a reused thread id
-      }
+      Counters then = earlier(before, e.getKey(), now);
       switches += now.switches() - (then == null ? 0 : then.switches());
       if (now.compiler()) {
         compiler += now.millis() - (then == null ? 0 : then.millis());
       }
     }
     return new Activity(switches, compiler);
+  }
+
+  /** Thread {@code tid}'s counters in {@code before}, or null if it started since. */
+  private static Counters earlier(java.util.Map<String, Counters> before, String tid,
+      Counters now) {
+    Counters then = before.get(tid);
+    return then != null && then.name().equals(now.name()) ? then : null; // else a reused id
   }
 
   private static long switches(Path task) {
