@@ -141,4 +141,56 @@ class HeldHandOffTest {
       clientExecutor.pool.shutdownNow();
     }
   }
+
+  /**
+   * Over shared memory the server's hand-offs to grpc's default pool queue behind a running one
+   * (DefaultPoolRelay). A handler that blocks until a later call on the same connection has run
+   * must not hold that call back: it runs on another pool thread.
+   */
+  @Test
+  void aHandlerBlockedUntilALaterCallOnItsConnectionHasRunDoesNotHoldThatCallBack()
+      throws Exception {
+    CountDownLatch firstWaiting = new CountDownLatch(1);
+    CountDownLatch secondRan = new CountDownLatch(1);
+    ServerServiceDefinition service = ServerServiceDefinition.builder(EchoService.SERVICE)
+        .addMethod(EchoService.UNARY, ServerCalls.asyncUnaryCall(
+            (byte[] request, StreamObserver<byte[]> response) -> {
+              if (request[0] == 1) {
+                firstWaiting.countDown();
+                try {
+                  if (!secondRan.await(BOUND_SECONDS, TimeUnit.SECONDS)) {
+                    response.onError(Status.DEADLINE_EXCEEDED
+                        .withDescription("the second call never ran").asRuntimeException());
+                    return;
+                  }
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                  response.onError(Status.CANCELLED.asRuntimeException());
+                  return;
+                }
+              } else {
+                secondRan.countDown();
+              }
+              response.onNext(request);
+              response.onCompleted();
+            }))
+        .build();
+    // grpc's default executor on both sides: the relayed one.
+    Server server = ShmServerBuilder.forPort(0).addService(service).build().start();
+    ManagedChannel channel = ShmChannelBuilder.forAddress("localhost", server.getPort())
+        .usePlaintext().transportMode(TransportMode.SHM_ONLY).build();
+    try {
+      var first = ClientCalls.futureUnaryCall(channel.newCall(EchoService.UNARY,
+          CallOptions.DEFAULT.withDeadlineAfter(BOUND_SECONDS * 2, TimeUnit.SECONDS)),
+          new byte[] {1});
+      assertTrue(firstWaiting.await(BOUND_SECONDS, TimeUnit.SECONDS), "first call running");
+      byte[] second = ClientCalls.blockingUnaryCall(channel, EchoService.UNARY,
+          CallOptions.DEFAULT.withDeadlineAfter(BOUND_SECONDS, TimeUnit.SECONDS), new byte[] {2});
+      assertArrayEquals(new byte[] {2}, second);
+      assertArrayEquals(new byte[] {1}, first.get(BOUND_SECONDS, TimeUnit.SECONDS));
+    } finally {
+      channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+      server.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+    }
+  }
 }

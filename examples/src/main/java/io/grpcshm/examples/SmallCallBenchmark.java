@@ -90,6 +90,12 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       description = "subset of shm,uds,tcp,inproc (${DEFAULT-VALUE})")
   List<String> transports = List.of("shm", "uds", "tcp", "inproc");
 
+  @Option(names = "--shm-b", paramLabel = "JVM_OPTIONS",
+      description = "adds a second grpc-shm server, column shm-b, whose JVM gets these options"
+          + " (space-separated, e.g. \"-Dio.grpcshm.relay=false\"): two settings compared in"
+          + " the same rounds, which this noisy host needs; off by default")
+  String shmB;
+
   @Option(names = "--workloads", split = ",",
       description = "subset of unary100,unary1k,latency,bidi (${DEFAULT-VALUE}); a profile of one"
           + " workload is easier to read")
@@ -216,6 +222,9 @@ public final class SmallCallBenchmark implements Callable<Integer> {
     try {
       for (String t : transports) {
         contenders.add(start(t, resources));
+        if (t.equals("shm") && shmB != null) {
+          contenders.add(start("shm-b", resources));
+        }
       }
       byte[] small = payload(100);
       byte[] kib = payload(1024);
@@ -313,11 +322,14 @@ public final class SmallCallBenchmark implements Callable<Integer> {
 
   private Contender start(String transport, List<AutoCloseable> resources) throws Exception {
     switch (transport) {
-      case "shm" -> {
-        ChildJvm server = ExitWithParent.startServer("shm server", EchoServer.class, "shm");
+      case "shm", "shm-b" -> {
+        List<String> options = transport.equals("shm") ? List.of()
+            : List.of(shmB.trim().split("\\s+"));
+        ChildJvm server = ExitWithParent.startServer(transport + " server", EchoServer.class,
+            options, "shm");
         resources.add(server);
         int port = server.awaitPort(Duration.ofSeconds(60));
-        return new Contender("shm", ShmChannelBuilder.forAddress("localhost", port)
+        return new Contender(transport, ShmChannelBuilder.forAddress("localhost", port)
             .usePlaintext().transportMode(TransportMode.SHM_ONLY)
             .maxInboundMessageSize(EchoService.MAX_MESSAGE_BYTES).build(), server);
       }

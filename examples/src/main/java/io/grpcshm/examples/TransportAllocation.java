@@ -76,7 +76,7 @@ final class TransportAllocation {
   /** The packages of each contender's transport code. */
   static List<String> packagesOf(String label) {
     return switch (label) {
-      case "shm" -> List.of("io.grpcshm.internal.");
+      case "shm", "shm-b" -> List.of("io.grpcshm.internal.");
       case "inproc" -> List.of("io.grpc.inprocess.");
       default -> List.of("io.grpc.netty.", "io.netty.");
     };

@@ -98,6 +98,8 @@ public final class EventLoop {
   private int heldCount;
   /** The member being polled, if it takes part in holding; null otherwise. */
   private HoldOwner holdOwner;
+  /** Held hand-offs to grpc's default pool go through this queue (see {@link DefaultPoolRelay}). */
+  private final DefaultPoolRelay relay;
 
   /**
    * A member whose poll may hold executor hand-offs (see {@link #holdExecution}): it says which
@@ -197,6 +199,10 @@ public final class EventLoop {
       heldTargets[i] = null;
       heldTasks[i] = null;
       heldOwners[i] = null;
+      if (DefaultPoolRelay.ENABLED && target instanceof GrpcDefaultExecutor pool) {
+        relay.push(pool, task, owner, heldCalls[i]);
+        continue;
+      }
       try {
         target.execute(task);
       } catch (RuntimeException refusal) {
@@ -225,6 +231,7 @@ public final class EventLoop {
   EventLoop(String name, IdleStrategy idle) {
     this.name = name;
     this.idler = new LoopIdler(idle);
+    this.relay = new DefaultPoolRelay(name, idle);
     epoll.add(wakeup.fd(), Epoll.IN, SELF);
     this.emptySince = System.nanoTime();
     this.thread = new LoopThread(this, name);
@@ -371,6 +378,7 @@ public final class EventLoop {
           }
         }
         long now = System.nanoTime();
+        relay.check(now, false);
         if (now - nextTick >= 0) {
           tick(now);
         }
@@ -381,6 +389,8 @@ public final class EventLoop {
         if (!parkAll()) {
           continue; // a member saw work while parking
         }
+        // Nothing checks the relay's queue while the loop sleeps.
+        relay.check(now, true);
         if (memberCount == 0 && !tasksPending && now - emptySince > LINGER_NANOS
             && EventLoops.retire(this)) {
           break;
@@ -404,6 +414,7 @@ public final class EventLoop {
       EventLoops.retire(this);
     } finally {
       drainTasksAfterExit();
+      relay.check(System.nanoTime(), true);
       epoll.close();
       wakeup.close();
     }
