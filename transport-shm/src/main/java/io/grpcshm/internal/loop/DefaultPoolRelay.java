@@ -15,6 +15,10 @@ import java.util.logging.Logger;
  * wake-ups (an unpark by the loop, a park by the pool thread: a thread hand-off each, 11-14 µs
  * of CPU on the 2-vCPU hosts of docs/BENCHMARKS.md).
  *
+ * <p>When every relay task is busy with a hand-off, a new one starts at once while there are
+ * fewer than half the host's cores of them (one on a 2-core host): with cores to spare, calls
+ * still run side by side.
+ *
  * <p>A relay task runs the application's code, which may block. A queued hand-off therefore
  * never waits long behind a busy one: the loop checks the queue on every turn and starts
  * another relay task once no relay task has taken a hand-off for {@link #STALL_NANOS}, and
@@ -57,6 +61,13 @@ final class DefaultPoolRelay {
   private volatile int size;
   /** Relay tasks submitted to the pool and not yet ended. */
   @GuardedBy("lock") private int relays;
+  /** Of those, the ones running a hand-off (not yet started, or yielding for the next: free). */
+  @GuardedBy("lock") private int busyRelays;
+  /**
+   * Relay tasks a hand-off starts at once when every one is busy: on a host with cores to spare,
+   * calls run side by side as they would on the pool; beyond this only the stall rule adds one.
+   */
+  private final int parallelRelays;
   /** When a relay task last took a hand-off (or one was started). */
   private volatile long lastTakeNanos;
   /** The pool a new relay task is submitted to: the executor of the latest hand-off. */
@@ -64,12 +75,21 @@ final class DefaultPoolRelay {
   private final Runnable relayTask = this::relay;
 
   DefaultPoolRelay(String loopName, IdleStrategy idle) {
+    // Half the cores: the other half for the loops, the callers and the peer process.
+    this(loopName, idle, Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
+  }
+
+  DefaultPoolRelay(String loopName, IdleStrategy idle, int parallelRelays) {
     this.loopName = loopName;
+    this.parallelRelays = parallelRelays;
     long loopIdle = idle.spinNanos() + idle.yieldNanos();
     this.lingerNanos = loopIdle < 0 ? MAX_LINGER_NANOS : Math.min(loopIdle, MAX_LINGER_NANOS);
   }
 
-  /** Queues {@code task}; starts a relay task if none is running. Loop thread only. */
+  /**
+   * Queues {@code task}; starts a relay task unless one is free to take it or the busy ones
+   * reached the parallel limit. Loop thread only.
+   */
   void push(Executor pool, Runnable task, EventLoop.HoldOwner owner, int call) {
     boolean start;
     via = pool;
@@ -83,7 +103,8 @@ final class DefaultPoolRelay {
       owners[tail] = owner;
       calls[tail] = call;
       size = n + 1;
-      start = relays == 0;
+      // A free relay task takes it; with every one busy, a new one while under the limit.
+      start = relays == busyRelays && relays < parallelRelays;
       if (start) {
         relays++;
       }
@@ -153,9 +174,16 @@ final class DefaultPoolRelay {
 
   /** A relay task: runs queued hand-offs until none is left. */
   private void relay() {
+    boolean busy = false;
     while (true) {
       Runnable task;
       if (size == 0 && lingerNanos > 0) {
+        if (busy) {
+          synchronized (lock) {
+            busyRelays--;
+          }
+          busy = false;
+        }
         long since = System.nanoTime();
         while (size == 0 && System.nanoTime() - since < lingerNanos) {
           Thread.yield();
@@ -164,7 +192,14 @@ final class DefaultPoolRelay {
       synchronized (lock) {
         if (size == 0) {
           relays--;
+          if (busy) {
+            busyRelays--;
+          }
           return;
+        }
+        if (!busy) {
+          busyRelays++;
+          busy = true;
         }
         int at = head;
         task = tasks[at];
@@ -182,6 +217,9 @@ final class DefaultPoolRelay {
       } catch (Error e) {
         synchronized (lock) {
           relays--; // the loop's stall check starts another for what is queued
+          if (busy) {
+            busyRelays--;
+          }
         }
         throw e;
       }

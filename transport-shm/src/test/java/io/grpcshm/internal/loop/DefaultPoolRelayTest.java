@@ -56,7 +56,7 @@ class DefaultPoolRelayTest {
   @Test
   void handOffsQueuedBehindARunningOneRunInOrderOnThatThreadWithoutWakingAnother()
       throws Exception {
-    DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive());
+    DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive(), 1);
     CountDownLatch allQueued = new CountDownLatch(1);
     List<Integer> ran = new CopyOnWriteArrayList<>();
     List<Thread> ranOn = new CopyOnWriteArrayList<>();
@@ -82,7 +82,7 @@ class DefaultPoolRelayTest {
   @Test
   void aHandOffQueuedBehindABlockedOneRunsOnceTheLoopSeesNoProgressForTheStallPeriod()
       throws Exception {
-    DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive());
+    DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive(), 1);
     CountDownLatch release = new CountDownLatch(1);
     CountDownLatch blockedRunning = new CountDownLatch(1);
     CountDownLatch secondRan = new CountDownLatch(1);
@@ -113,8 +113,41 @@ class DefaultPoolRelayTest {
   }
 
   @Test
+  void withCoresToSpareAHandOffFindingEveryRelayBusyStartsAnotherAtOnceUpToTheLimit()
+      throws Exception {
+    DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive(), 2);
+    CountDownLatch release = new CountDownLatch(1);
+    CountDownLatch firstRunning = new CountDownLatch(1);
+    CountDownLatch secondRunning = new CountDownLatch(1);
+    CountDownLatch thirdRan = new CountDownLatch(1);
+    long beforeFirst = System.nanoTime();
+    try {
+      relay.push(pool, () -> {
+        firstRunning.countDown();
+        await(release);
+      }, owner, 1);
+      assertTrue(firstRunning.await(BOUND_SECONDS, TimeUnit.SECONDS));
+      relay.push(pool, () -> { // the first is busy: a second starts, no stall
+        secondRunning.countDown();
+        await(release);
+      }, owner, 3);
+      relay.check(beforeFirst, false); // (no stall period has passed)
+      assertTrue(secondRunning.await(BOUND_SECONDS, TimeUnit.SECONDS), "side by side");
+      assertEquals(2, submitted.get());
+      relay.push(pool, thirdRan::countDown, owner, 5); // both busy, at the limit: it waits
+      relay.check(beforeFirst, false);
+      assertFalse(thirdRan.await(20, TimeUnit.MILLISECONDS), "waits within the stall period");
+      assertEquals(2, submitted.get());
+      release.countDown();
+      assertTrue(thirdRan.await(BOUND_SECONDS, TimeUnit.SECONDS), "a freed relay takes it");
+    } finally {
+      release.countDown();
+    }
+  }
+
+  @Test
   void aLoopAboutToSleepStartsAPoolTaskForWhatIsQueuedAtOnce() throws Exception {
-    DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive());
+    DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive(), 1);
     CountDownLatch release = new CountDownLatch(1);
     CountDownLatch blockedRunning = new CountDownLatch(1);
     CountDownLatch secondRan = new CountDownLatch(1);
@@ -143,7 +176,7 @@ class DefaultPoolRelayTest {
       }
       pool.execute(task);
     };
-    DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive());
+    DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive(), 1);
     relay.push(refusing, () -> { }, owner, 1);
     assertEquals(List.of(1), refusedCalls);
     CountDownLatch ran = new CountDownLatch(1);
