@@ -61,7 +61,10 @@ final class DefaultPoolRelay {
   private volatile int size;
   /** Relay tasks submitted to the pool and not yet ended. */
   @GuardedBy("lock") private int relays;
-  /** Of those, the ones running a hand-off (not yet started, or yielding for the next: free). */
+  /**
+   * Of those, the ones running a hand-off; the others (not running yet, or yielding for the next
+   * hand-off) are free to take one.
+   */
   @GuardedBy("lock") private int busyRelays;
   /**
    * Relay tasks a hand-off starts at once when every one is busy: on a host with cores to spare,
@@ -130,7 +133,6 @@ final class DefaultPoolRelay {
     }
     start();
   }
-
 
   private void start() {
     lastTakeNanos = System.nanoTime();
