@@ -212,6 +212,10 @@ public final class SmallCallBenchmark implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--connect-warmup and --idle-connections must not be negative");
     }
+    if (shmB != null && (shmB.isBlank() || !transports.contains("shm"))) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--shm-b needs JVM options and the shm transport");
+    }
     System.out.printf("SmallCallBenchmark %s: %d cores, java %s, %d round(s) x %d s per workload,"
         + " %d in flight%n", Instant.now(), Runtime.getRuntime().availableProcessors(),
         Runtime.version(), rounds, seconds, concurrency);

@@ -110,5 +110,10 @@ class CommandLinesTest {
         .execute("--connect-warmup", "-1", "--transports", "inproc");
     assertEquals(2, code);
     assertTrue(err.toString().contains("--connect-warmup"), err.toString());
+    err = new StringWriter();
+    code = new CommandLine(new SmallCallBenchmark()).setErr(new PrintWriter(err))
+        .execute("--shm-b", "-Dio.grpcshm.relay=false", "--transports", "inproc");
+    assertEquals(2, code);
+    assertTrue(err.toString().contains("--shm-b needs"), err.toString());
   }
 }
