@@ -84,15 +84,10 @@ class DefaultPoolRelayTest {
       throws Exception {
     DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive(), 1);
     CountDownLatch release = new CountDownLatch(1);
-    CountDownLatch blockedRunning = new CountDownLatch(1);
     CountDownLatch secondRan = new CountDownLatch(1);
     long beforeFirst = System.nanoTime();
     try {
-      relay.push(pool, () -> {
-        blockedRunning.countDown();
-        await(release); // a handler blocked until the second call has run
-      }, owner, 1);
-      assertTrue(blockedRunning.await(BOUND_SECONDS, TimeUnit.SECONDS));
+      pushBlocked(relay, release, 1); // a handler blocked until the second call has run
       relay.push(pool, secondRan::countDown, owner, 3);
       // Within the stall period the loop's check starts nothing: the second waits.
       relay.check(beforeFirst, false);
@@ -117,22 +112,13 @@ class DefaultPoolRelayTest {
       throws Exception {
     DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive(), 2);
     CountDownLatch release = new CountDownLatch(1);
-    CountDownLatch firstRunning = new CountDownLatch(1);
-    CountDownLatch secondRunning = new CountDownLatch(1);
     CountDownLatch thirdRan = new CountDownLatch(1);
     long beforeFirst = System.nanoTime();
     try {
-      relay.push(pool, () -> {
-        firstRunning.countDown();
-        await(release);
-      }, owner, 1);
-      assertTrue(firstRunning.await(BOUND_SECONDS, TimeUnit.SECONDS));
-      relay.push(pool, () -> { // the first is busy: a second starts, no stall
-        secondRunning.countDown();
-        await(release);
-      }, owner, 3);
-      relay.check(beforeFirst, false); // (no stall period has passed)
-      assertTrue(secondRunning.await(BOUND_SECONDS, TimeUnit.SECONDS), "side by side");
+      pushBlocked(relay, release, 1);
+      // The first is busy: a second starts at once, with no stall period passed; both run side
+      // by side (pushBlocked returns once the second runs).
+      pushBlocked(relay, release, 3);
       assertEquals(2, submitted.get());
       relay.push(pool, thirdRan::countDown, owner, 5); // both busy, at the limit: it waits
       relay.check(beforeFirst, false);
@@ -149,14 +135,9 @@ class DefaultPoolRelayTest {
   void aLoopAboutToSleepStartsAPoolTaskForWhatIsQueuedAtOnce() throws Exception {
     DefaultPoolRelay relay = new DefaultPoolRelay("test", IdleStrategy.adaptive(), 1);
     CountDownLatch release = new CountDownLatch(1);
-    CountDownLatch blockedRunning = new CountDownLatch(1);
     CountDownLatch secondRan = new CountDownLatch(1);
     try {
-      relay.push(pool, () -> {
-        blockedRunning.countDown();
-        await(release);
-      }, owner, 1);
-      assertTrue(blockedRunning.await(BOUND_SECONDS, TimeUnit.SECONDS));
+      pushBlocked(relay, release, 1);
       relay.push(pool, secondRan::countDown, owner, 3);
       // No one would check while the loop sleeps: no stall period is waited for.
       relay.check(System.nanoTime(), true);
@@ -183,6 +164,17 @@ class DefaultPoolRelayTest {
     relay.push(refusing, ran::countDown, owner, 3);
     assertTrue(ran.await(BOUND_SECONDS, TimeUnit.SECONDS), "the relay works again");
     assertEquals(List.of(1), refusedCalls, "only the refused call failed");
+  }
+
+  /** Queues a hand-off that blocks until {@code release}; returns once it runs. */
+  private void pushBlocked(DefaultPoolRelay relay, CountDownLatch release, int call)
+      throws InterruptedException {
+    CountDownLatch running = new CountDownLatch(1);
+    relay.push(pool, () -> {
+      running.countDown();
+      await(release);
+    }, owner, call);
+    assertTrue(running.await(BOUND_SECONDS, TimeUnit.SECONDS), "hand-off " + call + " runs");
   }
 
   private static void await(CountDownLatch latch) {
